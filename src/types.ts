@@ -1,0 +1,74 @@
+/** Distance used to train and search. Cosine is always "normalize rows, then L2". */
+export type Metric = 'l2' | 'cosine' | 'dot';
+
+/** A fragment of a dataset: a record batch, a file, a Lance fragment. */
+export interface FragmentInfo {
+  /** Stable identifier; plans, seeds and merges are keyed by it. A non-negative integer. */
+  id: number;
+  /** Rows in the fragment (null rows included). */
+  numRows: number;
+}
+
+/** Rows read from one fragment. `data` is row-major, `offsets.length × dim` values. */
+export interface FragmentRows {
+  data: Float32Array;
+  /** Rows that were null in the source (skipped, not returned). */
+  nulls?: number;
+}
+
+/**
+ * A dataset addressed by fragment IDs. Training reads only the rows a sample needs.
+ * Implementations: `fromFloat32Array`, `fromArrowTable`, and the file readers of `ivfkit/node`.
+ */
+export interface VectorSource {
+  readonly dim: number;
+  /** All fragments, in a stable order. */
+  fragments(): FragmentInfo[] | Promise<FragmentInfo[]>;
+  /**
+   * Reads the given row offsets (ascending, distinct, each < numRows) of one fragment.
+   * Null rows are skipped: the result then has fewer rows, and `nulls` counts them.
+   */
+  readRows(fragmentId: number, offsets: Uint32Array): FragmentRows | Promise<FragmentRows>;
+}
+
+export interface IvfModel {
+  /** k × dim, row-major. */
+  centroids: Float32Array;
+  numPartitions: number;
+  /** k-means loss (sum of squared distances to the nearest centroid) on the IVF sample. */
+  loss: number;
+}
+
+export interface PqModel {
+  numSubVectors: number;
+  numBits: 4 | 8;
+  /** Flat `[m][c][j]`: index (m · 2^bits + c) · (dim / M) + j, Lance's layout. */
+  codebook: Float32Array;
+}
+
+export interface SqModel {
+  numBits: 8;
+  lower: number;
+  upper: number;
+}
+
+/** The one output type of every training path. */
+export interface TrainedModels {
+  metric: Metric;
+  dim: number;
+  ivf: IvfModel;
+  pq?: PqModel;
+  sq?: SqModel;
+  /** Rows used for training: `rows` kept, `dropped` removed as non-finite (after cosine normalization) or null. */
+  sample: { rows: number; dropped: number };
+}
+
+export interface Progress {
+  /** 'sample' | 'ivf' | 'pq' | 'sq' | a k-means sub-stage. */
+  stage: string;
+  iteration?: number;
+  maxIters?: number;
+  loss?: number;
+  /** Completed fraction of the stage in [0, 1] when known. */
+  fraction?: number;
+}

@@ -1,0 +1,34 @@
+/** Every error ivfkit throws for bad input or a broken invariant. `code` is stable for programs. */
+export class IvfkitError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'IvfkitError';
+    this.code = code;
+  }
+}
+
+/** Throws `IvfkitError(code, "<what>: expected <expected>, got <actual>")` unless `ok`. */
+export function expect(ok: boolean, code: string, what: string, expected: unknown, actual: unknown): asserts ok {
+  if (!ok) throw new IvfkitError(code, `${what}: expected ${fmt(expected)}, got ${fmt(actual)}`);
+}
+
+/** A positive integer check with a message naming the parameter. */
+export function expectPositiveInt(value: unknown, name: string): asserts value is number {
+  expect(typeof value === 'number' && Number.isInteger(value) && value > 0, 'invalid-argument', name, 'a positive integer', value);
+}
+
+/** Checks that `data.length` is a whole number of `dim`-sized rows. Returns the row count. */
+export function rowsOf(data: ArrayLike<number>, dim: number, what = 'data'): number {
+  expectPositiveInt(dim, 'dim');
+  expect(data.length % dim === 0, 'dimension-mismatch', `${what} length`, `a multiple of dim ${dim}`, data.length);
+  return data.length / dim;
+}
+
+function fmt(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === undefined) return 'undefined';
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<number>).length})`;
+  try { return JSON.stringify(v) ?? String(v); } catch { return String(v); }
+}

@@ -1,0 +1,45 @@
+/**
+ * Exact fixed-point accumulation. k-means sums are kept as 64-bit integers, value · 2^shift
+ * rounded, so adding partial sums in any order, over any split into shards or threads, gives the
+ * same bits. Shifts are computed once per run from global facts (max |x|, total rows).
+ */
+
+/** Largest integer s with n · maxAbs · 2^s ≤ 2^62, clamped to [-1000, 1000]. */
+export function sumShift(maxAbs: number, n: number): number {
+  const m = Math.max(maxAbs, Number.MIN_VALUE) * Math.max(n, 1);
+  if (!Number.isFinite(m)) throw new RangeError(`sumShift: non-finite bound ${maxAbs} × ${n}`);
+  let s = Math.floor(62 - Math.log2(m));
+  while (s > -1000 && m * 2 ** s > 2 ** 62) s--;
+  while (s < 1000 && m * 2 ** (s + 1) <= 2 ** 62) s++;
+  return Math.max(-1000, Math.min(1000, s));
+}
+
+/** Shift for loss sums: bounds a single distance for data with |x| ≤ maxAbs. */
+export function lossShift(metric: 'l2' | 'dot', dim: number, maxAbs: number, n: number): number {
+  const bound = metric === 'l2' ? dim * (2 * maxAbs) ** 2 * 1.01 + 1 : dim * maxAbs * maxAbs * 1.01 + 1;
+  return sumShift(bound, n);
+}
+
+/** v · 2^shift rounded to nearest, ties to even (wasm's f64.nearest), as an integer. */
+export function toFixed(v: number, shift: number): bigint {
+  return BigInt(roundHalfEven(v * 2 ** shift));
+}
+
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+export function fromFixed(v: bigint, shift: number): number {
+  return Number(v) * 2 ** -shift;
+}
+
+/** max |x| over finite values (non-finite values ignored). */
+export function maxAbs(data: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < data.length; i++) {
+    const a = Math.abs(data[i]!);
+    if (a > m && a !== Infinity) m = a;
+  }
+  return m;
+}
