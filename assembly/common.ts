@@ -1,0 +1,36 @@
+// Helpers shared by the kernel families. Every row reduction uses the same order so that the SIMD
+// and scalar builds (and src/kernels/reference.ts) agree bit for bit: four lane sums, lane l taking
+// dims j ≡ l (mod 4) in order, folded as (s0 + s1) + (s2 + s3).
+
+// @ts-ignore: decorator
+@inline export function fold4(s0: f32, s1: f32, s2: f32, s3: f32): f32 {
+  return (s0 + s1) + (s2 + s3);
+}
+
+/** ‖x‖² of one row of d floats at x. */
+// @ts-ignore: decorator
+@inline export function sqNormRow(x: usize, d: i32): f32 {
+  const d4 = d & ~3;
+  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (let j = 0; j < d4; j += 4) {
+      const v = v128.load(x + (<usize>j << 2));
+      acc = f32x4.add(acc, f32x4.mul(v, v));
+    }
+    s0 = f32x4.extract_lane(acc, 0); s1 = f32x4.extract_lane(acc, 1);
+    s2 = f32x4.extract_lane(acc, 2); s3 = f32x4.extract_lane(acc, 3);
+  } else {
+    for (let j = 0; j < d4; j += 4) {
+      const p = x + (<usize>j << 2);
+      const a = load<f32>(p), b = load<f32>(p, 4), c = load<f32>(p, 8), e = load<f32>(p, 12);
+      s0 += a * a; s1 += b * b; s2 += c * c; s3 += e * e;
+    }
+  }
+  const r = d - d4;
+  const t = x + (<usize>d4 << 2);
+  if (r > 0) { const a = load<f32>(t); s0 += a * a; }
+  if (r > 1) { const a = load<f32>(t, 4); s1 += a * a; }
+  if (r > 2) { const a = load<f32>(t, 8); s2 += a * a; }
+  return fold4(s0, s1, s2, s3);
+}

@@ -1,0 +1,8 @@
+// Entry of the wasm kernels: pointer + length exports only, no allocation (see src/kernels/wasm.ts).
+export { heapBase } from './memory';
+export { sqNorms, l2Many, dotMany } from './distance';
+export { normalize, finiteMask } from './vector';
+export { packCentroids, assignRows } from './assign';
+export { accumulate } from './kmeans';
+export { pqTranspose, pqAssign, pqCodes8, pqCodes4 } from './pq';
+export { sqBounds, sqEncode } from './sq';

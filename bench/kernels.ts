@@ -1,0 +1,113 @@
+// Kernel throughput: `npm run bench:kernels`. Prints GFLOP/s (median of 3 runs) of the wasm assignment
+// kernel and PQ encoder next to a plain-JS loop doing the same work in the same run.
+import { isBuildSupported, loadKernels } from '../src/kernels/index.js';
+import type { Kernels } from '../src/kernels/index.js';
+import { createRng } from '../src/util/rng.js';
+
+const RUNS = 3;
+
+function data(seed: number, len: number): Float32Array {
+  const rng = createRng(seed, 7);
+  const a = new Float32Array(len);
+  for (let i = 0; i < len; i++) a[i] = rng.next() * 2 - 1;
+  return a;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+function time(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+}
+
+/** The plain-JS baseline: nearest centroid by ‖x‖² + ‖c‖² − 2 x·c, 4 centroids at a time. */
+function jsAssign(x: Float32Array, d: number, c: Float32Array, index: Int32Array): void {
+  const n = x.length / d, k = c.length / d;
+  const cn = new Float32Array(k);
+  for (let j = 0; j < k; j++) { let s = 0; for (let t = 0; t < d; t++) s += c[j * d + t]! * c[j * d + t]!; cn[j] = s; }
+  for (let i = 0; i < n; i++) {
+    const xo = i * d;
+    let best = Infinity, bi = -1;
+    for (let j = 0; j < k; j++) {
+      const co = j * d;
+      let s = 0;
+      for (let t = 0; t < d; t++) s += x[xo + t]! * c[co + t]!;
+      const v = cn[j]! - 2 * s;
+      if (v < best) { best = v; bi = j; }
+    }
+    index[i] = bi;
+  }
+}
+
+function jsPq(x: Float32Array, d: number, cb: Float32Array, m: number, ksub: number, out: Uint8Array): void {
+  const n = x.length / d, ds = d / m;
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++) {
+      const xo = i * d + s * ds;
+      let best = Infinity, bi = 0;
+      for (let c = 0; c < ksub; c++) {
+        const co = (s * ksub + c) * ds;
+        let acc = 0;
+        for (let j = 0; j < ds; j++) { const t = x[xo + j]! - cb[co + j]!; acc += t * t; }
+        if (acc < best) { best = acc; bi = c; }
+      }
+      out[i * m + s] = bi;
+    }
+  }
+}
+
+function rate(flops: number, secs: number[]): number {
+  return flops / median(secs) / 1e9;
+}
+
+function fmt(g: number): string {
+  return g.toFixed(1).padStart(6);
+}
+
+async function main(): Promise<void> {
+  const builds = (['simd', 'relaxed', 'scalar'] as const).filter(isBuildSupported);
+  const kernels: Kernels[] = [];
+  for (const b of builds) kernels.push(await loadKernels({ build: b }));
+  console.log(`ivfkit kernel bench — ${typeof process !== 'undefined' ? `node ${process.version}` : ''}; builds: ${builds.join(', ')}; median of ${RUNS}`);
+
+  const cases = [
+    { name: 'assign', n: 65536, d: 128, k: 256, jsRows: 4096 },
+    { name: 'assign', n: 8192, d: 768, k: 1024, jsRows: 256 },
+  ];
+  for (const c of cases) {
+    const x = data(1, c.n * c.d), cent = data(2, c.k * c.d);
+    const flops = 2 * c.n * c.k * c.d;
+    const jsIdx = new Int32Array(c.jsRows);
+    const js = rate(2 * c.jsRows * c.k * c.d, Array.from({ length: RUNS }, () => time(() => jsAssign(x.subarray(0, c.jsRows * c.d), c.d, cent, jsIdx))));
+    for (const K of kernels) {
+      const outIndex = new Int32Array(c.n), outDist = new Float32Array(c.n);
+      K.assign(x.subarray(0, 64 * c.d), c.d, cent); // warm-up
+      const g = rate(flops, Array.from({ length: RUNS }, () => time(() => K.assign(x, c.d, cent, { outIndex, outDist }))));
+      let agree = 0;
+      for (let i = 0; i < c.jsRows; i++) agree += +(outIndex[i] === jsIdx[i]);
+      console.log(`${c.name} n=${c.n} d=${c.d} k=${c.k} ${K.build.padEnd(7)} ${fmt(g)} GFLOP/s | plain JS ${fmt(js)} GFLOP/s | ×${(g / js).toFixed(1)} | same index as JS ${agree}/${c.jsRows}`);
+    }
+  }
+
+  {
+    const n = 65536, d = 128, m = 16, ksub = 256, jsRows = 4096;
+    const x = data(3, n * d), cb = data(4, ksub * d);
+    const flops = 2 * n * d * ksub;
+    const jsOut = new Uint8Array(jsRows * m);
+    const js = rate(2 * jsRows * d * ksub, Array.from({ length: RUNS }, () => time(() => jsPq(x.subarray(0, jsRows * d), d, cb, m, ksub, jsOut))));
+    for (const K of kernels) {
+      const out = new Uint8Array(n * m);
+      K.pqEncode(x.subarray(0, 64 * d), d, cb, m, 8);
+      const g = rate(flops, Array.from({ length: RUNS }, () => time(() => K.pqEncode(x, d, cb, m, 8, out))));
+      let agree = 0;
+      for (let i = 0; i < jsRows * m; i++) agree += +(out[i] === jsOut[i]);
+      console.log(`pqEncode n=${n} d=${d} M=${m} 8-bit ${K.build.padEnd(7)} ${fmt(g)} GFLOP/s | plain JS ${fmt(js)} GFLOP/s | ×${(g / js).toFixed(1)} | same codes as JS ${agree}/${jsRows * m}`);
+    }
+  }
+}
+
+await main();

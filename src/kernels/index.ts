@@ -1,0 +1,139 @@
+import { IvfkitError } from '../util/errors.js';
+import * as relaxedWasm from './generated/relaxed.js';
+import * as scalarWasm from './generated/scalar.js';
+import * as simdWasm from './generated/simd.js';
+import { createReferenceKernels } from './reference.js';
+import type { KernelBuild, KernelBuildRequest, Kernels, LoadKernelsOptions } from './types.js';
+import { createWasmKernels, DEFAULT_BLOCK_BYTES } from './wasm.js';
+
+export type * from './types.js';
+export { createReferenceKernels } from './reference.js';
+export { createWasmKernels, DEFAULT_BLOCK_BYTES } from './wasm.js';
+
+/** A wasm build of the kernels. */
+export type WasmBuild = 'simd' | 'relaxed' | 'scalar';
+
+/** Build used when none is asked for: SIMD if the runtime validates it, else scalar. */
+export const DEFAULT_KERNEL_BUILD: KernelBuildRequest = 'auto';
+
+/** Options of {@link loadKernels} beyond the build choice. */
+export interface LoadWasmKernelsOptions extends LoadKernelsOptions {
+  /** Bytes of input copied into wasm memory per step (default {@link DEFAULT_BLOCK_BYTES}); mainly for tests. */
+  blockBytes?: number;
+  /** A module from {@link getWasmModule} (e.g. posted to a worker); `build` must then name its build. */
+  module?: WebAssembly.Module;
+}
+
+const sources: Record<WasmBuild, { base64: string }> = { simd: simdWasm, relaxed: relaxedWasm, scalar: scalarWasm };
+const bytesCache = new Map<WasmBuild, Uint8Array>();
+const moduleCache = new Map<WasmBuild, WebAssembly.Module>();
+const modulePromises = new Map<WasmBuild, Promise<WebAssembly.Module>>();
+const kernelCache = new Map<string, Kernels>();
+const validCache = new Map<WasmBuild, boolean>();
+let reference: Kernels | undefined;
+
+/** The .wasm bytes of one build. */
+export function getWasmBytes(build: WasmBuild): Uint8Array {
+  let b = bytesCache.get(build);
+  if (!b) {
+    const s = atob(sources[build].base64);
+    b = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+    bytesCache.set(build, b);
+  }
+  return b;
+}
+
+/** Whether this runtime accepts a build (`WebAssembly.validate`). */
+export function isBuildSupported(build: WasmBuild): boolean {
+  let v = validCache.get(build);
+  if (v === undefined) {
+    v = typeof WebAssembly === 'object' && WebAssembly.validate(getWasmBytes(build) as BufferSource);
+    validCache.set(build, v);
+  }
+  return v;
+}
+
+/** Resolves 'auto' to 'simd' or 'scalar' and checks that an explicit wasm build validates here. */
+export function resolveBuild(build: KernelBuildRequest = DEFAULT_KERNEL_BUILD): KernelBuild {
+  if (build === 'reference') return build;
+  if (build === 'auto') return isBuildSupported('simd') ? 'simd' : 'scalar';
+  if (build !== 'simd' && build !== 'relaxed' && build !== 'scalar') {
+    throw new IvfkitError('invalid-argument', `build: expected 'auto', 'simd', 'relaxed', 'scalar' or 'reference', got ${String(build)}`);
+  }
+  if (!isBuildSupported(build)) {
+    throw new IvfkitError('unsupported', `build '${build}': expected a runtime whose WebAssembly.validate accepts it, got false` +
+      (build === 'relaxed' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''));
+  }
+  return build;
+}
+
+/** The compiled module of a wasm build (compiled once, cached); post it to workers. */
+export async function getWasmModule(build: KernelBuildRequest = DEFAULT_KERNEL_BUILD): Promise<WebAssembly.Module> {
+  const b = wasmBuildOf(build);
+  const m = moduleCache.get(b);
+  if (m) return m;
+  let p = modulePromises.get(b);
+  if (!p) {
+    p = WebAssembly.compile(getWasmBytes(b) as BufferSource).then((mod) => { moduleCache.set(b, mod); return mod; });
+    modulePromises.set(b, p);
+  }
+  return p;
+}
+
+/** Synchronous {@link getWasmModule} (Node, Deno, Bun, workers). */
+export function getWasmModuleSync(build: KernelBuildRequest = DEFAULT_KERNEL_BUILD): WebAssembly.Module {
+  const b = wasmBuildOf(build);
+  let m = moduleCache.get(b);
+  if (!m) {
+    m = new WebAssembly.Module(getWasmBytes(b) as BufferSource);
+    moduleCache.set(b, m);
+  }
+  return m;
+}
+
+/**
+ * Loads the kernels (cached per build). 'auto' = SIMD if `WebAssembly.validate` accepts it, else
+ * scalar; 'relaxed' (fused multiply-add, rounds differently) only when asked for; 'reference' = plain TS.
+ */
+export async function loadKernels(opts: LoadWasmKernelsOptions = {}): Promise<Kernels> {
+  const build = resolveBuild(opts.build);
+  if (build === 'reference') return (reference ??= createReferenceKernels());
+  const key = cacheKey(build, opts);
+  const hit = key ? kernelCache.get(key) : undefined;
+  if (hit) return hit;
+  const mod = opts.module ?? (await getWasmModule(build));
+  const instance = await WebAssembly.instantiate(mod, {});
+  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES));
+}
+
+/** Synchronous {@link loadKernels} (Node, Deno, Bun, workers; browsers' main thread limits sync compiles to 4 KB). */
+export function loadKernelsSync(opts: LoadWasmKernelsOptions = {}): Kernels {
+  const build = resolveBuild(opts.build);
+  if (build === 'reference') return (reference ??= createReferenceKernels());
+  const key = cacheKey(build, opts);
+  const hit = key ? kernelCache.get(key) : undefined;
+  if (hit) return hit;
+  const instance = new WebAssembly.Instance(opts.module ?? getWasmModuleSync(build), {});
+  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES));
+}
+
+function wasmBuildOf(build: KernelBuildRequest): WasmBuild {
+  const b = resolveBuild(build);
+  if (b === 'reference') throw new IvfkitError('invalid-argument', "build: expected a wasm build, got 'reference'");
+  return b;
+}
+
+function cacheKey(build: WasmBuild, opts: LoadWasmKernelsOptions): string | undefined {
+  if (opts.module) return undefined;
+  const bb = opts.blockBytes ?? DEFAULT_BLOCK_BYTES;
+  if (!(Number.isInteger(bb) && bb >= 16)) {
+    throw new IvfkitError('invalid-argument', `blockBytes: expected an integer ≥ 16, got ${String(bb)}`);
+  }
+  return `${build}:${bb}`;
+}
+
+function remember(key: string | undefined, k: Kernels): Kernels {
+  if (key) kernelCache.set(key, k);
+  return k;
+}

@@ -1,0 +1,253 @@
+import { expect, IvfkitError, rowsOf } from '../util/errors.js';
+import { roundHalfEven } from '../util/fixed.js';
+import type { Accumulators, AssignOptions, AssignResult, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
+import { checkAccumulate, checkAssign, checkPq, checkQuery, outF32, outI32, outU8 } from './validate.js';
+
+/*
+ * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
+ * operation) and in a fixed order, so the wasm SIMD and scalar builds reproduce it bit for bit:
+ *  - row reductions (norms, l2Many, dotMany) use 4 lane sums, lane l taking dims j ≡ l (mod 4) in
+ *    order, combined as (s0 + s1) + (s2 + s3);
+ *  - assign computes dot(x, c) sequentially over j, then max(0, (‖x‖² + ‖c‖²) − 2·dot) ('l2') or
+ *    1 − dot ('dot'), then adds bias[c] for the selection;
+ *  - pqAssign computes Σ_j (x_j − c_j)² sequentially over j;
+ *  - argmin takes a candidate when it is not NaN and strictly below the best so far (first non-NaN
+ *    otherwise), which gives ties → lowest index and −1 when every candidate is NaN.
+ * The relaxed-SIMD build fuses multiply-adds, so it matches only within rounding.
+ */
+
+const f = Math.fround;
+
+/** ‖x‖² over x[off .. off+dim) in the 4-lane order. */
+export function sqNormF32(x: Float32Array, off: number, dim: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
+  for (; j + 4 <= dim; j += 4) {
+    const a = x[off + j]!, b = x[off + j + 1]!, c = x[off + j + 2]!, d = x[off + j + 3]!;
+    s0 = f(s0 + f(a * a)); s1 = f(s1 + f(b * b)); s2 = f(s2 + f(c * c)); s3 = f(s3 + f(d * d));
+  }
+  if (j < dim) { const a = x[off + j]!; s0 = f(s0 + f(a * a)); }
+  if (j + 1 < dim) { const a = x[off + j + 1]!; s1 = f(s1 + f(a * a)); }
+  if (j + 2 < dim) { const a = x[off + j + 2]!; s2 = f(s2 + f(a * a)); }
+  return f(f(s0 + s1) + f(s2 + s3));
+}
+
+function l2F32(q: Float32Array, x: Float32Array, off: number, dim: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
+  for (; j + 4 <= dim; j += 4) {
+    const a = f(q[j]! - x[off + j]!), b = f(q[j + 1]! - x[off + j + 1]!);
+    const c = f(q[j + 2]! - x[off + j + 2]!), d = f(q[j + 3]! - x[off + j + 3]!);
+    s0 = f(s0 + f(a * a)); s1 = f(s1 + f(b * b)); s2 = f(s2 + f(c * c)); s3 = f(s3 + f(d * d));
+  }
+  if (j < dim) { const a = f(q[j]! - x[off + j]!); s0 = f(s0 + f(a * a)); }
+  if (j + 1 < dim) { const a = f(q[j + 1]! - x[off + j + 1]!); s1 = f(s1 + f(a * a)); }
+  if (j + 2 < dim) { const a = f(q[j + 2]! - x[off + j + 2]!); s2 = f(s2 + f(a * a)); }
+  return f(f(s0 + s1) + f(s2 + s3));
+}
+
+function dotStriped(q: Float32Array, x: Float32Array, off: number, dim: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
+  for (; j + 4 <= dim; j += 4) {
+    s0 = f(s0 + f(q[j]! * x[off + j]!)); s1 = f(s1 + f(q[j + 1]! * x[off + j + 1]!));
+    s2 = f(s2 + f(q[j + 2]! * x[off + j + 2]!)); s3 = f(s3 + f(q[j + 3]! * x[off + j + 3]!));
+  }
+  if (j < dim) s0 = f(s0 + f(q[j]! * x[off + j]!));
+  if (j + 1 < dim) s1 = f(s1 + f(q[j + 1]! * x[off + j + 1]!));
+  if (j + 2 < dim) s2 = f(s2 + f(q[j + 2]! * x[off + j + 2]!));
+  return f(f(s0 + s1) + f(s2 + s3));
+}
+
+/** Sequential f32 dot product of x[xo ..] and c[co ..] over dim values (the order assign uses). */
+export function dotSeqF32(x: Float32Array, xo: number, c: Float32Array, co: number, dim: number): number {
+  let s = 0;
+  for (let j = 0; j < dim; j++) s = f(s + f(x[xo + j]! * c[co + j]!));
+  return s;
+}
+
+const I64_MAX = 2n ** 63n - 1n;
+const I64_MIN = -(2n ** 63n);
+const TWO63 = 2 ** 63;
+
+/** round-half-even(v · 2^shift) saturated to i64, NaN → 0: what wasm's i64.trunc_sat_f64_s(f64.nearest(·)) gives. */
+export function fixedI64(v: number, scale: number): bigint {
+  const r = roundHalfEven(v * scale);
+  if (r !== r) return 0n;
+  if (r >= TWO63) return I64_MAX;
+  if (r < -TWO63) return I64_MIN;
+  return BigInt(r);
+}
+
+/** 2^s as a double, exact for |s| ≤ 1000. */
+export function pow2(s: number): number {
+  return 2 ** s;
+}
+
+function argminPush(best: number, s: number): boolean {
+  return s === s && !(s >= best);
+}
+
+/** The reference implementation of {@link Kernels}: slow, simple, and the oracle of the tests. */
+export function createReferenceKernels(): Kernels {
+  return {
+    build: 'reference',
+
+    l2Many(q, base, dim, out) {
+      const n = checkQuery(q, base, dim);
+      const o = outF32(out, n, 'out');
+      for (let i = 0; i < n; i++) o[i] = l2F32(q, base, i * dim, dim);
+      return o;
+    },
+
+    dotMany(q, base, dim, out) {
+      const n = checkQuery(q, base, dim);
+      const o = outF32(out, n, 'out');
+      for (let i = 0; i < n; i++) o[i] = dotStriped(q, base, i * dim, dim);
+      return o;
+    },
+
+    sqNorms(data, dim, out) {
+      const n = rowsOf(data, dim);
+      const o = outF32(out, n, 'out');
+      for (let i = 0; i < n; i++) o[i] = sqNormF32(data, i * dim, dim);
+      return o;
+    },
+
+    normalize(data, dim, out) {
+      const n = rowsOf(data, dim);
+      const o = outF32(out, data.length, 'out');
+      for (let i = 0; i < n; i++) {
+        const norm = f(Math.sqrt(sqNormF32(data, i * dim, dim)));
+        for (let j = i * dim; j < (i + 1) * dim; j++) o[j] = f(data[j]! / norm);
+      }
+      return o;
+    },
+
+    finiteMask(data, dim, out) {
+      const n = rowsOf(data, dim);
+      const mask = outU8(out, n, 'out');
+      let count = 0;
+      for (let i = 0; i < n; i++) {
+        let ok = 1;
+        for (let j = i * dim; j < (i + 1) * dim; j++) if (!Number.isFinite(data[j]!)) { ok = 0; break; }
+        mask[i] = ok;
+        count += ok;
+      }
+      return { mask, count };
+    },
+
+    assign(data, dim, centroids, opts: AssignOptions = {}): AssignResult {
+      const { n, k, metric } = checkAssign(data, dim, centroids, opts);
+      const index = outI32(opts.outIndex, n, 'outIndex');
+      const dist = outF32(opts.outDist, n, 'outDist');
+      const bias = opts.bias;
+      const cn = new Float32Array(k);
+      if (metric === 'l2') for (let c = 0; c < k; c++) cn[c] = sqNormF32(centroids, c * dim, dim);
+      for (let i = 0; i < n; i++) {
+        const xn = metric === 'l2' ? sqNormF32(data, i * dim, dim) : 0;
+        let best = NaN, bestD = NaN, bestI = -1;
+        for (let c = 0; c < k; c++) {
+          const dot = dotSeqF32(data, i * dim, centroids, c * dim, dim);
+          const d = metric === 'l2' ? Math.max(f(f(xn + cn[c]!) - f(2 * dot)), 0) : f(1 - dot);
+          const s = bias ? f(d + bias[c]!) : d;
+          if (argminPush(best, s)) { best = s; bestD = d; bestI = c; }
+        }
+        index[i] = bestI;
+        dist[i] = bestD;
+      }
+      return { index, dist };
+    },
+
+    accumulate(data, dim, index, dist, acc: Accumulators) {
+      const { n, k } = checkAccumulate(data, dim, index, dist, acc);
+      const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      const { sums, counts, clusterLoss, radius } = acc;
+      for (let i = 0; i < n; i++) {
+        const c = index[i]!;
+        if (c < 0) continue;
+        if (c >= k) throw new IvfkitError('invalid-argument', `index[${i}]: expected < ${k}, got ${c}`);
+        const base = c * dim;
+        for (let j = 0; j < dim; j++) sums[base + j] = sums[base + j]! + fixedI64(data[i * dim + j]!, scale);
+        counts[c] = counts[c]! + 1;
+        clusterLoss[c] = clusterLoss[c]! + fixedI64(dist[i]!, lscale);
+        if (dist[i]! > radius[c]!) radius[c] = dist[i]!;
+      }
+    },
+
+    pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {
+      const { n, ds } = checkPq(data, dim, codebook, m, ksub);
+      const index = outI32(opts.outIndex, n * m, 'outIndex');
+      const dist = outF32(opts.outDist, n * m, 'outDist');
+      pqRef(data, dim, codebook, m, ksub, ds, n, (o, c, d) => { index[o] = c; dist[o] = d; });
+      return { index, dist };
+    },
+
+    pqEncode(data, dim, codebook, m, nbits, out) {
+      expect(nbits === 4 || nbits === 8, 'invalid-argument', 'nbits', '4 or 8', nbits);
+      const ksub = 1 << nbits;
+      const { n, ds } = checkPq(data, dim, codebook, m, ksub);
+      if (nbits === 4) expect(m % 2 === 0, 'invalid-argument', 'm for 4-bit codes', 'an even number', m);
+      const bytes = nbits === 8 ? n * m : (n * m) / 2;
+      const o = outU8(out, bytes, 'out');
+      if (nbits === 4) o.fill(0, 0, bytes);
+      pqRef(data, dim, codebook, m, ksub, ds, n, (p, c) => {
+        const code = c < 0 ? 0 : c;
+        if (nbits === 8) o[p] = code;
+        else o[p >> 1] = o[p >> 1]! | (p & 1 ? code << 4 : code);
+      });
+      return o;
+    },
+
+    sqBounds(data, dim): SqBoundsResult {
+      const n = rowsOf(data, dim);
+      let lower = Infinity, upper = -Infinity, rows = 0;
+      for (let i = 0; i < n; i++) {
+        let ok = true;
+        let lo = Infinity, hi = -Infinity;
+        for (let j = i * dim; j < (i + 1) * dim; j++) {
+          const v = data[j]!;
+          if (!Number.isFinite(v)) { ok = false; break; }
+          lo = Math.min(lo, v); hi = Math.max(hi, v);
+        }
+        if (!ok) continue;
+        rows++;
+        lower = Math.min(lower, lo); upper = Math.max(upper, hi);
+      }
+      return { lower, upper, rows };
+    },
+
+    sqEncode(data, lower, upper, out) {
+      const o = outU8(out, data.length, 'out');
+      const range = upper - lower;
+      for (let i = 0; i < data.length; i++) o[i] = sqCode(data[i]!, lower, range);
+      return o;
+    },
+  };
+}
+
+/** One SQ code: trunc((v − lo)·255/(hi − lo)) saturated to 0..255 (NaN → 0, hi == lo → 0), in f64. */
+export function sqCode(v: number, lower: number, range: number): number {
+  if (range === 0) return 0;
+  const t = ((v - lower) * 255) / range;
+  if (!(t > 0)) return 0;
+  if (t >= 255) return 255;
+  return Math.trunc(t);
+}
+
+function pqRef(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, ds: number,
+  n: number, emit: (pos: number, code: number, dist: number) => void): void {
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++) {
+      const xo = i * dim + s * ds;
+      let best = NaN, bestI = -1;
+      for (let c = 0; c < ksub; c++) {
+        const co = (s * ksub + c) * ds;
+        let acc = 0;
+        for (let j = 0; j < ds; j++) {
+          const t = f(data[xo + j]! - codebook[co + j]!);
+          acc = f(acc + f(t * t));
+        }
+        if (argminPush(best, acc)) { best = acc; bestI = c; }
+      }
+      emit(i * m + s, bestI, best);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/** Which implementation backs a {@link Kernels} object. */
+export type KernelBuild = 'simd' | 'relaxed' | 'scalar' | 'reference';
+
+/** What {@link loadKernels} accepts: a concrete build, or 'auto' (SIMD if the runtime validates it, else scalar). */
+export type KernelBuildRequest = 'auto' | KernelBuild;
+
+/** Options of `loadKernels` / `loadKernelsSync`. */
+export interface LoadKernelsOptions {
+  /** Which build to load. Default {@link DEFAULT_KERNEL_BUILD} ('auto'). Relaxed SIMD is used only when asked for. */
+  build?: KernelBuildRequest;
+}
+
+/** Options of {@link Kernels.assign}. */
+export interface AssignOptions {
+  /** 'l2' (default): squared Euclidean distance, clamped ≥ 0. 'dot': 1 − x·c. */
+  metric?: 'l2' | 'dot';
+  /** Per-centroid term added for the selection only (Lance's balance term); k values. */
+  bias?: Float32Array;
+  /** Output for the nearest centroid of each row (n values); allocated when absent. */
+  outIndex?: Int32Array;
+  /** Output for the unbiased distance to that centroid (n values); allocated when absent. */
+  outDist?: Float32Array;
+}
+
+/** Result of an assignment: `index[i]` is the chosen centroid (−1 for a row whose distances are all NaN). */
+export interface AssignResult {
+  index: Int32Array;
+  dist: Float32Array;
+}
+
+/** Accumulators of one k-means map step, updated in place by {@link Kernels.accumulate}. */
+export interface Accumulators {
+  /** Sums are stored as round(x · 2^shift). */
+  shift: number;
+  /** Loss sums are stored as round(dist · 2^lossShift). */
+  lossShift: number;
+  /** k × dim fixed-point coordinate sums. */
+  sums: BigInt64Array;
+  /** k row counts. */
+  counts: Float64Array;
+  /** k fixed-point sums of the distances. */
+  clusterLoss: BigInt64Array;
+  /** k largest distances seen. */
+  radius: Float32Array;
+}
+
+/** Options of {@link Kernels.pqAssign}. */
+export interface PqAssignOptions {
+  /** n × M codes (row-major); allocated when absent. */
+  outIndex?: Int32Array;
+  /** n × M squared sub-space distances; allocated when absent. */
+  outDist?: Float32Array;
+}
+
+/** Result of {@link Kernels.sqBounds}. `rows` counts the finite rows that contributed. */
+export interface SqBoundsResult {
+  lower: number;
+  upper: number;
+  rows: number;
+}
+
+/**
+ * The numeric kernels every training and encoding step runs on. Each method takes plain typed arrays of
+ * any length; `n = data.length / dim`. The wasm builds copy inputs into their own memory in bounded
+ * blocks, so their memory stays small whatever the input. Output arrays may be passed in.
+ */
+export interface Kernels {
+  readonly build: KernelBuild;
+  /** ‖q − b_i‖² for every row b_i of `base`. */
+  l2Many(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;
+  /** q · b_i for every row b_i of `base`. */
+  dotMany(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;
+  /** ‖x_i‖² for every row. */
+  sqNorms(data: Float32Array, dim: number, out?: Float32Array): Float32Array;
+  /** x / ‖x‖ for every row; a zero row becomes a NaN row (then dropped as non-finite, as Lance). */
+  normalize(data: Float32Array, dim: number, out?: Float32Array): Float32Array;
+  /** mask[i] = 1 when every value of row i is finite; `count` = number of such rows. */
+  finiteMask(data: Float32Array, dim: number, out?: Uint8Array): { mask: Uint8Array; count: number };
+  /** Nearest centroid. metric 'l2': squared L2 (‖x‖²+‖c‖²−2x·c allowed, clamped ≥ 0); 'dot': 1 − x·c.
+   *  Selection minimises dist + bias[j] (bias optional, Lance's balance term); outDist is the unbiased
+   *  distance. Ties → lowest index. A row whose distances are all NaN gets index −1 and dist NaN. */
+  assign(data: Float32Array, dim: number, centroids: Float32Array, opts?: AssignOptions): AssignResult;
+  /** k-means accumulation in exact fixed point: for rows with index[i] ≥ 0,
+   *  sums[index[i]·dim + j] += nearest(f64(x_ij) · 2^shift) (as i64; nearest = ties-to-even, wasm f64.nearest),
+   *  counts[index[i]] += 1, clusterLoss[index[i]] += nearest(f64(dist[i]) · 2^lossShift),
+   *  radius[c] = max(radius[c], dist[i]). Integer sums make the reduction order-free: any split into
+   *  shards/threads, merged in any order, gives the same bits. */
+  accumulate(data: Float32Array, dim: number, index: Int32Array, dist: Float32Array, acc: Accumulators): void;
+  /** PQ: nearest code in each of M sub-spaces for every row, all sub-spaces in one pass.
+   *  codebook flat [m][c][j], c < ksub (16 or 256). outIndex/outDist are n × M (row-major). */
+  pqAssign(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number,
+    opts?: PqAssignOptions): AssignResult;
+  /** PQ encoding: 8-bit → n × M bytes; 4-bit → n × M/2 bytes, even sub-vector in the low nibble. NaN → code 0. */
+  pqEncode(data: Float32Array, dim: number, codebook: Float32Array, m: number, nbits: 4 | 8, out?: Uint8Array): Uint8Array;
+  /** Global min / max over all values of rows whose values are all finite. */
+  sqBounds(data: Float32Array, dim: number): SqBoundsResult;
+  /** Lance: trunc((v − lo)·255/(hi − lo)) clamped to 0..255, NaN → 0, lo == hi → 0. */
+  sqEncode(data: Float32Array, lower: number, upper: number, out?: Uint8Array): Uint8Array;
+}

@@ -1,0 +1,75 @@
+import { expect, expectPositiveInt, rowsOf } from '../util/errors.js';
+import type { Accumulators, AssignOptions } from './types.js';
+
+/** Argument checks shared by the reference and the wasm kernels (one message for one mistake). */
+
+export function outF32(out: Float32Array | undefined, len: number, name: string): Float32Array {
+  if (out === undefined) return new Float32Array(len);
+  expect(out instanceof Float32Array && out.length >= len, 'invalid-argument', `${name} (Float32Array)`, `length ≥ ${len}`, out);
+  return out;
+}
+
+export function outI32(out: Int32Array | undefined, len: number, name: string): Int32Array {
+  if (out === undefined) return new Int32Array(len);
+  expect(out instanceof Int32Array && out.length >= len, 'invalid-argument', `${name} (Int32Array)`, `length ≥ ${len}`, out);
+  return out;
+}
+
+export function outU8(out: Uint8Array | undefined, len: number, name: string): Uint8Array {
+  if (out === undefined) return new Uint8Array(len);
+  expect(out instanceof Uint8Array && out.length >= len, 'invalid-argument', `${name} (Uint8Array)`, `length ≥ ${len}`, out);
+  return out;
+}
+
+export function f32(a: unknown, name: string): asserts a is Float32Array {
+  expect(a instanceof Float32Array, 'invalid-argument', name, 'a Float32Array', a);
+}
+
+/** q has dim values, base is rows of dim. Returns the row count of base. */
+export function checkQuery(q: Float32Array, base: Float32Array, dim: number): number {
+  f32(q, 'q'); f32(base, 'base');
+  const n = rowsOf(base, dim, 'base');
+  expect(q.length === dim, 'dimension-mismatch', 'q length', dim, q.length);
+  return n;
+}
+
+export function checkAssign(data: Float32Array, dim: number, centroids: Float32Array, opts: AssignOptions):
+  { n: number; k: number; metric: 'l2' | 'dot' } {
+  f32(data, 'data'); f32(centroids, 'centroids');
+  const n = rowsOf(data, dim);
+  const k = rowsOf(centroids, dim, 'centroids');
+  expect(k > 0, 'invalid-argument', 'number of centroids', 'at least 1', k);
+  const metric = opts.metric ?? 'l2';
+  expect(metric === 'l2' || metric === 'dot', 'invalid-argument', 'metric', "'l2' or 'dot'", metric);
+  if (opts.bias !== undefined) {
+    f32(opts.bias, 'bias');
+    expect(opts.bias.length === k, 'dimension-mismatch', 'bias length', k, opts.bias.length);
+  }
+  return { n, k, metric };
+}
+
+export function checkAccumulate(data: Float32Array, dim: number, index: Int32Array, dist: Float32Array, acc: Accumulators):
+  { n: number; k: number } {
+  f32(data, 'data'); f32(dist, 'dist');
+  const n = rowsOf(data, dim);
+  expect(index instanceof Int32Array && index.length >= n, 'invalid-argument', 'index (Int32Array)', `length ≥ ${n}`, index);
+  expect(dist.length >= n, 'invalid-argument', 'dist length', `≥ ${n}`, dist.length);
+  const k = acc.counts.length;
+  expect(acc.sums instanceof BigInt64Array && acc.sums.length === k * dim, 'dimension-mismatch', 'acc.sums length',
+    `k·dim = ${k * dim}`, acc.sums.length);
+  expect(acc.clusterLoss instanceof BigInt64Array && acc.clusterLoss.length === k, 'dimension-mismatch', 'acc.clusterLoss length', k, acc.clusterLoss.length);
+  expect(acc.radius instanceof Float32Array && acc.radius.length === k, 'dimension-mismatch', 'acc.radius length', k, acc.radius.length);
+  expect(Number.isInteger(acc.shift) && Math.abs(acc.shift) <= 1000, 'invalid-argument', 'acc.shift', 'an integer in [-1000, 1000]', acc.shift);
+  expect(Number.isInteger(acc.lossShift) && Math.abs(acc.lossShift) <= 1000, 'invalid-argument', 'acc.lossShift', 'an integer in [-1000, 1000]', acc.lossShift);
+  return { n, k };
+}
+
+export function checkPq(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number): { n: number; ds: number } {
+  f32(data, 'data'); f32(codebook, 'codebook');
+  const n = rowsOf(data, dim);
+  expectPositiveInt(m, 'm');
+  expect(dim % m === 0, 'dimension-mismatch', `dim ${dim} divided by m`, 'a whole number', dim / m);
+  expect(ksub === 16 || ksub === 256, 'invalid-argument', 'ksub', '16 or 256', ksub);
+  expect(codebook.length === dim * ksub, 'dimension-mismatch', 'codebook length', `m·ksub·ds = ${dim * ksub}`, codebook.length);
+  return { n, ds: dim / m };
+}

@@ -1,0 +1,279 @@
+import { expect, IvfkitError, rowsOf } from '../util/errors.js';
+import { pow2 } from './reference.js';
+import type { Accumulators, AssignOptions, AssignResult, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
+import { checkAccumulate, checkAssign, checkPq, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
+
+/** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
+export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
+
+/** Raw exports of assembly/index.ts (pointer + length ABI). */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  sqNorms(x: number, n: number, d: number, out: number): void;
+  l2Many(q: number, x: number, n: number, d: number, out: number): void;
+  dotMany(q: number, x: number, n: number, d: number, out: number): void;
+  normalize(x: number, n: number, d: number, out: number): void;
+  finiteMask(x: number, n: number, d: number, mask: number): number;
+  packCentroids(c: number, k: number, d: number, packed: number, cn: number, bias: number, biasOut: number): void;
+  assignRows(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, metric: number,
+    scratch: number, outIndex: number, outDist: number): void;
+  accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
+    sums: number, counts: number, loss: number, radius: number): void;
+  pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
+  pqAssign(x: number, n: number, d: number, m: number, ksub: number, t: number, outIndex: number, outDist: number): void;
+  pqCodes8(idx: number, len: number, out: number): void;
+  pqCodes4(idx: number, len: number, out: number): void;
+  sqBounds(x: number, n: number, d: number, bounds: number): number;
+  sqEncode(x: number, len: number, lower: number, upper: number, out: number): void;
+}
+
+const PAGE = 65536;
+
+/**
+ * Per-call bump arena over one instance's memory: `reset()` at the start of a call, `alloc()` every
+ * region the call needs (memory grows as needed, never shrinks), then take views (views taken before
+ * an `alloc` may be detached by growth).
+ */
+class Arena {
+  private top = 0;
+  private readonly base: number;
+  constructor(private readonly ex: KernelExports) {
+    this.base = (ex.heapBase() + 15) & ~15;
+  }
+  reset(): void {
+    this.top = this.base;
+  }
+  alloc(bytes: number): number {
+    const p = this.top;
+    const end = p + ((bytes + 15) & ~15);
+    const have = this.ex.memory.buffer.byteLength;
+    if (end > have) this.ex.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    return p;
+  }
+  get buffer(): ArrayBuffer {
+    return this.ex.memory.buffer as ArrayBuffer;
+  }
+  f32(p: number, len: number): Float32Array { return new Float32Array(this.buffer, p, len); }
+  i32(p: number, len: number): Int32Array { return new Int32Array(this.buffer, p, len); }
+  u8(p: number, len: number): Uint8Array { return new Uint8Array(this.buffer, p, len); }
+  f64(p: number, len: number): Float64Array { return new Float64Array(this.buffer, p, len); }
+  i64(p: number, len: number): BigInt64Array { return new BigInt64Array(this.buffer, p, len); }
+}
+
+/** Wraps one wasm instance as {@link Kernels}. `blockBytes` bounds the rows copied in per step. */
+export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'relaxed' | 'scalar',
+  blockBytes = DEFAULT_BLOCK_BYTES): Kernels {
+  const ex = instance.exports as unknown as KernelExports;
+  const ar = new Arena(ex);
+  const rowsPerBlock = (dim: number, align = 1): number => {
+    const r = Math.max(align, Math.floor(blockBytes / (dim * 4)));
+    return r - (r % align);
+  };
+
+  /** Runs `fn` over row blocks [a, b) of at most `rows` rows. */
+  const blocks = (n: number, rows: number, fn: (a: number, b: number) => void): void => {
+    for (let a = 0; a < n; a += rows) fn(a, Math.min(n, a + rows));
+  };
+
+  return {
+    build,
+
+    l2Many(q, base, dim, out) { return many(q, base, dim, out, ex.l2Many); },
+    dotMany(q, base, dim, out) { return many(q, base, dim, out, ex.dotMany); },
+
+    sqNorms(data, dim, out) {
+      const n = rowsOf(data, dim);
+      const o = outF32(out, n, 'out');
+      const R = rowsPerBlock(dim);
+      ar.reset();
+      const xp = ar.alloc(Math.min(n, R) * dim * 4), op = ar.alloc(Math.min(n, R) * 4);
+      blocks(n, R, (a, b) => {
+        ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
+        ex.sqNorms(xp, b - a, dim, op);
+        o.set(ar.f32(op, b - a), a);
+      });
+      return o;
+    },
+
+    normalize(data, dim, out) {
+      const n = rowsOf(data, dim);
+      const o = outF32(out, data.length, 'out');
+      const R = rowsPerBlock(dim);
+      ar.reset();
+      const xp = ar.alloc(Math.min(n, R) * dim * 4);
+      blocks(n, R, (a, b) => {
+        ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
+        ex.normalize(xp, b - a, dim, xp);
+        o.set(ar.f32(xp, (b - a) * dim), a * dim);
+      });
+      return o;
+    },
+
+    finiteMask(data, dim, out) {
+      const n = rowsOf(data, dim);
+      const mask = outU8(out, n, 'out');
+      const R = rowsPerBlock(dim);
+      ar.reset();
+      const xp = ar.alloc(Math.min(n, R) * dim * 4), mp = ar.alloc(Math.min(n, R));
+      let count = 0;
+      blocks(n, R, (a, b) => {
+        ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
+        count += ex.finiteMask(xp, b - a, dim, mp);
+        mask.set(ar.u8(mp, b - a), a);
+      });
+      return { mask, count };
+    },
+
+    assign(data, dim, centroids, opts: AssignOptions = {}): AssignResult {
+      const { n, k, metric } = checkAssign(data, dim, centroids, opts);
+      const index = outI32(opts.outIndex, n, 'outIndex');
+      const dist = outF32(opts.outDist, n, 'outDist');
+      if (n === 0) return { index, dist };
+      const kb = Math.ceil(k / 8), kPad = kb * 8;
+      const R = rowsPerBlock(dim, 4);
+      const rows = Math.min(R, Math.ceil(n / 4) * 4);
+      ar.reset();
+      const cp = ar.alloc(k * dim * 4), pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4);
+      const bp = opts.bias ? ar.alloc(k * 4) : 0, bpp = opts.bias ? ar.alloc(kPad * 4) : 0;
+      const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 52 + 16);
+      const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
+      ar.f32(cp, k * dim).set(centroids);
+      if (opts.bias) ar.f32(bp, k).set(opts.bias);
+      ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
+      const mcode = metric === 'l2' ? 0 : 1;
+      blocks(n, R, (a, b) => {
+        const r = b - a, r4 = Math.ceil(r / 4) * 4;
+        const xv = ar.f32(xp, r4 * dim);
+        xv.set(data.subarray(a * dim, b * dim));
+        if (r4 > r) xv.fill(0, r * dim);
+        ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp);
+        index.set(ar.i32(ip, r), a);
+        dist.set(ar.f32(dp, r), a);
+      });
+      return { index, dist };
+    },
+
+    accumulate(data, dim, index, dist, acc: Accumulators) {
+      const { n, k } = checkAccumulate(data, dim, index, dist, acc);
+      for (let i = 0; i < n; i++) {
+        const c = index[i]!;
+        if (c >= k) throw new IvfkitError('invalid-argument', `index[${i}]: expected < ${k}, got ${c}`);
+      }
+      if (n === 0) return;
+      const R = rowsPerBlock(dim);
+      const rows = Math.min(R, n);
+      ar.reset();
+      const sp = ar.alloc(k * dim * 8), cp = ar.alloc(k * 8), lp = ar.alloc(k * 8), rp = ar.alloc(k * 4);
+      const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
+      ar.i64(sp, k * dim).set(acc.sums);
+      ar.f64(cp, k).set(acc.counts);
+      ar.i64(lp, k).set(acc.clusterLoss);
+      ar.f32(rp, k).set(acc.radius);
+      const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      blocks(n, R, (a, b) => {
+        ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
+        ar.i32(ip, b - a).set(index.subarray(a, b));
+        ar.f32(dp, b - a).set(dist.subarray(a, b));
+        ex.accumulate(xp, b - a, dim, ip, dp, scale, lscale, sp, cp, lp, rp);
+      });
+      acc.sums.set(ar.i64(sp, k * dim));
+      acc.counts.set(ar.f64(cp, k));
+      acc.clusterLoss.set(ar.i64(lp, k));
+      acc.radius.set(ar.f32(rp, k));
+    },
+
+    pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {
+      const { n } = checkPq(data, dim, codebook, m, ksub);
+      const index = outI32(opts.outIndex, n * m, 'outIndex');
+      const dist = outF32(opts.outDist, n * m, 'outDist');
+      pqRun(data, dim, codebook, m, ksub, n, (a, b, ip, dp) => {
+        index.set(ar.i32(ip, (b - a) * m), a * m);
+        dist.set(ar.f32(dp, (b - a) * m), a * m);
+      });
+      return { index, dist };
+    },
+
+    pqEncode(data, dim, codebook, m, nbits, out) {
+      expect(nbits === 4 || nbits === 8, 'invalid-argument', 'nbits', '4 or 8', nbits);
+      const ksub = 1 << nbits;
+      const { n } = checkPq(data, dim, codebook, m, ksub);
+      if (nbits === 4) expect(m % 2 === 0, 'invalid-argument', 'm for 4-bit codes', 'an even number', m);
+      const per = nbits === 8 ? m : m / 2;
+      const o = outU8(out, n * per, 'out');
+      pqRun(data, dim, codebook, m, ksub, n, (a, b, ip, _dp, codes) => {
+        if (nbits === 8) ex.pqCodes8(ip, (b - a) * m, codes);
+        else ex.pqCodes4(ip, (b - a) * m, codes);
+        o.set(ar.u8(codes, (b - a) * per), a * per);
+      });
+      return o;
+    },
+
+    sqBounds(data, dim): SqBoundsResult {
+      const n = rowsOf(data, dim);
+      const R = rowsPerBlock(dim);
+      ar.reset();
+      const bp = ar.alloc(8), xp = ar.alloc(Math.min(n, R) * dim * 4);
+      const bv = ar.f32(bp, 2);
+      bv[0] = Infinity; bv[1] = -Infinity;
+      let rows = 0;
+      blocks(n, R, (a, b) => {
+        ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
+        rows += ex.sqBounds(xp, b - a, dim, bp);
+      });
+      const res = ar.f32(bp, 2);
+      return { lower: res[0]!, upper: res[1]!, rows };
+    },
+
+    sqEncode(data, lower, upper, out) {
+      f32(data, 'data');
+      const len = data.length;
+      const o = outU8(out, len, 'out');
+      const R = Math.max(1, Math.floor(blockBytes / 4));
+      ar.reset();
+      const xp = ar.alloc(Math.min(len, R) * 4), op = ar.alloc(Math.min(len, R));
+      blocks(len, R, (a, b) => {
+        ar.f32(xp, b - a).set(data.subarray(a, b));
+        ex.sqEncode(xp, b - a, lower, upper, op);
+        o.set(ar.u8(op, b - a), a);
+      });
+      return o;
+    },
+  };
+
+  function many(q: Float32Array, base: Float32Array, dim: number, out: Float32Array | undefined,
+    fn: (q: number, x: number, n: number, d: number, out: number) => void): Float32Array {
+    const n = checkQuery(q, base, dim);
+    const o = outF32(out, n, 'out');
+    const R = rowsPerBlock(dim);
+    ar.reset();
+    const qp = ar.alloc(dim * 4), xp = ar.alloc(Math.min(n, R) * dim * 4), op = ar.alloc(Math.min(n, R) * 4);
+    ar.f32(qp, dim).set(q);
+    blocks(n, R, (a, b) => {
+      ar.f32(xp, (b - a) * dim).set(base.subarray(a * dim, b * dim));
+      fn(qp, xp, b - a, dim, op);
+      o.set(ar.f32(op, b - a), a);
+    });
+    return o;
+  }
+
+  function pqRun(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, n: number,
+    emit: (a: number, b: number, ip: number, dp: number, codes: number) => void): void {
+    if (n === 0) return;
+    const ds = dim / m;
+    let R = rowsPerBlock(dim, 2);
+    const rows = Math.min(R, n);
+    ar.reset();
+    const cbp = ar.alloc(codebook.length * 4), tp = ar.alloc(codebook.length * 4);
+    const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4), codes = ar.alloc(rows * m);
+    ar.f32(cbp, codebook.length).set(codebook);
+    ex.pqTranspose(cbp, m, ksub, ds, tp);
+    R = Math.max(R, 1);
+    blocks(n, R, (a, b) => {
+      ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
+      ex.pqAssign(xp, b - a, dim, m, ksub, tp, ip, dp);
+      emit(a, b, ip, dp, codes);
+    });
+  }
+}

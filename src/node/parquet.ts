@@ -1,0 +1,86 @@
+import type { FragmentInfo, FragmentRows } from '../types.js';
+import { IvfkitError } from '../util/errors.js';
+import { fromArrowTable } from '../sources/arrow.js';
+import { checkOffsets } from '../sources/memory.js';
+import { tableFromIPC, DataType, type FixedSizeList } from 'apache-arrow';
+import type { ClosableSource } from './files.js';
+import { fileBlob } from './files.js';
+
+type ParquetWasm = typeof import('parquet-wasm');
+let wasm: Promise<ParquetWasm> | undefined;
+async function loadParquetWasm(): Promise<ParquetWasm> {
+  wasm ??= import('parquet-wasm').catch((e: unknown) => {
+    wasm = undefined;
+    throw new IvfkitError('missing-dependency', `Parquet input: expected the optional package parquet-wasm to be installed (npm i parquet-wasm), got ${(e as Error).message}`);
+  });
+  return wasm;
+}
+
+/**
+ * A VectorSource over a Parquet file read with parquet-wasm (arrow-rs in WebAssembly): each row
+ * group is one fragment; `readRows` decodes only that row group's vector column. The column is a
+ * list of floats (ivfkit restores `FixedSizeList` from the embedded Arrow schema; plain lists must
+ * have one length). Needs the optional dependency `parquet-wasm`.
+ */
+export async function openParquet(path: string | Blob, opts: { column?: string } = {}): Promise<ClosableSource> {
+  const name = typeof path === 'string' ? path : 'Parquet data';
+  const blob = typeof path === 'string' ? await fileBlob(path) : path;
+  const pw = await loadParquetWasm();
+  let file: InstanceType<ParquetWasm['ParquetFile']>;
+  try { file = await pw.ParquetFile.fromFile(blob); } catch (e) {
+    throw new IvfkitError('invalid-file', `${name}: expected a Parquet file, got an error: ${String((e as Error)?.message ?? e)}`);
+  }
+  const meta = file.metadata();
+  const groups = meta.rowGroups();
+  const fragments: FragmentInfo[] = groups.map((g, id) => ({ id, numRows: g.numRows() }));
+  const decode = (t: InstanceType<ParquetWasm['Table']>) => tableFromIPC(t.intoIPCStream());
+  // Schema and column check on a zero-row read of the first row group.
+  const first = groups.length ? decode(await file.read({ rowGroups: [0], limit: 1, ...(opts.column ? { columns: [opts.column] } : {}) }).catch((e: unknown) => {
+    throw new IvfkitError('invalid-argument', `${name}: expected column ${opts.column ?? '(vector)'} to be readable, got ${String((e as Error)?.message ?? e)}`);
+  })) : undefined;
+  if (!first) throw new IvfkitError('invalid-file', `${name}: expected at least one row group, got none`);
+  let probe;
+  try { probe = fromArrowTable(first, opts.column === undefined ? {} : { column: opts.column }); } catch (e) {
+    if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
+    throw e;
+  }
+  const column = opts.column ?? first.schema.fields.find((f) => DataType.isFixedSizeList(f.type) && DataType.isFloat((f.type as FixedSizeList).children[0]!.type))!.name;
+  let cached: { id: number; source: ReturnType<typeof fromArrowTable> } | undefined;
+  return {
+    dim: probe.dim,
+    numRows: fragments.reduce((a, f) => a + f.numRows, 0),
+    fragments: () => fragments.map((f) => ({ ...f })),
+    async readRows(fragmentId: number, offsets: Uint32Array): Promise<FragmentRows> {
+      const frag = fragments[fragmentId];
+      if (!Number.isInteger(fragmentId) || frag === undefined) {
+        throw new IvfkitError('unknown-fragment', `fragment id of ${name}: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
+      }
+      checkOffsets(offsets, frag.numRows, fragmentId);
+      if (offsets.length === 0) return { data: new Float32Array(0), nulls: 0 };
+      if (cached?.id !== fragmentId) {
+        const t = decode(await file.read({ rowGroups: [fragmentId], columns: [column] }));
+        cached = { id: fragmentId, source: fromArrowTable(t, { column }) };
+      }
+      // a row group may decode into several batches: map offsets through them
+      const src = cached.source;
+      const frags = src.fragments() as FragmentInfo[];
+      if (frags.length === 1) return src.readRows(0, offsets);
+      const parts: Float32Array[] = [];
+      let nulls = 0, i = 0, base = 0;
+      for (const f of frags) {
+        let j = i;
+        while (j < offsets.length && offsets[j]! < base + f.numRows) j++;
+        if (j > i) {
+          const r = src.readRows(f.id, offsets.slice(i, j).map((o) => o - base)) as FragmentRows;
+          parts.push(r.data); nulls += r.nulls ?? 0;
+        }
+        i = j; base += f.numRows;
+      }
+      const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      let o = 0;
+      for (const p of parts) { out.set(p, o); o += p.length; }
+      return { data: out, nulls };
+    },
+    close: async () => { cached = undefined; file.free(); },
+  };
+}

@@ -1,0 +1,314 @@
+import { DataType, tableFromIPC, type FixedSizeList, type Table } from 'apache-arrow';
+import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
+import { IvfkitError } from '../util/errors.js';
+import { fromArrowTable } from './arrow.js';
+import { checkOffsets } from './memory.js';
+
+/**
+ * Random access to the bytes of a file, a Blob, a URL or an in-memory buffer. Readers of ivfkit read
+ * only the byte ranges they need through it. `read` may return fewer bytes only at the end.
+ */
+export interface RandomAccess {
+  /** Total size in bytes. */
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases a file handle (Node). */
+  close?(): Promise<void>;
+}
+
+/** Random access over bytes already in memory (no copy). */
+export function bytesAccess(bytes: Uint8Array): RandomAccess {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new IvfkitError('invalid-argument', `bytes: expected a Uint8Array, got ${(bytes as object | null)?.constructor?.name ?? String(bytes)}`);
+  }
+  return { size: bytes.length, read: async (o, n) => bytes.subarray(o, Math.min(o + n, bytes.length)) };
+}
+
+/** Random access over a Blob or File (browser, Deno, Bun, Node ≥ 20): each read is a `slice()`. */
+export function blobAccess(blob: Blob): RandomAccess {
+  if (typeof Blob === 'undefined' || !(blob instanceof Blob)) {
+    throw new IvfkitError('invalid-argument', `blob: expected a Blob or File, got ${(blob as object | null)?.constructor?.name ?? String(blob)}`);
+  }
+  return { size: blob.size, read: async (o, n) => new Uint8Array(await blob.slice(o, Math.min(o + n, blob.size)).arrayBuffer()) };
+}
+
+/**
+ * Random access over a URL with HTTP range requests (`fetch`). The size comes from a HEAD request
+ * (`Content-Length`). A server that ignores `Range` (status 200) makes the whole body load once and
+ * later reads are served from memory.
+ */
+export async function urlAccess(url: string | URL, init: RequestInit = {}): Promise<RandomAccess> {
+  const href = String(url);
+  let whole: Uint8Array | undefined;
+  const head = await fetch(href, { ...init, method: 'HEAD' });
+  if (!head.ok) throw new IvfkitError('io-error', `HEAD ${href}: expected status 200, got ${head.status}`);
+  const len = Number(head.headers.get('content-length'));
+  const ranged = head.headers.get('accept-ranges') === 'bytes';
+  const loadWhole = async () => {
+    const res = await fetch(href, init);
+    if (!res.ok) throw new IvfkitError('io-error', `GET ${href}: expected status 200, got ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  };
+  if (!ranged || !Number.isFinite(len)) whole = await loadWhole();
+  const size = whole ? whole.length : len;
+  return {
+    size,
+    async read(o, n) {
+      const end = Math.min(o + n, size);
+      if (whole) return whole.subarray(o, end);
+      if (end <= o) return new Uint8Array(0);
+      const headers = new Headers(init.headers);
+      headers.set('Range', `bytes=${o}-${end - 1}`);
+      const res = await fetch(href, { ...init, headers });
+      if (res.status === 200) {
+        whole = new Uint8Array(await res.arrayBuffer());
+        return whole.subarray(o, end);
+      }
+      if (res.status !== 206) throw new IvfkitError('io-error', `GET ${href} bytes ${o}-${end - 1}: expected status 206, got ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+  };
+}
+
+/** Reads exactly `length` bytes or throws a truncation error naming `what`. */
+export async function readExact(access: RandomAccess, offset: number, length: number, what: string): Promise<Uint8Array> {
+  const b = await access.read(offset, length);
+  if (b.length !== length) throw new IvfkitError('truncated', `${what}: expected ${length} bytes at offset ${offset}, got ${b.length} (file size ${access.size})`);
+  return b;
+}
+
+/**
+ * Reads fixed-stride rows (`offsets` ascending) with few large reads: neighbouring rows closer than
+ * `gap` bytes share one read of at most `maxRead` bytes. Calls `onRow(i, bytes, at)` for offset i,
+ * the row's bytes being `bytes[at .. at + rowBytes)`.
+ */
+export async function readStridedRows(
+  access: RandomAccess, start: number, stride: number, rowBytes: number, offsets: Uint32Array,
+  onRow: (i: number, bytes: Uint8Array, at: number) => void, what: string,
+  opts: { gap?: number; maxRead?: number } = {},
+): Promise<void> {
+  const gap = opts.gap ?? 65_536;
+  const maxRead = Math.max(opts.maxRead ?? 8 * 2 ** 20, stride);
+  let i = 0;
+  while (i < offsets.length) {
+    const first = start + offsets[i]! * stride;
+    let j = i + 1;
+    let end = first + rowBytes;
+    while (j < offsets.length) {
+      const s = start + offsets[j]! * stride;
+      if (s - end > gap || s + rowBytes - first > maxRead) break;
+      end = s + rowBytes;
+      j++;
+    }
+    const bytes = await readExact(access, first, end - first, what);
+    for (let t = i; t < j; t++) onRow(t, bytes, start + offsets[t]! * stride - first);
+    i = j;
+  }
+}
+
+// ---- minimal flatbuffers reader (Arrow IPC metadata) ----
+class Fb {
+  readonly v: DataView;
+  constructor(readonly b: Uint8Array) { this.v = new DataView(b.buffer, b.byteOffset, b.byteLength); }
+  root(): number { return this.v.getUint32(0, true); }
+  private field(t: number, i: number): number {
+    const vt = t - this.v.getInt32(t, true);
+    const vo = 4 + 2 * i;
+    return vo < this.v.getUint16(vt, true) ? this.v.getUint16(vt + vo, true) : 0;
+  }
+  u8(t: number, i: number): number { const f = this.field(t, i); return f ? this.v.getUint8(t + f) : 0; }
+  i64(t: number, i: number): number { const f = this.field(t, i); return f ? Number(this.v.getBigInt64(t + f, true)) : 0; }
+  ref(t: number, i: number): number { const f = this.field(t, i); return f ? t + f + this.v.getUint32(t + f, true) : 0; }
+}
+
+const MSG_SCHEMA = 1;
+const MSG_DICTIONARY = 2;
+const MSG_RECORD_BATCH = 3;
+
+/** An encapsulated IPC message located in the file: `[offset, offset + length)`. */
+interface Block { offset: number; length: number; rows: number }
+
+interface IpcLayout { format: 'file' | 'stream'; schema: Uint8Array; dictionaries: Block[]; batches: Block[] }
+
+/** Parses an encapsulated message prefix; returns metadata span and body length. */
+function messagePrefix(head: Uint8Array): { metaStart: number; metaLength: number } | null {
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length < 4) return null;
+  let first = v.getInt32(0, true);
+  if (first === -1) {
+    if (head.length < 8) return null;
+    first = v.getInt32(4, true);
+    return first === 0 ? null : { metaStart: 8, metaLength: first };
+  }
+  return first === 0 ? null : { metaStart: 4, metaLength: first };
+}
+
+function parseMessage(meta: Uint8Array): { type: number; bodyLength: number; rows: number } {
+  const fb = new Fb(meta);
+  const msg = fb.root();
+  const type = fb.u8(msg, 1);
+  const header = fb.ref(msg, 2);
+  const bodyLength = fb.i64(msg, 3);
+  let rows = 0;
+  if (type === MSG_RECORD_BATCH && header) rows = fb.i64(header, 0);
+  return { type, bodyLength, rows };
+}
+
+const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+async function readMessageAt(access: RandomAccess, offset: number, what: string) {
+  const head = await access.read(offset, 8);
+  const p = messagePrefix(head);
+  if (!p) return null;
+  const meta = await readExact(access, offset + p.metaStart, p.metaLength, what);
+  let msg;
+  try { msg = parseMessage(meta); } catch (e) {
+    throw new IvfkitError('invalid-file', `${what}: expected an Arrow IPC message at offset ${offset}, got unreadable metadata (${(e as Error).message})`);
+  }
+  return { ...msg, length: p.metaStart + p.metaLength + msg.bodyLength };
+}
+
+async function layoutOf(access: RandomAccess, what: string): Promise<IpcLayout> {
+  const head = await access.read(0, 8);
+  const isFile = head.length >= 6 && String.fromCharCode(...head.subarray(0, 6)) === 'ARROW1';
+  const first = isFile ? 8 : 0;
+  const schemaMsg = await readMessageAt(access, first, what);
+  if (!schemaMsg || schemaMsg.type !== MSG_SCHEMA) {
+    throw new IvfkitError('invalid-file', `${what}: expected an Arrow IPC file or stream starting with a schema message, got ${access.size} bytes starting with ${JSON.stringify(String.fromCharCode(...head.subarray(0, 6)))}`);
+  }
+  const schema = await readExact(access, first, schemaMsg.length, what);
+  const dictionaries: Block[] = [];
+  const batches: Block[] = [];
+  if (isFile) {
+    const size = access.size;
+    const tail = await readExact(access, size - 10, 10, what);
+    if (String.fromCharCode(...tail.subarray(4)) !== 'ARROW1') {
+      throw new IvfkitError('truncated', `${what}: expected the Arrow IPC file footer ("ARROW1" at the end), got ${JSON.stringify(String.fromCharCode(...tail.subarray(4)))} — truncated file?`);
+    }
+    const footLen = new DataView(tail.buffer, tail.byteOffset, 4).getInt32(0, true);
+    if (footLen <= 0 || footLen > size - 18) throw new IvfkitError('invalid-file', `${what}: expected a footer length in (0, ${size - 18}], got ${footLen}`);
+    const foot = new Fb(await readExact(access, size - 10 - footLen, footLen, what));
+    const root = foot.root();
+    for (const [field, list] of [[2, dictionaries], [3, batches]] as const) {
+      const vec = foot.ref(root, field);
+      if (!vec) continue;
+      const n = foot.v.getUint32(vec, true);
+      for (let i = 0; i < n; i++) {
+        const at = vec + 4 + 24 * i;
+        const offset = Number(foot.v.getBigInt64(at, true));
+        const metaLen = foot.v.getInt32(at + 8, true);
+        const bodyLen = Number(foot.v.getBigInt64(at + 16, true));
+        list.push({ offset, length: metaLen + bodyLen, rows: 0 });
+      }
+    }
+    for (const b of batches) {
+      const m = await readMessageAt(access, b.offset, what);
+      if (!m || m.type !== MSG_RECORD_BATCH) throw new IvfkitError('invalid-file', `${what}: expected a record batch at offset ${b.offset}, got message type ${m?.type ?? 'none'}`);
+      b.rows = m.rows;
+    }
+  } else {
+    let at = schemaMsg.length;
+    while (at < access.size) {
+      const m = await readMessageAt(access, at, what);
+      if (!m) break;
+      if (at + m.length > access.size) throw new IvfkitError('truncated', `${what}: expected a message of ${m.length} bytes at offset ${at}, got ${access.size - at} — truncated stream?`);
+      if (m.type === MSG_RECORD_BATCH) batches.push({ offset: at, length: m.length, rows: m.rows });
+      else if (m.type === MSG_DICTIONARY) dictionaries.push({ offset: at, length: m.length, rows: 0 });
+      at += m.length;
+    }
+  }
+  return { format: isFile ? 'file' : 'stream', schema, dictionaries, batches };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+function decodeStream(bytes: Uint8Array, what: string): Table {
+  try { return tableFromIPC(bytes); } catch (e) {
+    throw new IvfkitError('invalid-file', `${what}: expected readable Arrow IPC data, got an error: ${(e as Error).message}`);
+  }
+}
+
+/** Options of {@link fromArrowIPC}. */
+export interface IpcSourceOptions {
+  /** Vector column (`FixedSizeList<Float16 | Float32 | Float64>`). Default: the only such column. */
+  column?: string;
+  /** Name used in error messages (a path or URL). */
+  name?: string;
+}
+
+/** What {@link fromArrowIPC} returns: a VectorSource plus facts about the file. */
+export interface IpcVectorSource extends VectorSource {
+  readonly format: 'file' | 'stream';
+  readonly column: string;
+  /** Rows in all batches. */
+  readonly numRows: number;
+  /** Closes the underlying file handle, if any. */
+  close(): Promise<void>;
+}
+
+/**
+ * A {@link VectorSource} over Arrow IPC data — file format (`ARROW1`, `.arrow` / `.feather` v2) or
+ * stream format (`.arrows`) — given as bytes, a Blob/File, a URL or any {@link RandomAccess}.
+ * Each record batch is one fragment (ids 0, 1, ... in file order). Only metadata is read up front
+ * (the file footer's block offsets, or one pass over the stream's message headers); `readRows` then
+ * reads and decodes just that batch (plus dictionary batches). Vector types as {@link fromArrowTable}:
+ * Float16/Float64 converted to Float32, null rows skipped and counted.
+ */
+export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | RandomAccess, opts: IpcSourceOptions = {}): Promise<IpcVectorSource> {
+  const name = opts.name ?? (typeof input === 'string' || input instanceof URL ? String(input) : 'Arrow IPC data');
+  const access = input instanceof Uint8Array ? bytesAccess(input)
+    : typeof Blob !== 'undefined' && input instanceof Blob ? blobAccess(input)
+    : typeof input === 'string' || input instanceof URL ? await urlAccess(input)
+    : input && typeof (input as RandomAccess).read === 'function' && typeof (input as RandomAccess).size === 'number' ? input as RandomAccess
+    : (() => { throw new IvfkitError('invalid-argument', `input: expected bytes, a Blob, a URL or a RandomAccess, got ${String(input)}`); })();
+  try {
+    const layout = await layoutOf(access, name);
+    const dicts = await Promise.all(layout.dictionaries.map((d) => readExact(access, d.offset, d.length, name)));
+    const schemaTable = decodeStream(concat([layout.schema, EOS]), name);
+    // Validate the column (and learn dim) on the empty schema table.
+    let probe: VectorSource;
+    try { probe = fromArrowTable(schemaTable, opts.column === undefined ? {} : { column: opts.column }); } catch (e) {
+      if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
+      throw e;
+    }
+    const dim = probe.dim;
+    const column = opts.column ?? schemaTable.schema.fields.find((f) =>
+      DataType.isFixedSizeList(f.type) && DataType.isFloat((f.type as FixedSizeList).children[0]!.type))!.name;
+    const fragments: FragmentInfo[] = layout.batches.map((b, id) => ({ id, numRows: b.rows }));
+    let cached: { id: number; source: VectorSource } | undefined;
+    const batchSource = async (id: number): Promise<VectorSource> => {
+      if (cached?.id === id) return cached.source;
+      const b = layout.batches[id]!;
+      const bytes = await readExact(access, b.offset, b.length, `${name} batch ${id}`);
+      const table = decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${id}`);
+      const source = fromArrowTable(table, { column });
+      cached = { id, source };
+      return source;
+    };
+    return {
+      dim,
+      format: layout.format,
+      column,
+      numRows: fragments.reduce((a, f) => a + f.numRows, 0),
+      fragments: () => fragments.map((f) => ({ ...f })),
+      async readRows(fragmentId: number, offsets: Uint32Array): Promise<FragmentRows> {
+        const frag = fragments[fragmentId];
+        if (!Number.isInteger(fragmentId) || frag === undefined) {
+          throw new IvfkitError('unknown-fragment', `fragment id of ${name}: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
+        }
+        checkOffsets(offsets, frag.numRows, fragmentId);
+        if (offsets.length === 0) return { data: new Float32Array(0), nulls: 0 };
+        return (await batchSource(fragmentId)).readRows(0, offsets);
+      },
+      close: async () => { cached = undefined; await access.close?.(); },
+    };
+  } catch (e) {
+    await access.close?.();
+    throw e;
+  }
+}

@@ -1,0 +1,60 @@
+import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
+import { IvfkitError, expect, expectPositiveInt, rowsOf } from '../util/errors.js';
+
+/** Options of {@link fromFloat32Array}. */
+export interface MemorySourceOptions {
+  /** Rows per fragment; the last fragment holds the remainder. Fragment ids are 0, 1, 2, ... */
+  fragmentRows?: number;
+}
+
+/** Defaults of {@link MemorySourceOptions}. */
+export const MEMORY_SOURCE_DEFAULTS = { fragmentRows: 65_536 } as const;
+
+/**
+ * A {@link VectorSource} over one row-major `Float32Array` (`n × dim`), cut into fragments of
+ * `fragmentRows` rows. The array is not copied; `readRows` returns copies of the requested rows.
+ * An empty array gives a source with no fragments.
+ */
+export function fromFloat32Array(data: Float32Array, dim: number, opts: MemorySourceOptions = {}): VectorSource {
+  expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data?.constructor?.name ?? data);
+  const n = rowsOf(data, dim);
+  const fragmentRows = opts.fragmentRows ?? MEMORY_SOURCE_DEFAULTS.fragmentRows;
+  expectPositiveInt(fragmentRows, 'fragmentRows');
+  const fragments: FragmentInfo[] = [];
+  for (let start = 0, id = 0; start < n; start += fragmentRows, id++) {
+    fragments.push({ id, numRows: Math.min(fragmentRows, n - start) });
+  }
+  return {
+    dim,
+    fragments: () => fragments.map((f) => ({ ...f })),
+    readRows(fragmentId: number, offsets: Uint32Array): FragmentRows {
+      const frag = fragments[fragmentId];
+      if (!Number.isInteger(fragmentId) || frag === undefined) {
+        throw new IvfkitError('unknown-fragment', `fragment id: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
+      }
+      checkOffsets(offsets, frag.numRows, fragmentId);
+      const base = fragmentId * fragmentRows;
+      const out = new Float32Array(offsets.length * dim);
+      for (let i = 0; i < offsets.length; i++) {
+        const r = base + offsets[i]!;
+        out.set(data.subarray(r * dim, r * dim + dim), i * dim);
+      }
+      return { data: out, nulls: 0 };
+    },
+  };
+}
+
+/** Validates the `readRows` contract: ascending, distinct offsets below `numRows`. */
+export function checkOffsets(offsets: Uint32Array, numRows: number, fragmentId: number): void {
+  expect(offsets instanceof Uint32Array, 'invalid-argument', `offsets of fragment ${fragmentId}`, 'a Uint32Array', offsets);
+  for (let i = 0; i < offsets.length; i++) {
+    const o = offsets[i]!;
+    if (o >= numRows) {
+      throw new IvfkitError('invalid-argument', `row offset of fragment ${fragmentId}: expected < ${numRows}, got ${o}`);
+    }
+    if (i > 0 && o <= offsets[i - 1]!) {
+      throw new IvfkitError('invalid-argument',
+        `row offsets of fragment ${fragmentId}: expected ascending and distinct, got ${offsets[i - 1]} then ${o} at position ${i}`);
+    }
+  }
+}

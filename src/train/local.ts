@@ -1,0 +1,204 @@
+import type { Metric, PqModel, Progress, SqModel, TrainedModels, VectorSource } from '../types.js';
+import type { Kernels } from '../kernels/types.js';
+import { loadKernels } from '../kernels/index.js';
+import { IvfkitError } from '../util/errors.js';
+import { DEFAULT_SEED } from '../util/rng.js';
+import { trainIvf } from './ivf.js';
+import { trainPq } from './pq.js';
+import { createSampleTasks, executeSampleTask, mergeSampleResults, sampleTargets, type SampleResult } from './sample.js';
+
+/** Parameters of {@link trainLocal} and of the distributed protocol. */
+export interface TrainParams {
+  /** 'l2' (default), 'cosine' (rows normalized, then L2) or 'dot'. */
+  metric?: Metric;
+  /** IVF partitions (k). Required. */
+  numPartitions: number;
+  /** Sample rows per centroid: IVF sample `numPartitions · sampleRate`, quantizer `2^bits · sampleRate`. Default 256. */
+  sampleRate?: number;
+  /** k-means iterations, IVF and PQ. Default 50. */
+  maxIters?: number;
+  /** Every random choice derives from it. Default `DEFAULT_SEED`. */
+  seed?: number;
+  /** Train a PQ codebook (on residuals for l2/cosine, raw vectors for dot). */
+  pq?: { numSubVectors: number; numBits?: 8 | 4; maxIters?: number };
+  /** Train SQ bounds (global min/max of the quantizer sample). */
+  sq?: { numBits?: 8 };
+  /** Expected vector dimension; checked against the source when given. */
+  dim?: number;
+  /** Progress: stage 'sample', then the engine's 'ivf' / 'pq' stages. */
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Kernels to use (default: `loadKernels()`, SIMD when available). */
+  kernels?: Kernels;
+  /** k-means threads (> 1 uses the worker pool). Default 1. */
+  threads?: number;
+  /** Bytes the merged sample may take before a warning. Default 4 GiB. */
+  memoryBudget?: number;
+  /** Receives warnings (memory budget). Default `console`. */
+  logger?: { warn(message: string): void };
+}
+
+/** Defaults of {@link TrainParams}. */
+export const TRAIN_DEFAULTS = {
+  metric: 'l2' as Metric,
+  sampleRate: 256,
+  maxIters: 50,
+  seed: DEFAULT_SEED,
+  threads: 1,
+  memoryBudget: 4 * 2 ** 30,
+  sqBits: 8,
+  pqBits: 8,
+} as const;
+
+/**
+ * Trains IVF centroids (and a PQ codebook or SQ bounds) on one machine: one sample task over all
+ * fragments, executed locally, then {@link trainFromSamples}. Same source and seed → bit-identical
+ * models, equal to the distributed path with any number of workers.
+ */
+export async function trainLocal(source: VectorSource, params: TrainParams): Promise<TrainedModels> {
+  if (!source || typeof source.fragments !== 'function' || typeof source.readRows !== 'function') {
+    throw new IvfkitError('invalid-argument', `source: expected a VectorSource, got ${String(source)}`);
+  }
+  validateTrainParams(params, source.dim);
+  const fragments = await source.fragments();
+  const [task] = createSampleTasks(fragments, 1, { ...params, dim: source.dim });
+  const kernels = params.kernels ?? (await loadKernels());
+  const result = await executeSampleTask(task!, source, {
+    kernels,
+    ...(params.signal ? { signal: params.signal } : {}),
+    ...(params.onProgress ? { onProgress: params.onProgress } : {}),
+  });
+  return trainFromSamples([result], { ...params, kernels });
+}
+
+/** Checks the parameters that do not depend on data; with `dim`, also the PQ split. */
+export function validateTrainParams(params: TrainParams, dim?: number): void {
+  sampleTargets(params);
+  const ints: [string, unknown, number][] = [['maxIters', params.maxIters, 1], ['threads', params.threads, 1]];
+  if (params.pq) ints.push(['pq.maxIters', params.pq.maxIters, 1]);
+  for (const [name, v, min] of ints) {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) {
+      throw new IvfkitError('invalid-argument', `${name}: expected an integer ≥ ${min}, got ${String(v)}`);
+    }
+  }
+  if (params.memoryBudget !== undefined && !(typeof params.memoryBudget === 'number' && params.memoryBudget > 0)) {
+    throw new IvfkitError('invalid-argument', `memoryBudget: expected a positive number of bytes, got ${String(params.memoryBudget)}`);
+  }
+  if (params.pq) {
+    const m = params.pq.numSubVectors;
+    if (!Number.isSafeInteger(m) || m < 1) throw new IvfkitError('invalid-argument', `pq.numSubVectors: expected a positive integer, got ${String(m)}`);
+    if ((params.pq.numBits ?? 8) === 4 && m % 2 !== 0) {
+      throw new IvfkitError('invalid-argument', `pq.numSubVectors with 4-bit codes: expected an even number, got ${m}`);
+    }
+    if (dim !== undefined && dim % m !== 0) {
+      throw new IvfkitError('invalid-argument', `pq.numSubVectors: expected a divisor of dim ${dim}, got ${m}`);
+    }
+  }
+  if (dim !== undefined && params.dim !== undefined && params.dim !== dim) {
+    throw new IvfkitError('dimension-mismatch', `dim: expected ${params.dim} (params), got ${dim} (source)`);
+  }
+}
+
+/**
+ * Trains the models from the sample results of every task of one plan (any order): checks coverage,
+ * merges the rows in canonical fragment order and the SQ bounds (min of mins, max of maxes), trains
+ * IVF on the IVF sample (rows are already normalized for cosine, so IVF and PQ run as L2), then PQ
+ * on residuals `x − c_nearest` of the quantizer sample (raw rows for dot).
+ */
+export async function trainFromSamples(results: readonly SampleResult[], params: TrainParams): Promise<TrainedModels> {
+  validateTrainParams(params);
+  const merged = mergeSampleResults(results);
+  const { dim, metric } = merged;
+  validateTrainParams(params, dim);
+  const targets = sampleTargets(params);
+  if (targets.metric !== metric || targets.seed !== results[0]!.seed || targets.ivfTarget !== results[0]!.ivfTarget || targets.quantTarget !== results[0]!.quantTarget) {
+    throw new IvfkitError('invalid-result',
+      `sample plan: expected metric ${targets.metric}, seed ${targets.seed}, sample targets ${targets.ivfTarget}/${targets.quantTarget} (from params), got metric ${metric}, seed ${results[0]!.seed}, targets ${results[0]!.ivfTarget}/${results[0]!.quantTarget}`);
+  }
+  const k = params.numPartitions;
+  if (merged.ivfRows === 0) {
+    throw new IvfkitError('no-finite-rows', `IVF sample: expected finite rows, got 0 (${merged.ivfDropped} rows dropped as null or non-finite)`);
+  }
+  if (merged.ivfRows < k) {
+    throw new IvfkitError('too-few-rows',
+      `IVF sample rows: expected at least numPartitions ${k}, got ${merged.ivfRows} (${merged.ivfDropped} dropped as null or non-finite)`);
+  }
+  const budget = params.memoryBudget ?? TRAIN_DEFAULTS.memoryBudget;
+  const bytes = (merged.ivf.length + merged.quant.length * (params.pq && metric !== 'dot' ? 2 : 1)) * 4;
+  if (bytes > budget) {
+    (params.logger ?? console).warn(
+      `ivfkit: the merged sample takes ${bytes} bytes, above memoryBudget ${budget}; consider the partial-stats mode (samples stay on the workers, only per-iteration sums travel)`);
+  }
+  const kernels = params.kernels ?? (await loadKernels());
+  const seed = params.seed ?? TRAIN_DEFAULTS.seed;
+  const maxIters = params.maxIters ?? TRAIN_DEFAULTS.maxIters;
+  const threads = params.threads ?? TRAIN_DEFAULTS.threads;
+  const common = {
+    seed, kernels,
+    ...(params.signal ? { signal: params.signal } : {}),
+    ...(params.onProgress ? { onProgress: params.onProgress } : {}),
+  };
+  const trainMetric = metric === 'dot' ? 'dot' : 'l2';
+  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, (executor) =>
+    trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, ...common, ...(executor ? { executor } : {}) }));
+
+  let pq: PqModel | undefined;
+  let sq: SqModel | undefined;
+  if (params.pq) {
+    const numBits = params.pq.numBits ?? 8;
+    const ksub = 2 ** numBits;
+    if (merged.quantRows < ksub) {
+      throw new IvfkitError('too-few-rows',
+        `PQ sample rows: expected at least 2^${numBits} = ${ksub}, got ${merged.quantRows} (${merged.quantDropped} dropped as null or non-finite)`);
+    }
+    const data = metric === 'dot' ? merged.quant : residuals(merged.quant, dim, ivf.centroids, kernels);
+    pq = await withExecutor(data, dim, threads, params.signal, (executor) =>
+      trainPq(data, dim, {
+        numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
+        maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
+      }));
+  } else if (params.sq) {
+    if (!merged.sqBounds) {
+      throw new IvfkitError('no-finite-rows', `SQ sample: expected finite rows, got 0 (${merged.quantDropped} dropped as null or non-finite)`);
+    }
+    sq = { numBits: 8, lower: merged.sqBounds.lower, upper: merged.sqBounds.upper };
+    params.onProgress?.({ stage: 'sq', fraction: 1 });
+  }
+  return {
+    metric, dim, ivf,
+    ...(pq ? { pq } : {}),
+    ...(sq ? { sq } : {}),
+    sample: { rows: merged.ivfRows, dropped: merged.ivfDropped },
+  };
+}
+
+/** `x − c_nearest` (squared L2) for every row. */
+export function residuals(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels): Float32Array {
+  const { index } = kernels.assign(data, dim, centroids, { metric: 'l2' });
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < index.length; i++) {
+    const c = index[i]!;
+    const o = i * dim;
+    if (c < 0) {
+      out.fill(NaN, o, o + dim);
+      continue;
+    }
+    const co = c * dim;
+    for (let j = 0; j < dim; j++) out[o + j] = data[o + j]! - centroids[co + j]!;
+  }
+  return out;
+}
+
+type PoolExecutor = NonNullable<Parameters<typeof trainIvf>[2]['executor']> & { close(): Promise<void> };
+
+async function withExecutor<T>(data: Float32Array, dim: number, threads: number, signal: AbortSignal | undefined,
+  run: (executor: PoolExecutor | undefined) => Promise<T>): Promise<T> {
+  if (threads <= 1) return run(undefined);
+  const { createPoolExecutor } = await import('../workers/executor.js');
+  const executor = (await createPoolExecutor(data, dim, { threads, ...(signal ? { signal } : {}) })) as PoolExecutor;
+  try {
+    return await run(executor);
+  } finally {
+    await executor.close();
+  }
+}

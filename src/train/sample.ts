@@ -1,0 +1,543 @@
+import type { FragmentInfo, Metric, Progress, VectorSource } from '../types.js';
+import type { Kernels } from '../kernels/types.js';
+import { loadKernels } from '../kernels/index.js';
+import { IvfkitError } from '../util/errors.js';
+import { maxAbs } from '../util/fixed.js';
+import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
+
+/** A fragment with the number of rows a sample takes from it. */
+export interface FragmentQuota extends FragmentInfo {
+  quota: number;
+}
+
+/**
+ * Validates fragment descriptions (non-negative integer ids, distinct; integer `numRows ≥ 0`)
+ * and returns copies sorted by ascending id.
+ */
+export function validateFragments(fragments: readonly FragmentInfo[]): FragmentInfo[] {
+  if (!Array.isArray(fragments)) {
+    throw new IvfkitError('invalid-argument', `fragments: expected an array of { id, numRows }, got ${typeof fragments}`);
+  }
+  const out: FragmentInfo[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; i < fragments.length; i++) {
+    const f = fragments[i];
+    const id = f?.id;
+    const numRows = f?.numRows;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+      throw new IvfkitError('invalid-fragment', `fragments[${i}].id: expected a non-negative integer, got ${String(id)}`);
+    }
+    if (typeof numRows !== 'number' || !Number.isSafeInteger(numRows) || numRows < 0) {
+      throw new IvfkitError('invalid-fragment', `fragment ${id} numRows: expected a non-negative integer, got ${String(numRows)}`);
+    }
+    if (seen.has(id)) throw new IvfkitError('invalid-fragment', `fragment ids: expected distinct ids, got ${id} twice`);
+    seen.add(id);
+    out.push({ id, numRows });
+  }
+  return out.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Per-fragment sample quotas for a sample of `target` rows, in ascending fragment id order.
+ * N = Σ numRows. If N ≤ target every row is taken. Otherwise q_f = ⌊target·n_f/N⌋ and the
+ * remaining rows go to the largest fractional parts (ties: ascending id), so Σ q_f = target.
+ * Exact integer arithmetic (BigInt), whatever the sizes.
+ */
+export function planQuotas(fragments: readonly FragmentInfo[], target: number): FragmentQuota[] {
+  if (!Number.isSafeInteger(target) || target < 0) {
+    throw new IvfkitError('invalid-argument', `sample target: expected a non-negative integer, got ${target}`);
+  }
+  const frags = validateFragments(fragments);
+  const total = frags.reduce((s, f) => s + f.numRows, 0);
+  if (total <= target) return frags.map((f) => ({ ...f, quota: f.numRows }));
+  const T = BigInt(target);
+  const N = BigInt(total);
+  const rems: { i: number; rem: bigint }[] = [];
+  let assigned = 0;
+  const out = frags.map((f, i) => {
+    const p = T * BigInt(f.numRows);
+    const quota = Number(p / N);
+    assigned += quota;
+    rems.push({ i, rem: p % N });
+    return { ...f, quota };
+  });
+  rems.sort((a, b) => (a.rem > b.rem ? -1 : a.rem < b.rem ? 1 : a.i - b.i));
+  for (let r = 0; r < target - assigned; r++) out[rems[r]!.i]!.quota++;
+  return out;
+}
+
+/** Row offsets a sample takes from one fragment: `quota` distinct offsets, ascending, from rng (seed, stream, id). */
+export function fragmentOffsets(seed: number, stream: number, fragment: FragmentInfo, quota: number): Uint32Array {
+  if (quota > fragment.numRows) {
+    throw new IvfkitError('invalid-argument', `quota of fragment ${fragment.id}: expected ≤ ${fragment.numRows} rows, got ${quota}`);
+  }
+  return sampleDistinct(createRng(seed, stream, fragment.id), fragment.numRows, quota);
+}
+
+/** Rows drawn from one fragment, after normalization (cosine) and the finite filter. */
+export interface FragmentSample {
+  id: number;
+  /** Row-major kept rows. */
+  data: Float32Array;
+  /** Rows kept. */
+  rows: number;
+  /** Null rows plus non-finite rows (after cosine normalization). */
+  dropped: number;
+}
+
+/**
+ * Reads `offsets` of fragment `id` from `source`, checks the result, normalizes rows for cosine
+ * (a zero row turns NaN) and drops rows with a non-finite value. Null rows count as dropped.
+ */
+export async function readFragmentSample(source: VectorSource, id: number, offsets: Uint32Array, dim: number,
+  metric: Metric, kernels: Kernels): Promise<FragmentSample> {
+  if (offsets.length === 0) return { id, data: new Float32Array(0), rows: 0, dropped: 0 };
+  const res = await source.readRows(id, offsets);
+  const data = res?.data;
+  const nulls = res?.nulls ?? 0;
+  if (!(data instanceof Float32Array)) {
+    throw new IvfkitError('invalid-source', `readRows(${id}).data: expected a Float32Array, got ${describe(data)}`);
+  }
+  if (!Number.isInteger(nulls) || nulls < 0 || nulls > offsets.length) {
+    throw new IvfkitError('invalid-source', `readRows(${id}).nulls: expected an integer in [0, ${offsets.length}], got ${nulls}`);
+  }
+  const expected = (offsets.length - nulls) * dim;
+  if (data.length !== expected) {
+    const got = data.length % dim === 0 ? `${data.length / dim} rows of dim ${dim}` : `${data.length} values`;
+    throw new IvfkitError('dimension-mismatch',
+      `rows of fragment ${id}: expected ${offsets.length - nulls} rows × dim ${dim} = ${expected} values (${offsets.length} offsets, ${nulls} nulls), got ${data.length} values (${got})`);
+  }
+  let rows = data;
+  if (metric === 'cosine') rows = kernels.normalize(data, dim);
+  const { mask, count } = kernels.finiteMask(rows, dim);
+  const n = rows.length / dim;
+  if (count !== n) rows = compact(rows, dim, mask, count);
+  return { id, data: rows, rows: count, dropped: nulls + (n - count) };
+}
+
+function compact(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {
+  const out = new Float32Array(count * dim);
+  let w = 0;
+  for (let i = 0; i < mask.length && w < out.length; i++) {
+    if (mask[i]) {
+      out.set(data.subarray(i * dim, i * dim + dim), w);
+      w += dim;
+    }
+  }
+  return out;
+}
+
+/** Concatenates row blocks into one array. */
+export function concatRows(blocks: readonly Float32Array[]): Float32Array {
+  let total = 0;
+  for (const b of blocks) total += b.length;
+  const out = new Float32Array(total);
+  let o = 0;
+  for (const b of blocks) {
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  return (v as object).constructor?.name ?? typeof v;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sample tasks: the plan (which fragment is read by which worker, with which quotas) and its
+// execution. trainLocal is the one-task case; `ivfkit`'s distributed protocol re-exports these.
+// ------------------------------------------------------------------------------------------------
+
+/** Format version of {@link SampleTask} and {@link SampleResult}. */
+export const SAMPLE_FORMAT_VERSION = 1;
+
+/** One fragment of a task with its quotas in the IVF and the quantizer sample. */
+export interface TaskFragment {
+  id: number;
+  numRows: number;
+  ivfQuota: number;
+  quantQuota: number;
+}
+
+/**
+ * A unit of sampling work for one worker: plain data (JSON and structured-clone safe).
+ * Quotas and rng streams are per fragment, so the union of all tasks' samples does not depend on
+ * how many tasks the plan has.
+ */
+export interface SampleTask {
+  kind: 'ivfkit.sample-task';
+  version: number;
+  /** Fingerprint of the whole plan (all tasks, fragments, quotas, seed, metric, targets). */
+  planId: string;
+  /** 0 .. numTasks − 1. */
+  taskId: number;
+  numTasks: number;
+  seed: number;
+  metric: Metric;
+  /** Expected vector dimension when known at planning time; checked against the source. */
+  dim?: number;
+  /** Size of the IVF sample (`numPartitions · sampleRate`) and of the quantizer sample (`2^bits · sampleRate`, 0 without PQ/SQ). */
+  ivfTarget: number;
+  quantTarget: number;
+  /** Ascending by id. */
+  fragments: TaskFragment[];
+}
+
+/** Per-fragment counts of a {@link SampleResult}. */
+export interface ResultFragment {
+  id: number;
+  ivfRows: number;
+  ivfDropped: number;
+  quantRows: number;
+  quantDropped: number;
+}
+
+/** What a worker returns for a {@link SampleTask}: plain data plus two row blocks (structured-clone safe). */
+export interface SampleResult {
+  kind: 'ivfkit.sample-result';
+  version: number;
+  planId: string;
+  taskId: number;
+  numTasks: number;
+  seed: number;
+  metric: Metric;
+  dim: number;
+  ivfTarget: number;
+  quantTarget: number;
+  /** Ascending by id; rows of `ivf` and `quant` are these fragments' rows in this order. */
+  fragments: ResultFragment[];
+  /** IVF sample rows (normalized for cosine, finite), row-major. */
+  ivf: Float32Array;
+  /** Quantizer sample rows (normalized for cosine, finite), row-major. */
+  quant: Float32Array;
+  /** Global min/max over exactly the `quant` rows; null when there are none. */
+  sqBounds: { lower: number; upper: number } | null;
+  /** max |x| over `ivf` and `quant`. */
+  maxAbs: number;
+}
+
+/** What {@link createSampleTasks} needs from the training parameters. */
+export interface SamplePlanParams {
+  metric?: Metric;
+  numPartitions: number;
+  sampleRate?: number;
+  seed?: number;
+  pq?: { numBits?: 4 | 8 };
+  sq?: { numBits?: 8 };
+  dim?: number;
+}
+
+/**
+ * Plans sampling over `numWorkers` workers. Fragments go to workers largest first, each to the
+ * least-loaded worker (rows; ties → lowest worker), so work is balanced by rows. The IVF and
+ * quantizer quotas are computed once over all fragments ({@link planQuotas}) and rows are drawn with
+ * per-fragment rng streams, so the union sample — and the trained model — are the same for any
+ * `numWorkers`. Returns `min(numWorkers, fragments)` tasks (at least one).
+ */
+export function createSampleTasks(fragments: readonly FragmentInfo[], numWorkers: number, params: SamplePlanParams): SampleTask[] {
+  if (!Number.isSafeInteger(numWorkers) || numWorkers < 1) {
+    throw new IvfkitError('invalid-argument', `numWorkers: expected a positive integer, got ${String(numWorkers)}`);
+  }
+  const { metric, seed, ivfTarget, quantTarget, dim } = sampleTargets(params);
+  const frags = validateFragments(fragments);
+  if (frags.length === 0) throw new IvfkitError('empty-source', 'fragments: expected at least one fragment, got 0');
+  const ivf = planQuotas(frags, ivfTarget);
+  const quant = planQuotas(frags, quantTarget);
+  const numTasks = Math.max(1, Math.min(numWorkers, frags.length));
+  const order = frags.map((_, i) => i).sort((a, b) => frags[b]!.numRows - frags[a]!.numRows || frags[a]!.id - frags[b]!.id);
+  const load = new Array<number>(numTasks).fill(0);
+  const members: number[][] = Array.from({ length: numTasks }, () => []);
+  for (const i of order) {
+    let w = 0;
+    for (let j = 1; j < numTasks; j++) if (load[j]! < load[w]!) w = j;
+    load[w]! += frags[i]!.numRows;
+    members[w]!.push(i);
+  }
+  const tasks: SampleTask[] = members.map((idx, taskId) => ({
+    kind: 'ivfkit.sample-task',
+    version: SAMPLE_FORMAT_VERSION,
+    planId: '',
+    taskId,
+    numTasks,
+    seed,
+    metric,
+    ...(dim !== undefined ? { dim } : {}),
+    ivfTarget,
+    quantTarget,
+    fragments: idx.sort((a, b) => a - b).map((i) => ({
+      id: frags[i]!.id, numRows: frags[i]!.numRows, ivfQuota: ivf[i]!.quota, quantQuota: quant[i]!.quota,
+    })),
+  }));
+  const planId = planFingerprint(tasks);
+  for (const t of tasks) t.planId = planId;
+  return tasks;
+}
+
+/** Metric, seed, targets and dim implied by the parameters (validated). */
+export function sampleTargets(params: SamplePlanParams): { metric: Metric; seed: number; ivfTarget: number; quantTarget: number; dim?: number } {
+  if (params === null || typeof params !== 'object') throw new IvfkitError('invalid-argument', `params: expected an object, got ${String(params)}`);
+  const metric = params.metric ?? 'l2';
+  if (metric !== 'l2' && metric !== 'cosine' && metric !== 'dot') {
+    throw new IvfkitError('invalid-argument', `metric: expected 'l2' | 'cosine' | 'dot', got ${JSON.stringify(metric)}`);
+  }
+  const seed = params.seed ?? DEFAULT_SEED;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new IvfkitError('invalid-argument', `seed: expected a non-negative integer, got ${String(seed)}`);
+  const sampleRate = params.sampleRate ?? 256;
+  if (!Number.isSafeInteger(sampleRate) || sampleRate < 1) {
+    throw new IvfkitError('invalid-argument', `sampleRate: expected a positive integer, got ${String(sampleRate)}`);
+  }
+  const k = params.numPartitions;
+  if (!Number.isSafeInteger(k) || k < 1) throw new IvfkitError('invalid-argument', `numPartitions: expected a positive integer, got ${String(k)}`);
+  if (params.pq && params.sq) throw new IvfkitError('invalid-argument', 'quantizer: expected pq or sq, got both');
+  let quantTarget = 0;
+  if (params.pq) {
+    const bits = params.pq.numBits ?? 8;
+    if (bits !== 8 && bits !== 4) throw new IvfkitError('invalid-argument', `pq.numBits: expected 8 or 4, got ${String(bits)}`);
+    quantTarget = 2 ** bits * sampleRate;
+  } else if (params.sq) {
+    const bits = params.sq.numBits ?? 8;
+    if (bits !== 8) throw new IvfkitError('invalid-argument', `sq.numBits: expected 8, got ${String(bits)}`);
+    quantTarget = 2 ** bits * sampleRate;
+  }
+  const dim = params.dim;
+  if (dim !== undefined && (!Number.isSafeInteger(dim) || dim < 1)) {
+    throw new IvfkitError('invalid-argument', `dim: expected a positive integer, got ${String(dim)}`);
+  }
+  return { metric, seed, ivfTarget: k * sampleRate, quantTarget, ...(dim !== undefined ? { dim } : {}) };
+}
+
+/** 64-bit fingerprint (16 hex digits) of everything that defines a plan, all tasks included. */
+export function planFingerprint(tasks: readonly SampleTask[]): string {
+  const words: number[] = [SAMPLE_FORMAT_VERSION, tasks.length];
+  for (const t of tasks) {
+    words.push(t.taskId, t.numTasks, t.seed, METRIC_CODE[t.metric], t.dim ?? -1, t.ivfTarget, t.quantTarget, t.fragments.length);
+    for (const f of t.fragments) words.push(f.id, f.numRows, f.ivfQuota, f.quantQuota);
+  }
+  return hex32(hashWords(words, 0x5bd1e995)) + hex32(hashWords(words, 0x27d4eb2f));
+}
+
+const METRIC_CODE: Record<Metric, number> = { l2: 1, cosine: 2, dot: 3 };
+
+function hashWords(words: readonly number[], salt: number): number {
+  let h = mix32(salt, words.length);
+  for (const w of words) h = mix32(h, w);
+  return h;
+}
+
+function hex32(v: number): string {
+  return (v >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Options of {@link executeSampleTask}. */
+export interface ExecuteSampleOptions {
+  kernels?: Kernels;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
+
+/**
+ * Runs one {@link SampleTask} against a source: for each fragment (ascending id) reads the IVF and
+ * the quantizer rows (per-fragment seeded distinct offsets, ascending), normalizes them for
+ * cosine, drops null and non-finite rows (counted, not topped up) and computes the SQ bounds on
+ * exactly the quantizer rows it returns.
+ */
+export async function executeSampleTask(task: SampleTask, source: VectorSource, opts: ExecuteSampleOptions = {}): Promise<SampleResult> {
+  checkTask(task);
+  if (!source || typeof source.readRows !== 'function') {
+    throw new IvfkitError('invalid-argument', `source: expected a VectorSource, got ${describe(source)}`);
+  }
+  const dim = source.dim;
+  if (!Number.isSafeInteger(dim) || dim < 1) throw new IvfkitError('invalid-source', `source.dim: expected a positive integer, got ${String(dim)}`);
+  if (task.dim !== undefined && task.dim !== dim) {
+    throw new IvfkitError('dimension-mismatch', `source dim: expected ${task.dim} (task ${task.taskId}), got ${dim}`);
+  }
+  const kernels = opts.kernels ?? (await loadKernels());
+  const fragments: ResultFragment[] = [];
+  const ivfBlocks: Float32Array[] = [];
+  const quantBlocks: Float32Array[] = [];
+  const total = task.fragments.length;
+  let done = 0;
+  for (const f of task.fragments) {
+    throwIfAborted(opts.signal);
+    const ivfOffsets = fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota);
+    const a = await readFragmentSample(source, f.id, ivfOffsets, dim, task.metric, kernels);
+    const quantOffsets = fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota);
+    const b = await readFragmentSample(source, f.id, quantOffsets, dim, task.metric, kernels);
+    ivfBlocks.push(a.data);
+    quantBlocks.push(b.data);
+    fragments.push({ id: f.id, ivfRows: a.rows, ivfDropped: a.dropped, quantRows: b.rows, quantDropped: b.dropped });
+    done++;
+    opts.onProgress?.({ stage: 'sample', fraction: done / total });
+  }
+  const ivf = concatRows(ivfBlocks);
+  const quant = concatRows(quantBlocks);
+  let sqBounds: SampleResult['sqBounds'] = null;
+  if (quant.length > 0) {
+    const b = kernels.sqBounds(quant, dim);
+    if (b.rows > 0) sqBounds = { lower: b.lower, upper: b.upper };
+  }
+  return {
+    kind: 'ivfkit.sample-result',
+    version: SAMPLE_FORMAT_VERSION,
+    planId: task.planId,
+    taskId: task.taskId,
+    numTasks: task.numTasks,
+    seed: task.seed,
+    metric: task.metric,
+    dim,
+    ivfTarget: task.ivfTarget,
+    quantTarget: task.quantTarget,
+    fragments,
+    ivf,
+    quant,
+    sqBounds,
+    maxAbs: Math.max(maxAbs(ivf), maxAbs(quant)),
+  };
+}
+
+/** Structural validation of a task (e.g. after deserialization); throws IvfkitError. */
+export function checkTask(task: SampleTask): void {
+  if (!task || task.kind !== 'ivfkit.sample-task') {
+    throw new IvfkitError('invalid-task', `task.kind: expected 'ivfkit.sample-task', got ${JSON.stringify((task as { kind?: unknown } | null)?.kind)}`);
+  }
+  if (task.version !== SAMPLE_FORMAT_VERSION) {
+    throw new IvfkitError('unsupported-version', `sample task version: expected ${SAMPLE_FORMAT_VERSION}, got ${String(task.version)}`);
+  }
+  sampleTargets({ metric: task.metric, seed: task.seed, numPartitions: 1, ...(task.dim !== undefined ? { dim: task.dim } : {}) });
+  const ints: [string, unknown][] = [['taskId', task.taskId], ['numTasks', task.numTasks], ['ivfTarget', task.ivfTarget], ['quantTarget', task.quantTarget]];
+  for (const [name, v] of ints) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new IvfkitError('invalid-task', `task.${name}: expected a non-negative integer, got ${String(v)}`);
+  }
+  if (task.taskId >= task.numTasks) throw new IvfkitError('invalid-task', `task.taskId: expected < numTasks ${task.numTasks}, got ${task.taskId}`);
+  if (typeof task.planId !== 'string' || task.planId.length === 0) throw new IvfkitError('invalid-task', `task.planId: expected a non-empty string, got ${String(task.planId)}`);
+  if (!Array.isArray(task.fragments)) throw new IvfkitError('invalid-task', `task.fragments: expected an array, got ${typeof task.fragments}`);
+  let prev = -1;
+  for (const f of task.fragments) {
+    validateFragments([f]);
+    if (f.id <= prev) throw new IvfkitError('invalid-task', `task.fragments: expected ascending distinct ids, got ${prev} then ${f.id}`);
+    prev = f.id;
+    for (const q of ['ivfQuota', 'quantQuota'] as const) {
+      const v = f[q];
+      if (!Number.isSafeInteger(v) || v < 0 || v > f.numRows) {
+        throw new IvfkitError('invalid-task', `fragment ${f.id} ${q}: expected an integer in [0, ${f.numRows}], got ${String(v)}`);
+      }
+    }
+  }
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    throw signal.reason instanceof Error ? signal.reason : new IvfkitError('aborted', `sampling: expected to run, got aborted (${String(signal.reason)})`);
+  }
+}
+
+/**
+ * Checks that `results` cover one plan exactly once; returns them ordered by task id.
+ * Missing, duplicate and foreign results (other plan) are all named in one IvfkitError.
+ */
+export function checkCoverage(results: readonly SampleResult[]): SampleResult[] {
+  if (!Array.isArray(results) || results.length === 0) {
+    throw new IvfkitError('incomplete-samples', `sample results: expected a non-empty array, got ${Array.isArray(results) ? 'an empty array' : typeof results}`);
+  }
+  results.forEach((r, i) => {
+    if (!r || r.kind !== 'ivfkit.sample-result') {
+      throw new IvfkitError('invalid-result', `results[${i}].kind: expected 'ivfkit.sample-result', got ${JSON.stringify((r as { kind?: unknown } | null)?.kind)}`);
+    }
+    if (r.version !== SAMPLE_FORMAT_VERSION) {
+      throw new IvfkitError('unsupported-version', `results[${i}].version: expected ${SAMPLE_FORMAT_VERSION}, got ${String(r.version)}`);
+    }
+  });
+  const votes = new Map<string, number>();
+  for (const r of results) votes.set(`${r.planId}/${r.numTasks}`, (votes.get(`${r.planId}/${r.numTasks}`) ?? 0) + 1);
+  let best = `${results[0]!.planId}/${results[0]!.numTasks}`;
+  for (const [key, n] of votes) if (n > votes.get(best)!) best = key;
+  const ref = results.find((r) => `${r.planId}/${r.numTasks}` === best)!;
+  const byTask = new Map<number, SampleResult>();
+  const duplicates = new Set<number>();
+  const foreign: string[] = [];
+  results.forEach((r, i) => {
+    if (r.planId !== ref.planId || r.numTasks !== ref.numTasks || !Number.isInteger(r.taskId) || r.taskId < 0 || r.taskId >= ref.numTasks) {
+      foreign.push(`results[${i}] (plan ${r.planId}, task ${r.taskId} of ${r.numTasks})`);
+    } else if (byTask.has(r.taskId)) duplicates.add(r.taskId);
+    else byTask.set(r.taskId, r);
+  });
+  const missing: number[] = [];
+  for (let t = 0; t < ref.numTasks; t++) if (!byTask.has(t)) missing.push(t);
+  if (missing.length || duplicates.size || foreign.length) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing tasks [${missing.join(', ')}]`);
+    if (duplicates.size) parts.push(`duplicate tasks [${[...duplicates].sort((a, b) => a - b).join(', ')}]`);
+    if (foreign.length) parts.push(`foreign results ${foreign.join(', ')}`);
+    throw new IvfkitError('incomplete-samples',
+      `sample results of plan ${ref.planId}: expected tasks 0..${ref.numTasks - 1} exactly once, got ${parts.join('; ')}`);
+  }
+  return [...byTask.values()].sort((a, b) => a.taskId - b.taskId);
+}
+
+/** The union sample in canonical order (fragment id ascending, offsets ascending). */
+export interface MergedSample {
+  dim: number;
+  metric: Metric;
+  ivf: Float32Array;
+  quant: Float32Array;
+  ivfRows: number;
+  ivfDropped: number;
+  quantRows: number;
+  quantDropped: number;
+  sqBounds: { lower: number; upper: number } | null;
+  maxAbs: number;
+}
+
+/** Checks coverage and concatenates the results' rows in canonical fragment order; merges SQ bounds. */
+export function mergeSampleResults(results: readonly SampleResult[]): MergedSample {
+  const ordered = checkCoverage(results);
+  const first = ordered[0]!;
+  const { dim, metric } = first;
+  type Piece = { id: number; ivf: Float32Array; quant: Float32Array };
+  const pieces: Piece[] = [];
+  let ivfDropped = 0;
+  let quantDropped = 0;
+  let lower = Infinity;
+  let upper = -Infinity;
+  let max = 0;
+  for (const r of ordered) {
+    if (r.dim !== dim || r.metric !== metric || r.seed !== first.seed || r.ivfTarget !== first.ivfTarget || r.quantTarget !== first.quantTarget) {
+      throw new IvfkitError('invalid-result',
+        `result of task ${r.taskId}: expected dim ${dim}, metric ${metric}, seed ${first.seed}, targets ${first.ivfTarget}/${first.quantTarget} like task ${first.taskId}, got dim ${r.dim}, metric ${r.metric}, seed ${r.seed}, targets ${r.ivfTarget}/${r.quantTarget}`);
+    }
+    let io = 0;
+    let qo = 0;
+    for (const f of r.fragments) {
+      const ie = io + f.ivfRows * dim;
+      const qe = qo + f.quantRows * dim;
+      pieces.push({ id: f.id, ivf: r.ivf.subarray(io, ie), quant: r.quant.subarray(qo, qe) });
+      io = ie;
+      qo = qe;
+      ivfDropped += f.ivfDropped;
+      quantDropped += f.quantDropped;
+    }
+    if (io !== r.ivf.length || qo !== r.quant.length) {
+      throw new IvfkitError('invalid-result',
+        `rows of task ${r.taskId}: expected ${io / dim} IVF and ${qo / dim} quantizer rows of dim ${dim} (per-fragment counts), got ${r.ivf.length / dim} and ${r.quant.length / dim}`);
+    }
+    if (r.sqBounds) {
+      lower = Math.min(lower, r.sqBounds.lower);
+      upper = Math.max(upper, r.sqBounds.upper);
+    }
+    max = Math.max(max, r.maxAbs);
+  }
+  pieces.sort((a, b) => a.id - b.id);
+  for (let i = 1; i < pieces.length; i++) {
+    if (pieces[i]!.id === pieces[i - 1]!.id) throw new IvfkitError('invalid-result', `fragment ${pieces[i]!.id}: expected in one task, got in two`);
+  }
+  const ivf = concatRows(pieces.map((p) => p.ivf));
+  const quant = concatRows(pieces.map((p) => p.quant));
+  return {
+    dim, metric, ivf, quant,
+    ivfRows: ivf.length / dim, ivfDropped, quantRows: quant.length / dim, quantDropped,
+    sqBounds: lower <= upper ? { lower, upper } : null,
+    maxAbs: max,
+  };
+}

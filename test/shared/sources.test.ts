@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { Field, FixedSizeList, Float16, Float32, Float64, Int32, RecordBatch, Schema, Struct, Table, makeData, util } from 'apache-arrow';
+import { fromArrowTable, fromFloat32Array, halfToFloat } from '../../src/sources/index.js';
+import { IvfkitError } from '../../src/util/errors.js';
+
+function fsl(values: Float32Array | Float64Array | Uint16Array, dim: number, T: typeof Float32 | typeof Float64 | typeof Float16, nullBitmap?: Uint8Array, nullCount = 0) {
+  const child = makeData({ type: new T(), length: values.length, data: values as never });
+  return makeData({ type: new FixedSizeList(dim, new Field('item', new T(), false)), length: values.length / dim, nullCount, child, ...(nullBitmap ? { nullBitmap } : {}) });
+}
+
+function tableOf(batches: { emb: ReturnType<typeof fsl>; id?: Int32Array }[]): Table {
+  const rbs = batches.map(({ emb, id }) => {
+    const idData = makeData({ type: new Int32(), length: emb.length, data: id ?? new Int32Array(emb.length) });
+    const fields = [new Field('id', new Int32(), false), new Field('emb', emb.type, true)];
+    return new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: emb.length, nullCount: 0, children: [idData, emb] }));
+  });
+  return new Table(rbs);
+}
+
+const seq = (n: number, f = (i: number) => i) => Float32Array.from({ length: n }, (_, i) => f(i));
+
+describe('fromFloat32Array', () => {
+  it('cuts fragments of fragmentRows rows and reads the requested rows', async () => {
+    const src = fromFloat32Array(seq(10 * 3), 3, { fragmentRows: 4 });
+    expect(src.dim).toBe(3);
+    expect(await src.fragments()).toEqual([{ id: 0, numRows: 4 }, { id: 1, numRows: 4 }, { id: 2, numRows: 2 }]);
+    const r = await src.readRows(1, Uint32Array.of(0, 3));
+    expect(Array.from(r.data)).toEqual([12, 13, 14, 21, 22, 23]);
+    expect(r.nulls).toBe(0);
+    expect(Array.from((await src.readRows(2, Uint32Array.of(1))).data)).toEqual([27, 28, 29]);
+  });
+  it('rejects bad input with expected and actual values', () => {
+    expect(() => fromFloat32Array(seq(7), 3)).toThrow(/multiple of dim 3, got 7/);
+    expect(() => fromFloat32Array(seq(6), 3, { fragmentRows: 0 })).toThrow(/fragmentRows: expected a positive integer, got 0/);
+    const src = fromFloat32Array(seq(12), 3, { fragmentRows: 2 });
+    expect(() => src.readRows(5, Uint32Array.of(0))).toThrow(/fragment id: expected an integer in \[0, 2\), got 5/);
+    expect(() => src.readRows(0, Uint32Array.of(2))).toThrow(/expected < 2, got 2/);
+    expect(() => src.readRows(0, Uint32Array.of(1, 0))).toThrow(IvfkitError);
+  });
+  it('has no fragments for an empty array', async () => {
+    expect(await fromFloat32Array(new Float32Array(0), 4).fragments()).toEqual([]);
+  });
+});
+
+describe('fromArrowTable', () => {
+  it('treats record batches as fragments and reads Float32 rows', async () => {
+    const t = tableOf([{ emb: fsl(seq(8), 2, Float32) }, { emb: fsl(seq(6, (i) => 100 + i), 2, Float32) }]);
+    const src = fromArrowTable(t);
+    expect(src.dim).toBe(2);
+    expect(await src.fragments()).toEqual([{ id: 0, numRows: 4 }, { id: 1, numRows: 3 }]);
+    expect(Array.from((await src.readRows(1, Uint32Array.of(0, 2))).data)).toEqual([100, 101, 104, 105]);
+  });
+  it('converts Float16 (raw half bits) and Float64 to f32', async () => {
+    const halves = Uint16Array.from([1.5, -2, 65504, 2 ** -14, 3.140625, 0], (v) => util.float64ToUint16(v));
+    const src16 = fromArrowTable(tableOf([{ emb: fsl(halves, 3, Float16) }]));
+    expect(Array.from((await src16.readRows(0, Uint32Array.of(0, 1))).data)).toEqual([1.5, -2, 65504, 2 ** -14, 3.140625, 0].map(Math.fround));
+    for (const h of [0x0001, 0x3c00, 0x7bff, 0x8400, 0x7c00, 0xfc00]) expect(halfToFloat(h)).toBe(util.uint16ToFloat64(h));
+    expect(Number.isNaN(halfToFloat(0x7e00))).toBe(true);
+    const f64 = Float64Array.of(0.1, 0.2, 1e300, 4);
+    const src64 = fromArrowTable(tableOf([{ emb: fsl(f64, 2, Float64) }]));
+    expect(Array.from((await src64.readRows(0, Uint32Array.of(0, 1))).data)).toEqual([Math.fround(0.1), Math.fround(0.2), Infinity, 4]);
+  });
+  it('skips and counts null rows', async () => {
+    // rows 0..4, row 1 and row 3 null
+    const emb = fsl(seq(10), 2, Float32, Uint8Array.of(0b10101), 2);
+    const src = fromArrowTable(tableOf([{ emb }]));
+    const r = await src.readRows(0, Uint32Array.of(0, 1, 2, 3, 4));
+    expect(r.nulls).toBe(2);
+    expect(Array.from(r.data)).toEqual([0, 1, 4, 5, 8, 9]);
+  });
+  it('reads slices of tables without re-applying offsets', async () => {
+    const t = tableOf([{ emb: fsl(seq(20), 2, Float32) }]).slice(3, 7);
+    const src = fromArrowTable(t);
+    expect(await src.fragments()).toEqual([{ id: 0, numRows: 4 }]);
+    expect(Array.from((await src.readRows(0, Uint32Array.of(0, 3))).data)).toEqual([6, 7, 12, 13]);
+  });
+  it('rejects missing, ambiguous and non-float columns', () => {
+    const t = tableOf([{ emb: fsl(seq(4), 2, Float32) }]);
+    expect(() => fromArrowTable(t, { column: 'nope' })).toThrow(/expected one of \[id, emb\], got "nope"/);
+    expect(() => fromArrowTable(t, { column: 'id' })).toThrow(/FixedSizeList<Float16 \| Float32 \| Float64>/);
+    expect(() => fromArrowTable({} as Table)).toThrow(IvfkitError);
+  });
+});
