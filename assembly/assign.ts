@@ -30,6 +30,9 @@ export function packCentroids(c: usize, k: i32, d: i32, packed: usize, cnOut: us
 /** Rows per super-block of centroids kept hot in cache (bytes of packed centroids). */
 const SUPER_BYTES: i32 = 192 * 1024;
 
+/** Rows whose data stays in L1 while a centroid block is applied to all of them (multiple of 4). */
+const GROUP: i32 = 32;
+
 /**
  * Assigns n rows (n a multiple of 4; pad rows are ignored by the host) of x to the kb packed blocks.
  * metric 0 = l2, 1 = dot. bias = 0 for none. scratch needs n·52 bytes (norms + per-row best state).
@@ -87,45 +90,49 @@ function assignSimd(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize,
   const lane = i32x4(0, 1, 2, 3);
   for (let sb = 0; sb < kb; sb += superBlocks) {
     const sbEnd = min(sb + superBlocks, kb);
-    for (let i = 0; i < n; i += 4) {
-      const x0 = x + <usize>i * stride;
-      const st0 = state + <usize>i * 48;
-      const xn0 = f32x4.splat(load<f32>(xn + (<usize>i << 2)));
-      const xn1 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 4));
-      const xn2 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 8));
-      const xn3 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 12));
+    for (let g = 0; g < n; g += GROUP) {
+      const gEnd = min(g + GROUP, n);
       for (let b = sb; b < sbEnd; b++) {
-        let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-        let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-        let cp = packed + <usize>b * blockBytes;
-        let xp = x0;
-        const xe = x0 + stride;
-        while (xp < xe) {
-          const c0 = v128.load(cp), c1 = v128.load(cp, 16);
-          const v0 = v128.load32_splat(xp);
-          a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-          const v1 = v128.load32_splat(xp + stride);
-          a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-          const v2 = v128.load32_splat(xp + stride * 2);
-          a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-          const v3 = v128.load32_splat(xp + stride * 3);
-          a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-          cp += 32; xp += 4;
+        for (let i = g; i < gEnd; i += 4) {
+          const x0 = x + <usize>i * stride;
+          const st0 = state + <usize>i * 48;
+          const xn0 = f32x4.splat(load<f32>(xn + (<usize>i << 2)));
+          const xn1 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 4));
+          const xn2 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 8));
+          const xn3 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 12));
+          let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+          let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+          let cp = packed + <usize>b * blockBytes;
+          let xp = x0;
+          const xe = x0 + stride;
+          const s2 = stride << 1, s3 = stride * 3;
+          while (xp < xe) {
+            const c0 = v128.load(cp), c1 = v128.load(cp, 16);
+            const v0 = v128.load32_splat(xp);
+            a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+            const v1 = v128.load32_splat(xp + stride);
+            a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+            const v2 = v128.load32_splat(xp + s2);
+            a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+            const v3 = v128.load32_splat(xp + s3);
+            a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            cp += 32; xp += 4;
+          }
+          const co = <usize>b * BLOCK << 2;
+          const cn0 = v128.load(cn + co), cn1 = v128.load(cn + co, 16);
+          let b0 = cn0, b1 = cn1;
+          if (hasBias) { b0 = v128.load(bias + co); b1 = v128.load(bias + co, 16); }
+          const idx0 = i32x4.add(i32x4.splat(b * BLOCK), lane);
+          const idx1 = i32x4.add(idx0, i32x4.splat(4));
+          update(st0, tileDist(a00, xn0, cn0, l2), b0, hasBias, idx0);
+          update(st0, tileDist(a01, xn0, cn1, l2), b1, hasBias, idx1);
+          update(st0 + 48, tileDist(a10, xn1, cn0, l2), b0, hasBias, idx0);
+          update(st0 + 48, tileDist(a11, xn1, cn1, l2), b1, hasBias, idx1);
+          update(st0 + 96, tileDist(a20, xn2, cn0, l2), b0, hasBias, idx0);
+          update(st0 + 96, tileDist(a21, xn2, cn1, l2), b1, hasBias, idx1);
+          update(st0 + 144, tileDist(a30, xn3, cn0, l2), b0, hasBias, idx0);
+          update(st0 + 144, tileDist(a31, xn3, cn1, l2), b1, hasBias, idx1);
         }
-        const co = <usize>b * BLOCK << 2;
-        const cn0 = v128.load(cn + co), cn1 = v128.load(cn + co, 16);
-        let b0 = cn0, b1 = cn1;
-        if (hasBias) { b0 = v128.load(bias + co); b1 = v128.load(bias + co, 16); }
-        const idx0 = i32x4.add(i32x4.splat(b * BLOCK), lane);
-        const idx1 = i32x4.add(idx0, i32x4.splat(4));
-        update(st0, tileDist(a00, xn0, cn0, l2), b0, hasBias, idx0);
-        update(st0, tileDist(a01, xn0, cn1, l2), b1, hasBias, idx1);
-        update(st0 + 48, tileDist(a10, xn1, cn0, l2), b0, hasBias, idx0);
-        update(st0 + 48, tileDist(a11, xn1, cn1, l2), b1, hasBias, idx1);
-        update(st0 + 96, tileDist(a20, xn2, cn0, l2), b0, hasBias, idx0);
-        update(st0 + 96, tileDist(a21, xn2, cn1, l2), b1, hasBias, idx1);
-        update(st0 + 144, tileDist(a30, xn3, cn0, l2), b0, hasBias, idx0);
-        update(st0 + 144, tileDist(a31, xn3, cn1, l2), b1, hasBias, idx1);
       }
     }
   }

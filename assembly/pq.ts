@@ -22,9 +22,37 @@ export function pqTranspose(cb: usize, m: i32, ksub: i32, ds: i32, out: usize): 
   else return f32x4.add(acc, f32x4.mul(t, t));
 }
 
+/** Writes the best (lowest value, then lowest index) of the 4 lanes; false when no lane took a candidate. */
 // @ts-ignore: decorator
-@inline function take(s: v128, best: v128): v128 {
-  return v128.andnot(f32x4.eq(s, s), f32x4.ge(s, best));
+@inline function lane4(best: v128, bestI: v128, outIndex: usize, outDist: usize, o: usize): bool {
+  const m1 = f32x4.min(best, v128.shuffle<f32>(best, best, 2, 3, 0, 1));
+  const m2 = f32x4.min(m1, v128.shuffle<f32>(m1, m1, 1, 0, 3, 2));
+  const v = f32x4.extract_lane(m2, 0);
+  if (!(v < Infinity)) return false;
+  const cand = v128.bitselect(bestI, i32x4.splat(i32.MAX_VALUE), f32x4.eq(best, m2));
+  const i1 = i32x4.min_s(cand, v128.shuffle<i32>(cand, cand, 2, 3, 0, 1));
+  const i2 = i32x4.min_s(i1, v128.shuffle<i32>(i1, i1, 1, 0, 3, 2));
+  store<i32>(outIndex + o, i32x4.extract_lane(i2, 0));
+  store<f32>(outDist + o, v);
+  return true;
+}
+
+/** The exact scalar search of one sub-vector: first non-NaN code, then strictly smaller ones. */
+function pqOne(xp: usize, ts: usize, ksub: i32, ds: i32, outIndex: usize, outDist: usize, o: usize): void {
+  const rowBytes = <usize>ksub << 2;
+  let bs: f32 = NaN, bi: i32 = -1;
+  for (let c = 0; c < ksub; c++) {
+    let acc: f32 = 0;
+    let tp = ts + (<usize>c << 2);
+    for (let j = 0; j < ds; j++) {
+      const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tp);
+      acc += e * e;
+      tp += rowBytes;
+    }
+    if (acc == acc && !(acc >= bs)) { bs = acc; bi = c; }
+  }
+  store<i32>(outIndex + o, bi);
+  store<f32>(outDist + o, bs);
 }
 
 /** outIndex/outDist[i·m + s] for n rows of d = m·ds floats; t = transposed codebook. */
@@ -34,58 +62,47 @@ export function pqAssign(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, 
   const subBytes = <usize>ds << 2;
   const tsBytes = <usize>ksub * <usize>ds << 2;
   const rowBytes = <usize>ksub << 2;
+  const ob = <usize>m << 2;
   for (let s = 0; s < m; s++) {
     const ts = t + <usize>s * tsBytes;
     let xp = x + <usize>s * subBytes;
-    for (let i = 0; i < n; i++) {
-      const o = (<usize>i * <usize>m + <usize>s) << 2;
-      if (ASC_FEATURE_SIMD) {
-        let best = f32x4.splat(NaN);
-        let bestI = i32x4.splat(-1);
-        let idx = i32x4(0, 1, 2, 3);
-        const four = i32x4.splat(4);
-        for (let c = 0; c < ksub; c += 16) {
-          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-          let tp = ts + (<usize>c << 2);
-          for (let j = 0; j < ds; j++) {
-            const v = v128.load32_splat(xp + (<usize>j << 2));
-            a0 = sqdiff(v, v128.load(tp), a0);
-            a1 = sqdiff(v, v128.load(tp, 16), a1);
-            a2 = sqdiff(v, v128.load(tp, 32), a2);
-            a3 = sqdiff(v, v128.load(tp, 48), a3);
-            tp += rowBytes;
-          }
-          let k = take(a0, best); best = v128.bitselect(a0, best, k); bestI = v128.bitselect(idx, bestI, k); idx = i32x4.add(idx, four);
-          k = take(a1, best); best = v128.bitselect(a1, best, k); bestI = v128.bitselect(idx, bestI, k); idx = i32x4.add(idx, four);
-          k = take(a2, best); best = v128.bitselect(a2, best, k); bestI = v128.bitselect(idx, bestI, k); idx = i32x4.add(idx, four);
-          k = take(a3, best); best = v128.bitselect(a3, best, k); bestI = v128.bitselect(idx, bestI, k); idx = i32x4.add(idx, four);
-        }
-        let bs: f32 = NaN, bi: i32 = -1;
-        for (let l = 0; l < 4; l++) {
-          const sv = l == 0 ? f32x4.extract_lane(best, 0) : l == 1 ? f32x4.extract_lane(best, 1) : l == 2 ? f32x4.extract_lane(best, 2) : f32x4.extract_lane(best, 3);
-          const iv = l == 0 ? i32x4.extract_lane(bestI, 0) : l == 1 ? i32x4.extract_lane(bestI, 1) : l == 2 ? i32x4.extract_lane(bestI, 2) : i32x4.extract_lane(bestI, 3);
-          if (sv != sv) continue;
-          if (bi < 0 || sv < bs || (sv == bs && iv < bi)) { bs = sv; bi = iv; }
-        }
-        store<i32>(outIndex + o, bi);
-        store<f32>(outDist + o, bs);
-      } else {
-        let bs: f32 = NaN, bi: i32 = -1;
-        for (let c = 0; c < ksub; c++) {
-          let acc: f32 = 0;
-          let tp = ts + (<usize>c << 2);
-          for (let j = 0; j < ds; j++) {
-            const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tp);
-            acc += e * e;
-            tp += rowBytes;
-          }
-          if (acc == acc && !(acc >= bs)) { bs = acc; bi = c; }
-        }
-        store<i32>(outIndex + o, bi);
-        store<f32>(outDist + o, bs);
-      }
-      xp += stride;
+    let o = <usize>s << 2;
+    if (!ASC_FEATURE_SIMD) {
+      for (let i = 0; i < n; i++) { pqOne(xp, ts, ksub, ds, outIndex, outDist, o); xp += stride; o += ob; }
+      continue;
     }
+    // Two rows share every codebook load; a candidate is taken when strictly below the best so far,
+    // starting from +Inf. A sub-vector with no candidate below +Inf (NaN, overflow) is redone exactly.
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      let best0 = f32x4.splat(Infinity), best1 = f32x4.splat(Infinity);
+      let bestI0 = i32x4.splat(-1), bestI1 = i32x4.splat(-1);
+      let idx = i32x4(0, 1, 2, 3);
+      const four = i32x4.splat(4);
+      const xq = xp + stride;
+      for (let c = 0; c < ksub; c += 8) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+        let tp = ts + (<usize>c << 2);
+        for (let j = 0; j < ds; j++) {
+          const jo = <usize>j << 2;
+          const u = v128.load32_splat(xp + jo), v = v128.load32_splat(xq + jo);
+          const c0 = v128.load(tp), c1 = v128.load(tp, 16);
+          a0 = sqdiff(u, c0, a0); a1 = sqdiff(u, c1, a1);
+          b0 = sqdiff(v, c0, b0); b1 = sqdiff(v, c1, b1);
+          tp += rowBytes;
+        }
+        let k = f32x4.lt(a0, best0); best0 = v128.bitselect(a0, best0, k); bestI0 = v128.bitselect(idx, bestI0, k);
+        k = f32x4.lt(b0, best1); best1 = v128.bitselect(b0, best1, k); bestI1 = v128.bitselect(idx, bestI1, k);
+        idx = i32x4.add(idx, four);
+        k = f32x4.lt(a1, best0); best0 = v128.bitselect(a1, best0, k); bestI0 = v128.bitselect(idx, bestI0, k);
+        k = f32x4.lt(b1, best1); best1 = v128.bitselect(b1, best1, k); bestI1 = v128.bitselect(idx, bestI1, k);
+        idx = i32x4.add(idx, four);
+      }
+      if (!lane4(best0, bestI0, outIndex, outDist, o)) pqOne(xp, ts, ksub, ds, outIndex, outDist, o);
+      if (!lane4(best1, bestI1, outIndex, outDist, o + ob)) pqOne(xq, ts, ksub, ds, outIndex, outDist, o + ob);
+      xp += stride << 1; o += ob << 1;
+    }
+    if (i < n) pqOne(xp, ts, ksub, ds, outIndex, outDist, o);
   }
 }
 

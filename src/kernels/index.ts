@@ -29,6 +29,7 @@ const bytesCache = new Map<WasmBuild, Uint8Array>();
 const moduleCache = new Map<WasmBuild, WebAssembly.Module>();
 const modulePromises = new Map<WasmBuild, Promise<WebAssembly.Module>>();
 const kernelCache = new Map<string, Kernels>();
+const kernelPromises = new Map<string, Promise<Kernels>>();
 const validCache = new Map<WasmBuild, boolean>();
 let reference: Kernels | undefined;
 
@@ -102,9 +103,17 @@ export async function loadKernels(opts: LoadWasmKernelsOptions = {}): Promise<Ke
   const key = cacheKey(build, opts);
   const hit = key ? kernelCache.get(key) : undefined;
   if (hit) return hit;
-  const mod = opts.module ?? (await getWasmModule(build));
-  const instance = await WebAssembly.instantiate(mod, {});
-  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES));
+  const pending = key ? kernelPromises.get(key) : undefined;
+  if (pending) return pending;
+  const p = (async () => {
+    const mod = opts.module ?? (await getWasmModule(build));
+    const instance = await WebAssembly.instantiate(mod, {});
+    return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES));
+  })();
+  if (!key) return p;
+  const shared = p.finally(() => kernelPromises.delete(key));
+  kernelPromises.set(key, shared);
+  return shared;
 }
 
 /** Synchronous {@link loadKernels} (Node, Deno, Bun, workers; browsers' main thread limits sync compiles to 4 KB). */
@@ -134,6 +143,10 @@ function cacheKey(build: WasmBuild, opts: LoadWasmKernelsOptions): string | unde
 }
 
 function remember(key: string | undefined, k: Kernels): Kernels {
-  if (key) kernelCache.set(key, k);
+  if (key) {
+    const prior = kernelCache.get(key);
+    if (prior) return prior;
+    kernelCache.set(key, k);
+  }
   return k;
 }

@@ -44,6 +44,12 @@ class Arena {
   reset(): void {
     this.top = this.base;
   }
+  mark(): number {
+    return this.top;
+  }
+  release(mark: number): void {
+    this.top = mark;
+  }
   alloc(bytes: number): number {
     const p = this.top;
     const end = p + ((bytes + 15) & ~15);
@@ -135,13 +141,16 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const R = rowsPerBlock(dim, 4);
       const rows = Math.min(R, Math.ceil(n / 4) * 4);
       ar.reset();
-      const cp = ar.alloc(k * dim * 4), pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4);
-      const bp = opts.bias ? ar.alloc(k * 4) : 0, bpp = opts.bias ? ar.alloc(kPad * 4) : 0;
-      const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 52 + 16);
-      const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
+      const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), bpp = opts.bias ? ar.alloc(kPad * 4) : 0;
+      // The raw centroids are only needed for packing: the row buffers below reuse their space.
+      const mark = ar.mark();
+      const cp = ar.alloc(k * dim * 4), bp = opts.bias ? ar.alloc(k * 4) : 0;
       ar.f32(cp, k * dim).set(centroids);
       if (opts.bias) ar.f32(bp, k).set(opts.bias);
       ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
+      ar.release(mark);
+      const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 52 + 16);
+      const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
       const mcode = metric === 'l2' ? 0 : 1;
       blocks(n, R, (a, b) => {
         const r = b - a, r4 = Math.ceil(r / 4) * 4;

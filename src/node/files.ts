@@ -217,16 +217,18 @@ export interface WriteModelOptions {
   dtype?: NpyDtype;
 }
 
-/** Writes the model file and/or the `.npy` folder (each file atomically). Returns the paths written. */
+/** Writes the model file and/or the `.npy` folder (folders created, each file written atomically). Returns the paths written. */
 export async function writeModelFiles(models: TrainedModels, opts: WriteModelOptions): Promise<string[]> {
   const written: string[] = [];
   const arrow = opts.out ? modelToArrowIPC(models) : undefined;
   const npy = opts.npyDir ? modelToNpyFiles(models, opts.dtype ? { dtype: opts.dtype } : {}) : undefined;
-  if (opts.out && arrow) { await writeFileAtomic(opts.out, arrow); written.push(opts.out); }
+  if (opts.out && arrow) {
+    await makeDir(dirname(opts.out));
+    await writeFileAtomic(opts.out, arrow);
+    written.push(opts.out);
+  }
   if (opts.npyDir && npy) {
-    try { await mkdir(opts.npyDir, { recursive: true }); } catch (e) {
-      throw new IvfkitError('io-error', `${opts.npyDir}: expected a folder that can be created, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
+    await makeDir(opts.npyDir);
     for (const [name, content] of Object.entries(npy)) {
       if (content === undefined) continue;
       const p = join(opts.npyDir, name);
@@ -235,6 +237,12 @@ export async function writeModelFiles(models: TrainedModels, opts: WriteModelOpt
     }
   }
   return written;
+}
+
+async function makeDir(path: string): Promise<void> {
+  try { await mkdir(path, { recursive: true }); } catch (e) {
+    throw new IvfkitError('io-error', `${path}: expected a folder that exists or can be created, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
 }
 
 /** A file-backed Blob (no bytes loaded), for readers that take Blobs (parquet-wasm). */

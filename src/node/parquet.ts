@@ -6,6 +6,8 @@ import { tableFromIPC, DataType, type FixedSizeList } from 'apache-arrow';
 import type { ClosableSource } from './files.js';
 import { fileBlob } from './files.js';
 
+import type { ParquetFile, Table as PwTable, RowGroupMetaData } from 'parquet-wasm';
+
 type ParquetWasm = typeof import('parquet-wasm');
 let wasm: Promise<ParquetWasm> | undefined;
 async function loadParquetWasm(): Promise<ParquetWasm> {
@@ -26,14 +28,14 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
   const name = typeof path === 'string' ? path : 'Parquet data';
   const blob = typeof path === 'string' ? await fileBlob(path) : path;
   const pw = await loadParquetWasm();
-  let file: InstanceType<ParquetWasm['ParquetFile']>;
+  let file: ParquetFile;
   try { file = await pw.ParquetFile.fromFile(blob); } catch (e) {
     throw new IvfkitError('invalid-file', `${name}: expected a Parquet file, got an error: ${String((e as Error)?.message ?? e)}`);
   }
   const meta = file.metadata();
   const groups = meta.rowGroups();
-  const fragments: FragmentInfo[] = groups.map((g, id) => ({ id, numRows: g.numRows() }));
-  const decode = (t: InstanceType<ParquetWasm['Table']>) => tableFromIPC(t.intoIPCStream());
+  const fragments: FragmentInfo[] = groups.map((g: RowGroupMetaData, id: number) => ({ id, numRows: g.numRows() }));
+  const decode = (t: PwTable) => tableFromIPC(t.intoIPCStream());
   // Schema and column check on a zero-row read of the first row group.
   const first = groups.length ? decode(await file.read({ rowGroups: [0], limit: 1, ...(opts.column ? { columns: [opts.column] } : {}) }).catch((e: unknown) => {
     throw new IvfkitError('invalid-argument', `${name}: expected column ${opts.column ?? '(vector)'} to be readable, got ${String((e as Error)?.message ?? e)}`);

@@ -117,6 +117,7 @@ class Fb {
     return vo < this.v.getUint16(vt, true) ? this.v.getUint16(vt + vo, true) : 0;
   }
   u8(t: number, i: number): number { const f = this.field(t, i); return f ? this.v.getUint8(t + f) : 0; }
+  i16(t: number, i: number, dflt: number): number { const f = this.field(t, i); return f ? this.v.getInt16(t + f, true) : dflt; }
   i64(t: number, i: number): number { const f = this.field(t, i); return f ? Number(this.v.getBigInt64(t + f, true)) : 0; }
   ref(t: number, i: number): number { const f = this.field(t, i); return f ? t + f + this.v.getUint32(t + f, true) : 0; }
 }
@@ -168,56 +169,94 @@ async function readMessageAt(access: RandomAccess, offset: number, what: string)
   return { ...msg, length: p.metaStart + p.metaLength + msg.bodyLength };
 }
 
+/**
+ * An encapsulated Schema message built around a file footer's Schema table: a new root Message
+ * table placed before a copy of the footer bytes points forward into it (flatbuffer offsets are relative).
+ */
+function schemaMessageFromFooter(footer: Uint8Array, fb: Fb, root: number, what: string): Uint8Array {
+  const schemaPos = fb.ref(root, 1);
+  if (!schemaPos) throw new IvfkitError('invalid-file', `${what}: expected a schema in the Arrow IPC file footer, got none`);
+  const version = fb.i16(root, 0, 4);
+  const start = 32;
+  const meta = new Uint8Array(start + footer.length + ((8 - (footer.length % 8)) % 8));
+  const v = new DataView(meta.buffer);
+  v.setUint32(0, 16, true);              // root → table at 16
+  v.setUint16(4, 10, true);              // vtable: size 10
+  v.setUint16(6, 12, true);              // table size 12
+  v.setUint16(8, 4, true);               // version at +4
+  v.setUint16(10, 6, true);              // header_type at +6
+  v.setUint16(12, 8, true);              // header at +8
+  v.setInt32(16, 16 - 4, true);          // table → vtable at 4
+  v.setInt16(20, version, true);
+  v.setUint8(22, MSG_SCHEMA);
+  v.setUint32(24, start + schemaPos - 24, true);
+  meta.set(footer, start);
+  const out = new Uint8Array(8 + meta.length);
+  const ov = new DataView(out.buffer);
+  ov.setInt32(0, -1, true);
+  ov.setInt32(4, meta.length, true);
+  out.set(meta, 8);
+  return out;
+}
+
 async function layoutOf(access: RandomAccess, what: string): Promise<IpcLayout> {
   const head = await access.read(0, 8);
   const isFile = head.length >= 6 && String.fromCharCode(...head.subarray(0, 6)) === 'ARROW1';
-  const first = isFile ? 8 : 0;
-  const schemaMsg = await readMessageAt(access, first, what);
-  if (!schemaMsg || schemaMsg.type !== MSG_SCHEMA) {
-    throw new IvfkitError('invalid-file', `${what}: expected an Arrow IPC file or stream starting with a schema message, got ${access.size} bytes starting with ${JSON.stringify(String.fromCharCode(...head.subarray(0, 6)))}`);
-  }
-  const schema = await readExact(access, first, schemaMsg.length, what);
   const dictionaries: Block[] = [];
   const batches: Block[] = [];
   if (isFile) {
     const size = access.size;
+    if (size < 18) throw new IvfkitError('truncated', `${what}: expected an Arrow IPC file of at least 18 bytes, got ${size}`);
     const tail = await readExact(access, size - 10, 10, what);
     if (String.fromCharCode(...tail.subarray(4)) !== 'ARROW1') {
       throw new IvfkitError('truncated', `${what}: expected the Arrow IPC file footer ("ARROW1" at the end), got ${JSON.stringify(String.fromCharCode(...tail.subarray(4)))} — truncated file?`);
     }
     const footLen = new DataView(tail.buffer, tail.byteOffset, 4).getInt32(0, true);
     if (footLen <= 0 || footLen > size - 18) throw new IvfkitError('invalid-file', `${what}: expected a footer length in (0, ${size - 18}], got ${footLen}`);
-    const foot = new Fb(await readExact(access, size - 10 - footLen, footLen, what));
-    const root = foot.root();
-    for (const [field, list] of [[2, dictionaries], [3, batches]] as const) {
-      const vec = foot.ref(root, field);
-      if (!vec) continue;
-      const n = foot.v.getUint32(vec, true);
-      for (let i = 0; i < n; i++) {
-        const at = vec + 4 + 24 * i;
-        const offset = Number(foot.v.getBigInt64(at, true));
-        const metaLen = foot.v.getInt32(at + 8, true);
-        const bodyLen = Number(foot.v.getBigInt64(at + 16, true));
-        list.push({ offset, length: metaLen + bodyLen, rows: 0 });
+    const footBytes = (await readExact(access, size - 10 - footLen, footLen, what)).slice();
+    const foot = new Fb(footBytes);
+    let schema: Uint8Array;
+    try {
+      const root = foot.root();
+      for (const [field, list] of [[2, dictionaries], [3, batches]] as const) {
+        const vec = foot.ref(root, field);
+        if (!vec) continue;
+        const n = foot.v.getUint32(vec, true);
+        for (let i = 0; i < n; i++) {
+          const at = vec + 4 + 24 * i;
+          const offset = Number(foot.v.getBigInt64(at, true));
+          const metaLen = foot.v.getInt32(at + 8, true);
+          const bodyLen = Number(foot.v.getBigInt64(at + 16, true));
+          list.push({ offset, length: metaLen + bodyLen, rows: 0 });
+        }
       }
+      schema = schemaMessageFromFooter(footBytes, foot, root, what);
+    } catch (e) {
+      if (e instanceof IvfkitError) throw e;
+      throw new IvfkitError('invalid-file', `${what}: expected a readable Arrow IPC file footer, got an error: ${(e as Error).message}`);
     }
     for (const b of batches) {
       const m = await readMessageAt(access, b.offset, what);
       if (!m || m.type !== MSG_RECORD_BATCH) throw new IvfkitError('invalid-file', `${what}: expected a record batch at offset ${b.offset}, got message type ${m?.type ?? 'none'}`);
       b.rows = m.rows;
     }
-  } else {
-    let at = schemaMsg.length;
-    while (at < access.size) {
-      const m = await readMessageAt(access, at, what);
-      if (!m) break;
-      if (at + m.length > access.size) throw new IvfkitError('truncated', `${what}: expected a message of ${m.length} bytes at offset ${at}, got ${access.size - at} — truncated stream?`);
-      if (m.type === MSG_RECORD_BATCH) batches.push({ offset: at, length: m.length, rows: m.rows });
-      else if (m.type === MSG_DICTIONARY) dictionaries.push({ offset: at, length: m.length, rows: 0 });
-      at += m.length;
-    }
+    return { format: 'file', schema, dictionaries, batches };
   }
-  return { format: isFile ? 'file' : 'stream', schema, dictionaries, batches };
+  const schemaMsg = await readMessageAt(access, 0, what);
+  if (!schemaMsg || schemaMsg.type !== MSG_SCHEMA) {
+    throw new IvfkitError('invalid-file', `${what}: expected an Arrow IPC file ("ARROW1") or stream (starting with a schema message), got ${access.size} bytes starting with ${JSON.stringify(String.fromCharCode(...head.subarray(0, 6)))}`);
+  }
+  const schema = await readExact(access, 0, schemaMsg.length, what);
+  let at = schemaMsg.length;
+  while (at < access.size) {
+    const m = await readMessageAt(access, at, what);
+    if (!m) break;
+    if (at + m.length > access.size) throw new IvfkitError('truncated', `${what}: expected a message of ${m.length} bytes at offset ${at}, got ${access.size - at} — truncated stream?`);
+    if (m.type === MSG_RECORD_BATCH) batches.push({ offset: at, length: m.length, rows: m.rows });
+    else if (m.type === MSG_DICTIONARY) dictionaries.push({ offset: at, length: m.length, rows: 0 });
+    at += m.length;
+  }
+  return { format: 'stream', schema, dictionaries, batches };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

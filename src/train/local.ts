@@ -3,6 +3,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError } from '../util/errors.js';
 import { DEFAULT_SEED } from '../util/rng.js';
+import type { KmeansExecutor } from './executor.js';
 import { trainIvf } from './ivf.js';
 import { trainPq } from './pq.js';
 import { createSampleTasks, executeSampleTask, mergeSampleResults, sampleTargets, type SampleResult } from './sample.js';
@@ -189,13 +190,21 @@ export function residuals(data: Float32Array, dim: number, centroids: Float32Arr
   return out;
 }
 
-type PoolExecutor = NonNullable<Parameters<typeof trainIvf>[2]['executor']> & { close(): Promise<void> };
+type PoolExecutor = KmeansExecutor & { close(): Promise<void> };
+type PoolModule = { createPoolExecutor(data: Float32Array, dim: number, opts: { threads: number; signal?: AbortSignal }): Promise<PoolExecutor> };
+/** Loaded only when `threads > 1`, so single-thread use never loads the pool. */
+const POOL_MODULE = '../workers/executor.js';
 
 async function withExecutor<T>(data: Float32Array, dim: number, threads: number, signal: AbortSignal | undefined,
   run: (executor: PoolExecutor | undefined) => Promise<T>): Promise<T> {
   if (threads <= 1) return run(undefined);
-  const { createPoolExecutor } = await import('../workers/executor.js');
-  const executor = (await createPoolExecutor(data, dim, { threads, ...(signal ? { signal } : {}) })) as PoolExecutor;
+  let pool: PoolModule;
+  try {
+    pool = (await import(/* @vite-ignore */ POOL_MODULE)) as PoolModule;
+  } catch (e) {
+    throw new IvfkitError('unsupported', `threads: expected 1 here (the worker pool could not be loaded: ${(e as Error).message}), got ${threads}`);
+  }
+  const executor = await pool.createPoolExecutor(data, dim, { threads, ...(signal ? { signal } : {}) });
   try {
     return await run(executor);
   } finally {

@@ -32,3 +32,15 @@ function fmt(v: unknown): string {
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<number>).length})`;
   try { return JSON.stringify(v) ?? String(v); } catch { return String(v); }
 }
+
+/**
+ * Throws `IvfkitError('aborted')` (name 'AbortError', `cause` = the signal's reason) when `signal` is
+ * aborted. Long loops call it between steps.
+ */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (!signal?.aborted) return;
+  const err = new IvfkitError('aborted', `${what}: expected to run to the end, got aborted (${String(signal.reason)})`);
+  err.name = 'AbortError';
+  (err as { cause?: unknown }).cause = signal.reason;
+  throw err;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/util/rng.js';
 import { fromFixed, sumShift } from '../../src/util/fixed.js';
-import { getWasmModule, isBuildSupported, loadKernels, loadKernelsSync, resolveBuild } from '../../src/kernels/index.js';
+import { createWasmKernels, DEFAULT_BLOCK_BYTES, getWasmModule, isBuildSupported, loadKernels, loadKernelsSync, resolveBuild } from '../../src/kernels/index.js';
 import type { Accumulators, Kernels } from '../../src/kernels/index.js';
 
 // Every wasm build against the plain-TS reference. The SIMD and scalar builds follow the reference's
@@ -199,6 +199,19 @@ describe.each(builds)('kernels %s build', (build) => {
       expect(code(ew, 2 * m)).toBe(0); // NaN sub-vector → code 0
     });
 
+    it('empty inputs give empty outputs', () => {
+      const e = new Float32Array(0);
+      expect(K.pqAssign(e, 8, randn(1, 16 * 8), 4, 16).index.length).toBe(0);
+      expect(K.pqEncode(e, 8, randn(1, 16 * 8), 4, 4).length).toBe(0);
+      expect(K.l2Many(randn(2, 3), e, 3).length).toBe(0);
+      expect(K.finiteMask(e, 3)).toEqual({ mask: new Uint8Array(0), count: 0 });
+      expect(K.sqEncode(e, 0, 1).length).toBe(0);
+      const acc: Accumulators = { shift: 0, lossShift: 0, sums: new BigInt64Array(3), counts: new Float64Array(1),
+        clusterLoss: new BigInt64Array(1), radius: new Float32Array(1) };
+      K.accumulate(e, 3, new Int32Array(0), e, acc);
+      expect(acc.counts[0]).toBe(0);
+    });
+
     it('pqAssign ties: identical codes keep the lowest one', () => {
       const d = 8, m = 2, ksub = 16;
       const cb = randn(5, ksub * d, { ints: true });
@@ -235,6 +248,11 @@ describe('kernel loading', () => {
     expect((await loadKernels()).build).toBe(resolveBuild('auto'));
   });
 
+  it('concurrent loads share one instance', async () => {
+    const [a, b] = await Promise.all([loadKernels({ build: 'scalar', blockBytes: 4096 }), loadKernels({ build: 'scalar', blockBytes: 4096 })]);
+    expect(a).toBe(b);
+  });
+
   it('a compiled module can be instantiated again (as a worker would)', async () => {
     const mod = await getWasmModule('simd');
     expect(mod).toBeInstanceOf(WebAssembly.Module);
@@ -242,6 +260,20 @@ describe('kernel loading', () => {
     const k = await loadKernels({ build: 'simd', module: mod });
     const x = randn(1, 40 * 4), c = randn(2, 3 * 4);
     same(k.assign(x, 4, c).index, ref.assign(x, 4, c).index, 'index');
+  });
+
+  it('inputs larger than the working block are processed in blocks; wasm memory stays small', async () => {
+    const d = 64, n = Math.ceil((DEFAULT_BLOCK_BYTES * 1.3) / (d * 4)) + 3, k = 5;
+    const x = randn(21, n * d), c = randn(22, k * d);
+    const K = await loadKernels({ build: 'simd' });
+    same(K.assign(x, d, c).index, ref.assign(x, d, c).index, 'index over 2 default blocks');
+    const instance = await WebAssembly.instantiate(await getWasmModule('simd'), {});
+    const small = createWasmKernels(instance, 'simd', 64 * 1024);
+    same(small.assign(x, d, c).dist, ref.assign(x, d, c).dist, 'dist with 64 KiB blocks');
+    same(small.pqEncode(x, d, randn(23, 16 * d), 8, 4), ref.pqEncode(x, d, randn(23, 16 * d), 8, 4), '4-bit codes');
+    const bytes = (instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
+    expect(bytes).toBeLessThan(1024 * 1024);
+    expect(x.byteLength).toBeGreaterThan(5 * bytes);
   });
 
   it('relaxed is refused with a clear error where it does not validate', () => {

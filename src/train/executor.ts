@@ -1,0 +1,58 @@
+import type { Kernels } from '../kernels/types.js';
+import { loadKernels } from '../kernels/index.js';
+import { expect, rowsOf } from '../util/errors.js';
+import { maxAbs as maxAbsOf } from '../util/fixed.js';
+import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
+
+/**
+ * Where the rows of a k-means run live. The Lloyd loop talks to the data only through this, so the
+ * same loop runs on one array ({@link localExecutor}), on thread shards (`createPoolExecutor`) or on
+ * remote workers.
+ */
+export interface KmeansExecutor {
+  /** Rows in all shards (for PQ: data rows, not n·M). */
+  readonly n: number;
+  /** Full row dimension. */
+  readonly dim: number;
+  /** max |x| over all shards (finite values), for the fixed-point shifts. */
+  readonly maxAbs: number;
+  /** All rows in canonical order when they are in this process (enables kmeans++ and hierarchical k-means). */
+  readonly local?: Float32Array;
+  /** Rows by global index (canonical order: shard 0 rows, then shard 1, ...). For init and splits. */
+  rows(indices: Uint32Array): Promise<Float32Array>;
+  /** The map step on every shard, merged (order-free thanks to fixed point). */
+  partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats>;
+}
+
+/** Copies rows `indices` of a row-major array. */
+export function gatherRows(data: Float32Array, dim: number, indices: ArrayLike<number>): Float32Array {
+  const n = data.length / dim;
+  const out = new Float32Array(indices.length * dim);
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i]!;
+    expect(Number.isInteger(r) && r >= 0 && r < n, 'invalid-argument', `row index ${i}`, `an integer in [0, ${n})`, r);
+    out.set(data.subarray(r * dim, (r + 1) * dim), i * dim);
+  }
+  return out;
+}
+
+/**
+ * The one-shard executor over an array in this thread. `kernels` defaults to `loadKernels()` (SIMD
+ * when the runtime has it). Assignment buffers are reused across iterations.
+ */
+export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels): KmeansExecutor {
+  expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data);
+  const n = rowsOf(data, dim);
+  const scratch: StatsScratch = {};
+  let k: Kernels | undefined = kernels;
+  let maxAbs: number | undefined;
+  return {
+    n, dim, local: data,
+    get maxAbs(): number { return (maxAbs ??= maxAbsOf(data)); },
+    rows: async (indices) => gatherRows(data, dim, indices),
+    async partialStats(centroids, ctx) {
+      k ??= await loadKernels();
+      return kmeansPartialStats(data, dim, centroids, ctx, k, scratch);
+    },
+  };
+}

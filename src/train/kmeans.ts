@@ -1,0 +1,324 @@
+import type { Kernels } from '../kernels/types.js';
+import { loadKernels } from '../kernels/index.js';
+import type { Progress } from '../types.js';
+import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
+import { fromFixed, lossShift as lossShiftOf, maxAbs as maxAbsOf, sumShift } from '../util/fixed.js';
+import { createRng, DEFAULT_SEED, sampleDistinct, STREAM } from '../util/rng.js';
+import { gatherRows, localExecutor, type KmeansExecutor } from './executor.js';
+import { hierarchicalCentroids } from './hierarchical.js';
+import { kmeansPlusPlus, randomInit } from './init.js';
+import { finalizeCentroids, statsFingerprint, type PartialStats, type StatsContext } from './partial.js';
+
+export type { KmeansExecutor } from './executor.js';
+export { gatherRows, localExecutor } from './executor.js';
+export type { FinalizeOptions, FinalizeResult, PartialStats, StatsContext, StatsScratch } from './partial.js';
+export { finalizeCentroids, kmeansPartialStats, mergePartialStats, pqSubspaceSeed, SPLIT_EPS, statsFingerprint } from './partial.js';
+
+/** Options of {@link kmeans} and {@link kmeansWith}. Every field has a default in {@link KMEANS_DEFAULTS}. */
+export interface KmeansOptions {
+  /** Lloyd iterations at most (Lance: 50). */
+  maxIters?: number;
+  /** Stop when |loss_prev − loss| < tolerance · |loss| (or loss is 0). Lance: 1e-4. */
+  tolerance?: number;
+  /** 'random' (Lance: k distinct rows) or 'kmeans++' (D² seeding; needs rows in this process, else 'random'). */
+  init?: 'random' | 'kmeans++';
+  /** Runs from different starts; the one with the lowest loss is kept. */
+  redos?: number;
+  /** Every random choice (init, splits, hierarchical sub-runs) derives from it. */
+  seed?: number;
+  /** 'l2' = squared Euclidean, 'dot' = 1 − x·c. (Cosine: normalize rows and use 'l2', as `trainIvf` does.) */
+  metric?: 'l2' | 'dot';
+  /**
+   * Lance's balance factor (IVF uses 1.0): each row joins argmin_j dist + bf·size_j, where size_j are the
+   * previous iteration's sizes and bf = min((radius_big − mean_big) / n, balanceFactor / n).
+   */
+  balanceFactor?: number;
+  /** k > 256 → hierarchical k-means splitting clusters up to this many ways (Lance: 16); 0 or 1 disables. */
+  hierarchicalK?: number;
+  /** Lloyd iterations over all rows after hierarchical k-means (Lance: none). */
+  refineIters?: number;
+  /** Repair empty clusters by splitting large ones (faiss / Lance). */
+  splitEmpty?: boolean;
+  /** Start from these k × dim centroids (no init, no hierarchical). */
+  initialCentroids?: Float32Array;
+  /** Called after every Lloyd iteration with `{ stage: 'kmeans', iteration, maxIters, loss }`. */
+  onProgress?: (p: Progress) => void;
+  /** Checked between iterations; aborting rejects with `IvfkitError` code 'aborted' (name 'AbortError'). */
+  signal?: AbortSignal;
+  /** Kernels for kmeans++ / hierarchical steps and the default executor. Default `loadKernels()`. */
+  kernels?: Kernels;
+}
+
+/** Result of k-means. */
+export interface KmeansResult {
+  /** k × dim, row-major. One update newer than `loss` (Lance returns the same pair). */
+  centroids: Float32Array;
+  /**
+   * Σ over assigned rows of the (unbiased) distance to the chosen centroid, in the last assignment
+   * step — i.e. the loss of the centroids before the final update, as Lance reports it.
+   */
+  loss: number;
+  /** Lloyd iterations run (of the kept redo; for hierarchical runs, of the refinement). */
+  iterations: number;
+  /** `loss` of every iteration of the kept redo. */
+  lossHistory: number[];
+}
+
+/** Defaults of {@link KmeansOptions}. */
+export const KMEANS_DEFAULTS = {
+  maxIters: 50,
+  tolerance: 1e-4,
+  init: 'random' as 'random' | 'kmeans++',
+  redos: 1,
+  seed: DEFAULT_SEED,
+  metric: 'l2' as 'l2' | 'dot',
+  balanceFactor: 0,
+  hierarchicalK: 16,
+  /** k above which hierarchical k-means is used (Lance: 256). */
+  hierarchicalAbove: 256,
+  refineIters: 5,
+  splitEmpty: true,
+} as const;
+
+/** Settings of one Lloyd run (after validation). */
+export interface LloydSpec {
+  executor: KmeansExecutor;
+  /** Total clusters (PQ: M · ksub). */
+  k: number;
+  /** Centroid dimension (PQ: dim / M). */
+  cdim: number;
+  pq?: { m: number; ksub: number };
+  metric: 'l2' | 'dot';
+  maxIters: number;
+  tolerance: number;
+  balanceFactor: number;
+  splitEmpty: boolean;
+  seed: number;
+  redo: number;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  /** Progress stage name. */
+  stage: string;
+}
+
+/** Result of {@link lloyd}. */
+export interface LloydResult extends KmeansResult {
+  /** Per group (PQ sub-space): last loss and iterations run before it converged or hit maxIters. */
+  groupLoss: number[];
+  groupIterations: number[];
+}
+
+/**
+ * Lance's Lloyd loop (§2.3) over an executor, for `groups` independent k-means in lock step (1 for
+ * flat k-means, M for PQ). Each iteration: map (assign + accumulate) through the executor, reduce
+ * (mean, empty-cluster split), then per group the convergence test
+ * |loss_prev − loss| < tolerance · |loss| or loss = 0 (loss includes the balance loss); a converged
+ * group is frozen (its centroids no longer change). The loop ends when every group is frozen.
+ */
+export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydResult> {
+  const { executor, k, cdim, pq, metric, maxIters, tolerance } = spec;
+  const groups = pq ? pq.m : 1;
+  const n = executor.n;
+  const bound = Math.max(executor.maxAbs, maxAbsOf(init));
+  const shift = sumShift(bound, n);
+  const lShift = lossShiftOf(metric, executor.dim, bound, n);
+  let centroids = init;
+  const prev = new Array<number>(groups).fill(Infinity);
+  const groupLoss = new Array<number>(groups).fill(NaN);
+  const groupIterations = new Array<number>(groups).fill(0);
+  const frozen = new Uint8Array(groups);
+  const lossHistory: number[] = [];
+  let bias: Float32Array | undefined;
+  let bf = 0;
+  let iterations = 0;
+  for (let it = 1; it <= maxIters; it++) {
+    throwIfAborted(spec.signal, 'k-means');
+    const ctx: StatsContext = { iteration: it, shift, lossShift: lShift, metric, ...(bias ? { bias } : {}), ...(pq ? { pq } : {}) };
+    const expected = statsFingerprint(centroids, ctx);
+    const stats = await executor.partialStats(centroids, ctx);
+    checkReturned(stats, expected, k, cdim);
+    const fin = finalizeCentroids(stats, centroids, { seed: spec.seed, redo: spec.redo, splitEmpty: spec.splitEmpty, ...(pq ? { pq } : {}), frozen });
+    let balanceLoss = 0;
+    if (!pq && spec.balanceFactor > 0) {
+      const counts = stats.counts;
+      let big = 0, sq = 0;
+      for (let c = 0; c < k; c++) {
+        const s = counts[c]!;
+        sq += s * s;
+        if (s > counts[big]!) big = c;
+      }
+      balanceLoss = bf * (sq - (n * n) / k);
+      const sb = counts[big]!;
+      const adjusted = sb > 0 ? (stats.radius[big]! - fromFixed(stats.clusterLoss[big]!, stats.lossShift) / sb) / n : 0;
+      bf = Math.max(0, Math.min(adjusted, spec.balanceFactor / n));
+      bias ??= new Float32Array(k);
+      for (let c = 0; c < k; c++) bias[c] = bf * counts[c]!;
+    }
+    iterations = it;
+    let total = 0;
+    for (let g = 0; g < groups; g++) {
+      if (frozen[g]) { total += groupLoss[g]!; continue; }
+      const reported = fin.groupLoss[g]!;
+      const l = reported + (groups === 1 ? balanceLoss : 0);
+      groupLoss[g] = reported;
+      groupIterations[g] = it;
+      total += reported;
+      if (Math.abs(prev[g]! - l) < tolerance * Math.abs(l) || l === 0) frozen[g] = 1;
+      prev[g] = l;
+    }
+    centroids = fin.centroids;
+    lossHistory.push(total);
+    spec.onProgress?.({ stage: spec.stage, iteration: it, maxIters, loss: total });
+    if (frozen.every((f) => f === 1)) break;
+  }
+  const loss = groupLoss.reduce((a, b) => a + b, 0);
+  return { centroids, loss, iterations, lossHistory, groupLoss, groupIterations };
+}
+
+function checkReturned(stats: PartialStats, fingerprint: string, k: number, cdim: number): void {
+  if (!stats || stats.fingerprint !== fingerprint) {
+    throw new IvfkitError('fingerprint-mismatch',
+      `executor stats fingerprint: expected ${fingerprint}, got ${String(stats?.fingerprint)} (stats of other centroids or another iteration)`);
+  }
+  expect(stats.k === k && stats.dim === cdim, 'dimension-mismatch', 'executor stats shape (k × dim)', `${k} × ${cdim}`, `${stats.k} × ${stats.dim}`);
+}
+
+interface Resolved {
+  maxIters: number; tolerance: number; init: 'random' | 'kmeans++'; redos: number; seed: number; metric: 'l2' | 'dot';
+  balanceFactor: number; hierarchicalK: number; refineIters: number; splitEmpty: boolean;
+}
+
+/** Validates options and fills defaults. */
+export function resolveKmeansOptions(opts: KmeansOptions = {}): Resolved {
+  expect(typeof opts === 'object' && opts !== null, 'invalid-argument', 'options', 'an object', opts);
+  const d = KMEANS_DEFAULTS;
+  const r: Resolved = {
+    maxIters: opts.maxIters ?? d.maxIters, tolerance: opts.tolerance ?? d.tolerance, init: opts.init ?? d.init,
+    redos: opts.redos ?? d.redos, seed: opts.seed ?? d.seed, metric: opts.metric ?? d.metric,
+    balanceFactor: opts.balanceFactor ?? d.balanceFactor, hierarchicalK: opts.hierarchicalK ?? d.hierarchicalK,
+    refineIters: opts.refineIters ?? d.refineIters, splitEmpty: opts.splitEmpty ?? d.splitEmpty,
+  };
+  const int = (v: number, name: string, min: number): void =>
+    expect(Number.isSafeInteger(v) && v >= min, 'invalid-argument', name, `an integer ≥ ${min}`, v);
+  int(r.maxIters, 'maxIters', 1);
+  int(r.redos, 'redos', 1);
+  int(r.hierarchicalK, 'hierarchicalK', 0);
+  int(r.refineIters, 'refineIters', 0);
+  expect(Number.isFinite(r.seed), 'invalid-argument', 'seed', 'a finite number', r.seed);
+  expect(typeof r.tolerance === 'number' && r.tolerance >= 0, 'invalid-argument', 'tolerance', 'a number ≥ 0', r.tolerance);
+  expect(typeof r.balanceFactor === 'number' && r.balanceFactor >= 0 && Number.isFinite(r.balanceFactor),
+    'invalid-argument', 'balanceFactor', 'a finite number ≥ 0', r.balanceFactor);
+  expect(r.init === 'random' || r.init === 'kmeans++', 'invalid-argument', 'init', "'random' or 'kmeans++'", r.init);
+  expect(r.metric === 'l2' || r.metric === 'dot', 'invalid-argument', 'metric',
+    "'l2' or 'dot' (for cosine, normalize rows and use 'l2', or call trainIvf)", r.metric);
+  return r;
+}
+
+/**
+ * k-means over an executor: Lance's Lloyd loop (random init or kmeans++, balance term, empty-cluster
+ * split, relative tolerance, redos keeping the lowest loss). For k > 256 with rows in this process
+ * (`executor.local`), hierarchical k-means as Lance (16-way splits of the largest cluster) but always
+ * returning exactly k centroids, followed by `refineIters` Lloyd iterations over all rows through the
+ * executor. Without `executor.local`, flat k-means with random init.
+ */
+export async function kmeansWith(executor: KmeansExecutor, k: number, opts: KmeansOptions = {}): Promise<KmeansResult> {
+  const o = resolveKmeansOptions(opts);
+  expect(typeof executor === 'object' && executor !== null && typeof executor.partialStats === 'function',
+    'invalid-argument', 'executor', 'a KmeansExecutor', executor);
+  expect(Number.isSafeInteger(k) && k > 0, 'invalid-argument', 'k', 'a positive integer', k);
+  const { n, dim } = executor;
+  if (n < k) throw new IvfkitError('too-few-rows', `k-means rows: expected at least k = ${k} rows, got ${n}`);
+  if (opts.initialCentroids !== undefined) {
+    expect(opts.initialCentroids instanceof Float32Array && opts.initialCentroids.length === k * dim, 'dimension-mismatch',
+      'initialCentroids length', `k·dim = ${k}·${dim} = ${k * dim}`, opts.initialCentroids?.length);
+  }
+  const needLocalKernels = executor.local !== undefined && (o.init === 'kmeans++' || (k > KMEANS_DEFAULTS.hierarchicalAbove && o.hierarchicalK > 1));
+  const kernels = opts.kernels ?? (needLocalKernels ? await loadKernels() : undefined);
+  const base = {
+    executor, k, cdim: dim, metric: o.metric, maxIters: o.maxIters, tolerance: o.tolerance,
+    balanceFactor: o.balanceFactor, splitEmpty: o.splitEmpty, seed: o.seed, stage: 'kmeans',
+    ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  };
+  let best: KmeansResult | undefined;
+  for (let redo = 0; redo < o.redos; redo++) {
+    throwIfAborted(opts.signal, 'k-means');
+    let res: KmeansResult;
+    const spec: LloydSpec = { ...base, redo };
+    if (!opts.initialCentroids && executor.local && kernels && k > KMEANS_DEFAULTS.hierarchicalAbove && o.hierarchicalK > 1) {
+      const local = executor.local;
+      const sub = (data: Float32Array, subK: number, seed: number): Promise<Float32Array> => {
+        const ex = localExecutor(data, dim, kernels);
+        const init = o.init === 'kmeans++' ? kmeansPlusPlus(data, dim, subK, seed, 0, kernels) : randomInitLocal(data, dim, subK, seed);
+        return lloyd({ ...spec, executor: ex, k: subK, seed, redo: 0, stage: 'kmeans-hierarchical-run', onProgress: undefined }, init)
+          .then((r) => r.centroids);
+      };
+      const hc = await hierarchicalCentroids(local, dim, k, {
+        hierarchicalK: o.hierarchicalK, seed: o.seed, redo, metric: o.metric, kernels, flat: sub,
+        ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
+      res = o.refineIters > 0
+        ? await lloyd({ ...spec, maxIters: Math.min(o.refineIters, o.maxIters) }, hc)
+        : await lossOnly(spec, hc);
+    } else {
+      let init: Float32Array;
+      if (opts.initialCentroids) init = opts.initialCentroids.slice();
+      else if (o.init === 'kmeans++' && executor.local && kernels) init = kmeansPlusPlus(executor.local, dim, k, o.seed, redo, kernels);
+      else init = await randomInit(executor, k, o.seed, redo);
+      res = await lloyd(spec, init);
+    }
+    if (!best || res.loss < best.loss || Number.isNaN(best.loss)) best = res;
+  }
+  const { centroids, loss, iterations, lossHistory } = best!;
+  return { centroids, loss, iterations, lossHistory };
+}
+
+/** Random init (as {@link randomInit}, redo 0) over rows in this process. */
+function randomInitLocal(data: Float32Array, dim: number, k: number, seed: number): Float32Array {
+  return gatherRows(data, dim, sampleDistinct(createRng(seed, STREAM.INIT, 0), data.length / dim, k));
+}
+
+async function lossOnly(spec: LloydSpec, centroids: Float32Array): Promise<KmeansResult> {
+  const { executor, metric } = spec;
+  const bound = Math.max(executor.maxAbs, maxAbsOf(centroids));
+  const ctx: StatsContext = { iteration: 0, shift: sumShift(bound, executor.n), lossShift: lossShiftOf(metric, executor.dim, bound, executor.n), metric };
+  const stats = await executor.partialStats(centroids, ctx);
+  checkReturned(stats, statsFingerprint(centroids, ctx), spec.k, spec.cdim);
+  let s = 0n;
+  for (const v of stats.clusterLoss) s += v;
+  return { centroids, loss: fromFixed(s, stats.lossShift), iterations: 0, lossHistory: [] };
+}
+
+/**
+ * k-means on one array: Lance's Lloyd loop (see {@link kmeansWith}) through {@link localExecutor}.
+ * Rows with a NaN or ±Inf value take no part (as Lance, where such rows join no cluster); at least k
+ * finite rows are needed.
+ *
+ * @example
+ * const { centroids, loss } = await kmeans(data, 128, 256, { maxIters: 20, seed: 7 });
+ */
+export async function kmeans(data: Float32Array, dim: number, k: number, opts: KmeansOptions = {}): Promise<KmeansResult> {
+  expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data);
+  const n = rowsOf(data, dim);
+  expect(Number.isSafeInteger(k) && k > 0, 'invalid-argument', 'k', 'a positive integer', k);
+  resolveKmeansOptions(opts);
+  if (n < k) throw new IvfkitError('too-few-rows', `k-means rows: expected at least k = ${k} rows, got ${n}`);
+  const kernels = opts.kernels ?? (await loadKernels());
+  const x = finiteRows(data, dim, kernels);
+  if (x.rows === 0) throw new IvfkitError('no-finite-rows', `k-means rows: expected finite rows, got 0 of ${n} (every row has a NaN or ±Inf value)`);
+  if (x.rows < k) {
+    throw new IvfkitError('too-few-rows', `k-means rows: expected at least k = ${k} finite rows, got ${x.rows} (${n - x.rows} rows with NaN or ±Inf dropped)`);
+  }
+  return kmeansWith(localExecutor(x.data, dim, kernels), k, { ...opts, kernels });
+}
+
+/** The rows whose values are all finite (the input itself when every row is). */
+export function finiteRows(data: Float32Array, dim: number, kernels: Kernels): { data: Float32Array; rows: number; dropped: number } {
+  const n = data.length / dim;
+  const { mask, count } = kernels.finiteMask(data, dim);
+  if (count === n) return { data, rows: n, dropped: 0 };
+  const out = new Float32Array(count * dim);
+  for (let i = 0, o = 0; i < n; i++) {
+    if (mask[i]) { out.set(data.subarray(i * dim, (i + 1) * dim), o * dim); o++; }
+  }
+  return { data: out, rows: count, dropped: n - count };
+}

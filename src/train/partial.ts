@@ -1,0 +1,322 @@
+import type { Kernels } from '../kernels/types.js';
+import { expect, IvfkitError, rowsOf } from '../util/errors.js';
+import { fromFixed } from '../util/fixed.js';
+import { Hasher } from '../util/hash.js';
+import { createRng, mix32, STREAM } from '../util/rng.js';
+
+/**
+ * What one map step needs besides the centroids. Built once per iteration by the Lloyd loop and sent
+ * unchanged to every shard, so every shard uses the same fixed-point shifts.
+ */
+export interface StatsContext {
+  /** 1-based Lloyd iteration (part of the fingerprint). */
+  iteration: number;
+  /** Coordinate sums are stored as round(x · 2^shift). */
+  shift: number;
+  /** Distance sums are stored as round(dist · 2^lossShift). */
+  lossShift: number;
+  /** 'l2' (squared Euclidean) or 'dot' (1 − x·c). */
+  metric: 'l2' | 'dot';
+  /** Lance's balance term: added to centroid j's distance when choosing the nearest (k values). */
+  bias?: Float32Array;
+  /** PQ lock step: `centroids` is the flat `[m][c][j]` codebook; row i's sub-vector s joins cluster s·ksub + code. */
+  pq?: { m: number; ksub: number };
+}
+
+/**
+ * Per-cluster sufficient statistics of one k-means assignment over some rows. Integer (fixed-point)
+ * sums make merging exact and order-free. For PQ, `k = M · ksub` and `dim = dim / M`.
+ */
+export interface PartialStats {
+  k: number;
+  /** Dimension of a centroid (the sub-vector dimension for PQ). */
+  dim: number;
+  iteration: number;
+  /** 16 hex digits: hash of the centroid bits, iteration, shifts, metric, bias and PQ shape. */
+  fingerprint: string;
+  shift: number;
+  lossShift: number;
+  /** k × dim sums of round(x · 2^shift). */
+  sums: BigInt64Array;
+  /** Rows per cluster. */
+  counts: Float64Array;
+  /** Per-cluster sums of round(dist · 2^lossShift). */
+  clusterLoss: BigInt64Array;
+  /** Per-cluster largest distance (−Infinity when empty). */
+  radius: Float32Array;
+}
+
+/** Options of {@link finalizeCentroids}. */
+export interface FinalizeOptions {
+  /** Seed of the run (the split stream derives from it). Default 0. */
+  seed?: number;
+  /** Which redo of the run (split stream). Default 0. */
+  redo?: number;
+  /** Repair empty clusters by splitting a large one (faiss / Lance). Default true. */
+  splitEmpty?: boolean;
+  /** PQ: the clusters form `m` groups of `ksub`; each group is its own k-means (own split stream). */
+  pq?: { m: number; ksub: number };
+  /** Groups (PQ sub-spaces) whose centroids stay as in `prev`. */
+  frozen?: ArrayLike<boolean | number>;
+}
+
+/** Result of {@link finalizeCentroids}. */
+export interface FinalizeResult {
+  centroids: Float32Array;
+  /** Σ cluster losses (sum of unbiased distances of the assigned rows). */
+  loss: number;
+  /** Clusters that had no row (before any split). */
+  empty: number;
+  /** Per group (PQ sub-space) loss; one entry for flat k-means. */
+  groupLoss: number[];
+  /** Per group number of empty clusters. */
+  groupEmpty: number[];
+}
+
+/** Relative perturbation of a split centroid (faiss, Lance). */
+export const SPLIT_EPS = 1 / 1024;
+
+/** The 32-bit seed of PQ sub-space `m`: sub-space m of `trainPq` runs as `kmeans` would with this seed. */
+export function pqSubspaceSeed(seed: number, m: number): number {
+  return mix32(seed, 0x5051, m);
+}
+
+/** Fingerprint of one map step: what a shard's stats must agree on to be merged. */
+export function statsFingerprint(centroids: Float32Array, ctx: StatsContext): string {
+  const h = new Hasher(0x6b6d);
+  h.num(ctx.iteration).num(ctx.shift).num(ctx.lossShift).word(ctx.metric === 'dot' ? 2 : 1);
+  h.num(ctx.pq ? ctx.pq.m : 0).num(ctx.pq ? ctx.pq.ksub : 0);
+  h.bytes(centroids);
+  if (ctx.bias) h.word(0xb1a5).bytes(ctx.bias);
+  return h.hex();
+}
+
+/** Zeroed stats for k clusters of dimension dim. */
+export function emptyStats(k: number, dim: number, fingerprint: string, ctx: StatsContext): PartialStats {
+  return {
+    k, dim, iteration: ctx.iteration, fingerprint, shift: ctx.shift, lossShift: ctx.lossShift,
+    sums: new BigInt64Array(k * dim), counts: new Float64Array(k), clusterLoss: new BigInt64Array(k),
+    radius: new Float32Array(k).fill(-Infinity),
+  };
+}
+
+/** Reusable buffers of {@link kmeansPartialStats} (grown when too small). */
+export interface StatsScratch {
+  index?: Int32Array;
+  dist?: Float32Array;
+}
+
+/**
+ * The map step: assigns every row of `shard` to its nearest centroid (with `ctx.bias` for the choice)
+ * and accumulates per-cluster fixed-point sums, counts, distance sums and radii. Rows whose distances
+ * are all NaN take no part. For `ctx.pq`, `centroids` is the codebook and every sub-vector is assigned
+ * within its sub-space.
+ */
+export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: Float32Array, ctx: StatsContext,
+  kernels: Kernels, scratch?: StatsScratch): PartialStats {
+  checkContext(ctx);
+  const n = rowsOf(shard, dim, 'shard');
+  const fingerprint = statsFingerprint(centroids, ctx);
+  if (ctx.pq) {
+    const { m, ksub } = ctx.pq;
+    expect(dim % m === 0, 'dimension-mismatch', `dim ${dim} / pq.m ${m}`, 'a whole number', dim / m);
+    const ds = dim / m;
+    expect(centroids.length === m * ksub * ds, 'dimension-mismatch', 'codebook length', `m·ksub·ds = ${m * ksub * ds}`, centroids.length);
+    expect(ctx.bias === undefined, 'invalid-argument', 'bias with pq', 'undefined', 'a bias');
+    const len = n * m;
+    const index = grow(scratch, 'index', len, Int32Array);
+    const dist = grow(scratch, 'dist', len, Float32Array);
+    kernels.pqAssign(shard, dim, centroids, m, ksub, { outIndex: index, outDist: dist });
+    for (let p = 0, s = 0; p < len; p++) {
+      const c = index[p]!;
+      if (c >= 0) index[p] = c + s * ksub;
+      if (++s === m) s = 0;
+    }
+    const stats = emptyStats(m * ksub, ds, fingerprint, ctx);
+    kernels.accumulate(shard, ds, index.subarray(0, len), dist.subarray(0, len), stats);
+    return stats;
+  }
+  const k = rowsOf(centroids, dim, 'centroids');
+  const index = grow(scratch, 'index', n, Int32Array);
+  const dist = grow(scratch, 'dist', n, Float32Array);
+  const stats = emptyStats(k, dim, fingerprint, ctx);
+  if (n === 0) return stats;
+  kernels.assign(shard, dim, centroids, {
+    metric: ctx.metric, outIndex: index, outDist: dist, ...(ctx.bias ? { bias: ctx.bias } : {}),
+  });
+  kernels.accumulate(shard, dim, index.subarray(0, n), dist.subarray(0, n), stats);
+  return stats;
+}
+
+function grow<K extends 'index' | 'dist', T extends Int32Array | Float32Array>(scratch: StatsScratch | undefined, key: K, len: number,
+  Ctor: new (n: number) => T): T {
+  const have = scratch?.[key] as T | undefined;
+  if (have && have.length >= len) return have;
+  const a = new Ctor(len);
+  if (scratch) (scratch as Record<string, unknown>)[key] = a;
+  return a;
+}
+
+function checkContext(ctx: StatsContext): void {
+  expect(typeof ctx === 'object' && ctx !== null, 'invalid-argument', 'ctx', 'a StatsContext', ctx);
+  expect(Number.isInteger(ctx.iteration), 'invalid-argument', 'ctx.iteration', 'an integer', ctx.iteration);
+  expect(Number.isInteger(ctx.shift) && Math.abs(ctx.shift) <= 1000, 'invalid-argument', 'ctx.shift', 'an integer in [-1000, 1000]', ctx.shift);
+  expect(Number.isInteger(ctx.lossShift) && Math.abs(ctx.lossShift) <= 1000, 'invalid-argument', 'ctx.lossShift', 'an integer in [-1000, 1000]', ctx.lossShift);
+  expect(ctx.metric === 'l2' || ctx.metric === 'dot', 'invalid-argument', 'ctx.metric', "'l2' or 'dot'", ctx.metric);
+  if (ctx.pq) {
+    expect(Number.isInteger(ctx.pq.m) && ctx.pq.m > 0, 'invalid-argument', 'ctx.pq.m', 'a positive integer', ctx.pq.m);
+    expect(ctx.pq.ksub === 16 || ctx.pq.ksub === 256, 'invalid-argument', 'ctx.pq.ksub', '16 or 256', ctx.pq.ksub);
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** dst += src element-wise, wrapping like i64 (exact while the true sums fit, which the shifts ensure). */
+export function addI64(dst: BigInt64Array, src: BigInt64Array): void {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < dst.length; i++) dst[i] = BigInt.asIntN(64, dst[i]! + src[i]!);
+    return;
+  }
+  const d = new Uint32Array(dst.buffer, dst.byteOffset, dst.length * 2);
+  const s = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
+  for (let i = 0; i < d.length; i += 2) {
+    const lo = d[i]! + s[i]!;
+    const carry = lo >= 4294967296 ? 1 : 0;
+    d[i] = lo;
+    d[i + 1] = d[i + 1]! + s[i + 1]! + carry;
+  }
+}
+
+/** Each i64 as the nearest double (as `Number(bigint)`), into out. */
+export function i64ToF64(src: BigInt64Array, out = new Float64Array(src.length)): Float64Array {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < src.length; i++) out[i] = Number(src[i]!);
+    return out;
+  }
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
+  const h = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
+  for (let i = 0; i < src.length; i++) out[i] = h[2 * i + 1]! * 4294967296 + u[2 * i]!;
+  return out;
+}
+
+/**
+ * The reduce step: sums stats of the same map step (same fingerprint, shape and shifts) from any
+ * number of shards, in any order, to the same bits. Returns a new object; inputs are not modified.
+ */
+export function mergePartialStats(...stats: PartialStats[]): PartialStats {
+  if (stats.length === 1 && Array.isArray(stats[0])) stats = stats[0] as unknown as PartialStats[];
+  expect(stats.length > 0, 'invalid-argument', 'partial stats to merge', 'at least one', 0);
+  const a = stats[0]!;
+  checkStats(a, 'stats[0]');
+  const out: PartialStats = {
+    k: a.k, dim: a.dim, iteration: a.iteration, fingerprint: a.fingerprint, shift: a.shift, lossShift: a.lossShift,
+    sums: a.sums.slice(), counts: a.counts.slice(), clusterLoss: a.clusterLoss.slice(), radius: a.radius.slice(),
+  };
+  for (let s = 1; s < stats.length; s++) {
+    const b = stats[s]!;
+    checkStats(b, `stats[${s}]`);
+    const what = `stats[${s}]`;
+    if (b.fingerprint !== a.fingerprint) {
+      throw new IvfkitError('fingerprint-mismatch',
+        `${what} fingerprint: expected ${a.fingerprint} (iteration ${a.iteration}), got ${b.fingerprint} (iteration ${b.iteration}); stats of different centroids or iterations cannot be merged`);
+    }
+    expect(b.k === a.k && b.dim === a.dim, 'dimension-mismatch', `${what} shape (k × dim)`, `${a.k} × ${a.dim}`, `${b.k} × ${b.dim}`);
+    expect(b.shift === a.shift && b.lossShift === a.lossShift, 'invalid-argument', `${what} shifts (shift, lossShift)`,
+      `${a.shift}, ${a.lossShift}`, `${b.shift}, ${b.lossShift}`);
+    expect(b.iteration === a.iteration, 'invalid-argument', `${what} iteration`, a.iteration, b.iteration);
+    addI64(out.sums, b.sums);
+    addI64(out.clusterLoss, b.clusterLoss);
+    for (let c = 0; c < a.k; c++) {
+      out.counts[c] = out.counts[c]! + b.counts[c]!;
+      if (b.radius[c]! > out.radius[c]!) out.radius[c] = b.radius[c]!;
+    }
+  }
+  return out;
+}
+
+function checkStats(s: PartialStats, what: string): void {
+  expect(typeof s === 'object' && s !== null, 'invalid-argument', what, 'PartialStats', s);
+  expect(Number.isInteger(s.k) && s.k > 0 && Number.isInteger(s.dim) && s.dim > 0, 'invalid-argument', `${what} k, dim`,
+    'positive integers', `${s.k}, ${s.dim}`);
+  expect(s.sums instanceof BigInt64Array && s.sums.length === s.k * s.dim, 'dimension-mismatch', `${what}.sums length`, s.k * s.dim, s.sums?.length);
+  expect(s.counts instanceof Float64Array && s.counts.length === s.k, 'dimension-mismatch', `${what}.counts length`, s.k, s.counts?.length);
+  expect(s.clusterLoss instanceof BigInt64Array && s.clusterLoss.length === s.k, 'dimension-mismatch', `${what}.clusterLoss length`, s.k, s.clusterLoss?.length);
+  expect(s.radius instanceof Float32Array && s.radius.length === s.k, 'dimension-mismatch', `${what}.radius length`, s.k, s.radius?.length);
+}
+
+/**
+ * From merged stats to the next centroids: the mean of each cluster (sums · 2^−shift / count in f64,
+ * stored as f32). A cluster with no row keeps its previous centroid, then (with `splitEmpty`) is
+ * repaired as faiss and Lance do: a donor cluster j is chosen by scanning clusters cyclically from 0 and
+ * accepting j with probability (size_j − 1) / (n − k); both centroids become copies of j's, perturbed
+ * by ±1/1024 (even dims: new ×(1+ε), donor ×(1−ε); odd dims the other way; zero coordinates by ±ε times
+ * the centroid's largest |value|, so the two never coincide), and the donor's size is halved. The
+ * random stream is `(seed of the group, SPLIT, redo, iteration)`. PQ groups are finalized one by one.
+ */
+export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts: FinalizeOptions = {}): FinalizeResult {
+  checkStats(stats, 'stats');
+  const { k, dim } = stats;
+  expect(prev instanceof Float32Array && prev.length === k * dim, 'dimension-mismatch', 'prev centroids length', `k·dim = ${k * dim}`, prev?.length);
+  const groups = opts.pq ? opts.pq.m : 1;
+  const gk = opts.pq ? opts.pq.ksub : k;
+  expect(groups * gk === k, 'dimension-mismatch', 'k of stats', `pq.m · pq.ksub = ${groups * gk}`, k);
+  const seed = opts.seed ?? 0, redo = opts.redo ?? 0, split = opts.splitEmpty ?? true;
+  const centroids = prev.slice();
+  const sums = i64ToF64(stats.sums);
+  const scale = 2 ** -stats.shift;
+  const groupLoss: number[] = [], groupEmpty: number[] = [];
+  let empty = 0, loss = 0;
+  for (let g = 0; g < groups; g++) {
+    const c0 = g * gk;
+    let lossFixed = 0n;
+    for (let c = c0; c < c0 + gk; c++) lossFixed += stats.clusterLoss[c]!;
+    const gl = fromFixed(lossFixed, stats.lossShift);
+    let ge = 0;
+    for (let c = c0; c < c0 + gk; c++) if (stats.counts[c] === 0) ge++;
+    groupLoss.push(gl); groupEmpty.push(ge);
+    loss += gl; empty += ge;
+    if (opts.frozen?.[g]) continue;
+    for (let c = c0; c < c0 + gk; c++) {
+      const cnt = stats.counts[c]!;
+      if (cnt === 0) continue;
+      const f = scale / cnt;
+      for (let j = c * dim, e = j + dim; j < e; j++) centroids[j] = sums[j]! * f;
+    }
+    if (split && ge > 0) {
+      const rng = createRng(opts.pq ? pqSubspaceSeed(seed, g) : seed, STREAM.SPLIT, redo, stats.iteration);
+      splitEmpty(centroids, stats.counts.slice(c0, c0 + gk), c0, gk, dim, rng);
+    }
+  }
+  return { centroids, loss, empty, groupLoss, groupEmpty };
+}
+
+function splitEmpty(centroids: Float32Array, size: Float64Array, c0: number, k: number, dim: number,
+  rng: { next(): number }): void {
+  let n = 0, donors = 0;
+  for (let c = 0; c < k; c++) { n += size[c]!; if (size[c]! >= 2) donors++; }
+  const denom = Math.max(1, n - k);
+  for (let ci = 0; ci < k; ci++) {
+    if (size[ci] !== 0) continue;
+    if (donors === 0) return;
+    let cj = 0;
+    for (;;) {
+      const r = rng.next();
+      if (size[cj]! >= 2 && r < (size[cj]! - 1) / denom) break;
+      cj = (cj + 1) % k;
+    }
+    const a = (c0 + ci) * dim, b = (c0 + cj) * dim;
+    let big = 0;
+    for (let j = 0; j < dim; j++) big = Math.max(big, Math.abs(centroids[b + j]!));
+    for (let j = 0; j < dim; j++) {
+      const v = centroids[b + j]!;
+      const delta = (v !== 0 ? v : big || 1) * SPLIT_EPS;
+      const sign = j % 2 === 0 ? 1 : -1;
+      centroids[a + j] = v + sign * delta;
+      centroids[b + j] = v - sign * delta;
+    }
+    size[ci] = Math.floor(size[cj]! / 2);
+    size[cj] = size[cj]! - size[ci]!;
+    if (size[cj]! < 2) donors--;
+    if (size[ci]! >= 2) donors++;
+  }
+}

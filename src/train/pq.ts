@@ -1,0 +1,115 @@
+import type { Kernels } from '../kernels/types.js';
+import { loadKernels } from '../kernels/index.js';
+import type { Metric, PqModel, Progress } from '../types.js';
+import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
+import { createRng, sampleDistinct, STREAM } from '../util/rng.js';
+import { localExecutor, type KmeansExecutor } from './executor.js';
+import { checkMetric, prepareRows } from './ivf.js';
+import { KMEANS_DEFAULTS, lloyd } from './kmeans.js';
+import { pqSubspaceSeed } from './partial.js';
+
+/** Options of {@link trainPq}. */
+export interface TrainPqOptions {
+  /** M: sub-vectors per row; must divide dim (and be even for 4-bit codes). */
+  numSubVectors: number;
+  /** 8 (256 codes per sub-space, default) or 4 (16 codes). */
+  numBits?: 8 | 4;
+  /** 'l2' (default), 'cosine' (rows normalized first) or 'dot' (raw rows, never residuals). */
+  metric?: Metric;
+  /** IVF centroids (k × dim): for l2 / cosine the codebook is trained on residuals x − c_nearest (L2). */
+  ivfCentroids?: Float32Array;
+  /** Default 50. */
+  maxIters?: number;
+  /** Relative loss-change tolerance per sub-space; default 1e-4. */
+  tolerance?: number;
+  seed?: number;
+  /** Runs the Lloyd iterations over rows already prepared (normalized, residuals, finite); `data` is then only checked for `dim`. */
+  executor?: KmeansExecutor;
+  kernels?: Kernels;
+  /** Progress: stage 'pq', iteration, loss = Σ sub-space losses. */
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/** Defaults of {@link trainPq}. */
+export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters } as const;
+
+/** x − c_nearest (squared L2) for every row; rows with no nearest centroid become NaN. */
+export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels): Float32Array {
+  const { index } = kernels.assign(data, dim, centroids, { metric: 'l2' });
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < index.length; i++) {
+    const c = index[i]!, o = i * dim;
+    if (c < 0) { out.fill(NaN, o, o + dim); continue; }
+    const co = c * dim;
+    for (let j = 0; j < dim; j++) out[o + j] = data[o + j]! - centroids[co + j]!;
+  }
+  return out;
+}
+
+/**
+ * Trains a PQ codebook as Lance: M sub-spaces of dim/M, each an independent flat k-means with 2^bits
+ * centroids (random init, tolerance 1e-4, no balance term, empty-cluster split), on residuals for
+ * l2 / cosine when `ivfCentroids` is given, raw rows for dot. The M runs go in lock step (one pass
+ * over the data per iteration); sub-space m equals `kmeans` on its sub-vectors with seed
+ * `pqSubspaceSeed(seed, m)`, and stops on its own. Codebook layout: flat `[m][c][j]`.
+ */
+export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOptions): Promise<PqModel> {
+  expect(typeof opts === 'object' && opts !== null, 'invalid-argument', 'options', 'an object with numSubVectors', opts);
+  const m = opts.numSubVectors;
+  expect(Number.isSafeInteger(m) && m > 0, 'invalid-argument', 'numSubVectors', 'a positive integer', m);
+  expect(Number.isSafeInteger(dim) && dim > 0, 'invalid-argument', 'dim', 'a positive integer', dim);
+  if (dim % m !== 0) throw new IvfkitError('invalid-argument', `numSubVectors: expected a divisor of dim ${dim}, got ${m}`);
+  const numBits = opts.numBits ?? PQ_DEFAULTS.numBits;
+  expect(numBits === 8 || numBits === 4, 'invalid-argument', 'numBits', '8 or 4', numBits);
+  if (numBits === 4 && m % 2 !== 0) throw new IvfkitError('invalid-argument', `numSubVectors with 4-bit codes: expected an even number, got ${m}`);
+  const metric = opts.metric ?? PQ_DEFAULTS.metric;
+  checkMetric(metric);
+  const maxIters = opts.maxIters ?? PQ_DEFAULTS.maxIters;
+  expect(Number.isSafeInteger(maxIters) && maxIters >= 1, 'invalid-argument', 'maxIters', 'an integer ≥ 1', maxIters);
+  const tolerance = opts.tolerance ?? KMEANS_DEFAULTS.tolerance;
+  expect(typeof tolerance === 'number' && tolerance >= 0, 'invalid-argument', 'tolerance', 'a number ≥ 0', tolerance);
+  const seed = opts.seed ?? KMEANS_DEFAULTS.seed;
+  const ksub = 2 ** numBits;
+  const ds = dim / m;
+  const kernels = opts.kernels ?? (await loadKernels());
+
+  let executor = opts.executor;
+  if (executor) {
+    expect(executor.dim === dim, 'dimension-mismatch', 'executor dim', dim, executor.dim);
+  } else {
+    expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data);
+    rowsOf(data, dim);
+    let x = prepareRows(data, dim, metric, kernels).data;
+    if (opts.ivfCentroids !== undefined && metric !== 'dot') {
+      const c = opts.ivfCentroids;
+      expect(c instanceof Float32Array && c.length > 0 && c.length % dim === 0, 'dimension-mismatch', 'ivfCentroids length',
+        `a positive multiple of dim ${dim}`, c?.length);
+      x = prepareRows(residualRows(x, dim, c, kernels), dim, 'l2', kernels).data;
+    }
+    executor = localExecutor(x, dim, kernels);
+  }
+  const n = executor.n;
+  if (n < ksub) {
+    throw new IvfkitError('too-few-rows', `PQ training rows: expected at least 2^${numBits} = ${ksub} (finite) rows, got ${n}`);
+  }
+  throwIfAborted(opts.signal, 'PQ training');
+
+  const picks = new Uint32Array(m * ksub);
+  for (let s = 0; s < m; s++) picks.set(sampleDistinct(createRng(pqSubspaceSeed(seed, s), STREAM.INIT, 0), n, ksub), s * ksub);
+  const rows = await executor.rows(picks);
+  const codebook = new Float32Array(m * ksub * ds);
+  for (let s = 0; s < m; s++) {
+    for (let c = 0; c < ksub; c++) {
+      const r = (s * ksub + c) * dim + s * ds;
+      codebook.set(rows.subarray(r, r + ds), (s * ksub + c) * ds);
+    }
+  }
+  const onProgress = opts.onProgress;
+  const res = await lloyd({
+    executor, k: m * ksub, cdim: ds, pq: { m, ksub }, metric: 'l2', maxIters, tolerance, balanceFactor: 0,
+    splitEmpty: true, seed, redo: 0, stage: 'pq',
+    ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}),
+  }, codebook);
+  return { numSubVectors: m, numBits, codebook: res.centroids };
+}

@@ -1,0 +1,49 @@
+/** Fast non-cryptographic 64-bit hashing of typed-array bits (for fingerprints, not security). */
+
+/** Two independent 32-bit lanes over the bits of `words` (any typed array), seeded by `seed`. */
+export class Hasher {
+  private h1: number;
+  private h2: number;
+  constructor(seed = 0) {
+    this.h1 = (0x811c9dc5 ^ seed) >>> 0;
+    this.h2 = (0x9747b28c ^ Math.imul(seed, 0x85ebca6b)) >>> 0;
+  }
+  /** Mixes one 32-bit word. */
+  word(w: number): this {
+    let a = Math.imul(w | 0, 0xcc9e2d51);
+    a = (a << 15) | (a >>> 17);
+    a = Math.imul(a, 0x1b873593);
+    this.h1 ^= a;
+    this.h1 = Math.imul((this.h1 << 13) | (this.h1 >>> 19), 5) + 0xe6546b64 | 0;
+    this.h2 = Math.imul(this.h2 ^ (w | 0), 0x01000193);
+    this.h2 ^= this.h2 >>> 15;
+    return this;
+  }
+  /** Mixes a number (integers up to 2^53 exactly; others by their f64 bits). */
+  num(v: number): this {
+    F64[0] = v;
+    return this.word(U32[0]!).word(U32[1]!);
+  }
+  /** Mixes every bit of a typed array (its length included). */
+  bytes(view: ArrayBufferView): this {
+    const b = view.byteOffset, len = view.byteLength;
+    this.word(len);
+    const whole = len >>> 2;
+    const u32 = b % 4 === 0 ? new Uint32Array(view.buffer, b, whole) : new Uint32Array(new Uint8Array(view.buffer, b, whole * 4).slice().buffer);
+    for (let i = 0; i < whole; i++) this.word(u32[i]!);
+    const tail = new Uint8Array(view.buffer, b + whole * 4, len - whole * 4);
+    for (let i = 0; i < tail.length; i++) this.word(tail[i]! | 0x100);
+    return this;
+  }
+  /** 16 lower-case hex digits. */
+  hex(): string {
+    let a = this.h1 ^ (this.h1 >>> 16);
+    a = Math.imul(a, 0x85ebca6b); a ^= a >>> 13; a = Math.imul(a, 0xc2b2ae35); a ^= a >>> 16;
+    let c = this.h2 ^ (this.h2 >>> 16) ^ a;
+    c = Math.imul(c, 0x85ebca6b); c ^= c >>> 13; c = Math.imul(c, 0xc2b2ae35); c ^= c >>> 16;
+    return (a >>> 0).toString(16).padStart(8, '0') + (c >>> 0).toString(16).padStart(8, '0');
+  }
+}
+
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);

@@ -1,0 +1,133 @@
+/**
+ * A pool of pinned workers over the portable entry `worker.js`: worker i keeps shard i resident.
+ * Node: one piscina instance per shard (one thread each, so the shard never moves). Browsers, Deno,
+ * Bun: module Web Workers driven by a small id-matched postMessage protocol. Cancelling = terminating.
+ */
+import { IvfkitError } from '../util/errors.js';
+import type { WorkerRequest } from './worker.js';
+
+/** One pinned worker: sends a request (with a transfer list) and resolves with the reply value. */
+export interface PinnedWorker {
+  call<T>(msg: WorkerRequest, transfer?: ArrayBuffer[]): Promise<T>;
+  terminate(): Promise<void>;
+}
+
+/** Options of {@link spawnWorkers}. */
+export interface SpawnOptions {
+  /** URL of worker.js (default: next to this module). */
+  workerUrl?: URL;
+}
+
+type G = { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown }; Deno?: unknown; Bun?: unknown;
+  navigator?: { hardwareConcurrency?: number } };
+const g = globalThis as unknown as G;
+
+/** True in Node (not Deno or Bun, which get Web Workers). */
+export const IS_NODE = typeof g.process !== 'undefined' && !!g.process.versions?.node && typeof g.Deno === 'undefined' && typeof g.Bun === 'undefined';
+
+/** Logical cores: `os.availableParallelism()` in Node, `navigator.hardwareConcurrency` elsewhere (1 if unknown). */
+export async function defaultThreads(): Promise<number> {
+  if (IS_NODE) {
+    const os = (g.process!.getBuiltinModule?.('node:os') ?? (await import(/* @vite-ignore */ ['node', 'os'].join(':')))) as
+      { availableParallelism?: () => number; cpus(): unknown[] };
+    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  return Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
+}
+
+const PISCINA = 'piscina';
+
+/** Starts `count` pinned workers. */
+export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Promise<PinnedWorker[]> {
+  if (IS_NODE) return spawnPiscina(count, opts.workerUrl ?? (await nodeWorkerUrl()));
+  const out: PinnedWorker[] = [];
+  for (let i = 0; i < count; i++) out.push(webWorker(opts.workerUrl));
+  return out;
+}
+
+/**
+ * dist/workers/worker.js next to this module; when this module runs from TypeScript sources
+ * (src/workers/pool.ts under a test runner), the compiled ../../dist/workers/worker.js.
+ */
+async function nodeWorkerUrl(): Promise<URL> {
+  const here = new URL('./worker.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return here;
+  const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
+  if (fs.existsSync(here)) return here;
+  const dist = new URL('../../dist/workers/worker.js', import.meta.url);
+  if (fs.existsSync(dist)) return dist;
+  throw new IvfkitError('unsupported', `worker entry: expected ${here.href} or a built ${dist.href} (run npm run build), got neither`);
+}
+
+interface PiscinaLike {
+  run(task: unknown, opts?: { transferList?: ArrayBuffer[]; signal?: AbortSignal }): Promise<unknown>;
+  destroy(): Promise<void>;
+}
+
+async function spawnPiscina(count: number, url: URL): Promise<PinnedWorker[]> {
+  const mod = (await import(/* @vite-ignore */ PISCINA)) as { Piscina: new (o: object) => PiscinaLike };
+  const out: PinnedWorker[] = [];
+  for (let i = 0; i < count; i++) {
+    const pool = new mod.Piscina({ filename: url.href, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1 });
+    let dead = false;
+    out.push({
+      call: <T>(msg: WorkerRequest, transfer: ArrayBuffer[] = []) => {
+        if (dead) return Promise.reject(closedError());
+        return pool.run(msg, { transferList: transfer }) as Promise<T>;
+      },
+      async terminate() {
+        if (dead) return;
+        dead = true;
+        await pool.destroy();
+      },
+    });
+  }
+  return out;
+}
+
+function webWorker(url?: URL): PinnedWorker {
+  // Keep the literal `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })` so bundlers emit the file.
+  const w = url ? new Worker(url, { type: 'module' }) : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let next = 1;
+  let dead = false;
+  const failAll = (e: unknown): void => {
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
+  w.addEventListener('message', (e: MessageEvent) => {
+    const { id, ok, value, error } = e.data as { id: number; ok: boolean; value?: unknown; error?: { name: string; message: string; code?: string } };
+    const p = pending.get(id);
+    if (!p) return;
+    pending.delete(id);
+    if (ok) p.resolve(value);
+    else {
+      const err = new IvfkitError(error?.code ?? 'worker-error', error?.message ?? 'worker error');
+      err.name = error?.name ?? 'Error';
+      p.reject(err);
+    }
+  });
+  w.addEventListener('error', (e: Event) => {
+    failAll(new IvfkitError('worker-error', `worker: expected to run, got an error: ${(e as ErrorEvent).message ?? 'unknown'}`));
+  });
+  return {
+    call<T>(msg: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<T> {
+      if (dead) return Promise.reject(closedError());
+      const id = next++;
+      return new Promise<T>((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        w.postMessage({ id, msg }, transfer);
+      });
+    },
+    async terminate() {
+      if (dead) return;
+      dead = true;
+      w.terminate();
+      failAll(closedError());
+    },
+  };
+}
+
+function closedError(): IvfkitError {
+  return new IvfkitError('closed', 'worker pool: expected an open pool, got a closed (or aborted) one');
+}

@@ -1,0 +1,111 @@
+/**
+ * The one worker entry of ivfkit's thread pool (`dist/workers/worker.js`, also `ivfkit/worker`).
+ *
+ * The same file runs as a piscina task module in Node (its default export handles one request) and as
+ * a module Web Worker in browsers, Deno and Bun (it listens for `{ id, msg }` messages and answers
+ * `{ id, ok, value | error }`). A worker keeps one shard resident: `load` transfers the rows once,
+ * then every `stats` request carries only centroids + context and returns {@link PartialStats} with
+ * their buffers transferred back. No top-level await (bundlers' iife worker format rejects it).
+ */
+import { loadKernelsSync } from '../kernels/index.js';
+import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
+import { IvfkitError, rowsOf } from '../util/errors.js';
+import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
+
+/** Requests understood by the worker. */
+export type WorkerRequest =
+  | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }
+  | { op: 'load'; data: Float32Array; dim: number }
+  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext }
+  | { op: 'noop' }
+  | { op: 'echo'; buffer: ArrayBuffer };
+
+/** What {@link handleRequest} returns, with the buffers that may be transferred back. */
+export interface WorkerReply {
+  value: unknown;
+  transfer: ArrayBuffer[];
+}
+
+interface State {
+  kernels?: Kernels;
+  data?: Float32Array;
+  dim: number;
+  scratch: StatsScratch;
+}
+
+const state: State = { dim: 0, scratch: {} };
+
+/** Runs one request against this worker's state (platform-neutral; used by both entry styles). */
+export function handleRequest(msg: WorkerRequest): WorkerReply {
+  switch (msg?.op) {
+    case 'init': {
+      state.kernels = loadKernelsSync({ build: msg.build, ...(msg.module ? { module: msg.module } : {}) });
+      return { value: { build: state.kernels.build }, transfer: [] };
+    }
+    case 'load': {
+      const rows = rowsOf(msg.data, msg.dim, 'shard');
+      state.data = msg.data;
+      state.dim = msg.dim;
+      state.scratch = {};
+      return { value: { rows }, transfer: [] };
+    }
+    case 'stats': {
+      if (!state.kernels || !state.data) {
+        throw new IvfkitError('invalid-state', `worker: expected init and load before stats, got kernels ${state.kernels ? 'set' : 'unset'}, shard ${state.data ? 'set' : 'unset'}`);
+      }
+      const s = kmeansPartialStats(state.data, state.dim, msg.centroids, msg.ctx, state.kernels, state.scratch);
+      return { value: s, transfer: statsBuffers(s) };
+    }
+    case 'noop':
+      return { value: null, transfer: [] };
+    case 'echo':
+      return { value: msg.buffer, transfer: [msg.buffer] };
+    default:
+      throw new IvfkitError('invalid-argument', `worker request op: expected init, load, stats, noop or echo, got ${String((msg as { op?: unknown } | null)?.op)}`);
+  }
+}
+
+/** The distinct buffers of a PartialStats (for transfer lists). */
+export function statsBuffers(s: PartialStats): ArrayBuffer[] {
+  const set = new Set<ArrayBuffer>();
+  for (const a of [s.sums, s.counts, s.clusterLoss, s.radius]) set.add(a.buffer as ArrayBuffer);
+  return [...set];
+}
+
+type PiscinaMove = (v: object) => unknown;
+let piscinaMove: PiscinaMove | undefined;
+const PISCINA = 'piscina';
+
+/**
+ * piscina entry: one request in, one reply out (buffers moved, not copied).
+ */
+export default async function piscinaTask(msg: WorkerRequest): Promise<unknown> {
+  const { value, transfer } = handleRequest(msg);
+  if (transfer.length === 0) return value;
+  piscinaMove ??= ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;
+  return piscinaMove({ [Symbol.for('Piscina.transferable')]: transfer, [Symbol.for('Piscina.valueOf')]: value });
+}
+
+interface WebScope {
+  postMessage(m: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: 'message', cb: (e: { data: { id: number; msg: WorkerRequest } }) => void): void;
+}
+
+const g = globalThis as unknown as { self?: WebScope; process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
+const isWebWorker = typeof g.self !== 'undefined' && typeof g.self.postMessage === 'function' &&
+  (typeof g.process === 'undefined' || typeof g.Deno !== 'undefined' || typeof g.Bun !== 'undefined') &&
+  typeof (globalThis as { document?: unknown }).document === 'undefined';
+
+if (isWebWorker) {
+  const scope = g.self!;
+  scope.addEventListener('message', (e) => {
+    const { id, msg } = e.data ?? {};
+    try {
+      const { value, transfer } = handleRequest(msg);
+      scope.postMessage({ id, ok: true, value }, transfer);
+    } catch (err) {
+      const x = err as { name?: string; message?: string; code?: string };
+      scope.postMessage({ id, ok: false, error: { name: x?.name ?? 'Error', message: x?.message ?? String(err), code: x?.code } });
+    }
+  });
+}

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Field, FixedSizeList, Float32, Int32, RecordBatch, Schema, Struct, Table, makeData, tableToIPC } from 'apache-arrow';
+import { toVecs } from '../../src/sources/fvecs.js';
+import { toNpy, fromNpy } from '../../src/model/npy.js';
+import { readFileSync } from 'node:fs';
+
+const CLI = resolve('dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'ivfkit-cli-'));
+const d = 16;
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, IVFKIT_DEBUG: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function blobs(n: number, seed: number, dim = d): Float32Array {
+  let s = seed >>> 0;
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = i % 8;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = (j % 8 === c ? 6 : 0) + Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  }
+  return out;
+}
+
+function arrowFile(flat: Float32Array, batchRows: number): Uint8Array {
+  const listType = new FixedSizeList(d, new Field('item', new Float32(), false));
+  const fields = [new Field('id', new Int32(), false), new Field('emb', listType, false)];
+  const schema = new Schema(fields);
+  const n = flat.length / d;
+  const batches = [];
+  for (let start = 0; start < n; start += batchRows) {
+    const rows = Math.min(batchRows, n - start);
+    const vec = makeData({ type: listType, length: rows, nullCount: 0, child: makeData({ type: new Float32(), length: rows * d, data: flat.slice(start * d, (start + rows) * d) }) });
+    const ids = makeData({ type: new Int32(), length: rows, data: Int32Array.from({ length: rows }, (_, i) => start + i) });
+    batches.push(new RecordBatch(schema, makeData({ type: new Struct(fields), length: rows, nullCount: 0, children: [ids, vec] })));
+  }
+  return tableToIPC(new Table(batches), 'file');
+}
+
+/** One line on stderr, no stack trace, exit code 1. */
+function expectOneLineError(r: ReturnType<typeof run>, pattern: RegExp) {
+  expect(r.code).toBe(1);
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^ivfkit: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stdout).toBe('');
+}
+
+const noTemp = () => expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+describe('ivfkit CLI (spawned as a user runs it)', () => {
+  beforeAll(() => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before this test`);
+    const base = blobs(3000, 1);
+    writeFileSync(join(dir, 'base.arrow'), arrowFile(base, 700));
+    writeFileSync(join(dir, 'base.fvecs'), toVecs(base, d));
+    writeFileSync(join(dir, 'queries.npy'), toNpy(blobs(100, 2), [100, d]));
+    writeFileSync(join(dir, 'q17.fvecs'), toVecs(blobs(10, 3, 17), 17));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--help prints usage and exits 0', () => {
+    const r = run('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ivfkit train <input\.\.\.> --out model\.arrow/);
+  });
+
+  it('train → info → eval (PQ, Arrow input, .npy export), silent stderr when not a TTY', () => {
+    const t = run('train', 'base.arrow', '--column', 'emb', '--metric', 'l2', '--partitions', '8', '--pq', '4', '--max-iters', '10',
+      '--seed', '3', '--out', 'pq.arrow', '--npy', 'lance', '--json');
+    expect(t.stderr).toBe('');
+    expect(t.code).toBe(0);
+    const tr = JSON.parse(t.stdout);
+    expect(tr).toMatchObject({ rows: 3000, dim: d, metric: 'l2', numPartitions: 8, pq: { numSubVectors: 4, numBits: 8 } });
+    expect(tr.sample.rows).toBe(Math.min(3000, 8 * 256)); // the IVF sample: numPartitions × sampleRate
+    expect(existsSync(join(dir, 'pq.arrow'))).toBe(true);
+    const cent = fromNpy(new Uint8Array(readFileSync(join(dir, 'lance', 'ivf_centroids.npy'))));
+    expect(cent.shape).toEqual([8, d]);
+    expect(fromNpy(new Uint8Array(readFileSync(join(dir, 'lance', 'pq_codebook.npy')))).shape).toEqual([4, 256, 4]);
+
+    const i = run('info', 'pq.arrow', '--json');
+    expect(i.code).toBe(0);
+    expect(JSON.parse(i.stdout)).toMatchObject({ metric: 'l2', dim: d, numPartitions: 8, pq: { numSubVectors: 4, numBits: 8, subDim: 4 }, ivfLoss: tr.ivfLoss });
+    const human = run('info', 'pq.arrow');
+    expect(human.stdout).toMatch(/IVF8_PQ4x8 \(l2, dim 16\)/);
+
+    const e = run('eval', 'pq.arrow', 'base.fvecs', 'queries.npy', '--k', '10', '--nprobes', '1,8', '--json');
+    expect(e.code).toBe(0);
+    const ev = JSON.parse(e.stdout);
+    expect(ev.queries).toBe(100);
+    expect(ev.base).toBe(3000);
+    const [r1, r8] = ev.results;
+    expect(r1.nprobes).toBe(1);
+    expect(r8.recall).toBeGreaterThanOrEqual(r1.recall);
+    expect(r8.recall).toBeGreaterThan(0.3);
+    expect(r8.recall).toBeLessThanOrEqual(1);
+    noTemp();
+  });
+
+  it('train --sq with several inputs (one per format) and cosine', () => {
+    const t = run('train', 'base.arrow', 'base.fvecs', '--metric', 'cosine', '--partitions', '4', '--sq', '--max-iters', '5', '--out', 'sq.arrow', '--json');
+    expect(t.code).toBe(0);
+    const tr = JSON.parse(t.stdout);
+    expect(tr.rows).toBe(6000);
+    expect(tr.sq.lower).toBeLessThan(tr.sq.upper);
+    expect(tr.sq.upper).toBeLessThanOrEqual(1);
+    const e = run('eval', 'sq.arrow', 'base.fvecs', 'queries.npy', '--nprobes', '4', '--json');
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.stdout).results[0].index).toBe('ivf_sq');
+  });
+
+  it('bad input: one clear line on stderr, exit 1, no partial output file', () => {
+    const cases: [string[], RegExp][] = [
+      [['train', 'missing.arrow', '--partitions', '4', '--out', 'bad.arrow'], /missing\.arrow: expected an existing file/],
+      [['train', 'base.arrow', '--column', 'nope', '--partitions', '4', '--out', 'bad.arrow'], /expected one of \[id, emb\], got "nope"/],
+      [['train', 'base.arrow', '--metric', 'manhattan', '--out', 'bad.arrow'], /--metric: expected l2 \| cosine \| dot, got "manhattan"/],
+      [['train', 'base.arrow', '--pq', '5', '--partitions', '4', '--out', 'bad.arrow'], /expected a divisor of dim 16, got 5/],
+      [['train', 'base.fvecs', 'q17.fvecs', '--partitions', '4', '--out', 'bad.arrow'], /expected 16 .*got 17/],
+      [['train', 'base.arrow', '--partitions', 'many', '--out', 'bad.arrow'], /--partitions: expected an integer ≥ 1, got "many"/],
+      [['train', 'base.arrow', '--partitions', '4'], /expected --out FILE/],
+      [['train', 'base.arrow', '--bogus'], /Unknown option '--bogus'/],
+      [['eval', 'pq.arrow', 'base.fvecs', 'q17.fvecs'], /queries .*q17\.fvecs: expected dim 16 \(the model's\), got 17/],
+      [['info', 'base.fvecs'], /expected an Arrow IPC file/],
+      [['frobnicate'], /command: expected train \| eval \| info, got "frobnicate"/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = run(...args);
+      expectOneLineError(r, pattern);
+    }
+    expect(existsSync(join(dir, 'bad.arrow'))).toBe(false);
+    noTemp();
+  });
+});

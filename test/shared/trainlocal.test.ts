@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { loadKernels } from '../../src/kernels/index.js';
+import { deserializeSampleResult, deserializeSampleTask, serializeSampleResult, serializeSampleTask } from '../../src/distributed/serialize.js';
+import { createSampleTasks, executeSampleTask, mergeSampleResults, trainFromSamples } from '../../src/distributed/protocol.js';
+import { fromFloat32Array } from '../../src/sources/index.js';
+import { trainLocal, type TrainParams } from '../../src/train/local.js';
+import type { Progress, TrainedModels, VectorSource } from '../../src/types.js';
+import { createRng } from '../../src/util/rng.js';
+
+const kernels = await loadKernels();
+
+/** Seeded Gaussian-ish mixture: `clusters` centres in [-5, 5)^dim plus uniform noise, shifted by `offset`. */
+function mixture(n: number, dim: number, clusters: number, seed: number, offset = 0): Float32Array {
+  const rng = createRng(seed, 31);
+  const centres = Float32Array.from({ length: clusters * dim }, () => rng.next() * 10 - 5);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = rng.int(clusters);
+    for (let j = 0; j < dim; j++) out[i * dim + j] = offset + centres[c * dim + j]! + (rng.next() + rng.next() + rng.next() - 1.5);
+  }
+  return out;
+}
+
+const bits = (a: Float32Array | undefined) => (a ? Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length)) : undefined);
+const same = (a: TrainedModels, b: TrainedModels) => {
+  expect(bits(a.ivf.centroids)).toEqual(bits(b.ivf.centroids));
+  expect(bits(a.pq?.codebook)).toEqual(bits(b.pq?.codebook));
+  expect(a.sq).toEqual(b.sq);
+  expect(Object.is(a.ivf.loss, b.ivf.loss)).toBe(true);
+  expect(a.sample).toEqual(b.sample);
+};
+
+const dim = 16;
+const data = mixture(3000, dim, 12, 1);
+const source = fromFloat32Array(data, dim, { fragmentRows: 420 });
+const base: TrainParams = { numPartitions: 8, sampleRate: 64, maxIters: 8, seed: 77, pq: { numSubVectors: 4, numBits: 4 }, kernels };
+
+async function distributed(src: VectorSource, params: TrainParams, workers: number, wire = false): Promise<TrainedModels> {
+  const tasks = createSampleTasks(await src.fragments(), workers, params);
+  const results = await Promise.all(tasks.map(async (t) => {
+    const task = wire ? deserializeSampleTask(serializeSampleTask(t)) : t;
+    const r = await executeSampleTask(task, src, { kernels });
+    return wire ? deserializeSampleResult(serializeSampleResult(r)) : r;
+  }));
+  return trainFromSamples(results.reverse(), params);
+}
+
+describe('trainLocal', () => {
+  it('is deterministic for a seed and changes with the seed', async () => {
+    const a = await trainLocal(source, base);
+    const b = await trainLocal(source, base);
+    same(a, b);
+    expect(a.ivf.centroids.length).toBe(8 * dim);
+    expect(a.pq!.codebook.length).toBe(16 * dim);
+    expect(a.sample).toEqual({ rows: 512, dropped: 0 });
+    const c = await trainLocal(source, { ...base, seed: 78 });
+    expect(bits(c.ivf.centroids)).not.toEqual(bits(a.ivf.centroids));
+  });
+
+  for (const metric of ['l2', 'cosine', 'dot'] as const) {
+    it(`equals the distributed path bit for bit with any number of workers (${metric})`, async () => {
+      const params: TrainParams = { ...base, metric };
+      const local = await trainLocal(source, params);
+      for (const w of [2, 3, 8]) same(await distributed(source, params, w, w === 3), local);
+      const sq = await trainLocal(source, { ...params, pq: undefined, sq: {} });
+      same(await distributed(source, { ...params, pq: undefined, sq: {} }, 5), sq);
+    });
+  }
+
+  it('trains PQ on residuals for l2 and cosine, on raw vectors for dot; SQ bounds are the quantizer sample min/max', async () => {
+    const shifted = fromFloat32Array(mixture(2000, dim, 6, 2, 100), dim);
+    const l2 = await trainLocal(shifted, base);
+    const dot = await trainLocal(shifted, { ...base, metric: 'dot' });
+    const maxAbs = (x: Float32Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(maxAbs(l2.pq!.codebook)).toBeLessThan(10);
+    expect(Math.min(...dot.pq!.codebook)).toBeGreaterThan(90);
+    const params = { ...base, pq: undefined, sq: {} };
+    const sq = await trainLocal(shifted, params);
+    const [task] = createSampleTasks(await shifted.fragments(), 1, params);
+    const merged = mergeSampleResults([await executeSampleTask(task!, shifted, { kernels })]);
+    const b = kernels.sqBounds(merged.quant, dim);
+    expect(sq.sq).toEqual({ numBits: 8, lower: b.lower, upper: b.upper });
+    expect(sq.sq!.lower).toBeGreaterThan(90);
+  });
+
+  it('drops and counts zero vectors under cosine and NaN rows, without topping up', async () => {
+    const d = data.slice(0, 600 * dim);
+    for (let i = 0; i < 600; i += 10) d.fill(0, i * dim, i * dim + dim);
+    d[5 * dim + 3] = NaN;
+    const src = fromFloat32Array(d, dim, { fragmentRows: 100 });
+    const cos = await trainLocal(src, { ...base, pq: undefined, metric: 'cosine', sampleRate: 1000 });
+    expect(cos.sample).toEqual({ rows: 539, dropped: 61 });
+    const l2 = await trainLocal(src, { ...base, pq: undefined, sampleRate: 1000 });
+    expect(l2.sample).toEqual({ rows: 599, dropped: 1 });
+    for (const v of cos.ivf.centroids) expect(Number.isFinite(v)).toBe(true);
+  });
+
+  it('reports the sample stage first, then training stages', async () => {
+    const stages: string[] = [];
+    await trainLocal(source, { ...base, onProgress: (p: Progress) => stages.push(p.stage) });
+    expect(stages[0]).toBe('sample');
+    expect(stages.filter((s) => s === 'sample').length).toBe(8);
+    expect(stages.some((s) => s !== 'sample')).toBe(true);
+    expect(stages.lastIndexOf('sample')).toBeLessThan(stages.findIndex((s) => s !== 'sample'));
+  });
+
+  it('warns through the logger when the merged sample exceeds the memory budget', async () => {
+    const warnings: string[] = [];
+    await trainLocal(source, { ...base, memoryBudget: 1000, logger: { warn: (m) => warnings.push(m) } });
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toMatch(/above memoryBudget 1000.*partial-stats/);
+  });
+
+  it('rejects bad input with expected and actual values', async () => {
+    const small = fromFloat32Array(data.slice(0, 5 * dim), dim);
+    await expect(trainLocal(small, { numPartitions: 6, kernels })).rejects.toThrow(/expected at least numPartitions 6, got 5/);
+    await expect(trainLocal(source, { ...base, pq: { numSubVectors: 5 } })).rejects.toThrow(/expected a divisor of dim 16, got 5/);
+    await expect(trainLocal(source, { ...base, pq: { numSubVectors: 3, numBits: 4 } })).rejects.toThrow(/expected an even number, got 3/);
+    await expect(trainLocal(source, { ...base, maxIters: 0 })).rejects.toThrow(/maxIters: expected an integer ≥ 1, got 0/);
+    await expect(trainLocal(source, { ...base, dim: 8 })).rejects.toThrow(/dim: expected 8 \(params\), got 16 \(source\)/);
+    await expect(trainLocal(fromFloat32Array(new Float32Array(0), dim), base)).rejects.toThrow(/at least one fragment, got 0/);
+    const nan = fromFloat32Array(new Float32Array(40 * dim).fill(NaN), dim);
+    await expect(trainLocal(nan, { numPartitions: 2, kernels })).rejects.toThrow(/expected finite rows, got 0 \(40 rows dropped/);
+    const tooFewPq = fromFloat32Array(data.slice(0, 100 * dim), dim);
+    await expect(trainLocal(tooFewPq, { numPartitions: 4, pq: { numSubVectors: 4 }, kernels })).rejects.toThrow(/PQ sample rows: expected at least 2\^8 = 256, got 100/);
+    const tasks = createSampleTasks(await source.fragments(), 2, base);
+    const results = await Promise.all(tasks.map((t) => executeSampleTask(t, source, { kernels })));
+    await expect(trainFromSamples(results, { ...base, numPartitions: 9 })).rejects.toThrow(/sample targets 576\/1024 \(from params\), got .* targets 512\/1024/);
+    await expect(trainFromSamples(results.slice(1), base)).rejects.toThrow(/missing tasks \[0\]/);
+  });
+});
