@@ -37,6 +37,28 @@ export function pqTranspose(cb: usize, m: i32, ksub: i32, ds: i32, out: usize): 
   return true;
 }
 
+/** Nearest of 16 codes whose distances are in a0..a3 (codes 0-3, 4-7, 8-11, 12-15), branch-free;
+ *  false when the minimum is NaN or +Inf (the caller then redoes the sub-vector exactly). */
+// @ts-ignore: decorator
+@inline function min16(a0: v128, a1: v128, a2: v128, a3: v128, outIndex: usize, outDist: usize, o: usize): bool {
+  const m0 = f32x4.min(f32x4.min(a0, a1), f32x4.min(a2, a3));
+  const m1 = f32x4.min(m0, v128.shuffle<f32>(m0, m0, 2, 3, 0, 1));
+  const m2 = f32x4.min(m1, v128.shuffle<f32>(m1, m1, 1, 0, 3, 2));
+  const v = f32x4.extract_lane(m2, 0);
+  if (!(v < Infinity)) return false;
+  const big = i32x4.splat(i32.MAX_VALUE);
+  const base = i32x4(0, 1, 2, 3);
+  let c = v128.bitselect(base, big, f32x4.eq(a0, m2));
+  c = i32x4.min_s(c, v128.bitselect(i32x4.add(base, i32x4.splat(4)), big, f32x4.eq(a1, m2)));
+  c = i32x4.min_s(c, v128.bitselect(i32x4.add(base, i32x4.splat(8)), big, f32x4.eq(a2, m2)));
+  c = i32x4.min_s(c, v128.bitselect(i32x4.add(base, i32x4.splat(12)), big, f32x4.eq(a3, m2)));
+  const i1 = i32x4.min_s(c, v128.shuffle<i32>(c, c, 2, 3, 0, 1));
+  const i2 = i32x4.min_s(i1, v128.shuffle<i32>(i1, i1, 1, 0, 3, 2));
+  store<i32>(outIndex + o, i32x4.extract_lane(i2, 0));
+  store<f32>(outDist + o, v);
+  return true;
+}
+
 /** The exact scalar search of one sub-vector: first non-NaN code, then strictly smaller ones. */
 function pqOne(xp: usize, ts: usize, ksub: i32, ds: i32, outIndex: usize, outDist: usize, o: usize): void {
   const rowBytes = <usize>ksub << 2;
@@ -55,8 +77,20 @@ function pqOne(xp: usize, ts: usize, ksub: i32, ds: i32, outIndex: usize, outDis
   store<f32>(outDist + o, bs);
 }
 
-/** outIndex/outDist[i·m + s] for n rows of d = m·ds floats; t = transposed codebook. */
+/** outIndex/outDist[i·m + s] for n rows of d = m·ds floats; t = transposed codebook. Rows are taken in
+ *  groups of about 32 KiB so that each group stays in cache while every sub-space visits it. */
 export function pqAssign(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, outIndex: usize, outDist: usize): void {
+  let group = (32768 / (d << 2)) & ~1;
+  if (group < 2) group = 2;
+  const stride = <usize>d << 2;
+  const ob = <usize>m << 2;
+  for (let g = 0; g < n; g += group) {
+    const rows = min(group, n - g);
+    pqRows(x + <usize>g * stride, rows, d, m, ksub, t, outIndex + <usize>g * ob, outDist + <usize>g * ob);
+  }
+}
+
+function pqRows(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, outIndex: usize, outDist: usize): void {
   const ds = d / m;
   const stride = <usize>d << 2;
   const subBytes = <usize>ds << 2;
@@ -74,6 +108,28 @@ export function pqAssign(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, 
     // Two rows share every codebook load; a candidate is taken when strictly below the best so far,
     // starting from +Inf. A sub-vector with no candidate below +Inf (NaN, overflow) is redone exactly.
     let i = 0;
+    if (ksub == 16) {
+      // 16 codes = four f32x4 per row: two rows at a time, all codes in registers, argmin by a min tree.
+      for (; i + 1 < n; i += 2) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+        const xq = xp + stride;
+        let tp = ts;
+        for (let j = 0; j < ds; j++) {
+          const jo = <usize>j << 2;
+          const u = v128.load32_splat(xp + jo), v = v128.load32_splat(xq + jo);
+          const c0 = v128.load(tp), c1 = v128.load(tp, 16), c2 = v128.load(tp, 32), c3 = v128.load(tp, 48);
+          a0 = sqdiff(u, c0, a0); a1 = sqdiff(u, c1, a1); a2 = sqdiff(u, c2, a2); a3 = sqdiff(u, c3, a3);
+          b0 = sqdiff(v, c0, b0); b1 = sqdiff(v, c1, b1); b2 = sqdiff(v, c2, b2); b3 = sqdiff(v, c3, b3);
+          tp += 64;
+        }
+        if (!min16(a0, a1, a2, a3, outIndex, outDist, o)) pqOne(xp, ts, ksub, ds, outIndex, outDist, o);
+        if (!min16(b0, b1, b2, b3, outIndex, outDist, o + ob)) pqOne(xq, ts, ksub, ds, outIndex, outDist, o + ob);
+        xp += stride << 1; o += ob << 1;
+      }
+      if (i < n) pqOne(xp, ts, ksub, ds, outIndex, outDist, o);
+      continue;
+    }
     for (; i + 1 < n; i += 2) {
       let best0 = f32x4.splat(Infinity), best1 = f32x4.splat(Infinity);
       let bestI0 = i32x4.splat(-1), bestI1 = i32x4.splat(-1);

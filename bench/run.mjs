@@ -330,11 +330,38 @@ async function main() {
   report.loadavgEnd = loadavg();
   writeFileSync(jsonPath, JSON.stringify(report, null, 1));
   if (report.targets.length) console.log(`\n## Targets\n\n${report.targets.map((t) => `- ${t}`).join('\n')}`);
+  console.log(`\n## Summary (for the project README)\n\n${summaryTable(report)}`);
   console.log(`\nload average at end ${loadavg().map((v) => v.toFixed(2)).join(' ')}; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s; JSON: ${jsonPath}`);
 }
 
+/** One line per workload for the project README: ivfkit, FAISS and the fastest peer, with quality. */
+export function summaryTable(report) {
+  const lines = [
+    `Measured ${report.date.slice(0, 16).replace('T', ' ')} UTC on ${report.machine.cpu} (${report.machine.cores} cores, shared; load average ${report.loadavgStart.map((v) => v.toFixed(1)).join(' ')} at start), Node ${report.machine.node}; \`${report.command}\`. Seconds, median of the runs shown in bench output.`,
+    '',
+    '| workload | ivfkit 1 thread | ivfkit 2 threads | FAISS 1 thread | fastest peer (threads) | ml-kmeans (pure JS) | quality (ivfkit vs FAISS) |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const [id, w] of Object.entries(report.workloads)) {
+    const rows = w.rows?.filter((r) => r.status === 'ok') ?? [];
+    if (!rows.length) continue;
+    const get = (impl, t, label) => rows.find((r) => r.impl === impl && r.threads === t && (!label || r.label.startsWith(label)));
+    const s = (r) => (r ? fmt(r.median, 2) : '–');
+    const me1 = get('ivfkit', 1), me2 = get('ivfkit', 2), fa = rows.find((r) => r.impl === 'faiss' && r.threads === 1 && !r.label.includes('AVX'));
+    const peers = rows.filter((r) => r.impl !== 'ivfkit');
+    const best = peers.reduce((b, r) => (!b || r.median < b.median ? r : b), undefined);
+    const ml = get('ml-kmeans', 1);
+    let quality = '';
+    const mine = me1 ?? me2;
+    if (mine?.result?.recall !== undefined) quality = `recall@10 ${fmt(mine.result.recall, 4)} vs ${fmt(mine.result.peerRecall, 4)}`;
+    else if (mine?.objective !== undefined && fa?.objective !== undefined) quality = `SSE ${fmtObj(mine.objective)} vs ${fmtObj(fa.objective)}`;
+    lines.push(`| ${id}: ${w.title.split(/[;(]/)[0].trim()} | ${s(me1)} | ${s(me2)} | ${s(fa)} | ${best ? `${s(best)} ${best.label} (${best.threads})` : '–'} | ${s(ml)} | ${quality} |`);
+  }
+  return lines.join('\n');
+}
+
 /** Pass / miss lines for the project's performance and quality targets, from the measured rows. */
-function targets(report) {
+export function targets(report) {
   const out = [];
   const rows = (id) => report.workloads[id]?.rows?.filter((r) => r.status === 'ok') ?? [];
   const pick = (id, impl, t, label) => rows(id).find((r) => r.impl === impl && r.threads === t && (!label || r.label === label));
@@ -371,4 +398,4 @@ function targets(report) {
   return out;
 }
 
-await main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

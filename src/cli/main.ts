@@ -41,7 +41,8 @@ eval options:
   --column NAME        vector column of Arrow/Parquet base/queries files
 
 Common: --json (machine-readable result on stdout), --quiet (no progress), --help
-Exit codes: 0 ok, 1 bad input or failure (one line on stderr), 130 interrupted.
+Exit codes: 0 ok, 1 bad input or failure (one line on stderr). Ctrl-C stops at once; output files
+are written only at the end (temporary name, then renamed), so no partial file is left.
 `;
 
 const OPTIONS = {
@@ -87,9 +88,6 @@ async function train(inputs: string[], v: Values): Promise<void> {
   const maxIters = int(v, 'max-iters', undefined);
   const threads = int(v, 'threads', undefined);
   const bar = new ProgressBar(process.stderr, !v.quiet);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort(new IvfkitError('aborted', 'training: expected to run to the end, got interrupted (SIGINT)'));
-  process.once('SIGINT', onSigint);
   const t0 = performance.now();
   const source = await openVectorFiles(inputs, v.column === undefined ? {} : { column: v.column });
   try {
@@ -103,7 +101,6 @@ async function train(inputs: string[], v: Values): Promise<void> {
       ...(m !== undefined ? { pq: { numSubVectors: m, numBits: Number(numBits) as 8 | 4 } } : {}),
       ...(v.sq ? { sq: { numBits: 8 } } : {}),
       onProgress: (p: Progress) => bar.update(p),
-      signal: controller.signal,
     };
     const tOpen = ms(t0);
     const t1 = performance.now();
@@ -127,7 +124,6 @@ async function train(inputs: string[], v: Values): Promise<void> {
     }
   } finally {
     bar.done();
-    process.off('SIGINT', onSigint);
     await source.close();
   }
 }
@@ -232,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`ivfkit: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
     if (process.env.IVFKIT_DEBUG && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
-    return e instanceof IvfkitError && e.code === 'aborted' ? 130 : 1;
+    return 1;
   }
 }
 

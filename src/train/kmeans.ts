@@ -132,6 +132,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   let bf = 0;
   let iterations = 0;
   for (let it = 1; it <= maxIters; it++) {
+    if (spec.signal) await yieldToEventLoop();
     throwIfAborted(spec.signal, 'k-means');
     const ctx: StatsContext = { iteration: it, shift, lossShift: lShift, metric, ...(bias ? { bias } : {}), ...(pq ? { pq } : {}) };
     const expected = statsFingerprint(centroids, ctx);
@@ -321,4 +322,9 @@ export function finiteRows(data: Float32Array, dim: number, kernels: Kernels): {
     if (mask[i]) { out.set(data.subarray(i * dim, (i + 1) * dim), o * dim); o++; }
   }
   return { data: out, rows: count, dropped: n - count };
+}
+
+/** Lets timers and signal handlers run, so an AbortSignal can reach a single-thread run. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

@@ -140,7 +140,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   };
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
-  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, (executor) =>
+  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, (executor) =>
     trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, ...common, ...(executor ? { executor } : {}) }));
 
   let pq: PqModel | undefined;
@@ -153,7 +153,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
         `PQ sample rows: expected at least 2^${numBits} = ${ksub}, got ${merged.quantRows} (${merged.quantDropped} dropped as null or non-finite)`);
     }
     const data = metric === 'dot' ? merged.quant : residuals(merged.quant, dim, ivf.centroids, kernels);
-    pq = await withExecutor(data, dim, threads, params.signal, (executor) =>
+    pq = await withExecutor(data, dim, threads, params.signal, kernels, (executor) =>
       trainPq(data, dim, {
         numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
         maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
@@ -191,20 +191,12 @@ export function residuals(data: Float32Array, dim: number, centroids: Float32Arr
 }
 
 type PoolExecutor = KmeansExecutor & { close(): Promise<void> };
-type PoolModule = { createPoolExecutor(data: Float32Array, dim: number, opts: { threads: number; signal?: AbortSignal }): Promise<PoolExecutor> };
-/** Loaded only when `threads > 1`, so single-thread use never loads the pool. */
-const POOL_MODULE = '../workers/executor.js';
 
-async function withExecutor<T>(data: Float32Array, dim: number, threads: number, signal: AbortSignal | undefined,
+async function withExecutor<T>(data: Float32Array, dim: number, threads: number, signal: AbortSignal | undefined, kernels: Kernels,
   run: (executor: PoolExecutor | undefined) => Promise<T>): Promise<T> {
   if (threads <= 1) return run(undefined);
-  let pool: PoolModule;
-  try {
-    pool = (await import(/* @vite-ignore */ POOL_MODULE)) as PoolModule;
-  } catch (e) {
-    throw new IvfkitError('unsupported', `threads: expected 1 here (the worker pool could not be loaded: ${(e as Error).message}), got ${threads}`);
-  }
-  const executor = await pool.createPoolExecutor(data, dim, { threads, ...(signal ? { signal } : {}) });
+  const { createPoolExecutor } = await import('../workers/executor.js');
+  const executor: PoolExecutor = await createPoolExecutor(data, dim, { threads, build: kernels.build, ...(signal ? { signal } : {}) });
   try {
     return await run(executor);
   } finally {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Field, FixedSizeList, Float32, Int32, RecordBatch, Schema, Struct, Table, makeData, tableToIPC } from 'apache-arrow';
+import { Field, FixedSizeList, Float32, Int32, RecordBatch, Schema, Struct, Table, makeData, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { toVecs } from '../../src/sources/fvecs.js';
 import { toNpy, fromNpy } from '../../src/model/npy.js';
 import { readFileSync } from 'node:fs';
@@ -57,11 +57,14 @@ function expectOneLineError(r: ReturnType<typeof run>, pattern: RegExp) {
 const noTemp = () => expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 
 describe('ivfkit CLI (spawned as a user runs it)', () => {
-  beforeAll(() => {
+  beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before this test`);
     const base = blobs(3000, 1);
     writeFileSync(join(dir, 'base.arrow'), arrowFile(base, 700));
     writeFileSync(join(dir, 'base.fvecs'), toVecs(base, d));
+    const pw = await import('parquet-wasm');
+    const ipc = tableToIPC(tableFromIPC(arrowFile(base.slice(0, 1000 * d), 1000)), 'stream');
+    writeFileSync(join(dir, 'part.parquet'), pw.writeParquet(pw.Table.fromIPCStream(ipc), new pw.WriterPropertiesBuilder().setMaxRowGroupSize(300).build()));
     writeFileSync(join(dir, 'queries.npy'), toNpy(blobs(100, 2), [100, d]));
     writeFileSync(join(dir, 'q17.fvecs'), toVecs(blobs(10, 3, 17), 17));
   });
@@ -105,11 +108,11 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     noTemp();
   });
 
-  it('train --sq with several inputs (one per format) and cosine', () => {
-    const t = run('train', 'base.arrow', 'base.fvecs', '--metric', 'cosine', '--partitions', '4', '--sq', '--max-iters', '5', '--out', 'sq.arrow', '--json');
+  it('train --sq with several inputs (Arrow, fvecs, Parquet) and cosine', () => {
+    const t = run('train', 'base.arrow', 'base.fvecs', 'part.parquet', '--column', 'emb', '--metric', 'cosine', '--partitions', '4', '--sq', '--max-iters', '5', '--out', 'sq.arrow', '--json');
     expect(t.code).toBe(0);
     const tr = JSON.parse(t.stdout);
-    expect(tr.rows).toBe(6000);
+    expect(tr.rows).toBe(7000);
     expect(tr.sq.lower).toBeLessThan(tr.sq.upper);
     expect(tr.sq.upper).toBeLessThanOrEqual(1);
     const e = run('eval', 'sq.arrow', 'base.fvecs', 'queries.npy', '--nprobes', '4', '--json');

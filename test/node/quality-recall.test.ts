@@ -26,7 +26,7 @@ const PYTHON = '/usr/bin/python3';
 const CI = process.env.CI === 'true';
 const QUALITY_ITERS = 10;
 const SAMPLE_RATE = 64;
-const NUM_QUERIES = 300;
+const NUM_QUERIES = 500;
 const K = 256;
 const M = 16;
 const NPROBES = 16;

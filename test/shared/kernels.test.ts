@@ -271,6 +271,8 @@ describe('kernel loading', () => {
     const small = createWasmKernels(instance, 'simd', 64 * 1024);
     same(small.assign(x, d, c).dist, ref.assign(x, d, c).dist, 'dist with 64 KiB blocks');
     same(small.pqEncode(x, d, randn(23, 16 * d), 8, 4), ref.pqEncode(x, d, randn(23, 16 * d), 8, 4), '4-bit codes');
+    const rows = x.subarray(0, 3001 * d), cb8 = randn(24, 256 * d);
+    same(small.pqAssign(rows, d, cb8, 16, 256).dist, ref.pqAssign(rows, d, cb8, 16, 256).dist, '8-bit pq distances');
     const bytes = (instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
     expect(bytes).toBeLessThan(1024 * 1024);
     expect(x.byteLength).toBeGreaterThan(5 * bytes);

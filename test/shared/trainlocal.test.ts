@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { Field, FixedSizeList, Float32, RecordBatch, Schema, Struct, Table, makeData } from 'apache-arrow';
 import { loadKernels } from '../../src/kernels/index.js';
 import { deserializeSampleResult, deserializeSampleTask, serializeSampleResult, serializeSampleTask } from '../../src/distributed/serialize.js';
 import { createSampleTasks, executeSampleTask, mergeSampleResults, trainFromSamples } from '../../src/distributed/protocol.js';
-import { fromFloat32Array } from '../../src/sources/index.js';
+import { fromArrowTable, fromFloat32Array } from '../../src/sources/index.js';
 import { trainLocal, type TrainParams } from '../../src/train/local.js';
 import type { Progress, TrainedModels, VectorSource } from '../../src/types.js';
 import { createRng } from '../../src/util/rng.js';
@@ -66,6 +67,32 @@ describe('trainLocal', () => {
       same(await distributed(source, { ...params, pq: undefined, sq: {} }, 5), sq);
     });
   }
+
+  it('gives the same bits on a worker pool (threads: 2) as on one thread', async () => {
+    for (const metric of ['l2', 'cosine'] as const) {
+      const params: TrainParams = { ...base, metric };
+      same(await trainLocal(source, { ...params, threads: 2 }), await trainLocal(source, params));
+    }
+  });
+
+  it('trains the same model from an Arrow table (record batches = fragments) as from the array; null rows count as dropped', async () => {
+    const batch = (lo: number, hi: number, nullRow = -1) => {
+      const type = new FixedSizeList(dim, new Field('item', new Float32(), false));
+      const rows = hi - lo;
+      const bitmap = new Uint8Array(Math.ceil(rows / 8)).fill(255);
+      if (nullRow >= 0) bitmap[nullRow >> 3]! &= ~(1 << (nullRow & 7));
+      const emb = makeData({ type, length: rows, nullCount: nullRow >= 0 ? 1 : 0, nullBitmap: bitmap,
+        child: makeData({ type: new Float32(), length: rows * dim, data: data.slice(lo * dim, hi * dim) }) });
+      const fields = [new Field('emb', type, true)];
+      return new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: rows, nullCount: 0, children: [emb] }));
+    };
+    const cuts = Array.from({ length: 8 }, (_, i) => [i * 420, Math.min(3000, (i + 1) * 420)] as const);
+    const table = new Table(cuts.map(([lo, hi]) => batch(lo, hi)));
+    same(await trainLocal(fromArrowTable(table), base), await trainLocal(source, base));
+    const withNulls = new Table(cuts.map(([lo, hi]) => batch(lo, hi, 3)));
+    const all = await trainLocal(fromArrowTable(withNulls), { ...base, sampleRate: 1000, pq: undefined });
+    expect(all.sample).toEqual({ rows: 2992, dropped: 8 });
+  });
 
   it('trains PQ on residuals for l2 and cosine, on raw vectors for dot; SQ bounds are the quantizer sample min/max', async () => {
     const shifted = fromFloat32Array(mixture(2000, dim, 6, 2, 100), dim);

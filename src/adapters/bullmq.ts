@@ -1,0 +1,379 @@
+/**
+ * `ivfkit/bullmq`: distributed training over BullMQ + Redis (Node only; `bullmq` and `ioredis` are
+ * optional peer dependencies).
+ *
+ * - Workers (`startBullmqWorker`) open the data themselves (a module exporting `createSource`) and
+ *   run every job in a sandboxed processor on worker threads, so WASM never blocks lock renewal.
+ * - The coordinator (`createBullmqCoordinator`) enqueues the sample tasks of a plan keyed by task id;
+ *   workers keep the sampled rows in Redis binary keys under the task id (claim-check: bytes never go
+ *   through job JSON, and never to the coordinator in partial-stats mode).
+ * - k-means runs as rounds: the coordinator writes the centroids once under a key, adds one `stats`
+ *   job per shard, merges the returned fixed-point PartialStats (order-free) and finalizes: a
+ *   `KmeansExecutor` over BullMQ, so the models equal `trainLocal`'s bit for bit.
+ * - The simple path: `collectSamples` returns the SampleResults for `trainFromSamples`.
+ * Delivery is at least once: jobs are deterministic, keyed by id (duplicates are dropped by BullMQ's
+ * job ids, or rewrite the same bytes), and the coordinator merges exactly one result per shard.
+ */
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadKernels } from '../kernels/index.js';
+import type { KernelBuildRequest } from '../kernels/types.js';
+import { checkCoverage, createSampleTasks, type SampleResult, type SampleTask } from '../train/sample.js';
+import type { KmeansExecutor } from '../train/executor.js';
+import { trainIvf } from '../train/ivf.js';
+import { TRAIN_DEFAULTS, validateTrainParams, type TrainParams } from '../train/local.js';
+import { mergePartialStats, statsFingerprint, type PartialStats, type StatsContext } from '../train/partial.js';
+import { trainPq } from '../train/pq.js';
+import type { FragmentInfo, PqModel, SqModel, TrainedModels } from '../types.js';
+import { expect, IvfkitError, throwIfAborted } from '../util/errors.js';
+import { bytesToF32, decodeStats, parseConnection, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
+import type { JobData, ProcessorConfig } from './bullmq-processor.js';
+
+export { decodeStats, encodeStats, parseConnection, type RedisConnection } from './bullmq-codec.js';
+
+/** Defaults of the adapter. Lock and stall intervals are short so a dead worker's job restarts within seconds. */
+export const BULLMQ_DEFAULTS = {
+  queueName: 'ivfkit',
+  prefix: 'ivfkit',
+  lockDuration: 5000,
+  stalledInterval: 5000,
+  maxStalledCount: 2,
+  attempts: 3,
+  /** Seconds blobs (samples, centroids, stats) live in Redis. */
+  ttl: 24 * 3600,
+  /** Milliseconds the coordinator waits for one job before failing. */
+  jobTimeout: 10 * 60_000,
+  cacheEntries: 16,
+} as const;
+
+/** Options of {@link startBullmqWorker}. */
+export interface BullmqWorkerOptions {
+  /** `redis://host:port/db` or options. Default 127.0.0.1:6379. */
+  connection?: string | RedisConnection;
+  /** Module (absolute path or file URL) exporting `createSource(options)` or a default function returning a VectorSource. */
+  source: string | URL;
+  /** JSON-safe value passed to `createSource`. */
+  sourceOptions?: unknown;
+  queueName?: string;
+  /** Jobs at once = processor threads (default 1 per worker process; use `os.availableParallelism()` for all cores). */
+  concurrency?: number;
+  lockDuration?: number;
+  stalledInterval?: number;
+  maxStalledCount?: number;
+  /** Kernel build of the processors (default 'auto'; use the coordinator's for identical bits). */
+  build?: KernelBuildRequest;
+  /** Shard blobs each processor thread keeps in memory between rounds (default 16). */
+  cacheEntries?: number;
+}
+
+/**
+ * Starts a BullMQ worker for ivfkit jobs. The processor runs in worker threads (BullMQ sandbox,
+ * `useWorkerThreads: true`). Returns the BullMQ `Worker` (for events) and `close()`.
+ */
+export function startBullmqWorker(opts: BullmqWorkerOptions): { worker: Worker; close(): Promise<void> } {
+  expect(typeof opts === 'object' && opts !== null && (typeof opts.source === 'string' || opts.source instanceof URL), 'invalid-argument',
+    'options.source', 'a module path or URL exporting createSource', opts?.source);
+  const connection = parseConnection(opts.connection);
+  const config: ProcessorConfig = {
+    connection, source: String(opts.source), ttl: BULLMQ_DEFAULTS.ttl, cacheEntries: opts.cacheEntries ?? BULLMQ_DEFAULTS.cacheEntries,
+    ...(opts.sourceOptions !== undefined ? { sourceOptions: opts.sourceOptions } : {}), ...(opts.build ? { build: opts.build } : {}),
+  };
+  const processorFile = new URL('./bullmq-processor.js', import.meta.url);
+  const worker = new Worker(opts.queueName ?? BULLMQ_DEFAULTS.queueName, processorFile, {
+    connection: { ...connection, maxRetriesPerRequest: null },
+    useWorkerThreads: true,
+    workerThreadsOptions: { workerData: { ivfkit: config } },
+    concurrency: opts.concurrency ?? 1,
+    lockDuration: opts.lockDuration ?? BULLMQ_DEFAULTS.lockDuration,
+    stalledInterval: opts.stalledInterval ?? BULLMQ_DEFAULTS.stalledInterval,
+    maxStalledCount: opts.maxStalledCount ?? BULLMQ_DEFAULTS.maxStalledCount,
+  });
+  worker.on('error', () => undefined);
+  return { worker, close: () => worker.close() };
+}
+
+/** Options of {@link createBullmqCoordinator}. */
+export interface BullmqCoordinatorOptions {
+  connection?: string | RedisConnection;
+  queueName?: string;
+  /** Redis key prefix of blobs (default 'ivfkit'). */
+  prefix?: string;
+  /** Run id (keys and job ids); default a random one. Re-using it after a coordinator restart re-uses finished jobs. */
+  run?: string;
+  attempts?: number;
+  jobTimeout?: number;
+  signal?: AbortSignal;
+}
+
+/** What a sample job left in Redis (the rows stay there). */
+export interface SampleMeta extends Omit<SampleResult, 'ivf' | 'quant'> {
+  ivfMaxAbs: number;
+  quantMaxAbs: number;
+}
+
+/** The coordinator side: enqueue tasks, build remote executors, train. */
+export interface BullmqCoordinator {
+  readonly run: string;
+  /** (a)+(b) Enqueues the sample tasks (job id = run + task id) and waits; rows stay in Redis under the task id. */
+  sample(tasks: readonly SampleTask[]): Promise<SampleMeta[]>;
+  /** (d) The full SampleResults of the sampled tasks (rows fetched), for `trainFromSamples`. */
+  collectSamples(metas: readonly SampleMeta[]): Promise<SampleResult[]>;
+  /** (c) A KmeansExecutor whose shards are the tasks' IVF rows ('ivf') or quantizer rows ('quant'), canonical order. */
+  executor(metas: readonly SampleMeta[], view: 'ivf' | 'quant'): Promise<KmeansExecutor>;
+  /** A KmeansExecutor over the residuals x − c_nearest(L2) of the quantizer rows (computed by the workers). */
+  residualExecutor(metas: readonly SampleMeta[], ivfCentroids: Float32Array): Promise<KmeansExecutor>;
+  /** Partial-stats training from sampled tasks: same models as `trainFromSamples` / `trainLocal`. */
+  train(metas: readonly SampleMeta[], params: TrainParams): Promise<TrainedModels>;
+  /** Deletes this run's keys. */
+  cleanup(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a coordinator on a queue. Workers must be started separately ({@link startBullmqWorker}). */
+export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {}): Promise<BullmqCoordinator> {
+  const connection = parseConnection(opts.connection);
+  const queueName = opts.queueName ?? BULLMQ_DEFAULTS.queueName;
+  const prefix = opts.prefix ?? BULLMQ_DEFAULTS.prefix;
+  const run = opts.run ?? `r${Date.now().toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
+  expect(/^[A-Za-z0-9_-]+$/.test(run), 'invalid-argument', 'run', 'letters, digits, _ or -', run);
+  const attempts = opts.attempts ?? BULLMQ_DEFAULTS.attempts;
+  const jobTimeout = opts.jobTimeout ?? BULLMQ_DEFAULTS.jobTimeout;
+  const signal = opts.signal;
+  const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
+  const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: null } });
+  const events = new QueueEvents(queueName, { connection: { ...connection, maxRetriesPerRequest: null } });
+  await events.waitUntilReady();
+  const key = (...p: (string | number)[]): string => runKey(prefix, run, ...p);
+  const put = async (k: string, bytes: Uint8Array): Promise<void> => {
+    await redis.set(k, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'EX', BULLMQ_DEFAULTS.ttl);
+  };
+  const getBytes = async (k: string): Promise<Buffer> => {
+    const b = await redis.getBuffer(k);
+    if (!b) throw new IvfkitError('missing-blob', `redis key ${k}: expected a blob, got none (expired or never written)`);
+    return b;
+  };
+
+  const runJobs = async <R>(jobs: { name: string; id: string; data: JobData }[]): Promise<R[]> => {
+    throwIfAborted(signal, 'BullMQ round');
+    const added: Job[] = await queue.addBulk(jobs.map((j) => ({
+      name: j.name, data: j.data,
+      opts: { jobId: j.id, attempts, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } },
+    })));
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      if (!signal) return;
+      onAbort = () => { try { throwIfAborted(signal, 'BullMQ round'); } catch (e) { reject(e); } };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([Promise.all(added.map(async (job, i) => {
+        try {
+          return (await job.waitUntilFinished(events, jobTimeout)) as R;
+        } catch (e) {
+          throw new IvfkitError('job-failed', `job ${jobs[i]!.id} (${jobs[i]!.name}): expected to complete, got: ${(e as Error).message}`);
+        }
+      })), aborted]);
+    } finally {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    }
+  };
+
+  const metasOf = async (taskIds: number[]): Promise<SampleMeta[]> =>
+    Promise.all(taskIds.map(async (t) => JSON.parse((await getBytes(key('meta', t))).toString('utf8')) as SampleMeta));
+
+  /** Shards → canonical order: fragments by id across tasks. */
+  const layout = (metas: readonly SampleMeta[], view: 'ivf' | 'quant') => {
+    const segs: { id: number; shard: number; local: number; count: number; start: number }[] = [];
+    const rows = metas.map((m, shard) => {
+      let local = 0;
+      for (const f of m.fragments) {
+        const c = view === 'ivf' ? f.ivfRows : f.quantRows;
+        segs.push({ id: f.id, shard, local, count: c, start: 0 });
+        local += c;
+      }
+      return local;
+    });
+    segs.sort((a, b) => a.id - b.id);
+    let s = 0;
+    for (const g of segs) { g.start = s; s += g.count; }
+    return { segs, rows, n: s };
+  };
+
+  const remote = (metas: readonly SampleMeta[], view: string, dataKeys: string[], rowsPer: number[], n: number, dim: number, maxAbs: number,
+    segs: ReturnType<typeof layout>['segs']): KmeansExecutor => ({
+    n, dim, maxAbs,
+    async rows(indices: Uint32Array): Promise<Float32Array> {
+      const out = new Float32Array(indices.length * dim);
+      const pipe = redis.pipeline();
+      for (const g of indices) {
+        expect(Number.isInteger(g) && g >= 0 && g < n, 'invalid-argument', 'row index', `an integer in [0, ${n})`, g);
+        let lo = 0, hi = segs.length - 1;
+        while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (segs[mid]!.start <= g) lo = mid; else hi = mid - 1; }
+        const sg = segs[lo]!;
+        const r = sg.local + (g - sg.start);
+        pipe.getrangeBuffer(dataKeys[sg.shard]!, r * dim * 4, (r + 1) * dim * 4 - 1);
+      }
+      const res = (await pipe.exec()) ?? [];
+      res.forEach(([err, b], i) => {
+        if (err) throw err;
+        const f = bytesToF32(b as Buffer);
+        if (f.length !== dim) throw new IvfkitError('missing-blob', `row ${indices[i]} of ${view}: expected ${dim} values, got ${f.length}`);
+        out.set(f, i * dim);
+      });
+      return out;
+    },
+    async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
+      const fp = statsFingerprint(centroids, ctx);
+      const tag = `${view}-${ctx.iteration}-${fp}`;
+      const ck = key('c', tag), bk = key('b', tag);
+      await put(ck, viewBytes(centroids));
+      if (ctx.bias) await put(bk, viewBytes(ctx.bias));
+      const { bias: _bias, ...plain } = ctx;
+      const shards = metas.map((_, s) => s).filter((s) => rowsPer[s]! > 0);
+      const outs = await runJobs<{ outKey: string }>(shards.map((s) => ({
+        name: 'stats', id: `${run}_st_${tag}_${s}`,
+        data: { dataKey: dataKeys[s]!, dim, centroidsKey: ck, ...(ctx.bias ? { biasKey: bk } : {}), ctx: plain, outKey: key('s', tag, s) },
+      })));
+      const stats = await Promise.all(outs.map(async (o) => decodeStats(await getBytes(o.outKey))));
+      await redis.del(ck, bk, ...outs.map((o) => o.outKey));
+      return stats.length === 1 ? stats[0]! : mergePartialStats(...stats);
+    },
+  });
+
+  const coordinator: BullmqCoordinator = {
+    run,
+    async sample(tasks) {
+      expect(Array.isArray(tasks) && tasks.length > 0, 'invalid-argument', 'tasks', 'a non-empty array of SampleTask', tasks);
+      await runJobs(tasks.map((task) => ({ name: 'sample', id: `${run}_sample_${task.planId}_${task.taskId}`, data: { prefix, run, task } })));
+      const metas = await metasOf(tasks.map((t) => t.taskId));
+      checkCoverage(metas as unknown as SampleResult[]);
+      return metas;
+    },
+    async collectSamples(metas) {
+      return Promise.all(metas.map(async (m) => {
+        const { ivfMaxAbs: _a, quantMaxAbs: _b, ...rest } = m;
+        const ivf = bytesToF32(await getBytes(key('ivf', m.taskId))).slice();
+        const quant = bytesToF32(await getBytes(key('quant', m.taskId))).slice();
+        return { ...rest, ivf, quant } as SampleResult;
+      }));
+    },
+    async executor(metas, view) {
+      const ordered = checkCoverage(metas as unknown as SampleResult[]) as unknown as SampleMeta[];
+      const { segs, rows, n } = layout(ordered, view);
+      const maxAbs = Math.max(0, ...ordered.map((m) => (view === 'ivf' ? m.ivfMaxAbs : m.quantMaxAbs)));
+      return remote(ordered, view, ordered.map((m) => key(view, m.taskId)), rows, n, ordered[0]!.dim, maxAbs, segs);
+    },
+    async residualExecutor(metas, ivfCentroids) {
+      const ordered = checkCoverage(metas as unknown as SampleResult[]) as unknown as SampleMeta[];
+      const dim = ordered[0]!.dim;
+      const { segs, rows, n } = layout(ordered, 'quant');
+      const tag = statsFingerprint(ivfCentroids, { iteration: 0, shift: 0, lossShift: 0, metric: 'l2' });
+      const ck = key('ivfc', tag);
+      await put(ck, viewBytes(ivfCentroids));
+      const shards = ordered.map((_, s) => s).filter((s) => rows[s]! > 0);
+      const dataKeys = ordered.map((m) => key('res', tag, m.taskId));
+      const out = await runJobs<{ rows: number; maxAbs: number }>(shards.map((s) => ({
+        name: 'residual', id: `${run}_res_${tag}_${s}`,
+        data: { prefix, run, dataKey: key('quant', ordered[s]!.taskId), dim, centroidsKey: ck, outKey: dataKeys[s]! },
+      })));
+      out.forEach((o, i) => {
+        const s = shards[i]!;
+        if (o.rows !== rows[s]) throw new IvfkitError('invalid-result', `residual rows of task ${ordered[s]!.taskId}: expected ${rows[s]}, got ${o.rows}`);
+      });
+      const maxAbs = Math.max(0, ...out.map((o) => o.maxAbs));
+      return remote(ordered, `res-${tag}`, dataKeys, rows, n, dim, maxAbs, segs);
+    },
+    async train(metas, params) {
+      validateTrainParams(params);
+      const ordered = checkCoverage(metas as unknown as SampleResult[]) as unknown as SampleMeta[];
+      const { dim, metric } = ordered[0]!;
+      validateTrainParams(params, dim);
+      let ivfRows = 0, ivfDropped = 0, quantRows = 0, quantDropped = 0, lower = Infinity, upper = -Infinity;
+      for (const m of ordered) {
+        for (const f of m.fragments) { ivfRows += f.ivfRows; ivfDropped += f.ivfDropped; quantRows += f.quantRows; quantDropped += f.quantDropped; }
+        if (m.sqBounds) { lower = Math.min(lower, m.sqBounds.lower); upper = Math.max(upper, m.sqBounds.upper); }
+      }
+      const k = params.numPartitions;
+      if (ivfRows < k) {
+        throw new IvfkitError('too-few-rows', `IVF sample rows: expected at least numPartitions ${k}, got ${ivfRows} (${ivfDropped} dropped as null or non-finite)`);
+      }
+      const kernels = params.kernels ?? (await loadKernels());
+      const seed = params.seed ?? TRAIN_DEFAULTS.seed;
+      const maxIters = params.maxIters ?? TRAIN_DEFAULTS.maxIters;
+      const common = { seed, kernels, ...(params.signal ? { signal: params.signal } : {}), ...(params.onProgress ? { onProgress: params.onProgress } : {}) };
+      const empty = new Float32Array(0);
+      const ivf = await trainIvf(empty, dim, {
+        numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await this.executor(ordered, 'ivf'),
+      });
+      let pq: PqModel | undefined;
+      let sq: SqModel | undefined;
+      if (params.pq) {
+        const numBits = params.pq.numBits ?? 8;
+        if (quantRows < 2 ** numBits) {
+          throw new IvfkitError('too-few-rows', `PQ sample rows: expected at least 2^${numBits} = ${2 ** numBits}, got ${quantRows} (${quantDropped} dropped as null or non-finite)`);
+        }
+        const executor = metric === 'dot' ? await this.executor(ordered, 'quant') : await this.residualExecutor(ordered, ivf.centroids);
+        pq = await trainPq(empty, dim, {
+          numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2', maxIters: params.pq.maxIters ?? maxIters, ...common, executor,
+        });
+      } else if (params.sq) {
+        if (!(lower <= upper)) throw new IvfkitError('no-finite-rows', `SQ sample: expected finite rows, got 0 (${quantDropped} dropped as null or non-finite)`);
+        sq = { numBits: 8, lower, upper };
+        params.onProgress?.({ stage: 'sq', fraction: 1 });
+      }
+      return { metric, dim, ivf, ...(pq ? { pq } : {}), ...(sq ? { sq } : {}), sample: { rows: ivfRows, dropped: ivfDropped } };
+    },
+    async cleanup() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:${run}:*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    },
+    async close() {
+      await Promise.allSettled([events.close(), queue.close()]);
+      redis.disconnect();
+    },
+  };
+  return coordinator;
+}
+
+/** Options of {@link trainWithBullmq}. */
+export interface TrainWithBullmqOptions extends BullmqCoordinatorOptions {
+  /** Sample tasks to plan (default 1 per fragment, at most 64). */
+  numTasks?: number;
+  /** 'partial-stats' (default): samples stay on the workers' side (Redis), only per-round sums travel.
+   *  'samples': collect the SampleResults and run `trainFromSamples` here. */
+  mode?: 'partial-stats' | 'samples';
+  /** Delete the run's keys at the end (default true). */
+  cleanup?: boolean;
+}
+
+/**
+ * One call: plans sample tasks over `fragments`, runs them on the BullMQ workers, then trains
+ * (partial-stats k-means rounds over the workers, or the simple path). Same models as
+ * `trainLocal(source, params)` bit for bit (for numPartitions ≤ 256; larger k runs flat k-means
+ * with random init in partial-stats mode, as the executor has no rows here for hierarchical k-means).
+ *
+ * @example
+ * const model = await trainWithBullmq(await source.fragments(), { numPartitions: 256, pq: { numSubVectors: 16 } },
+ *   { connection: 'redis://127.0.0.1:6379' });
+ */
+export async function trainWithBullmq(fragments: readonly FragmentInfo[], params: TrainParams & { dim: number },
+  opts: TrainWithBullmqOptions = {}): Promise<TrainedModels> {
+  validateTrainParams(params);
+  const tasks = createSampleTasks(fragments, opts.numTasks ?? Math.min(64, Math.max(1, fragments.length)), params);
+  const co = await createBullmqCoordinator({ ...(params.signal && !opts.signal ? { signal: params.signal } : {}), ...opts });
+  try {
+    const metas = await co.sample(tasks);
+    if (opts.mode === 'samples') {
+      const { trainFromSamples } = await import('../train/local.js');
+      return await trainFromSamples(await co.collectSamples(metas), params);
+    }
+    return await co.train(metas, params);
+  } finally {
+    if (opts.cleanup ?? true) await co.cleanup().catch(() => undefined);
+    await co.close();
+  }
+}

@@ -1,0 +1,106 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Built files: the workers load dist/, and so does the coordinator here (one copy of the classes).
+import { trainWithBullmq } from '../../dist/adapters/bullmq.js';
+import { trainLocal } from '../../dist/train/local.js';
+// @ts-expect-error plain .mjs helpers without type declarations
+import { startRedis } from '../../examples/redis-server.mjs';
+// @ts-expect-error plain .mjs helpers without type declarations
+import { createSource } from '../../examples/synthetic-source.mjs';
+
+type Msg = { pid: number; event: string; job?: string; name?: string; error?: string };
+interface Redis { url: string; pid: number; stop(): Promise<void> }
+
+const workerScript = new URL('../../examples/bullmq-worker.mjs', import.meta.url);
+const sourceScript = new URL('../../examples/synthetic-source.mjs', import.meta.url);
+const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+let redis: Redis | undefined;
+const children: ChildProcess[] = [];
+const messages: Msg[] = [];
+const listeners = new Set<(m: Msg) => void>();
+
+async function startWorkers(count: number, queue: string, sourceOptions: object): Promise<ChildProcess[]> {
+  const started: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const child = fork(workerScript, [sourceScript.pathname, JSON.stringify(sourceOptions)], {
+      env: { ...process.env, IVFKIT_REDIS_URL: redis!.url, IVFKIT_QUEUE: queue, IVFKIT_LOCK_MS: '1500', IVFKIT_STALLED_MS: '1000' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.push(child);
+    started.push(child);
+    child.on('message', (m: Msg) => { messages.push(m); for (const l of listeners) l(m); });
+  }
+  await Promise.all(started.map((c) => new Promise<void>((res, rej) => {
+    const l = (m: Msg): void => { if (m.pid === c.pid && m.event === 'ready') { listeners.delete(l); res(); } };
+    listeners.add(l);
+    c.once('exit', (code) => rej(new Error(`worker ${c.pid}: expected to start, got exit code ${code}`)));
+  })));
+  return started;
+}
+
+describe('ivfkit/bullmq: training across worker processes through Redis', () => {
+  beforeAll(async () => {
+    try {
+      redis = (await startRedis()) as Redis;
+    } catch (e) {
+      throw new Error(`bullmq tests need Debian's redis-server on PATH${process.env.CI === 'true' ? ' (CI=true: this is a failure, not a skip)' : ''}: ${(e as Error).message}`);
+    }
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await redis?.stop();
+  });
+
+  it('partial-stats IVF + PQ with a worker SIGKILLed mid-task equals trainLocal bit for bit', async () => {
+    const queue = 'kill-test';
+    const sourceOptions = { readDelayMs: 250 };
+    const workers = await startWorkers(3, queue, sourceOptions);
+    const source = createSource();
+    const params = { numPartitions: 16, sampleRate: 64, maxIters: 12, seed: 21, dim: source.dim as number, pq: { numSubVectors: 4, numBits: 4 as const } };
+    let killed: { pid: number; job: string } | undefined;
+    listeners.add((m) => {
+      if (!killed && m.event === 'active' && m.name === 'sample') {
+        killed = { pid: m.pid, job: m.job! };
+        workers.find((w) => w.pid === m.pid)!.kill('SIGKILL');
+      }
+    });
+    const t0 = performance.now();
+    const model = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, numTasks: 3, run: 'killtest' });
+    const took = performance.now() - t0;
+    const local = await trainLocal(source, params);
+
+    expect(killed).toBeDefined();
+    const victim = workers.find((w) => w.pid === killed!.pid)!;
+    expect(victim.signalCode).toBe('SIGKILL');
+    // The killed worker's job was completed by another worker (at-least-once redelivery after the stall).
+    const done = messages.filter((m) => m.event === 'completed' && m.job === killed!.job);
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    expect(done.every((m) => m.pid !== killed!.pid)).toBe(true);
+    // Every k-means round ran on the survivors.
+    expect(messages.some((m) => m.event === 'completed' && m.name === 'stats')).toBe(true);
+    expect(messages.some((m) => m.event === 'completed' && m.name === 'residual')).toBe(true);
+
+    expect(model.sample).toEqual(local.sample);
+    expect(bits(model.ivf.centroids).equals(bits(local.ivf.centroids))).toBe(true);
+    expect(Object.is(model.ivf.loss, local.ivf.loss)).toBe(true);
+    expect(bits(model.pq!.codebook).equals(bits(local.pq!.codebook))).toBe(true);
+    expect(took).toBeLessThan(60_000);
+  });
+
+  it('the simple path (collect samples, trainFromSamples) equals trainLocal for cosine + SQ', async () => {
+    const queue = 'samples-test';
+    await startWorkers(2, queue, {});
+    const source = createSource();
+    const params = { numPartitions: 12, sampleRate: 32, maxIters: 10, seed: 5, metric: 'cosine' as const, dim: source.dim as number, sq: { numBits: 8 as const } };
+    const viaSamples = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, mode: 'samples', numTasks: 4 });
+    const viaStats = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, numTasks: 2 });
+    const local = await trainLocal(source, params);
+    for (const m of [viaSamples, viaStats]) {
+      expect(bits(m.ivf.centroids).equals(bits(local.ivf.centroids))).toBe(true);
+      expect(m.sq).toEqual(local.sq);
+      expect(m.metric).toBe('cosine');
+    }
+  });
+});

@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { loadKernels } from '../../src/kernels/index.js';
+import { fromFloat32Array } from '../../src/sources/memory.js';
+import { kmeans, kmeansWith, localExecutor } from '../../src/train/kmeans.js';
+import { trainLocal } from '../../src/train/local.js';
+import { trainPq } from '../../src/train/pq.js';
+import { createRng } from '../../src/util/rng.js';
+import { createPoolExecutor } from '../../src/workers/executor.js';
+
+/** Gaussian-ish blobs around `centers` random centers (seeded). */
+function blobs(n: number, dim: number, centers: number, seed: number): Float32Array {
+  const rng = createRng(seed, 99);
+  const c = new Float32Array(centers * dim).map(() => rng.next() * 10 - 5);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const b = rng.int(centers);
+    for (let j = 0; j < dim; j++) out[i * dim + j] = c[b * dim + j]! + (rng.next() + rng.next() + rng.next() - 1.5);
+  }
+  return out;
+}
+
+const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+describe('thread pool executor', () => {
+  const dim = 16, n = 3001, k = 24;
+  const data = blobs(n, dim, 30, 1);
+
+  it('k-means through 1, 2 and 3 threads equals single-thread k-means bit for bit (with balance term)', async () => {
+    const kernels = await loadKernels();
+    const opts = { seed: 7, maxIters: 15, balanceFactor: 1, kernels };
+    const ref = await kmeansWith(localExecutor(data, dim, kernels), k, opts);
+    expect(ref.iterations).toBeGreaterThan(1);
+    const plain = await kmeans(data, dim, k, opts);
+    expect(bits(plain.centroids)).toEqual(bits(ref.centroids));
+    for (const threads of [1, 2, 3]) {
+      const ex = await createPoolExecutor(data, dim, { threads, build: kernels.build });
+      try {
+        expect(ex.threads).toBe(threads);
+        const got = await kmeansWith(ex, k, opts);
+        expect(bits(got.centroids)).toEqual(bits(ref.centroids));
+        expect(Object.is(got.loss, ref.loss)).toBe(true);
+        expect(got.lossHistory).toEqual(ref.lossHistory);
+        expect(got.iterations).toBe(ref.iterations);
+      } finally {
+        await ex.close();
+      }
+    }
+  });
+
+  it('kmeans++ init uses the local copy and still matches', async () => {
+    const kernels = await loadKernels();
+    const opts = { seed: 3, maxIters: 8, init: 'kmeans++' as const, kernels };
+    const ref = await kmeansWith(localExecutor(data, dim, kernels), k, opts);
+    const ex = await createPoolExecutor(data, dim, { threads: 2 });
+    try {
+      const got = await kmeansWith(ex, k, opts);
+      expect(bits(got.centroids)).toEqual(bits(ref.centroids));
+      expect(Object.is(got.loss, ref.loss)).toBe(true);
+    } finally {
+      await ex.close();
+    }
+  });
+
+  it('PQ lock-step statistics through the pool equal the local PQ codebook bit for bit', async () => {
+    const kernels = await loadKernels();
+    const x = blobs(2000, dim, 12, 2);
+    const opts = { numSubVectors: 4, numBits: 4 as const, maxIters: 12, seed: 11, kernels };
+    const ref = await trainPq(x, dim, opts);
+    for (const threads of [2, 3]) {
+      const ex = await createPoolExecutor(x, dim, { threads });
+      try {
+        const got = await trainPq(new Float32Array(0), dim, { ...opts, executor: ex });
+        expect(bits(got.codebook)).toEqual(bits(ref.codebook));
+      } finally {
+        await ex.close();
+      }
+    }
+  });
+
+  it('the reference kernels can run in the workers too', async () => {
+    const kernels = await loadKernels({ build: 'reference' });
+    const opts = { seed: 5, maxIters: 5, kernels };
+    const small = data.subarray(0, 600 * dim);
+    const ref = await kmeansWith(localExecutor(small, dim, kernels), 8, opts);
+    const ex = await createPoolExecutor(small, dim, { threads: 2, build: 'reference' });
+    try {
+      const got = await kmeansWith(ex, 8, opts);
+      expect(bits(got.centroids)).toEqual(bits(ref.centroids));
+    } finally {
+      await ex.close();
+    }
+  });
+
+  it('abort terminates the workers, rejects with code aborted, and a new pool works afterwards', async () => {
+    const big = blobs(40_000, 64, 50, 4);
+    const ac = new AbortController();
+    const ex = await createPoolExecutor(big, 64, { threads: 2, signal: ac.signal });
+    const t0 = performance.now();
+    const run = kmeansWith(ex, 256, { seed: 1, maxIters: 50, tolerance: 0, hierarchicalK: 0 });
+    setTimeout(() => ac.abort(new Error('stop')), 30);
+    const err = await run.then(() => undefined, (e: unknown) => e as { code?: string; name?: string });
+    expect(err?.code).toBe('aborted');
+    expect(err?.name).toBe('AbortError');
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    await expect(ex.partialStats(new Float32Array(256 * 64), { iteration: 1, shift: 0, lossShift: 0, metric: 'l2' }))
+      .rejects.toMatchObject({ code: 'aborted' });
+    await ex.close();
+    await ex.close();
+    const again = await createPoolExecutor(data, dim, { threads: 2 });
+    try {
+      const kernels = await loadKernels();
+      const ref = await kmeansWith(localExecutor(data, dim, kernels), 4, { seed: 2, maxIters: 3 });
+      const got = await kmeansWith(again, 4, { seed: 2, maxIters: 3 });
+      expect(bits(got.centroids)).toEqual(bits(ref.centroids));
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('an already aborted signal and bad threads are rejected with clear errors', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('early'));
+    await expect(createPoolExecutor(data, dim, { threads: 2, signal: ac.signal })).rejects.toMatchObject({ code: 'aborted' });
+    await expect(createPoolExecutor(data, dim, { threads: 0 })).rejects.toThrow(/threads: expected an integer ≥ 1, got 0/);
+    await expect(createPoolExecutor(data, 7, { threads: 2 })).rejects.toThrow(/multiple of dim 7/);
+  });
+
+  it('more threads than rows uses one shard per row; closed executors reject', async () => {
+    const tiny = data.subarray(0, 3 * dim);
+    const ex = await createPoolExecutor(tiny, dim, { threads: 8 });
+    expect(ex.threads).toBe(3);
+    const r = await ex.rows(new Uint32Array([2, 0]));
+    expect([...r]).toEqual([...tiny.subarray(2 * dim, 3 * dim), ...tiny.subarray(0, dim)]);
+    await ex.close();
+    await expect(ex.partialStats(tiny.slice(0, dim), { iteration: 1, shift: 0, lossShift: 0, metric: 'l2' })).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('trainLocal with threads: 2 equals threads: 1 bit for bit (IVF + PQ)', async () => {
+    const source = fromFloat32Array(blobs(6000, dim, 40, 6), dim, { fragmentRows: 1000 });
+    const params = { numPartitions: 16, sampleRate: 64, maxIters: 10, seed: 9, pq: { numSubVectors: 4, numBits: 4 as const } };
+    const one = await trainLocal(source, { ...params, threads: 1 });
+    const two = await trainLocal(source, { ...params, threads: 2 });
+    expect(bits(two.ivf.centroids)).toEqual(bits(one.ivf.centroids));
+    expect(Object.is(two.ivf.loss, one.ivf.loss)).toBe(true);
+    expect(bits(two.pq!.codebook)).toEqual(bits(one.pq!.codebook));
+  });
+});
