@@ -5,7 +5,7 @@ import { IvfkitError } from '../util/errors.js';
 import { DEFAULT_SEED } from '../util/rng.js';
 import type { KmeansExecutor } from './executor.js';
 import { trainIvf } from './ivf.js';
-import { trainPq } from './pq.js';
+import { residualRows, trainPq } from './pq.js';
 import { createSampleTasks, executeSampleTask, mergeSampleResults, sampleTargets, type SampleResult } from './sample.js';
 
 /** Parameters of {@link trainLocal} and of the distributed protocol. */
@@ -124,6 +124,15 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
     throw new IvfkitError('too-few-rows',
       `IVF sample rows: expected at least numPartitions ${k}, got ${merged.ivfRows} (${merged.ivfDropped} dropped as null or non-finite)`);
   }
+  if (params.pq) {
+    const numBits = params.pq.numBits ?? 8;
+    if (merged.quantRows < 2 ** numBits) {
+      throw new IvfkitError('too-few-rows',
+        `PQ sample rows: expected at least 2^${numBits} = ${2 ** numBits}, got ${merged.quantRows} (${merged.quantDropped} dropped as null or non-finite)`);
+    }
+  } else if (params.sq && !merged.sqBounds) {
+    throw new IvfkitError('no-finite-rows', `SQ sample: expected finite rows, got 0 (${merged.quantDropped} dropped as null or non-finite)`);
+  }
   const budget = params.memoryBudget ?? TRAIN_DEFAULTS.memoryBudget;
   const bytes = (merged.ivf.length + merged.quant.length * (params.pq && metric !== 'dot' ? 2 : 1)) * 4;
   if (bytes > budget) {
@@ -147,22 +156,14 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   let sq: SqModel | undefined;
   if (params.pq) {
     const numBits = params.pq.numBits ?? 8;
-    const ksub = 2 ** numBits;
-    if (merged.quantRows < ksub) {
-      throw new IvfkitError('too-few-rows',
-        `PQ sample rows: expected at least 2^${numBits} = ${ksub}, got ${merged.quantRows} (${merged.quantDropped} dropped as null or non-finite)`);
-    }
-    const data = metric === 'dot' ? merged.quant : residuals(merged.quant, dim, ivf.centroids, kernels);
+    const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels);
     pq = await withExecutor(data, dim, threads, params.signal, kernels, (executor) =>
       trainPq(data, dim, {
         numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
         maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
       }));
   } else if (params.sq) {
-    if (!merged.sqBounds) {
-      throw new IvfkitError('no-finite-rows', `SQ sample: expected finite rows, got 0 (${merged.quantDropped} dropped as null or non-finite)`);
-    }
-    sq = { numBits: 8, lower: merged.sqBounds.lower, upper: merged.sqBounds.upper };
+    sq = { numBits: 8, lower: merged.sqBounds!.lower, upper: merged.sqBounds!.upper };
     params.onProgress?.({ stage: 'sq', fraction: 1 });
   }
   return {
@@ -171,23 +172,6 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
     ...(sq ? { sq } : {}),
     sample: { rows: merged.ivfRows, dropped: merged.ivfDropped },
   };
-}
-
-/** `x − c_nearest` (squared L2) for every row. */
-export function residuals(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels): Float32Array {
-  const { index } = kernels.assign(data, dim, centroids, { metric: 'l2' });
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < index.length; i++) {
-    const c = index[i]!;
-    const o = i * dim;
-    if (c < 0) {
-      out.fill(NaN, o, o + dim);
-      continue;
-    }
-    const co = c * dim;
-    for (let j = 0; j < dim; j++) out[o + j] = data[o + j]! - centroids[co + j]!;
-  }
-  return out;
 }
 
 type PoolExecutor = KmeansExecutor & { close(): Promise<void> };
