@@ -154,13 +154,12 @@ function planFor(w, opts, env) {
 }
 
 function runJob(job, w, files, opts, env, outDir) {
-  const base = { seed: opts.seed, runs: job.js ? opts.jsRuns : opts.runs, threads: job.threads, out: outDir };
+  const base = { seed: opts.seed, runs: 1, threads: job.threads, out: outDir };
   const shape = w.kind === 'recall'
     ? { n: files.n, d: files.d, data: files.base, queries: files.queries, nq: files.nq, k: w.k, m: w.m, iters: w.iters, topk: 10, nprobes: 16 }
     : { n: w.spec.n, d: w.spec.d, k: w.spec.k, data: files.data, init: files.init, iters: w.iters, m: w.m, nbits: w.nbits ?? 8 };
   const task = { kmeans: 'kmeans', pq: 'pq', sq: 'sq', recall: 'recall', ivf: w.task }[w.kind];
   const spec = { impl: job.impl, task, ...shape, ...base, ...(job.peerModel ? { peerModel: job.peerModel } : {}), build: opts.build };
-  if (w.kind === 'sq' && job.impl !== 'ivfkit') spec.runs = Math.max(spec.runs, 5);
   if (job.impl === 'ivfkit') {
     const flags = [];
     if (opts.build === 'relaxed') flags.push('--experimental-wasm-relaxed-simd');
@@ -294,25 +293,36 @@ async function main() {
     const plan = planFor(w, opts, env);
     // F: ivfkit also scores the FAISS-trained model with its own evaluator, so FAISS trains first.
     if (w.kind === 'recall') plan.sort((a, b) => (a.impl === 'ivfkit') - (b.impl === 'ivfkit'));
+    // Runs are interleaved (round r of every implementation, then round r + 1) so that the load of a
+    // shared machine drifts over all implementations alike; each round is one child process.
+    const active = [];
     for (const job of plan) {
-      const row = { impl: job.impl, label: job.label, threads: job.threads, env: job.env };
+      const row = { impl: job.impl, label: job.label, threads: job.threads, env: job.env, times: [] };
       rows.push(row);
-      if (job.missing) { row.status = job.missing; continue; }
-      if (job.skip) { row.status = job.skip; continue; }
-      if (job.impl === 'ivfkit' && !hasDist) { row.status = 'not built (run `npm run build`)'; continue; }
-      if (w.kind === 'recall' && job.impl === 'ivfkit') {
-        const faissRow = rows.find((r) => r.impl === 'faiss' && r.status === 'ok');
-        if (faissRow) job.peerModel = faissRow.result.files;
-      }
-      const slug = `${job.impl}-t${job.threads}-${rows.length}`;
-      const res = runJob(job, w, files, opts, env, join(outRoot, slug));
-      if (res.error) { row.status = `failed: ${res.error}`; continue; }
-      row.status = 'ok';
-      row.result = res;
-      row.times = res.times;
-      row.median = median(res.times);
-      process.stderr.write(`  ${id} ${job.label} t${job.threads}: ${fmt(row.median)} s\n`);
+      if (job.missing) row.status = job.missing;
+      else if (job.skip) row.status = job.skip;
+      else if (job.impl === 'ivfkit' && !hasDist) row.status = 'not built (run `npm run build`)';
+      else active.push({ job, row, runs: job.js ? opts.jsRuns : opts.runs, slug: `${job.impl}-t${job.threads}-${rows.length}` });
     }
+    const rounds = Math.max(0, ...active.map((a) => a.runs));
+    for (let round = 0; round < rounds; round++) {
+      for (const { job, row, runs, slug } of active) {
+        if (round >= runs || row.status?.startsWith('failed')) continue;
+        if (w.kind === 'recall' && job.impl === 'ivfkit') {
+          const faissRow = rows.find((r) => r.impl === 'faiss' && r.status === 'ok');
+          if (faissRow) job.peerModel = faissRow.result.files;
+        }
+        const res = runJob(job, w, files, { ...opts, runs: 1, jsRuns: 1 }, env, join(outRoot, slug));
+        if (res.error) { row.status = `failed: ${res.error}`; continue; }
+        row.status = 'ok';
+        row.result = res;
+        row.times.push(...res.times);
+        if (res.setup_s !== undefined) (row.setups ??= []).push(res.setup_s);
+        row.median = median(row.times);
+        process.stderr.write(`  ${id} round ${round + 1} ${job.label} t${job.threads}: ${fmt(res.times[0])} s\n`);
+      }
+    }
+    for (const { row } of active) if (row.setups) row.result.setup_s = median(row.setups);
     if (w.kind === 'recall') {
       // ivfkit evaluates FAISS's model too, so it runs after FAISS; print FAISS below it.
       rows.sort((a, b) => (a.impl === 'ivfkit' ? -1 : 0) - (b.impl === 'ivfkit' ? -1 : 0));

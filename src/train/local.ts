@@ -174,6 +174,9 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   };
 }
 
+/** `x − c_nearest` (squared L2) for every row; rows with no nearest centroid become NaN. */
+export const residuals: (data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels) => Float32Array = residualRows;
+
 type PoolExecutor = KmeansExecutor & { close(): Promise<void> };
 
 async function withExecutor<T>(data: Float32Array, dim: number, threads: number, signal: AbortSignal | undefined, kernels: Kernels,

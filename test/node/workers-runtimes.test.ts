@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// The Web Worker side of the pool (used by Deno and Bun) against the in-thread executor, from dist/.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ivfkit-workers-'));
+const script = join(dir, 'pool.mjs');
+writeFileSync(script, `
+import { createPoolExecutor } from ${JSON.stringify(join(root, 'dist/workers/executor.js'))};
+import { kmeansWith, localExecutor } from ${JSON.stringify(join(root, 'dist/train/kmeans.js'))};
+import { loadKernels } from ${JSON.stringify(join(root, 'dist/kernels/index.js'))};
+const dim = 8, n = 3000;
+const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);
+const kernels = await loadKernels();
+const ref = await kmeansWith(localExecutor(data, dim, kernels), 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
+const ex = await createPoolExecutor(data, dim, { threads: 3, build: kernels.build });
+const got = await kmeansWith(ex, 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
+await ex.close();
+const same = got.centroids.length === ref.centroids.length && got.centroids.every((v, i) => Object.is(v, ref.centroids[i])) && Object.is(got.loss, ref.loss);
+console.log(JSON.stringify({ same, threads: ex.threads, iterations: got.iterations }));
+`);
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 120_000, cwd: root }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: expected exit 0, got ${err.message}\n${stderr}`));
+      else resolve(stdout.trim().split('\n').pop()!);
+    });
+  });
+}
+
+describe('thread pool on Deno and Bun (module Web Workers)', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = (name: string): string => join(root, 'node_modules/.bin', name);
+
+  it('Deno: 3 Web Workers give the in-thread k-means bit for bit', async () => {
+    expect(existsSync(bin('deno'))).toBe(true);
+    const out = JSON.parse(await run(bin('deno'), ['run', '-A', script])) as { same: boolean; threads: number };
+    expect(out).toMatchObject({ same: true, threads: 3 });
+  });
+
+  it('Bun: 3 Web Workers give the in-thread k-means bit for bit', async () => {
+    expect(existsSync(bin('bun'))).toBe(true);
+    const out = JSON.parse(await run(bin('bun'), [script])) as { same: boolean; threads: number };
+    expect(out).toMatchObject({ same: true, threads: 3 });
+  });
+});
