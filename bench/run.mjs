@@ -126,7 +126,7 @@ function planFor(w, opts, env) {
   const faiss = env.python.faiss ? undefined : `not installed (${env.python.py ? 'python3 cannot import faiss' : 'no python3 with numpy'})`;
   const sklearn = env.python.sklearn ? undefined : 'not installed (python3 cannot import sklearn)';
   const add = (impl, label, threads, extra = {}) => { if (want(impl)) jobs.push({ impl, label, threads, ...extra }); };
-  const ivfkitThreads = w.kind === 'sq' ? ts.filter((t) => t === 1) : w.kind === 'recall' ? [Math.max(...ts)] : ts;
+  const ivfkitThreads = w.kind === 'sq' ? ts.filter((t) => t === 1) : w.kind === 'recall' ? [Math.min(...ts)] : ts;
   for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${env.build})`, t);
   if (w.kind === 'kmeans' || w.kind === 'pq' || w.kind === 'ivf') {
     for (const t of ts) {
@@ -400,7 +400,7 @@ export function targets(report) {
       }
     }
   }
-  const f = pick('F', 'ivfkit', Math.max(...(rows('F').map((r) => r.threads)), 1));
+  const f = rows('F').find((r) => r.impl === 'ivfkit');
   if (f?.result?.peerRecall !== undefined) {
     const d = f.result.recall - f.result.peerRecall;
     out.push(`F: recall within 1 point of the FAISS-trained model: ${fmt(f.result.recall, 4)} vs ${fmt(f.result.peerRecall, 4)} (${fmt(d * 100, 2)} points) → ${verdict(d >= -0.01)}`);

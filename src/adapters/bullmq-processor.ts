@@ -67,6 +67,7 @@ async function source(): Promise<VectorSource> {
     if (!f) throw new IvfkitError('invalid-argument', `source module ${spec}: expected an export createSource(options) or a default function, got neither`);
     return f(c.sourceOptions);
   })();
+  sourcePromise.catch(() => { sourcePromise = undefined; });
   return sourcePromise;
 }
 

@@ -303,7 +303,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       const common = { seed, kernels, ...(params.signal ? { signal: params.signal } : {}), ...(params.onProgress ? { onProgress: params.onProgress } : {}) };
       const empty = new Float32Array(0);
       const ivf = await trainIvf(empty, dim, {
-        numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await this.executor(ordered, 'ivf'),
+        numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await coordinator.executor(ordered, 'ivf'),
       });
       let pq: PqModel | undefined;
       let sq: SqModel | undefined;
@@ -312,7 +312,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
         if (quantRows < 2 ** numBits) {
           throw new IvfkitError('too-few-rows', `PQ sample rows: expected at least 2^${numBits} = ${2 ** numBits}, got ${quantRows} (${quantDropped} dropped as null or non-finite)`);
         }
-        const executor = metric === 'dot' ? await this.executor(ordered, 'quant') : await this.residualExecutor(ordered, ivf.centroids);
+        const executor = metric === 'dot' ? await coordinator.executor(ordered, 'quant') : await coordinator.residualExecutor(ordered, ivf.centroids);
         pq = await trainPq(empty, dim, {
           numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2', maxIters: params.pq.maxIters ?? maxIters, ...common, executor,
         });
@@ -360,7 +360,7 @@ export interface TrainWithBullmqOptions extends BullmqCoordinatorOptions {
  * const model = await trainWithBullmq(await source.fragments(), { numPartitions: 256, pq: { numSubVectors: 16 } },
  *   { connection: 'redis://127.0.0.1:6379' });
  */
-export async function trainWithBullmq(fragments: readonly FragmentInfo[], params: TrainParams & { dim: number },
+export async function trainWithBullmq(fragments: readonly FragmentInfo[], params: TrainParams,
   opts: TrainWithBullmqOptions = {}): Promise<TrainedModels> {
   validateTrainParams(params);
   const tasks = createSampleTasks(fragments, opts.numTasks ?? Math.min(64, Math.max(1, fragments.length)), params);

@@ -35,9 +35,13 @@ export function fromFloat32Array(data: Float32Array, dim: number, opts: MemorySo
       checkOffsets(offsets, frag.numRows, fragmentId);
       const base = fragmentId * fragmentRows;
       const out = new Float32Array(offsets.length * dim);
-      for (let i = 0; i < offsets.length; i++) {
+      for (let i = 0; i < offsets.length;) {
+        let j = i + 1;
+        while (j < offsets.length && offsets[j] === offsets[j - 1]! + 1) j++;
         const r = base + offsets[i]!;
-        out.set(data.subarray(r * dim, r * dim + dim), i * dim);
+        if (dim <= 32 && j === i + 1) for (let c = 0; c < dim; c++) out[i * dim + c] = data[r * dim + c]!;
+        else out.set(data.subarray(r * dim, (r + j - i) * dim), i * dim);
+        i = j;
       }
       return { data: out, nulls: 0 };
     },

@@ -20,10 +20,10 @@ const children: ChildProcess[] = [];
 const messages: Msg[] = [];
 const listeners = new Set<(m: Msg) => void>();
 
-async function startWorkers(count: number, queue: string, sourceOptions: object): Promise<ChildProcess[]> {
+async function startWorkers(count: number, queue: string, sourceOptions: object, sourcePath = sourceScript.pathname): Promise<ChildProcess[]> {
   const started: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
-    const child = fork(workerScript, [sourceScript.pathname, JSON.stringify(sourceOptions)], {
+    const child = fork(workerScript, [sourcePath, JSON.stringify(sourceOptions)], {
       env: { ...process.env, IVFKIT_REDIS_URL: redis!.url, IVFKIT_QUEUE: queue, IVFKIT_LOCK_MS: '1500', IVFKIT_STALLED_MS: '1000' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -102,5 +102,16 @@ describe('ivfkit/bullmq: training across worker processes through Redis', () => 
       expect(m.sq).toEqual(local.sq);
       expect(m.metric).toBe('cosine');
     }
+  });
+
+  it('a job that keeps failing rejects the run with code job-failed, naming the job and the cause', async () => {
+    const queue = 'fail-test';
+    await startWorkers(1, queue, {}, '/nonexistent/ivfkit-source.mjs');
+    const source = createSource();
+    const params = { numPartitions: 8, sampleRate: 16, seed: 1, dim: source.dim as number };
+    const err = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, numTasks: 1, attempts: 2, run: 'failing' })
+      .then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(err?.code).toBe('job-failed');
+    expect(err?.message).toMatch(/job failing_sample_\w+_0 \(sample\): expected to complete, got: .*ivfkit-source\.mjs/);
   });
 });

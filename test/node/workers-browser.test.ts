@@ -14,11 +14,37 @@ let server: Server;
 let browser: Browser;
 let base = '';
 
+// Runs in the page (a plain module script, so no test-runner transform touches its imports).
+const PAGE = `<!doctype html><title>ivfkit pool</title><script type="module">
+import { createPoolExecutor } from '/dist/workers/executor.js';
+import { kmeansWith, localExecutor } from '/dist/train/kmeans.js';
+import { loadKernels } from '/dist/kernels/index.js';
+try {
+  const dim = 8, n = 3000;
+  const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);
+  const kernels = await loadKernels();
+  const ref = await kmeansWith(localExecutor(data, dim, kernels), 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
+  const pool = await createPoolExecutor(data, dim, { threads: 2, build: kernels.build });
+  const got = await kmeansWith(pool, 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
+  await pool.close();
+  const same = got.centroids.every((v, i) => Object.is(v, ref.centroids[i])) && Object.is(got.loss, ref.loss);
+  const ac = new AbortController();
+  const big = new Float32Array(20000 * 32).map((_, i) => Math.cos(i * 0.11));
+  const p2 = await createPoolExecutor(big, 32, { threads: 2, signal: ac.signal });
+  const run = kmeansWith(p2, 256, { seed: 1, maxIters: 50, tolerance: 0 });
+  setTimeout(() => ac.abort(new Error('stop')), 20);
+  const code = await run.then(() => 'finished', (e) => e.code);
+  globalThis.__result = { same, threads: pool.threads, build: kernels.build, code };
+} catch (e) {
+  globalThis.__result = { error: String(e && e.stack || e) };
+}
+</script>`;
+
 describe('thread pool in Chromium (module Web Workers)', () => {
   beforeAll(async () => {
     server = createServer(async (req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-      if (path === '/' ) { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>ivfkit</title>'); return; }
+      if (path === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE); return; }
       if (!path.startsWith('/dist/')) { res.writeHead(404).end(); return; }
       try {
         const body = await readFile(join(root, path));
@@ -45,26 +71,8 @@ describe('thread pool in Chromium (module Web Workers)', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${base}/`);
-    const out = await page.evaluate(async () => {
-      const ex = await import('/dist/workers/executor.js' as string);
-      const km = await import('/dist/train/kmeans.js' as string);
-      const kl = await import('/dist/kernels/index.js' as string);
-      const dim = 8, n = 3000;
-      const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);
-      const kernels = await kl.loadKernels();
-      const ref = await km.kmeansWith(km.localExecutor(data, dim, kernels), 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
-      const pool = await ex.createPoolExecutor(data, dim, { threads: 2, build: kernels.build });
-      const got = await km.kmeansWith(pool, 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
-      await pool.close();
-      const same = got.centroids.every((v: number, i: number) => Object.is(v, ref.centroids[i])) && Object.is(got.loss, ref.loss);
-      const ac = new AbortController();
-      const big = new Float32Array(20000 * 32).map((_, i) => Math.cos(i * 0.11));
-      const p2 = await ex.createPoolExecutor(big, 32, { threads: 2, signal: ac.signal });
-      const run = km.kmeansWith(p2, 256, { seed: 1, maxIters: 50, tolerance: 0 });
-      setTimeout(() => ac.abort(new Error('stop')), 20);
-      const code = await run.then(() => 'finished', (e: { code?: string }) => e.code);
-      return { same, threads: pool.threads, build: kernels.build, code };
-    });
+    await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
+    const out = await page.evaluate(() => (globalThis as { __result?: unknown }).__result);
     expect(errors).toEqual([]);
     expect(out).toMatchObject({ same: true, threads: 2, code: 'aborted' });
     await page.close();

@@ -29,6 +29,16 @@ describe('fromFloat32Array', () => {
     expect(r.nulls).toBe(0);
     expect(Array.from((await src.readRows(2, Uint32Array.of(1))).data)).toEqual([27, 28, 29]);
   });
+  it('copies runs of consecutive offsets and single rows alike, for narrow and wide rows', async () => {
+    for (const dim of [3, 40]) {
+      const data = seq(50 * dim, (i) => i * 0.5);
+      const src = fromFloat32Array(data, dim, { fragmentRows: 20 });
+      const offsets = Uint32Array.of(0, 1, 2, 5, 9, 10, 19);
+      const got = (await src.readRows(1, offsets)).data;
+      const want = Float32Array.from(Array.from(offsets).flatMap((o) => Array.from(data.subarray((20 + o) * dim, (21 + o) * dim))));
+      expect(got).toEqual(want);
+    }
+  });
   it('rejects bad input with expected and actual values', () => {
     expect(() => fromFloat32Array(seq(7), 3)).toThrow(/multiple of dim 3, got 7/);
     expect(() => fromFloat32Array(seq(6), 3, { fragmentRows: 0 })).toThrow(/fragmentRows: expected a positive integer, got 0/);
