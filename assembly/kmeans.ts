@@ -1,10 +1,72 @@
 // k-means map step in exact fixed point: sums[c·d + j] += nearest(f64(x_ij) · scale) as i64
 // (saturating; NaN → 0), counts[c] += 1, loss[c] += nearest(f64(dist_i) · lossScale),
 // radius[c] = max(radius[c], dist_i) (NaN ignored), for every row with index ≥ 0.
+//
+// SIMD fast path: for |y| < 2^51, y + 1.5·2^52 rounds y to an integer (ties to even, as f64.nearest)
+// and the low bits of the sum's bit pattern minus those of 1.5·2^52 are that integer. A row takes
+// this path when max |x_ij| · scale < 2^51 (false for NaN); other rows take the exact scalar path.
 
 // @ts-ignore: decorator
 @inline function fixed(v: f64, scale: f64): i64 {
   return <i64>nearest<f64>(v * scale);
+}
+
+const MAGIC: f64 = 6755399441055744.0; // 1.5 · 2^52
+const MAGIC_BITS: i64 = 0x4338000000000000;
+const FAST_LIMIT: f64 = 2251799813685248.0; // 2^51
+
+// @ts-ignore: decorator
+@inline function rowScalar(xr: usize, sr: usize, d: i32, scale: f64): void {
+  for (let j = 0; j < d; j++) {
+    const p = sr + (<usize>j << 3);
+    store<i64>(p, load<i64>(p) + fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
+  }
+}
+
+// @ts-ignore: decorator
+@inline function rowSimd(xr: usize, sr: usize, d: i32, scale: f64): void {
+  const d4 = d & ~3;
+  const sv = f64x2.splat(scale), mv = f64x2.splat(MAGIC), mb = i64x2.splat(MAGIC_BITS);
+  for (let j = 0; j < d4; j += 4) {
+    const v = v128.load(xr + (<usize>j << 2));
+    const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v), sv), mv);
+    const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), sv), mv);
+    const p = sr + (<usize>j << 3);
+    v128.store(p, i64x2.add(v128.load(p), i64x2.sub(lo, mb)));
+    v128.store(p, i64x2.add(v128.load(p, 16), i64x2.sub(hi, mb)), 16);
+  }
+  for (let j = d4; j < d; j++) {
+    const p = sr + (<usize>j << 3);
+    store<i64>(p, load<i64>(p) + fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
+  }
+}
+
+/** max |x_j| of a row as f32 (NaN when the row has a NaN). */
+// @ts-ignore: decorator
+@inline function rowMaxAbs(xr: usize, d: i32): f32 {
+  const d4 = d & ~3;
+  let m = f32x4.splat(0);
+  for (let j = 0; j < d4; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xr + (<usize>j << 2))));
+  let r = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  for (let j = d4; j < d; j++) r = max(r, abs(load<f32>(xr + (<usize>j << 2))));
+  return r;
+}
+
+/** Accumulates one row of d floats at xr with distance dv into cluster c. */
+// @ts-ignore: decorator
+@inline export function accumulateRow(xr: usize, d: i32, c: i32, dv: f32, scale: f64, lossScale: f64,
+  sums: usize, counts: usize, loss: usize, radius: usize): void {
+  const sr = sums + (<usize>c * <usize>d << 3);
+  if (ASC_FEATURE_SIMD) {
+    if (<f64>rowMaxAbs(xr, d) * scale < FAST_LIMIT) rowSimd(xr, sr, d, scale);
+    else rowScalar(xr, sr, d, scale);
+  } else {
+    rowScalar(xr, sr, d, scale);
+  }
+  const co = <usize>c;
+  store<f64>(counts + (co << 3), load<f64>(counts + (co << 3)) + 1);
+  store<i64>(loss + (co << 3), load<i64>(loss + (co << 3)) + fixed(<f64>dv, lossScale));
+  if (dv > load<f32>(radius + (co << 2))) store<f32>(radius + (co << 2), dv);
 }
 
 export function accumulate(x: usize, n: i32, d: i32, index: usize, dist: usize, scale: f64, lossScale: f64,
@@ -13,16 +75,6 @@ export function accumulate(x: usize, n: i32, d: i32, index: usize, dist: usize, 
   for (let i = 0; i < n; i++) {
     const c = load<i32>(index + (<usize>i << 2));
     if (c < 0) continue;
-    const xr = x + <usize>i * stride;
-    const sr = sums + (<usize>c * <usize>d << 3);
-    for (let j = 0; j < d; j++) {
-      const p = sr + (<usize>j << 3);
-      store<i64>(p, load<i64>(p) + fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
-    }
-    const co = <usize>c;
-    store<f64>(counts + (co << 3), load<f64>(counts + (co << 3)) + 1);
-    const dv = load<f32>(dist + (<usize>i << 2));
-    store<i64>(loss + (co << 3), load<i64>(loss + (co << 3)) + fixed(<f64>dv, lossScale));
-    if (dv > load<f32>(radius + (co << 2))) store<f32>(radius + (co << 2), dv);
+    accumulateRow(x + <usize>i * stride, d, c, load<f32>(dist + (<usize>i << 2)), scale, lossScale, sums, counts, loss, radius);
   }
 }

@@ -1,6 +1,18 @@
+import { sqNormRow } from './common';
+
 // Product quantization: for every row and every one of M sub-spaces, the nearest of ksub codes
-// (16 or 256) by Σ_j (x_j − c_j)², summed sequentially over j in f32 (as the reference). The
-// codebook is transposed once per call to [m][j][c] so that 16 codes fill four f32x4 lanes.
+// (16 or 256) by Σ_j (x_j − c_j)², summed sequentially over j in f32 (as the reference).
+//
+// 16 codes: the codebook is transposed to [m][j][c] so that 16 codes fill four f32x4 lanes, and the
+// direct sums are computed for two rows at a time.
+// 256 codes (SIMD): a filter in GEMM form, then the exact sums. For 4 rows × 8 codes per register
+// tile, A_c = ‖c‖² + Σ_j x_j·(−2c_j) (= the distance minus ‖x‖², up to rounding) from a [m][j][c]
+// copy of −2c; then every code with A_c ≤ min A + margin gets the exact sequential Σ (x_j − c_j)²,
+// and the winner among those is chosen by the reference's rule. The margin,
+// (ds + 4)·2^-19·(‖x‖² + max‖c‖²) + (ds + 4)·2^-126, is more than twice the worst rounding error of
+// A_c plus that of the exact sum (≈ (5·ds + 6)·2^-24·(‖x‖² + ‖c‖²) each, plus subnormal terms), so the
+// exact winner and every code tying with it are always candidates: the result is the reference's, bit
+// for bit. Sub-vectors with ‖x‖² + max‖c‖² ≥ 1e30 (or NaN) take the full exact search.
 
 /** codebook [m][c][j] → out [m][j][c]. */
 export function pqTranspose(cb: usize, m: i32, ksub: i32, ds: i32, out: usize): void {
@@ -12,6 +24,166 @@ export function pqTranspose(cb: usize, m: i32, ksub: i32, ds: i32, out: usize): 
         store<f32>(dst + (<usize>(j * ksub + c) << 2), load<f32>(src + (<usize>(c * ds + j) << 2)));
       }
     }
+  }
+}
+
+/** For the 256-code filter: t2 [m][j][c] = −2·c_j, cn [m][c] = ‖c‖², cnmax [m] = max_c ‖c‖² (NaN if any is NaN). */
+export function pqPrepare(cb: usize, m: i32, ksub: i32, ds: i32, t2: usize, cn: usize, cnmax: usize): void {
+  for (let s = 0; s < m; s++) {
+    const src = cb + (<usize>s * <usize>ksub * <usize>ds << 2);
+    const dst = t2 + (<usize>s * <usize>ksub * <usize>ds << 2);
+    let big: f32 = 0;
+    for (let c = 0; c < ksub; c++) {
+      let acc: f32 = 0;
+      for (let j = 0; j < ds; j++) {
+        const v = load<f32>(src + (<usize>(c * ds + j) << 2));
+        store<f32>(dst + (<usize>(j * ksub + c) << 2), v * -2);
+        acc += v * v;
+      }
+      store<f32>(cn + (<usize>(s * ksub + c) << 2), acc);
+      big = max(big, acc);
+    }
+    store<f32>(cnmax + (<usize>s << 2), big);
+  }
+}
+
+/** Exact search of one sub-vector over codes in the original layout [c][j] at cbs. */
+function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, outDist: usize, o: usize): void {
+  let bs: f32 = NaN, bi: i32 = -1;
+  const cbytes = <usize>ds << 2;
+  for (let c = 0; c < ksub; c++) {
+    const acc = exactDist(xp, cbs + <usize>c * cbytes, ds);
+    if (acc == acc && !(acc >= bs)) { bs = acc; bi = c; }
+  }
+  store<i32>(outIndex + o, bi);
+  store<f32>(outDist + o, bs);
+}
+
+// @ts-ignore: decorator
+@inline function exactDist(xp: usize, cp: usize, ds: i32): f32 {
+  let acc: f32 = 0;
+  for (let j = 0; j < ds; j++) {
+    const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(cp + (<usize>j << 2));
+    acc += e * e;
+  }
+  return acc;
+}
+
+// @ts-ignore: decorator
+@inline function fmadd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  else return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+// @ts-ignore: decorator
+@inline function hmin(v: v128): f32 {
+  const m1 = f32x4.min(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  const m2 = f32x4.min(m1, v128.shuffle<f32>(m1, m1, 1, 0, 3, 2));
+  return f32x4.extract_lane(m2, 0);
+}
+
+/** Candidates of one sub-vector: codes whose filter value in buf (256 values) is ≤ thr, exactly. */
+function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, thr: f32, outIndex: usize, outDist: usize, o: usize): void {
+  const tv = f32x4.splat(thr);
+  const cbytes = <usize>ds << 2;
+  let bs: f32 = NaN, bi: i32 = -1;
+  for (let c = 0; c < 256; c += 16) {
+    const p = buf + (<usize>c << 2);
+    const l0 = f32x4.le(v128.load(p), tv), l1 = f32x4.le(v128.load(p, 16), tv);
+    const l2 = f32x4.le(v128.load(p, 32), tv), l3 = f32x4.le(v128.load(p, 48), tv);
+    if (!v128.any_true(v128.or(v128.or(l0, l1), v128.or(l2, l3)))) continue;
+    let bits = i32x4.bitmask(l0) | (i32x4.bitmask(l1) << 4) | (i32x4.bitmask(l2) << 8) | (i32x4.bitmask(l3) << 12);
+    while (bits != 0) {
+      const l = ctz(bits);
+      bits &= bits - 1;
+      const cc = c + l;
+      const acc = exactDist(xp, cbs + <usize>cc * cbytes, ds);
+      if (acc == acc && !(acc >= bs)) { bs = acc; bi = cc; }
+    }
+  }
+  store<i32>(outIndex + o, bi);
+  store<f32>(outDist + o, bs);
+}
+
+/**
+ * 256 codes, SIMD: filter + exact candidates (see the header). x: n rows of d; cb original codebook;
+ * t2/cn/cnmax from pqPrepare; scratch ≥ 4160 bytes.
+ */
+function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn: usize, cnmax: usize,
+  scratch: usize, outIndex: usize, outDist: usize): void {
+  let group = (32768 / (d << 2)) & ~3;
+  if (group < 4) group = 4;
+  const stride = <usize>d << 2;
+  const ob = <usize>m << 2;
+  const ds = d / m;
+  const subBytes = <usize>ds << 2;
+  const tsBytes = <usize>256 * <usize>ds << 2;
+  const k1 = <f32>(ds + 4) * <f32>1.9073486328125e-6; // 2^-19
+  const k2 = <f32>(ds + 4) * <f32>1.1754943508222875e-38; // 2^-126
+  const n4 = n & ~3;
+  for (let g = 0; g < n; g += group) {
+    const gEnd = min(g + group, n);
+    const q4 = min(gEnd, n4);
+    for (let s = 0; s < m; s++) {
+      const ts = t2 + <usize>s * tsBytes;
+      const cbs = cb + <usize>s * tsBytes;
+      const cns = cn + (<usize>s << 10);
+      const cmax = load<f32>(cnmax + (<usize>s << 2));
+      let i = g;
+      for (; i < q4; i += 4) {
+        const x0 = x + <usize>i * stride + <usize>s * subBytes;
+        const x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
+        const mp = scratch + 4096;
+        const inf = f32x4.splat(Infinity);
+        v128.store(mp, inf); v128.store(mp, inf, 16); v128.store(mp, inf, 32); v128.store(mp, inf, 48);
+        for (let c = 0; c < 256; c += 8) {
+          const cv0 = v128.load(cns + (<usize>c << 2)), cv1 = v128.load(cns + (<usize>c << 2), 16);
+          let a00 = cv0, a01 = cv1, a10 = cv0, a11 = cv1, a20 = cv0, a21 = cv1, a30 = cv0, a31 = cv1;
+          let tp = ts + (<usize>c << 2);
+          for (let j = 0; j < ds; j++) {
+            const jo = <usize>j << 2;
+            const c0 = v128.load(tp), c1 = v128.load(tp, 16);
+            const v0 = v128.load32_splat(x0 + jo);
+            a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+            const v1 = v128.load32_splat(x1 + jo);
+            a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+            const v2 = v128.load32_splat(x2 + jo);
+            a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+            const v3 = v128.load32_splat(x3 + jo);
+            a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            tp += 1024;
+          }
+          const bp = scratch + (<usize>c << 2);
+          v128.store(bp, a00); v128.store(bp, a01, 16);
+          v128.store(bp, a10, 1024); v128.store(bp, a11, 1040);
+          v128.store(bp, a20, 2048); v128.store(bp, a21, 2064);
+          v128.store(bp, a30, 3072); v128.store(bp, a31, 3088);
+          v128.store(mp, f32x4.min(v128.load(mp), f32x4.min(a00, a01)));
+          v128.store(mp, f32x4.min(v128.load(mp, 16), f32x4.min(a10, a11)), 16);
+          v128.store(mp, f32x4.min(v128.load(mp, 32), f32x4.min(a20, a21)), 32);
+          v128.store(mp, f32x4.min(v128.load(mp, 48), f32x4.min(a30, a31)), 48);
+        }
+        const o = <usize>i * ob + (<usize>s << 2);
+        pqFinish(x0, cbs, ds, scratch, hmin(v128.load(mp, 0)), cmax, k1, k2, outIndex, outDist, o);
+        pqFinish(x1, cbs, ds, scratch + 1024, hmin(v128.load(mp, 16)), cmax, k1, k2, outIndex, outDist, o + ob);
+        pqFinish(x2, cbs, ds, scratch + 2048, hmin(v128.load(mp, 32)), cmax, k1, k2, outIndex, outDist, o + 2 * ob);
+        pqFinish(x3, cbs, ds, scratch + 3072, hmin(v128.load(mp, 48)), cmax, k1, k2, outIndex, outDist, o + 3 * ob);
+      }
+      for (; i < gEnd; i++) {
+        pqExactAll(x + <usize>i * stride + <usize>s * subBytes, cbs, 256, ds, outIndex, outDist, <usize>i * ob + (<usize>s << 2));
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function pqFinish(xp: usize, cbs: usize, ds: i32, buf: usize, amin: f32, cmax: f32, k1: f32, k2: f32,
+  outIndex: usize, outDist: usize, o: usize): void {
+  const sum = sqNormRow(xp, ds) + cmax;
+  if (sum < <f32>1e30 && abs(amin) < <f32>1e30) {
+    pqPick(xp, cbs, ds, buf, amin + (sum * k1 + k2), outIndex, outDist, o);
+  } else {
+    pqExactAll(xp, cbs, 256, ds, outIndex, outDist, o);
   }
 }
 
@@ -77,9 +249,14 @@ function pqOne(xp: usize, ts: usize, ksub: i32, ds: i32, outIndex: usize, outDis
   store<f32>(outDist + o, bs);
 }
 
-/** outIndex/outDist[i·m + s] for n rows of d = m·ds floats; t = transposed codebook. Rows are taken in
+/** outIndex/outDist[i·m + s] for n rows of d = m·ds floats; t = transposed codebook (16 codes or the
+ *  scalar build), cb/t2/cn/cnmax/scratch for the 256-code SIMD path (pqPrepare). Rows are taken in
  *  groups of about 32 KiB so that each group stays in cache while every sub-space visits it. */
-export function pqAssign(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, outIndex: usize, outDist: usize): void {
+export function pqAssign(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, cb: usize, t2: usize, cn: usize, cnmax: usize,
+  scratch: usize, outIndex: usize, outDist: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    if (ksub == 256) { pqAssign256(x, n, d, m, cb, t2, cn, cnmax, scratch, outIndex, outDist); return; }
+  }
   let group = (32768 / (d << 2)) & ~1;
   if (group < 2) group = 2;
   const stride = <usize>d << 2;

@@ -47,6 +47,7 @@ function parseArgs(argv) {
     else if (a === '--peers') o.peers = val();
     else if (a === '--json') o.json = val();
     else if (a === '--build') o.build = val();
+    else if (a === '--builds') o.builds = val();
     else if (a === '--timeout') o.timeoutSeconds = +val();
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12).join('\n'));
@@ -61,6 +62,8 @@ function parseArgs(argv) {
   if (o.quick) { o.runs = BENCH_DEFAULTS.quickRuns; o.jsRuns = 1; }
   o.jsRuns = Math.min(o.jsRuns, o.runs);
   o.peerFilter = o.peers ? new Set(o.peers.split(',')) : undefined;
+  o.buildList = (o.builds ?? o.build).split(',');
+  for (const b of o.buildList) if (!['auto', 'simd', 'relaxed', 'scalar'].includes(b)) throw new Error(`--build(s): expected auto, simd, relaxed or scalar, got ${b}`);
   return o;
 }
 
@@ -127,7 +130,7 @@ function planFor(w, opts, env) {
   const sklearn = env.python.sklearn ? undefined : 'not installed (python3 cannot import sklearn)';
   const add = (impl, label, threads, extra = {}) => { if (want(impl)) jobs.push({ impl, label, threads, ...extra }); };
   const ivfkitThreads = w.kind === 'sq' ? ts.filter((t) => t === 1) : w.kind === 'recall' ? [Math.min(...ts)] : ts;
-  for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${env.build})`, t);
+  for (const build of opts.buildList) for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${build})`, t, { build });
   if (w.kind === 'kmeans' || w.kind === 'pq' || w.kind === 'ivf') {
     for (const t of ts) {
       if (t === 1) {
@@ -135,7 +138,7 @@ function planFor(w, opts, env) {
         if (w.kind === 'kmeans' && !opts.quick) add('faiss', 'FAISS, AVX-512 BLAS', 1, { env: threadEnv(1, 1, { OPENBLAS_CORETYPE: 'SkylakeX' }), missing: faiss });
       } else {
         add('faiss', `FAISS (OMP ${t}, BLAS 1)`, t, { env: threadEnv(t, 1), missing: faiss });
-        if (w.kind !== 'ivf' && !opts.quick) add('faiss', `FAISS (OMP 1, BLAS ${t})`, t, { env: threadEnv(1, t), missing: faiss });
+        if (w.kind === 'kmeans' && !opts.quick) add('faiss', `FAISS (OMP 1, BLAS ${t})`, t, { env: threadEnv(1, t), missing: faiss });
       }
     }
   }
@@ -159,11 +162,12 @@ function runJob(job, w, files, opts, env, outDir) {
     ? { n: files.n, d: files.d, data: files.base, queries: files.queries, nq: files.nq, k: w.k, m: w.m, iters: w.iters, topk: 10, nprobes: 16 }
     : { n: w.spec.n, d: w.spec.d, k: w.spec.k, data: files.data, init: files.init, iters: w.iters, m: w.m, nbits: w.nbits ?? 8 };
   const task = { kmeans: 'kmeans', pq: 'pq', sq: 'sq', recall: 'recall', ivf: w.task }[w.kind];
-  const spec = { impl: job.impl, task, ...shape, ...base, ...(job.peerModel ? { peerModel: job.peerModel } : {}), build: opts.build };
+  const build = job.build ?? opts.build;
+  const spec = { impl: job.impl, task, ...shape, ...base, ...(job.peerModel ? { peerModel: job.peerModel } : {}), build };
   if (job.impl === 'ivfkit') {
     const flags = [];
-    if (opts.build === 'relaxed') flags.push('--experimental-wasm-relaxed-simd');
-    if (opts.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(WORK, 'profiles')}`, `--cpu-prof-name=${w.id}-${task}-t${job.threads}.cpuprofile`);
+    if (build === 'relaxed') flags.push('--experimental-wasm-relaxed-simd');
+    if (opts.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(WORK, 'profiles')}`, `--cpu-prof-name=${w.id}-${task}-${build}-t${job.threads}-${Date.now()}.cpuprofile`);
     return child(process.execPath, [...flags, join(HERE, 'peers/ivfkit.mjs'), JSON.stringify(spec)], {}, opts.timeoutSeconds);
   }
   if (job.js) return child(process.execPath, [join(HERE, 'peers/jskmeans.mjs'), JSON.stringify(spec)], {}, opts.timeoutSeconds);
@@ -211,7 +215,8 @@ function flopsOf(w, r) {
 
 function table(w, rows) {
   const ivf = (t) => rows.find((r) => r.impl === 'ivfkit' && r.threads === t && r.median !== undefined);
-  const refObj = rows.find((r) => r.impl === 'ivfkit' && r.objective !== undefined)?.objective;
+  const refRow = rows.find((r) => r.impl === 'ivfkit' && r.objective !== undefined);
+  const refObj = refRow?.objective;
   const lines = [
     `| implementation | threads | median s (runs) | GFLOP/s | iterations | objective (f64 SSE) | rel. Δ vs ivfkit | ivfkit time ÷ peer time |`,
     `|---|---|---|---|---|---|---|---|`,
@@ -224,7 +229,7 @@ function table(w, rows) {
     const fl = flopsOf(w, r);
     const mine = ivf(r.threads);
     const ratio = r.impl === 'ivfkit' || !mine ? '' : `${fmt(mine.median / r.median, 2)}×`;
-    const rel = r.objective !== undefined && refObj !== undefined && r.impl !== 'ivfkit' ? (r.objective / refObj - 1).toExponential(1) : '';
+    const rel = r.objective !== undefined && refObj !== undefined && r !== refRow ? (r.objective / refObj - 1).toExponential(1) : '';
     const objCell = r.objective !== undefined ? fmtObj(r.objective) : r.result.recall !== undefined ? `recall ${fmt(r.result.recall, 4)}` : r.objectiveNote ?? '';
     const runs = r.times.map((t) => fmt(t, 2)).join(', ');
     lines.push(`| ${r.label} | ${r.threads} | ${fmt(r.median)} (${runs}) | ${fl ? fmt(fl / r.median / 1e9, 1) : ''} | ${r.result.iterations ?? ''} | ${objCell} | ${rel} | ${ratio} |`);
@@ -336,10 +341,11 @@ async function main() {
     report.loadavgEnd = loadavg();
     writeFileSync(jsonPath, JSON.stringify(report, null, 1));
   }
-  report.targets = targets(report);
+  report.targets = opts.quick ? [] : targets(report);
   report.loadavgEnd = loadavg();
   writeFileSync(jsonPath, JSON.stringify(report, null, 1));
-  if (report.targets.length) console.log(`\n## Targets\n\n${report.targets.map((t) => `- ${t}`).join('\n')}`);
+  if (opts.quick) console.log('\n(--quick: reduced shapes, one run; the targets are judged on full-size runs only)');
+  else if (report.targets.length) console.log(`\n## Targets\n\n${report.targets.map((t) => `- ${t}`).join('\n')}`);
   console.log(`\n## Summary (for the project README)\n\n${summaryTable(report)}`);
   console.log(`\nload average at end ${loadavg().map((v) => v.toFixed(2)).join(' ')}; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s; JSON: ${jsonPath}`);
 }

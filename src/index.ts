@@ -41,3 +41,7 @@ export { fromArrowIPC, bytesAccess, blobAccess, urlAccess, type RandomAccess, ty
 export { fromVecs, toVecs, FILE_SOURCE_DEFAULTS, type VecsFormat, type FileSourceOptions, type FileVectorSource } from './sources/fvecs.js';
 export { fromNpyData } from './sources/npy.js';
 export { toNpy, fromNpy, parseNpyHeader, modelToNpyFiles, type NpyDtype, type NpyArray, type LanceNpyFiles } from './model/npy.js';
+
+// All cores: the k-means map step on a worker pool (piscina in Node, module Web Workers elsewhere).
+export { createPoolExecutor, defaultThreads, type PoolExecutor, type PoolExecutorOptions } from './workers/executor.js';
+export { POOL_MIN_ROWS } from './train/local.js';

@@ -98,8 +98,11 @@ async function main() {
     const { fromFloat32Array } = await dist('sources/memory.js');
     const source = fromFloat32Array(x, d);
     const quant = job.task === 'ivfsq' ? { sq: { numBits: 8 } } : { pq: { numSubVectors: job.m, numBits: 8, maxIters: job.pqIters ?? iters } };
-    const params = { numPartitions: k, maxIters: iters, seed, kernels, threads: job.threads, ...quant };
+    const stages = {};
+    const onProgress = (p) => { if (p.iteration !== undefined) stages[p.stage] = Math.max(stages[p.stage] ?? 0, p.iteration); };
+    const params = { numPartitions: k, maxIters: iters, seed, kernels, threads: job.threads, onProgress, ...quant };
     const r = await repeat(() => trainLocal(source, params), job.runs);
+    extra.iterations = Object.entries(stages).map(([stage, it]) => `${stage} ${it}`).join(' / ') || undefined;
     times = r.times;
     const models = r.res;
     files.centroids = write(job, 'centroids.f32', models.ivf.centroids);

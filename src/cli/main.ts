@@ -27,7 +27,7 @@ train options:
   --pq M               train a PQ codebook with M sub-vectors (M must divide the dimension)
   --bits B             PQ bits per code: 8 or 4 (default 8)
   --sq                 train 8-bit scalar-quantizer bounds
-  --threads N          k-means threads (default 1)
+  --threads N          k-means threads (default: the core count)
   --seed S             random seed (default ivfkit's fixed seed)
   --sample-rate R      sample rows per centroid (default 256)
   --max-iters N        k-means iterations (default 50)

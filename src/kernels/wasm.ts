@@ -21,7 +21,9 @@ export interface KernelExports {
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
-  pqAssign(x: number, n: number, d: number, m: number, ksub: number, t: number, outIndex: number, outDist: number): void;
+  pqPrepare(cb: number, m: number, ksub: number, ds: number, t2: number, cn: number, cnmax: number): void;
+  pqAssign(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
+    scratch: number, outIndex: number, outDist: number): void;
   pqCodes8(idx: number, len: number, out: number): void;
   pqCodes4(idx: number, len: number, out: number): void;
   sqBounds(x: number, n: number, d: number, bounds: number): number;
@@ -274,14 +276,16 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     let R = rowsPerBlock(dim, 2);
     const rows = Math.min(R, n);
     ar.reset();
-    const cbp = ar.alloc(codebook.length * 4), tp = ar.alloc(codebook.length * 4);
+    const cbp = ar.alloc(codebook.length * 4), tp = ar.alloc(codebook.length * 4), t2p = ar.alloc(codebook.length * 4);
+    const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), sp = ar.alloc(4160);
     const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4), codes = ar.alloc(rows * m);
     ar.f32(cbp, codebook.length).set(codebook);
     ex.pqTranspose(cbp, m, ksub, ds, tp);
+    ex.pqPrepare(cbp, m, ksub, ds, t2p, cnp, cmp);
     R = Math.max(R, 1);
     blocks(n, R, (a, b) => {
       ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
-      ex.pqAssign(xp, b - a, dim, m, ksub, tp, ip, dp);
+      ex.pqAssign(xp, b - a, dim, m, ksub, tp, cbp, t2p, cnp, cmp, sp, ip, dp);
       emit(a, b, ip, dp, codes);
     });
   }

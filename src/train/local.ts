@@ -31,7 +31,12 @@ export interface TrainParams {
   signal?: AbortSignal;
   /** Kernels to use (default: `loadKernels()`, SIMD when available). */
   kernels?: Kernels;
-  /** k-means threads (> 1 uses the worker pool). Default 1. */
+  /**
+   * k-means threads: > 1 runs the map step on a worker pool (piscina in Node, module Web Workers
+   * elsewhere); the model is the same bits for any count. Default: the core count, for samples of at
+   * least `POOL_MIN_ROWS` rows (smaller ones train in the calling thread); if a default pool cannot
+   * start (for example a bundle that did not emit the worker file), training warns and stays in-thread.
+   */
   threads?: number;
   /** Bytes the merged sample may take before a warning. Default 4 GiB. */
   memoryBudget?: number;
@@ -39,13 +44,15 @@ export interface TrainParams {
   logger?: { warn(message: string): void };
 }
 
+/** Samples smaller than this train in the calling thread unless `threads` is given. */
+export const POOL_MIN_ROWS = 16_384;
+
 /** Defaults of {@link TrainParams}. */
 export const TRAIN_DEFAULTS = {
   metric: 'l2' as Metric,
   sampleRate: 256,
   maxIters: 50,
   seed: DEFAULT_SEED,
-  threads: 1,
   memoryBudget: 4 * 2 ** 30,
   sqBits: 8,
   pqBits: 8,
@@ -142,14 +149,15 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   const kernels = params.kernels ?? (await loadKernels());
   const seed = params.seed ?? TRAIN_DEFAULTS.seed;
   const maxIters = params.maxIters ?? TRAIN_DEFAULTS.maxIters;
-  const threads = params.threads ?? TRAIN_DEFAULTS.threads;
+  const threads = params.threads;
+  const logger = params.logger ?? console;
   const common = {
     seed, kernels,
     ...(params.signal ? { signal: params.signal } : {}),
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   };
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
-  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, (executor) =>
+  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, logger, (executor) =>
     trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, ...common, ...(executor ? { executor } : {}) }));
 
   let pq: PqModel | undefined;
@@ -157,7 +165,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   if (params.pq) {
     const numBits = params.pq.numBits ?? 8;
     const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels);
-    pq = await withExecutor(data, dim, threads, params.signal, kernels, (executor) =>
+    pq = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
       trainPq(data, dim, {
         numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
         maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
@@ -179,11 +187,21 @@ export const residuals: (data: Float32Array, dim: number, centroids: Float32Arra
 
 type PoolExecutor = KmeansExecutor & { close(): Promise<void> };
 
-async function withExecutor<T>(data: Float32Array, dim: number, threads: number, signal: AbortSignal | undefined, kernels: Kernels,
-  run: (executor: PoolExecutor | undefined) => Promise<T>): Promise<T> {
-  if (threads <= 1) return run(undefined);
-  const { createPoolExecutor } = await import('../workers/executor.js');
-  const executor: PoolExecutor = await createPoolExecutor(data, dim, { threads, build: kernels.build, ...(signal ? { signal } : {}) });
+async function withExecutor<T>(data: Float32Array, dim: number, threads: number | undefined, signal: AbortSignal | undefined,
+  kernels: Kernels, logger: { warn(message: string): void }, run: (executor: PoolExecutor | undefined) => Promise<T>): Promise<T> {
+  const auto = threads === undefined;
+  if (auto ? data.length / dim < POOL_MIN_ROWS : threads <= 1) return run(undefined);
+  const pool = await import('../workers/executor.js');
+  const count = threads ?? (await pool.defaultThreads());
+  if (count <= 1) return run(undefined);
+  let executor: PoolExecutor;
+  try {
+    executor = await pool.createPoolExecutor(data, dim, { threads: count, build: kernels.build, ...(signal ? { signal } : {}) });
+  } catch (err) {
+    if (!auto || signal?.aborted) throw err;
+    logger.warn(`ivfkit: could not start ${count} worker threads (${(err as Error).message}); training in the calling thread`);
+    return run(undefined);
+  }
   try {
     return await run(executor);
   } finally {
