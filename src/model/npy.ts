@@ -1,3 +1,4 @@
+import { halfToFloat } from '../util/half.js';
 import type { TrainedModels } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 
@@ -121,19 +122,10 @@ export function decodeFloats(bytes: Uint8Array, dtype: NpyDtype): Float32Array |
   if (dtype === 'float32') {
     if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
     else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  } else for (let i = 0; i < n; i++) out[i] = halfToFloat32(view.getUint16(2 * i, true));
+  } else for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
   return out;
 }
 
-/** IEEE binary16 bits → number. */
-export function halfToFloat32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
@@ -209,3 +201,5 @@ export function modelToNpyFiles(models: TrainedModels, opts: { dtype?: NpyDtype 
   files['index_params.json'] = JSON.stringify(params, null, 2) + '\n';
   return files;
 }
+
+export { halfToFloat };

@@ -1,7 +1,7 @@
 import type { FragmentInfo, FragmentRows } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 import { fromArrowTable } from '../sources/arrow.js';
-import { checkOffsets } from '../sources/memory.js';
+import { fragmentAt } from '../sources/memory.js';
 import { tableFromIPC, DataType, type FixedSizeList } from 'apache-arrow';
 import type { ClosableSource } from './files.js';
 import { fileBlob } from './files.js';
@@ -53,11 +53,7 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
     numRows: fragments.reduce((a, f) => a + f.numRows, 0),
     fragments: () => fragments.map((f) => ({ ...f })),
     async readRows(fragmentId: number, offsets: Uint32Array): Promise<FragmentRows> {
-      const frag = fragments[fragmentId];
-      if (!Number.isInteger(fragmentId) || frag === undefined) {
-        throw new IvfkitError('unknown-fragment', `fragment id of ${name}: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
-      }
-      checkOffsets(offsets, frag.numRows, fragmentId);
+      fragmentAt(fragments, fragmentId, offsets, name);
       if (offsets.length === 0) return { data: new Float32Array(0), nulls: 0 };
       if (cached?.id !== fragmentId) {
         const t = decode(await file.read({ rowGroups: [fragmentId], columns: [column] }));

@@ -1,3 +1,4 @@
+import { halfToFloat } from '../util/half.js';
 import { DataType, Precision, type Data, type FixedSizeList, type Float, type Table } from 'apache-arrow';
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
@@ -95,12 +96,4 @@ function halfTable(): Float32Array {
   return (HALF = t);
 }
 
-/** Decodes IEEE 754 binary16 bits. */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+export { halfToFloat };

@@ -1,6 +1,6 @@
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
 import { IvfkitError, expectPositiveInt } from '../util/errors.js';
-import { checkOffsets } from './memory.js';
+import { fragmentAt } from './memory.js';
 import { blobAccess, bytesAccess, readExact, readStridedRows, type RandomAccess } from './ipc.js';
 
 /** `.fvecs` (float32), `.bvecs` (uint8) and `.ivecs` (int32): every row is `int32 dim` then dim values, little-endian. */
@@ -53,11 +53,7 @@ export function stridedSource(access: RandomAccess, layout: {
     numRows: n,
     fragments: () => fragments.map((f) => ({ ...f })),
     async readRows(fragmentId: number, offsets: Uint32Array): Promise<FragmentRows> {
-      const frag = fragments[fragmentId];
-      if (!Number.isInteger(fragmentId) || frag === undefined) {
-        throw new IvfkitError('unknown-fragment', `fragment id of ${name}: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
-      }
-      checkOffsets(offsets, frag.numRows, fragmentId);
+      fragmentAt(fragments, fragmentId, offsets, name);
       const out = new Float32Array(offsets.length * dim);
       const base = layout.start + fragmentId * fragmentRows * layout.stride;
       await readStridedRows(access, base, layout.stride, layout.rowBytes, offsets,

@@ -2,7 +2,7 @@ import { DataType, tableFromIPC, type FixedSizeList, type Table } from 'apache-a
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 import { fromArrowTable } from './arrow.js';
-import { checkOffsets } from './memory.js';
+import { fragmentAt } from './memory.js';
 
 /**
  * Random access to the bytes of a file, a Blob, a URL or an in-memory buffer. Readers of ivfkit read
@@ -336,11 +336,7 @@ export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | Ran
       numRows: fragments.reduce((a, f) => a + f.numRows, 0),
       fragments: () => fragments.map((f) => ({ ...f })),
       async readRows(fragmentId: number, offsets: Uint32Array): Promise<FragmentRows> {
-        const frag = fragments[fragmentId];
-        if (!Number.isInteger(fragmentId) || frag === undefined) {
-          throw new IvfkitError('unknown-fragment', `fragment id of ${name}: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
-        }
-        checkOffsets(offsets, frag.numRows, fragmentId);
+        fragmentAt(fragments, fragmentId, offsets, name);
         if (offsets.length === 0) return { data: new Float32Array(0), nulls: 0 };
         return (await batchSource(fragmentId)).readRows(0, offsets);
       },

@@ -48,6 +48,19 @@ export function fromFloat32Array(data: Float32Array, dim: number, opts: MemorySo
   };
 }
 
+/**
+ * For sources whose fragment ids are 0..n−1: the fragment `fragmentId`, after checking the id and the
+ * `readRows` offsets against it. `name` names the source in the error.
+ */
+export function fragmentAt(fragments: readonly FragmentInfo[], fragmentId: number, offsets: Uint32Array, name: string): FragmentInfo {
+  const frag = fragments[fragmentId];
+  if (!Number.isInteger(fragmentId) || frag === undefined) {
+    throw new IvfkitError('unknown-fragment', `fragment id of ${name}: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
+  }
+  checkOffsets(offsets, frag.numRows, fragmentId);
+  return frag;
+}
+
 /** Validates the `readRows` contract: ascending, distinct offsets below `numRows`. */
 export function checkOffsets(offsets: Uint32Array, numRows: number, fragmentId: number): void {
   expect(offsets instanceof Uint32Array, 'invalid-argument', `offsets of fragment ${fragmentId}`, 'a Uint32Array', offsets);

@@ -1,5 +1,5 @@
 import { IvfkitError, expectPositiveInt } from '../util/errors.js';
-import { halfToFloat32, parseNpyHeader } from '../model/npy.js';
+import { halfToFloat, parseNpyHeader } from '../model/npy.js';
 import { readExact, type RandomAccess } from './ipc.js';
 import { FILE_SOURCE_DEFAULTS, stridedSource, toAccess, type FileSourceOptions, type FileVectorSource } from './fvecs.js';
 
@@ -36,7 +36,7 @@ export async function fromNpyData(input: Uint8Array | Blob | RandomAccess, opts:
         const v = new DataView(bytes.buffer, bytes.byteOffset + at, rowBytes);
         if (h.dtype === 'float32') for (let j = 0; j < dim; j++) out[o + j] = v.getFloat32(4 * j, true);
         else if (h.dtype === 'float64') for (let j = 0; j < dim; j++) out[o + j] = v.getFloat64(8 * j, true);
-        else for (let j = 0; j < dim; j++) out[o + j] = halfToFloat32(v.getUint16(2 * j, true));
+        else for (let j = 0; j < dim; j++) out[o + j] = halfToFloat(v.getUint16(2 * j, true));
       },
     });
   } catch (e) {

@@ -9,7 +9,7 @@ import {
 import {
   fileAccess, fromArrowIPC, fromVecs, openVectorFile, openVectorFiles, readAllRows, toVecs, writeFileAtomic, type RandomAccess,
 } from '../../src/node/index.js';
-import { floatToHalf, halfToFloat32, toNpy } from '../../src/model/npy.js';
+import { floatToHalf, halfToFloat, toNpy } from '../../src/model/npy.js';
 import { IvfkitError } from '../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ivfkit-io-'));
@@ -117,7 +117,7 @@ describe('npy files', () => {
       writeFileSync(p, toNpy(x, [n, d], dt));
       const s = await openVectorFile(p, { fragmentRows: 16 });
       const r = await s.readRows(2, Uint32Array.of(1, 7));
-      const want = rowsOf(x, d, [33, 39]).map((v) => (dt === 'float16' ? halfToFloat32(floatToHalf(v)) : Math.fround(v)));
+      const want = rowsOf(x, d, [33, 39]).map((v) => (dt === 'float16' ? halfToFloat(floatToHalf(v)) : Math.fround(v)));
       expect(Array.from(r.data)).toEqual(want);
       await s.close();
     }
@@ -173,7 +173,7 @@ describe('Arrow IPC', () => {
       writeFileSync(p, tableToIPC(vectorTable([b0], d, { type }), 'file'));
       const s = await openVectorFile(p, { column: 'emb' });
       const r = await s.readRows(0, Uint32Array.of(4));
-      expect(Array.from(r.data)).toEqual(rowsOf(b0, d, [4]).map((v) => (type === 'f16' ? halfToFloat32(floatToHalf(v)) : v)));
+      expect(Array.from(r.data)).toEqual(rowsOf(b0, d, [4]).map((v) => (type === 'f16' ? halfToFloat(floatToHalf(v)) : v)));
       await s.close();
     }
     const p = join(dir, 't_f32.arrow');

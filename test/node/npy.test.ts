@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { floatToHalf, fromNpy, halfToFloat32, modelToNpyFiles, toNpy } from '../../src/model/npy.js';
+import { floatToHalf, fromNpy, halfToFloat, modelToNpyFiles, toNpy } from '../../src/model/npy.js';
 import { fromNpyData } from '../../src/sources/npy.js';
 import type { TrainedModels } from '../../src/types.js';
 import { IvfkitError } from '../../src/util/errors.js';
@@ -37,7 +37,7 @@ describe('npy', () => {
       expect(out.shape).toEqual([5, 3, 4]);
       expect(out.dtype).toBe(dtype);
       expect(out.c).toBe(true);
-      const expected = dtype === 'float64' ? Array.from(vals) : dtype === 'float32' ? Array.from(Float32Array.from(vals)) : Array.from(vals, (v) => halfToFloat32(floatToHalf(v)));
+      const expected = dtype === 'float64' ? Array.from(vals) : dtype === 'float32' ? Array.from(Float32Array.from(vals)) : Array.from(vals, (v) => halfToFloat(floatToHalf(v)));
       expect(out.v).toEqual(expected);
     }
   });
@@ -47,7 +47,7 @@ describe('npy', () => {
     const ours = vals.map((v) => floatToHalf(v));
     const theirs = JSON.parse(python(`import numpy as np, json; print(json.dumps([int(x) for x in np.array(${JSON.stringify(vals.map((v) => (Object.is(v, -0) ? "-0.0" : String(v))))}, dtype=np.float64).astype(np.float32).astype(np.float16).view(np.uint16)]))`));
     expect(ours).toEqual(theirs);
-    expect(Number.isNaN(halfToFloat32(floatToHalf(NaN)))).toBe(true);
+    expect(Number.isNaN(halfToFloat(floatToHalf(NaN)))).toBe(true);
   });
 
   it('fromNpy and the npy source read numpy-written files (v1 and v2 headers, 3 float types)', async () => {
@@ -62,7 +62,7 @@ with open(${JSON.stringify(p)}, 'wb') as f: F.write_array(f, a, version=${ver})`
       expect(arr.dtype).toBe(dt);
       for (let i = 0; i < 42; i++) {
         const x = i * 0.37 - 3;
-        const want = dt === 'float64' ? x : dt === 'float32' ? Math.fround(x) : halfToFloat32(floatToHalf(x));
+        const want = dt === 'float64' ? x : dt === 'float32' ? Math.fround(x) : halfToFloat(floatToHalf(x));
         expect(arr.data[i]).toBe(dt === 'float64' ? want : Math.fround(want));
       }
       const src = await fromNpyData(new Uint8Array(readFileSync(p)), { fragmentRows: 3 });
@@ -106,7 +106,7 @@ print(json.dumps({"cs": list(c.shape), "ct": str(c.dtype), "bs": list(b.shape), 
       expect(out.bs).toEqual([m, ksub, d / m]);
       expect(out.ct).toBe(dtype);
       expect(out.bt).toBe(dtype);
-      const cv = (v: number) => (dtype === 'float16' ? halfToFloat32(floatToHalf(v)) : v);
+      const cv = (v: number) => (dtype === 'float16' ? halfToFloat(floatToHalf(v)) : v);
       expect(out.c12).toBe(cv(models.ivf.centroids[1 * d + 2]!));
       expect(out.b135).toBe(cv(models.pq!.codebook[(1 * ksub + 3) * (d / m) + 2]!));
       expect(out.bflat).toEqual(Array.from(models.pq!.codebook, cv));
