@@ -41,15 +41,18 @@ const FAST_LIMIT: f64 = 2251799813685248.0; // 2^51
   }
 }
 
-/** max |x_j| of a row as f32 (NaN when the row has a NaN). */
+/** max |x_j| of a row as f32 (NaN when the row has a NaN): an unsigned max of the magnitude bits. */
 // @ts-ignore: decorator
 @inline function rowMaxAbs(xr: usize, d: i32): f32 {
   const d4 = d & ~3;
-  let m = f32x4.splat(0);
-  for (let j = 0; j < d4; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xr + (<usize>j << 2))));
-  let r = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-  for (let j = d4; j < d; j++) r = max(r, abs(load<f32>(xr + (<usize>j << 2))));
-  return r;
+  const mag = i32x4.splat(0x7fffffff);
+  let m = i32x4.splat(0);
+  for (let j = 0; j < d4; j += 4) m = i32x4.max_u(m, v128.and(v128.load(xr + (<usize>j << 2)), mag));
+  m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+  m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2));
+  let r = <u32>i32x4.extract_lane(m, 0);
+  for (let j = d4; j < d; j++) r = max(r, load<u32>(xr + (<usize>j << 2)) & 0x7fffffff);
+  return reinterpret<f32>(r);
 }
 
 /** Accumulates one row of d floats at xr with distance dv into cluster c. */
@@ -76,5 +79,23 @@ export function accumulate(x: usize, n: i32, d: i32, index: usize, dist: usize, 
     const c = load<i32>(index + (<usize>i << 2));
     if (c < 0) continue;
     accumulateRow(x + <usize>i * stride, d, c, load<f32>(dist + (<usize>i << 2)), scale, lossScale, sums, counts, loss, radius);
+  }
+}
+
+/** PQ accumulation: sub-vector s of row i (ds = d/m floats) joins cluster s·ksub + index[i·m + s] (skipped when < 0). */
+export function pqAccumulate(x: usize, n: i32, d: i32, m: i32, ksub: i32, index: usize, dist: usize, scale: f64, lossScale: f64,
+  sums: usize, counts: usize, loss: usize, radius: usize): void {
+  const stride = <usize>d << 2;
+  const ds = d / m;
+  const subBytes = <usize>ds << 2;
+  for (let i = 0; i < n; i++) {
+    const xr = x + <usize>i * stride;
+    const o = <usize>i * <usize>m;
+    for (let s = 0; s < m; s++) {
+      const c = load<i32>(index + ((o + <usize>s) << 2));
+      if (c < 0) continue;
+      accumulateRow(xr + <usize>s * subBytes, ds, s * ksub + c, load<f32>(dist + ((o + <usize>s) << 2)), scale, lossScale,
+        sums, counts, loss, radius);
+    }
   }
 }

@@ -77,28 +77,34 @@ function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, 
 
 // @ts-ignore: decorator
 @inline function hmin(v: v128): f32 {
-  const m1 = f32x4.min(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-  const m2 = f32x4.min(m1, v128.shuffle<f32>(m1, m1, 1, 0, 3, 2));
+  const m1 = f32x4.pmin(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  const m2 = f32x4.pmin(m1, v128.shuffle<f32>(m1, m1, 1, 0, 3, 2));
   return f32x4.extract_lane(m2, 0);
 }
 
-/** Candidates of one sub-vector: codes whose filter value in buf (256 values) is ≤ thr, exactly. */
-function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, thr: f32, outIndex: usize, outDist: usize, o: usize): void {
+/** Candidates of one sub-vector: codes whose filter value is ≤ thr get the exact sum. buf holds the 256
+ *  filter values, bmin 32 vectors: lane l of vector b = min of codes 8b + l and 8b + 4 + l. */
+function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, thr: f32, outIndex: usize, outDist: usize, o: usize): void {
   const tv = f32x4.splat(thr);
   const cbytes = <usize>ds << 2;
-  let bs: f32 = NaN, bi: i32 = -1;
-  for (let c = 0; c < 256; c += 16) {
-    const p = buf + (<usize>c << 2);
-    const l0 = f32x4.le(v128.load(p), tv), l1 = f32x4.le(v128.load(p, 16), tv);
-    const l2 = f32x4.le(v128.load(p, 32), tv), l3 = f32x4.le(v128.load(p, 48), tv);
-    if (!v128.any_true(v128.or(v128.or(l0, l1), v128.or(l2, l3)))) continue;
-    let bits = i32x4.bitmask(l0) | (i32x4.bitmask(l1) << 4) | (i32x4.bitmask(l2) << 8) | (i32x4.bitmask(l3) << 12);
+  let bs: f32 = Infinity, bi: i32 = -1;
+  for (let b = 0; b < 32; b += 4) {
+    const p = bmin + (<usize>b << 4);
+    const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+    if (!v128.any_true(f32x4.le(f32x4.pmin(f32x4.pmin(v0, v1), f32x4.pmin(v2, v3)), tv))) continue;
+    let bits = i32x4.bitmask(f32x4.le(v0, tv)) | (i32x4.bitmask(f32x4.le(v1, tv)) << 4) |
+      (i32x4.bitmask(f32x4.le(v2, tv)) << 8) | (i32x4.bitmask(f32x4.le(v3, tv)) << 12);
     while (bits != 0) {
-      const l = ctz(bits);
+      const t = ctz(bits);
       bits &= bits - 1;
-      const cc = c + l;
-      const acc = exactDist(xp, cbs + <usize>cc * cbytes, ds);
-      if (acc == acc && !(acc >= bs)) { bs = acc; bi = cc; }
+      const c0 = ((b + (t >> 2)) << 3) + (t & 3);
+      for (let h = 0; h < 2; h++) {
+        const cc = c0 + (h << 2);
+        if (!(load<f32>(buf + (<usize>cc << 2)) <= thr)) continue;
+        // Exact sums are finite here; candidates come out of order, so ties go to the lower code explicitly.
+        const acc = exactDist(xp, cbs + <usize>cc * cbytes, ds);
+        if (acc < bs || (acc == bs && cc < bi)) { bs = acc; bi = cc; }
+      }
     }
   }
   store<i32>(outIndex + o, bi);
@@ -107,7 +113,7 @@ function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, thr: f32, outIndex: 
 
 /**
  * 256 codes, SIMD: filter + exact candidates (see the header). x: n rows of d; cb original codebook;
- * t2/cn/cnmax from pqPrepare; scratch ≥ 4160 bytes.
+ * t2/cn/cnmax from pqPrepare; scratch ≥ 6208 bytes.
  */
 function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn: usize, cnmax: usize,
   scratch: usize, outIndex: usize, outDist: usize): void {
@@ -133,41 +139,136 @@ function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn:
       for (; i < q4; i += 4) {
         const x0 = x + <usize>i * stride + <usize>s * subBytes;
         const x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
-        const mp = scratch + 4096;
+        const mp = scratch + 6144;
         const inf = f32x4.splat(Infinity);
         v128.store(mp, inf); v128.store(mp, inf, 16); v128.store(mp, inf, 32); v128.store(mp, inf, 48);
         for (let c = 0; c < 256; c += 8) {
           const cv0 = v128.load(cns + (<usize>c << 2)), cv1 = v128.load(cns + (<usize>c << 2), 16);
           let a00 = cv0, a01 = cv1, a10 = cv0, a11 = cv1, a20 = cv0, a21 = cv1, a30 = cv0, a31 = cv1;
           let tp = ts + (<usize>c << 2);
-          for (let j = 0; j < ds; j++) {
-            const jo = <usize>j << 2;
-            const c0 = v128.load(tp), c1 = v128.load(tp, 16);
-            const v0 = v128.load32_splat(x0 + jo);
-            a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-            const v1 = v128.load32_splat(x1 + jo);
-            a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-            const v2 = v128.load32_splat(x2 + jo);
-            a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-            const v3 = v128.load32_splat(x3 + jo);
-            a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            tp += 1024;
+          if (ds == 8) {
+            {
+              const c0 = v128.load(tp, 0), c1 = v128.load(tp, 16);
+              const v0 = v128.load32_splat(x0, 0);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 0);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 0);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 0);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 1024), c1 = v128.load(tp, 1040);
+              const v0 = v128.load32_splat(x0, 4);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 4);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 4);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 4);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 2048), c1 = v128.load(tp, 2064);
+              const v0 = v128.load32_splat(x0, 8);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 8);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 8);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 8);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 3072), c1 = v128.load(tp, 3088);
+              const v0 = v128.load32_splat(x0, 12);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 12);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 12);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 12);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 4096), c1 = v128.load(tp, 4112);
+              const v0 = v128.load32_splat(x0, 16);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 16);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 16);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 16);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 5120), c1 = v128.load(tp, 5136);
+              const v0 = v128.load32_splat(x0, 20);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 20);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 20);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 20);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 6144), c1 = v128.load(tp, 6160);
+              const v0 = v128.load32_splat(x0, 24);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 24);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 24);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 24);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+            {
+              const c0 = v128.load(tp, 7168), c1 = v128.load(tp, 7184);
+              const v0 = v128.load32_splat(x0, 28);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1, 28);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2, 28);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3, 28);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+            }
+          } else {
+            for (let j = 0; j < ds; j++) {
+              const jo = <usize>j << 2;
+              const c0 = v128.load(tp), c1 = v128.load(tp, 16);
+              const v0 = v128.load32_splat(x0 + jo);
+              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+              const v1 = v128.load32_splat(x1 + jo);
+              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+              const v2 = v128.load32_splat(x2 + jo);
+              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+              const v3 = v128.load32_splat(x3 + jo);
+              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+              tp += 1024;
+            }
           }
           const bp = scratch + (<usize>c << 2);
           v128.store(bp, a00); v128.store(bp, a01, 16);
           v128.store(bp, a10, 1024); v128.store(bp, a11, 1040);
           v128.store(bp, a20, 2048); v128.store(bp, a21, 2064);
           v128.store(bp, a30, 3072); v128.store(bp, a31, 3088);
-          v128.store(mp, f32x4.min(v128.load(mp), f32x4.min(a00, a01)));
-          v128.store(mp, f32x4.min(v128.load(mp, 16), f32x4.min(a10, a11)), 16);
-          v128.store(mp, f32x4.min(v128.load(mp, 32), f32x4.min(a20, a21)), 32);
-          v128.store(mp, f32x4.min(v128.load(mp, 48), f32x4.min(a30, a31)), 48);
+          // pmin (no NaN propagation) is exact here: the filter values are finite whenever pqFinish uses them.
+          const b0 = f32x4.pmin(a00, a01), b1 = f32x4.pmin(a10, a11), b2 = f32x4.pmin(a20, a21), b3 = f32x4.pmin(a30, a31);
+          const bm = scratch + 4096 + (<usize>c << 1);
+          v128.store(bm, b0); v128.store(bm, b1, 512); v128.store(bm, b2, 1024); v128.store(bm, b3, 1536);
+          v128.store(mp, f32x4.pmin(v128.load(mp), b0));
+          v128.store(mp, f32x4.pmin(v128.load(mp, 16), b1), 16);
+          v128.store(mp, f32x4.pmin(v128.load(mp, 32), b2), 32);
+          v128.store(mp, f32x4.pmin(v128.load(mp, 48), b3), 48);
         }
         const o = <usize>i * ob + (<usize>s << 2);
-        pqFinish(x0, cbs, ds, scratch, hmin(v128.load(mp, 0)), cmax, k1, k2, outIndex, outDist, o);
-        pqFinish(x1, cbs, ds, scratch + 1024, hmin(v128.load(mp, 16)), cmax, k1, k2, outIndex, outDist, o + ob);
-        pqFinish(x2, cbs, ds, scratch + 2048, hmin(v128.load(mp, 32)), cmax, k1, k2, outIndex, outDist, o + 2 * ob);
-        pqFinish(x3, cbs, ds, scratch + 3072, hmin(v128.load(mp, 48)), cmax, k1, k2, outIndex, outDist, o + 3 * ob);
+        pqFinish(x0, cbs, ds, scratch, scratch + 4096, hmin(v128.load(mp, 0)), cmax, k1, k2, outIndex, outDist, o);
+        pqFinish(x1, cbs, ds, scratch + 1024, scratch + 4608, hmin(v128.load(mp, 16)), cmax, k1, k2, outIndex, outDist, o + ob);
+        pqFinish(x2, cbs, ds, scratch + 2048, scratch + 5120, hmin(v128.load(mp, 32)), cmax, k1, k2, outIndex, outDist, o + 2 * ob);
+        pqFinish(x3, cbs, ds, scratch + 3072, scratch + 5632, hmin(v128.load(mp, 48)), cmax, k1, k2, outIndex, outDist, o + 3 * ob);
       }
       for (; i < gEnd; i++) {
         pqExactAll(x + <usize>i * stride + <usize>s * subBytes, cbs, 256, ds, outIndex, outDist, <usize>i * ob + (<usize>s << 2));
@@ -177,11 +278,11 @@ function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn:
 }
 
 // @ts-ignore: decorator
-@inline function pqFinish(xp: usize, cbs: usize, ds: i32, buf: usize, amin: f32, cmax: f32, k1: f32, k2: f32,
+@inline function pqFinish(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, amin: f32, cmax: f32, k1: f32, k2: f32,
   outIndex: usize, outDist: usize, o: usize): void {
   const sum = sqNormRow(xp, ds) + cmax;
   if (sum < <f32>1e30 && abs(amin) < <f32>1e30) {
-    pqPick(xp, cbs, ds, buf, amin + (sum * k1 + k2), outIndex, outDist, o);
+    pqPick(xp, cbs, ds, buf, bmin, amin + (sum * k1 + k2), outIndex, outDist, o);
   } else {
     pqExactAll(xp, cbs, 256, ds, outIndex, outDist, o);
   }

@@ -1,5 +1,6 @@
 // Kernel throughput: `npm run bench:kernels`. Prints GFLOP/s (median of 3 runs) of the wasm assignment
-// kernel and PQ encoder next to a plain-JS loop doing the same work in the same run.
+// kernel and PQ encoder next to a plain-JS loop doing the same work in the same run, then the k-means
+// map step (assign vs the fused assignAccumulate / pqAssignAccumulate).
 import { isBuildSupported, loadKernels } from '../src/kernels/index.js';
 import type { Kernels } from '../src/kernels/index.js';
 import { createRng } from '../src/util/rng.js';
@@ -105,6 +106,29 @@ async function main(): Promise<void> {
       let agree = 0;
       for (let i = 0; i < c.jsRows; i++) agree += +(outIndex[i] === jsIdx[i]);
       console.log(`${c.name} n=${c.n} d=${c.d} k=${c.k} ${K.build.padEnd(7)} ${fmt(g)} GFLOP/s ${info} | plain JS ${fmt(js)} GFLOP/s | ×${(g / js).toFixed(1)} | same index as JS ${agree}/${c.jsRows}`);
+    }
+  }
+
+  {
+    // The k-means map step: assign alone, then assign + accumulate fused (one copy of each row block).
+    const n = 65536, d = 128, k = 256;
+    const x = data(5, n * d), cent = data(6, k * d);
+    const flops = 2 * n * k * d;
+    const mk = (kk: number, dd: number) => ({ shift: 40, lossShift: 30, sums: new BigInt64Array(kk * dd), counts: new Float64Array(kk),
+      clusterLoss: new BigInt64Array(kk), radius: new Float32Array(kk) });
+    for (const K of kernels) {
+      const outIndex = new Int32Array(n), outDist = new Float32Array(n);
+      const a = rate(flops, Array.from({ length: RUNS }, () => time(() => K.assign(x, d, cent, { outIndex, outDist }))));
+      const f = rate(flops, Array.from({ length: RUNS }, () => time(() => K.assignAccumulate(x, d, cent, mk(k, d)))));
+      console.log(`map step n=${n} d=${d} k=${k} ${K.build.padEnd(7)} assign ${fmt(a)} GFLOP/s | assignAccumulate ${fmt(f)} GFLOP/s (wall ${lastWall.toFixed(1)})`);
+    }
+    for (const { dd, mm, rows } of [{ dd: 128, mm: 16, rows: 65536 }, { dd: 784, mm: 16, rows: 9472 }]) {
+      const xs = data(7, rows * dd), cb = data(8, 256 * dd);
+      const pf = 2 * rows * dd * 256;
+      for (const K of kernels) {
+        const g = rate(pf, Array.from({ length: RUNS }, () => time(() => K.pqAssignAccumulate(xs, dd, cb, mm, 256, mk(mm * 256, dd / mm)))));
+        console.log(`pqAssignAccumulate n=${rows} d=${dd} M=${mm} ds=${dd / mm} 8-bit ${K.build.padEnd(7)} ${fmt(g)} GFLOP/s (wall ${lastWall.toFixed(1)})`);
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
 import type { Accumulators, AssignOptions, AssignResult, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAssign, checkPq, checkQuery, outF32, outI32, outU8 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkPq, checkQuery, outF32, outI32, outU8 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -87,7 +87,7 @@ function argminPush(best: number, s: number): boolean {
 
 /** The reference implementation of {@link Kernels}: slow, simple, and the oracle of the tests. */
 export function createReferenceKernels(): Kernels {
-  return {
+  const K: Kernels = {
     build: 'reference',
 
     l2Many(q, base, dim, out) {
@@ -172,6 +172,22 @@ export function createReferenceKernels(): Kernels {
       }
     },
 
+    assignAccumulate(data, dim, centroids, acc: Accumulators, opts: AssignOptions = {}) {
+      const { n, k } = checkAssign(data, dim, centroids, opts);
+      checkAccumulators(acc, k, dim);
+      const r = K.assign(data, dim, centroids, { ...opts, outIndex: outI32(opts.outIndex, n, 'outIndex'), outDist: outF32(opts.outDist, n, 'outDist') });
+      K.accumulate(data, dim, r.index.subarray(0, n), r.dist.subarray(0, n), acc);
+    },
+
+    pqAssignAccumulate(data, dim, codebook, m, ksub, acc: Accumulators, opts: PqAssignOptions = {}) {
+      const { n, ds } = checkPq(data, dim, codebook, m, ksub);
+      checkAccumulators(acc, m * ksub, ds);
+      const r = K.pqAssign(data, dim, codebook, m, ksub, opts);
+      const index = r.index.slice(0, n * m);
+      for (let p = 0; p < n * m; p++) if (index[p]! >= 0) index[p] = index[p]! + (p % m) * ksub;
+      K.accumulate(data, ds, index, r.dist.subarray(0, n * m), acc);
+    },
+
     pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {
       const { n, ds } = checkPq(data, dim, codebook, m, ksub);
       const index = outI32(opts.outIndex, n * m, 'outIndex');
@@ -221,6 +237,7 @@ export function createReferenceKernels(): Kernels {
       return o;
     },
   };
+  return K;
 }
 
 /** One SQ code: trunc((v − lo)·255/(hi − lo)) saturated to 0..255 (NaN → 0, hi == lo → 0), in f64. */

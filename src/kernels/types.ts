@@ -86,6 +86,15 @@ export interface Kernels {
    *  radius[c] = max(radius[c], dist[i]). Integer sums make the reduction order-free: any split into
    *  shards/threads, merged in any order, gives the same bits. */
   accumulate(data: Float32Array, dim: number, index: Int32Array, dist: Float32Array, acc: Accumulators): void;
+  /** {@link Kernels.assign} then {@link Kernels.accumulate} of the same rows into `acc` (k clusters of `dim`)
+   *  in one pass: the wasm builds copy each row block in once and keep the accumulators in their memory
+   *  for the whole call. `opts.outIndex` / `opts.outDist` are filled when given. Same bits as the two calls. */
+  assignAccumulate(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, opts?: AssignOptions): void;
+  /** {@link Kernels.pqAssign} then accumulation of every sub-vector (row i, sub-space s) into cluster
+   *  `s·ksub + code` of `acc` (k = m·ksub clusters of dim/m), in one pass. `opts.outIndex` / `opts.outDist`
+   *  (codes within the sub-space, as pqAssign) are filled when given. Same bits as the two steps. */
+  pqAssignAccumulate(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, acc: Accumulators,
+    opts?: PqAssignOptions): void;
   /** PQ: nearest code in each of M sub-spaces for every row, all sub-spaces in one pass.
    *  codebook flat [m][c][j], c < ksub (16 or 256). outIndex/outDist are n × M (row-major). */
   pqAssign(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number,

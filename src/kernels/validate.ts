@@ -54,14 +54,22 @@ export function checkAccumulate(data: Float32Array, dim: number, index: Int32Arr
   const n = rowsOf(data, dim);
   expect(index instanceof Int32Array && index.length >= n, 'invalid-argument', 'index (Int32Array)', `length ≥ ${n}`, index);
   expect(dist.length >= n, 'invalid-argument', 'dist length', `≥ ${n}`, dist.length);
+  expect(typeof acc === 'object' && acc !== null && acc.counts instanceof Float64Array, 'invalid-argument', 'acc.counts', 'a Float64Array', acc?.counts);
   const k = acc.counts.length;
+  checkAccumulators(acc, k, dim);
+  return { n, k };
+}
+
+/** acc holds k clusters of dim (sums k·dim, counts/clusterLoss/radius k) and valid shifts. */
+export function checkAccumulators(acc: Accumulators, k: number, dim: number): void {
+  expect(typeof acc === 'object' && acc !== null && acc.counts instanceof Float64Array && acc.counts.length === k,
+    'dimension-mismatch', 'acc.counts length (Float64Array)', k, acc?.counts?.length);
   expect(acc.sums instanceof BigInt64Array && acc.sums.length === k * dim, 'dimension-mismatch', 'acc.sums length',
     `k·dim = ${k * dim}`, acc.sums.length);
   expect(acc.clusterLoss instanceof BigInt64Array && acc.clusterLoss.length === k, 'dimension-mismatch', 'acc.clusterLoss length', k, acc.clusterLoss.length);
   expect(acc.radius instanceof Float32Array && acc.radius.length === k, 'dimension-mismatch', 'acc.radius length', k, acc.radius.length);
   expect(Number.isInteger(acc.shift) && Math.abs(acc.shift) <= 1000, 'invalid-argument', 'acc.shift', 'an integer in [-1000, 1000]', acc.shift);
   expect(Number.isInteger(acc.lossShift) && Math.abs(acc.lossShift) <= 1000, 'invalid-argument', 'acc.lossShift', 'an integer in [-1000, 1000]', acc.lossShift);
-  return { n, k };
 }
 
 export function checkPq(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number): { n: number; ds: number } {

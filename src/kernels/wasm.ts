@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
 import type { Accumulators, AssignOptions, AssignResult, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAssign, checkPq, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkPq, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -21,6 +21,8 @@ export interface KernelExports {
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
+  pqAccumulate(x: number, n: number, d: number, m: number, ksub: number, index: number, dist: number, scale: number, lossScale: number,
+    sums: number, counts: number, loss: number, radius: number): void;
   pqPrepare(cb: number, m: number, ksub: number, ds: number, t2: number, cn: number, cnmax: number): void;
   pqAssign(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
     scratch: number, outIndex: number, outDist: number): void;
@@ -139,31 +141,29 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const index = outI32(opts.outIndex, n, 'outIndex');
       const dist = outF32(opts.outDist, n, 'outDist');
       if (n === 0) return { index, dist };
-      const kb = Math.ceil(k / 8), kPad = kb * 8;
-      const R = rowsPerBlock(dim, 4);
-      const rows = Math.min(R, Math.ceil(n / 4) * 4);
       ar.reset();
-      const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), bpp = opts.bias ? ar.alloc(kPad * 4) : 0;
-      // The raw centroids are only needed for packing: the row buffers below reuse their space.
-      const mark = ar.mark();
-      const cp = ar.alloc(k * dim * 4), bp = opts.bias ? ar.alloc(k * 4) : 0;
-      ar.f32(cp, k * dim).set(centroids);
-      if (opts.bias) ar.f32(bp, k).set(opts.bias);
-      ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
-      ar.release(mark);
-      const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 52 + 16);
-      const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
-      const mcode = metric === 'l2' ? 0 : 1;
-      blocks(n, R, (a, b) => {
-        const r = b - a, r4 = Math.ceil(r / 4) * 4;
-        const xv = ar.f32(xp, r4 * dim);
-        xv.set(data.subarray(a * dim, b * dim));
-        if (r4 > r) xv.fill(0, r * dim);
-        ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp);
-        index.set(ar.i32(ip, r), a);
-        dist.set(ar.f32(dp, r), a);
+      assignRun(data, dim, centroids, n, k, metric, opts.bias, (a, b, ip, dp) => {
+        index.set(ar.i32(ip, b - a), a);
+        dist.set(ar.f32(dp, b - a), a);
       });
       return { index, dist };
+    },
+
+    assignAccumulate(data, dim, centroids, acc: Accumulators, opts: AssignOptions = {}) {
+      const { n, k, metric } = checkAssign(data, dim, centroids, opts);
+      checkAccumulators(acc, k, dim);
+      const index = opts.outIndex ? outI32(opts.outIndex, n, 'outIndex') : undefined;
+      const dist = opts.outDist ? outF32(opts.outDist, n, 'outDist') : undefined;
+      if (n === 0) return;
+      ar.reset();
+      const a0 = accIn(acc, k, dim);
+      const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      assignRun(data, dim, centroids, n, k, metric, opts.bias, (a, b, ip, dp, xp) => {
+        ex.accumulate(xp, b - a, dim, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
+        if (index) index.set(ar.i32(ip, b - a), a);
+        if (dist) dist.set(ar.f32(dp, b - a), a);
+      });
+      accOut(acc, k, dim, a0);
     },
 
     accumulate(data, dim, index, dist, acc: Accumulators) {
@@ -176,23 +176,33 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const R = rowsPerBlock(dim);
       const rows = Math.min(R, n);
       ar.reset();
-      const sp = ar.alloc(k * dim * 8), cp = ar.alloc(k * 8), lp = ar.alloc(k * 8), rp = ar.alloc(k * 4);
+      const a0 = accIn(acc, k, dim);
       const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
-      ar.i64(sp, k * dim).set(acc.sums);
-      ar.f64(cp, k).set(acc.counts);
-      ar.i64(lp, k).set(acc.clusterLoss);
-      ar.f32(rp, k).set(acc.radius);
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
       blocks(n, R, (a, b) => {
         ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
         ar.i32(ip, b - a).set(index.subarray(a, b));
         ar.f32(dp, b - a).set(dist.subarray(a, b));
-        ex.accumulate(xp, b - a, dim, ip, dp, scale, lscale, sp, cp, lp, rp);
+        ex.accumulate(xp, b - a, dim, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
       });
-      acc.sums.set(ar.i64(sp, k * dim));
-      acc.counts.set(ar.f64(cp, k));
-      acc.clusterLoss.set(ar.i64(lp, k));
-      acc.radius.set(ar.f32(rp, k));
+      accOut(acc, k, dim, a0);
+    },
+
+    pqAssignAccumulate(data, dim, codebook, m, ksub, acc: Accumulators, opts: PqAssignOptions = {}) {
+      const { n, ds } = checkPq(data, dim, codebook, m, ksub);
+      checkAccumulators(acc, m * ksub, ds);
+      const index = opts.outIndex ? outI32(opts.outIndex, n * m, 'outIndex') : undefined;
+      const dist = opts.outDist ? outF32(opts.outDist, n * m, 'outDist') : undefined;
+      if (n === 0) return;
+      ar.reset();
+      const a0 = accIn(acc, m * ksub, ds);
+      const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      pqRun(data, dim, codebook, m, ksub, n, (a, b, ip, dp, _codes, xp) => {
+        ex.pqAccumulate(xp, b - a, dim, m, ksub, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
+        if (index) index.set(ar.i32(ip, (b - a) * m), a * m);
+        if (dist) dist.set(ar.f32(dp, (b - a) * m), a * m);
+      }, true);
+      accOut(acc, m * ksub, ds, a0);
     },
 
     pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {
@@ -269,15 +279,59 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     return o;
   }
 
+  /** Copies the accumulators into the arena (after the caller's `ar.reset()`). */
+  function accIn(acc: Accumulators, k: number, dim: number): { sp: number; cp: number; lp: number; rp: number } {
+    const sp = ar.alloc(k * dim * 8), cp = ar.alloc(k * 8), lp = ar.alloc(k * 8), rp = ar.alloc(k * 4);
+    ar.i64(sp, k * dim).set(acc.sums);
+    ar.f64(cp, k).set(acc.counts);
+    ar.i64(lp, k).set(acc.clusterLoss);
+    ar.f32(rp, k).set(acc.radius);
+    return { sp, cp, lp, rp };
+  }
+
+  function accOut(acc: Accumulators, k: number, dim: number, a0: { sp: number; cp: number; lp: number; rp: number }): void {
+    acc.sums.set(ar.i64(a0.sp, k * dim));
+    acc.counts.set(ar.f64(a0.cp, k));
+    acc.clusterLoss.set(ar.i64(a0.lp, k));
+    acc.radius.set(ar.f32(a0.rp, k));
+  }
+
+  /** Packs the centroids, then assigns row blocks; `emit` sees each block's rows (xp), index (ip) and dist (dp). */
+  function assignRun(data: Float32Array, dim: number, centroids: Float32Array, n: number, k: number, metric: 'l2' | 'dot',
+    bias: Float32Array | undefined, emit: (a: number, b: number, ip: number, dp: number, xp: number) => void): void {
+    const kb = Math.ceil(k / 8), kPad = kb * 8;
+    const R = rowsPerBlock(dim, 4);
+    const rows = Math.min(R, Math.ceil(n / 4) * 4);
+    const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), bpp = bias ? ar.alloc(kPad * 4) : 0;
+    // The raw centroids are only needed for packing: the row buffers below reuse their space.
+    const mark = ar.mark();
+    const cp = ar.alloc(k * dim * 4), bp = bias ? ar.alloc(k * 4) : 0;
+    ar.f32(cp, k * dim).set(centroids);
+    if (bias) ar.f32(bp, k).set(bias);
+    ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
+    ar.release(mark);
+    const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 52 + 16);
+    const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
+    const mcode = metric === 'l2' ? 0 : 1;
+    blocks(n, R, (a, b) => {
+      const r = b - a, r4 = Math.ceil(r / 4) * 4;
+      const xv = ar.f32(xp, r4 * dim);
+      xv.set(data.subarray(a * dim, b * dim));
+      if (r4 > r) xv.fill(0, r * dim);
+      ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp);
+      emit(a, b, ip, dp, xp);
+    });
+  }
+
   function pqRun(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, n: number,
-    emit: (a: number, b: number, ip: number, dp: number, codes: number) => void): void {
+    emit: (a: number, b: number, ip: number, dp: number, codes: number, xp: number) => void, keepArena = false): void {
     if (n === 0) return;
     const ds = dim / m;
     let R = rowsPerBlock(dim, 2);
     const rows = Math.min(R, n);
-    ar.reset();
+    if (!keepArena) ar.reset();
     const cbp = ar.alloc(codebook.length * 4), tp = ar.alloc(codebook.length * 4), t2p = ar.alloc(codebook.length * 4);
-    const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), sp = ar.alloc(4160);
+    const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), sp = ar.alloc(6208);
     const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4), codes = ar.alloc(rows * m);
     ar.f32(cbp, codebook.length).set(codebook);
     ex.pqTranspose(cbp, m, ksub, ds, tp);
@@ -286,7 +340,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     blocks(n, R, (a, b) => {
       ar.f32(xp, (b - a) * dim).set(data.subarray(a * dim, b * dim));
       ex.pqAssign(xp, b - a, dim, m, ksub, tp, cbp, t2p, cnp, cmp, sp, ip, dp);
-      emit(a, b, ip, dp, codes);
+      emit(a, b, ip, dp, codes, xp);
     });
   }
 }

@@ -100,7 +100,8 @@ export function emptyStats(k: number, dim: number, fingerprint: string, ctx: Sta
   };
 }
 
-/** Reusable buffers of {@link kmeansPartialStats} (grown when too small). */
+/** Reusable buffers of {@link kmeansPartialStats}. Accepted for API stability; the fused kernels
+ *  (`assignAccumulate`, `pqAssignAccumulate`) need no per-row buffers, so it is left untouched. */
 export interface StatsScratch {
   index?: Int32Array;
   dist?: Float32Array;
@@ -113,7 +114,7 @@ export interface StatsScratch {
  * within its sub-space.
  */
 export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: Float32Array, ctx: StatsContext,
-  kernels: Kernels, scratch?: StatsScratch): PartialStats {
+  kernels: Kernels, _scratch?: StatsScratch): PartialStats {
   checkContext(ctx);
   const n = rowsOf(shard, dim, 'shard');
   const fingerprint = statsFingerprint(centroids, ctx);
@@ -123,38 +124,16 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
     const ds = dim / m;
     expect(centroids.length === m * ksub * ds, 'dimension-mismatch', 'codebook length', `m·ksub·ds = ${m * ksub * ds}`, centroids.length);
     expect(ctx.bias === undefined, 'invalid-argument', 'bias with pq', 'undefined', 'a bias');
-    const len = n * m;
-    const index = grow(scratch, 'index', len, Int32Array);
-    const dist = grow(scratch, 'dist', len, Float32Array);
-    kernels.pqAssign(shard, dim, centroids, m, ksub, { outIndex: index, outDist: dist });
-    for (let p = 0, s = 0; p < len; p++) {
-      const c = index[p]!;
-      if (c >= 0) index[p] = c + s * ksub;
-      if (++s === m) s = 0;
-    }
     const stats = emptyStats(m * ksub, ds, fingerprint, ctx);
-    kernels.accumulate(shard, ds, index.subarray(0, len), dist.subarray(0, len), stats);
+    if (n === 0) return stats;
+    kernels.pqAssignAccumulate(shard, dim, centroids, m, ksub, stats);
     return stats;
   }
   const k = rowsOf(centroids, dim, 'centroids');
-  const index = grow(scratch, 'index', n, Int32Array);
-  const dist = grow(scratch, 'dist', n, Float32Array);
   const stats = emptyStats(k, dim, fingerprint, ctx);
   if (n === 0) return stats;
-  kernels.assign(shard, dim, centroids, {
-    metric: ctx.metric, outIndex: index, outDist: dist, ...(ctx.bias ? { bias: ctx.bias } : {}),
-  });
-  kernels.accumulate(shard, dim, index.subarray(0, n), dist.subarray(0, n), stats);
+  kernels.assignAccumulate(shard, dim, centroids, stats, { metric: ctx.metric, ...(ctx.bias ? { bias: ctx.bias } : {}) });
   return stats;
-}
-
-function grow<K extends 'index' | 'dist', T extends Int32Array | Float32Array>(scratch: StatsScratch | undefined, key: K, len: number,
-  Ctor: new (n: number) => T): T {
-  const have = scratch?.[key] as T | undefined;
-  if (have && have.length >= len) return have;
-  const a = new Ctor(len);
-  if (scratch) (scratch as Record<string, unknown>)[key] = a;
-  return a;
 }
 
 function checkContext(ctx: StatsContext): void {
