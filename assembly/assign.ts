@@ -35,18 +35,21 @@ const GROUP: i32 = 32;
 
 /**
  * Assigns n rows (n a multiple of 4; pad rows are ignored by the host) of x to the kb packed blocks.
- * metric 0 = l2, 1 = dot. bias = 0 for none. scratch needs n·52 bytes (norms + per-row best state).
+ * metric 0 = l2, 1 = dot. bias = 0 for none. scratch needs n·68 + 16 bytes (norms + per-row best state).
+ * outSecond (0 = none): per row, the smallest selection value (dist + bias) over the k real centroids
+ * other than the chosen one (+Inf when there is none, NaN-free); padding centroids never count.
+ * outAll (0 = none): per row, the unbiased distance to every centroid (kb·8 values per row, padding included).
  */
 export function assignRows(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, metric: i32,
-  scratch: usize, outIndex: usize, outDist: usize): void {
+  scratch: usize, outIndex: usize, outDist: usize, k: i32, outSecond: usize, outAll: usize): void {
   const xn = scratch;
   const state = (scratch + (<usize>n << 2) + 15) & ~<usize>15;
   const stride = <usize>d << 2;
   for (let i = 0; i < n; i++) store<f32>(xn + (<usize>i << 2), metric == 0 ? sqNormRow(x + <usize>i * stride, d) : 0);
   if (ASC_FEATURE_SIMD) {
-    assignSimd(x, n, d, packed, kb, cn, bias, metric, xn, state, outIndex, outDist);
+    assignSimd(x, n, d, packed, kb, cn, bias, metric, xn, state, outIndex, outDist, k, outSecond, outAll);
   } else {
-    assignScalar(x, n, d, packed, kb, cn, bias, metric, xn, outIndex, outDist);
+    assignScalar(x, n, d, packed, kb, cn, bias, metric, xn, outIndex, outDist, k, outSecond, outAll);
   }
 }
 
@@ -56,15 +59,23 @@ export function assignRows(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn:
   else return f32x4.add(acc, f32x4.mul(a, b));
 }
 
-// Per-row state: best selection value (f32x4), best unbiased distance (f32x4), best index (i32x4).
+// Per-row state: best selection value (f32x4), best unbiased distance (f32x4), best index (i32x4);
+// with `sec`, the second-best selection value (f32x4) in a separate array at sp.
 // @ts-ignore: decorator
-@inline function update(st: usize, dv: v128, bv: v128, hasBias: bool, idx: v128): void {
+@inline function update(st: usize, dv: v128, bv: v128, hasBias: bool, idx: v128, sec: bool, kv: v128, sp: usize): void {
   const s = hasBias ? f32x4.add(dv, bv) : dv;
   const best = v128.load(st);
   const take = v128.andnot(f32x4.eq(s, s), f32x4.ge(s, best));
   v128.store(st, v128.bitselect(s, best, take));
   v128.store(st, v128.bitselect(idx, v128.load(st, 32), take), 32);
   if (hasBias) v128.store(st, v128.bitselect(dv, v128.load(st, 16), take), 16);
+  if (sec) {
+    // The value leaving the best slot (taken) or the candidate itself (not taken, real centroids only).
+    const cand = v128.bitselect(best, s, take);
+    const ok = v128.or(take, i32x4.lt_s(idx, kv));
+    const second = v128.load(sp);
+    v128.store(sp, v128.bitselect(cand, second, v128.and(ok, f32x4.lt(cand, second))));
+  }
 }
 
 // @ts-ignore: decorator
@@ -74,7 +85,21 @@ export function assignRows(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn:
 }
 
 function assignSimd(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, metric: i32,
-  xn: usize, state: usize, outIndex: usize, outDist: usize): void {
+  xn: usize, state: usize, outIndex: usize, outDist: usize, k: i32, outSecond: usize, outAll: usize): void {
+  // Two copies: the plain assignment keeps its inner loop free of the bound outputs' branches.
+  if (outSecond == 0 && outAll == 0) assignSimdT(x, n, d, packed, kb, cn, bias, metric, xn, state, outIndex, outDist, k, 0, 0, false);
+  else assignSimdT(x, n, d, packed, kb, cn, bias, metric, xn, state, outIndex, outDist, k, outSecond, outAll, true);
+}
+
+// @ts-ignore: decorator
+@inline function assignSimdT(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, metric: i32,
+  xn: usize, state: usize, outIndex: usize, outDist: usize, k: i32, outSecond: usize, outAll: usize, extra: bool): void {
+  const sec = extra && outSecond != 0;
+  const all = extra && outAll != 0;
+  const rowAll = <usize>kb * BLOCK << 2;
+  const kv = i32x4.splat(k);
+  const inf = f32x4.splat(Infinity);
+  const secBase = state + <usize>n * 48;
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nan = f32x4.splat(NaN);
@@ -82,6 +107,7 @@ function assignSimd(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize,
   for (let i = 0; i < n; i++) {
     const st = state + (<usize>i * 48);
     v128.store(st, nan); v128.store(st, nan, 16); v128.store(st, minus1, 32);
+    if (sec) v128.store(secBase + (<usize>i << 4), inf);
   }
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
   if (superBlocks < 1) superBlocks = 1;
@@ -96,6 +122,7 @@ function assignSimd(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize,
         for (let i = g; i < gEnd; i += 4) {
           const x0 = x + <usize>i * stride;
           const st0 = state + <usize>i * 48;
+          const sp0 = secBase + (<usize>i << 4);
           const xn0 = f32x4.splat(load<f32>(xn + (<usize>i << 2)));
           const xn1 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 4));
           const xn2 = f32x4.splat(load<f32>(xn + (<usize>i << 2), 8));
@@ -124,43 +151,68 @@ function assignSimd(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize,
           if (hasBias) { b0 = v128.load(bias + co); b1 = v128.load(bias + co, 16); }
           const idx0 = i32x4.add(i32x4.splat(b * BLOCK), lane);
           const idx1 = i32x4.add(idx0, i32x4.splat(4));
-          update(st0, tileDist(a00, xn0, cn0, l2), b0, hasBias, idx0);
-          update(st0, tileDist(a01, xn0, cn1, l2), b1, hasBias, idx1);
-          update(st0 + 48, tileDist(a10, xn1, cn0, l2), b0, hasBias, idx0);
-          update(st0 + 48, tileDist(a11, xn1, cn1, l2), b1, hasBias, idx1);
-          update(st0 + 96, tileDist(a20, xn2, cn0, l2), b0, hasBias, idx0);
-          update(st0 + 96, tileDist(a21, xn2, cn1, l2), b1, hasBias, idx1);
-          update(st0 + 144, tileDist(a30, xn3, cn0, l2), b0, hasBias, idx0);
-          update(st0 + 144, tileDist(a31, xn3, cn1, l2), b1, hasBias, idx1);
+          const d00 = tileDist(a00, xn0, cn0, l2), d01 = tileDist(a01, xn0, cn1, l2);
+          const d10 = tileDist(a10, xn1, cn0, l2), d11 = tileDist(a11, xn1, cn1, l2);
+          const d20 = tileDist(a20, xn2, cn0, l2), d21 = tileDist(a21, xn2, cn1, l2);
+          const d30 = tileDist(a30, xn3, cn0, l2), d31 = tileDist(a31, xn3, cn1, l2);
+          update(st0, d00, b0, hasBias, idx0, sec, kv, sp0);
+          update(st0, d01, b1, hasBias, idx1, sec, kv, sp0);
+          update(st0 + 48, d10, b0, hasBias, idx0, sec, kv, sp0 + 16);
+          update(st0 + 48, d11, b1, hasBias, idx1, sec, kv, sp0 + 16);
+          update(st0 + 96, d20, b0, hasBias, idx0, sec, kv, sp0 + 32);
+          update(st0 + 96, d21, b1, hasBias, idx1, sec, kv, sp0 + 32);
+          update(st0 + 144, d30, b0, hasBias, idx0, sec, kv, sp0 + 48);
+          update(st0 + 144, d31, b1, hasBias, idx1, sec, kv, sp0 + 48);
+          if (all) {
+            const o = outAll + <usize>i * rowAll + co;
+            v128.store(o, d00); v128.store(o, d01, 16);
+            v128.store(o + rowAll, d10); v128.store(o + rowAll, d11, 16);
+            v128.store(o + 2 * rowAll, d20); v128.store(o + 2 * rowAll, d21, 16);
+            v128.store(o + 3 * rowAll, d30); v128.store(o + 3 * rowAll, d31, 16);
+          }
         }
       }
     }
   }
   for (let i = 0; i < n; i++) {
     const st = state + <usize>i * 48;
-    let bestS: f32 = NaN, bestD: f32 = NaN, bestI: i32 = -1;
+    let bestS: f32 = NaN, bestD: f32 = NaN, bestI: i32 = -1, bestL = -1;
     for (let l = 0; l < 4; l++) {
       const s = load<f32>(st + (<usize>l << 2));
       const ix = load<i32>(st + (<usize>l << 2), 32);
       if (s != s) continue;
       if (bestI < 0 || s < bestS || (s == bestS && ix < bestI)) {
-        bestS = s; bestI = ix;
+        bestS = s; bestI = ix; bestL = l;
         bestD = hasBias ? load<f32>(st + (<usize>l << 2), 16) : s;
       }
     }
     store<i32>(outIndex + (<usize>i << 2), bestI);
     store<f32>(outDist + (<usize>i << 2), bestD);
+    if (sec) {
+      // Other lanes offer their best (when a real centroid), every lane its second.
+      let second: f32 = Infinity;
+      for (let l = 0; l < 4; l++) {
+        const o = <usize>l << 2;
+        const s2 = load<f32>(secBase + (<usize>i << 4) + o);
+        if (s2 < second) second = s2;
+        if (l != bestL && load<i32>(st + o, 32) < k) {
+          const s = load<f32>(st + o);
+          if (s < second) second = s;
+        }
+      }
+      store<f32>(outSecond + (<usize>i << 2), second);
+    }
   }
 }
 
 function assignScalar(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, metric: i32,
-  xn: usize, outIndex: usize, outDist: usize): void {
+  xn: usize, outIndex: usize, outDist: usize, k: i32, outSecond: usize, outAll: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
     const xni = load<f32>(xn + (<usize>i << 2));
-    let bestS: f32 = NaN, bestD: f32 = NaN, bestI: i32 = -1;
+    let bestS: f32 = NaN, bestD: f32 = NaN, bestI: i32 = -1, second: f32 = Infinity;
     for (let b = 0; b < kb; b++) {
       let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0, a4: f32 = 0, a5: f32 = 0, a6: f32 = 0, a7: f32 = 0;
       let cp = packed + <usize>b * blockBytes;
@@ -180,11 +232,18 @@ function assignScalar(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usiz
         } else {
           dd = <f32>1 - a;
         }
+        if (outAll) store<f32>(outAll + (<usize>i * <usize>kb * BLOCK << 2) + o, dd);
         const s: f32 = bias ? dd + load<f32>(bias + o) : dd;
-        if (s == s && !(s >= bestS)) { bestS = s; bestD = dd; bestI = b * BLOCK + l; }
+        if (s == s && !(s >= bestS)) {
+          if (bestS < second) second = bestS;
+          bestS = s; bestD = dd; bestI = b * BLOCK + l;
+        } else if (b * BLOCK + l < k && s < second) {
+          second = s;
+        }
       }
     }
     store<i32>(outIndex + (<usize>i << 2), bestI);
     store<f32>(outDist + (<usize>i << 2), bestD);
+    if (outSecond) store<f32>(outSecond + (<usize>i << 2), second);
   }
 }

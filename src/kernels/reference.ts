@@ -139,19 +139,28 @@ export function createReferenceKernels(): Kernels {
       const index = outI32(opts.outIndex, n, 'outIndex');
       const dist = outF32(opts.outDist, n, 'outDist');
       const bias = opts.bias;
+      const second = opts.outSecond ? outF32(opts.outSecond, n, 'outSecond') : undefined;
+      const all = opts.outAll ? outF32(opts.outAll, n * k, 'outAll') : undefined;
       const cn = new Float32Array(k);
       if (metric === 'l2') for (let c = 0; c < k; c++) cn[c] = sqNormF32(centroids, c * dim, dim);
       for (let i = 0; i < n; i++) {
         const xn = metric === 'l2' ? sqNormF32(data, i * dim, dim) : 0;
-        let best = NaN, bestD = NaN, bestI = -1;
+        let best = NaN, bestD = NaN, bestI = -1, sec = Infinity;
         for (let c = 0; c < k; c++) {
           const dot = dotSeqF32(data, i * dim, centroids, c * dim, dim);
           const d = metric === 'l2' ? Math.max(f(f(xn + cn[c]!) - f(2 * dot)), 0) : f(1 - dot);
+          if (all) all[i * k + c] = d;
           const s = bias ? f(d + bias[c]!) : d;
-          if (argminPush(best, s)) { best = s; bestD = d; bestI = c; }
+          if (argminPush(best, s)) {
+            if (best < sec) sec = best;
+            best = s; bestD = d; bestI = c;
+          } else if (s < sec) {
+            sec = s;
+          }
         }
         index[i] = bestI;
         dist[i] = bestD;
+        if (second) second[i] = sec;
       }
       return { index, dist };
     },

@@ -20,6 +20,11 @@ export interface AssignOptions {
   outIndex?: Int32Array;
   /** Output for the unbiased distance to that centroid (n values); allocated when absent. */
   outDist?: Float32Array;
+  /** Filled when given (n values): the smallest selection value (dist + bias) over the centroids other
+   *  than the chosen one, +Inf when there is none or all are NaN (k-means bounds use it). */
+  outSecond?: Float32Array;
+  /** Filled when given (n × k, row-major): the unbiased distance of every row to every centroid. */
+  outAll?: Float32Array;
 }
 
 /** Result of an assignment: `index[i]` is the chosen centroid (−1 for a row whose distances are all NaN). */

@@ -17,7 +17,7 @@ export interface KernelExports {
   finiteMask(x: number, n: number, d: number, mask: number): number;
   packCentroids(c: number, k: number, d: number, packed: number, cn: number, bias: number, biasOut: number): void;
   assignRows(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, metric: number,
-    scratch: number, outIndex: number, outDist: number): void;
+    scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -140,12 +140,20 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const { n, k, metric } = checkAssign(data, dim, centroids, opts);
       const index = outI32(opts.outIndex, n, 'outIndex');
       const dist = outF32(opts.outDist, n, 'outDist');
+      const second = opts.outSecond ? outF32(opts.outSecond, n, 'outSecond') : undefined;
+      const all = opts.outAll ? outF32(opts.outAll, n * k, 'outAll') : undefined;
       if (n === 0) return { index, dist };
       ar.reset();
-      assignRun(data, dim, centroids, n, k, metric, opts.bias, (a, b, ip, dp) => {
+      const kPad = Math.ceil(k / 8) * 8;
+      assignRun(data, dim, centroids, n, k, metric, opts.bias, (a, b, ip, dp, _xp, sp2, ap) => {
         index.set(ar.i32(ip, b - a), a);
         dist.set(ar.f32(dp, b - a), a);
-      });
+        if (second) second.set(ar.f32(sp2, b - a), a);
+        if (all) {
+          const v = ar.f32(ap, (b - a) * kPad);
+          for (let r = 0; r < b - a; r++) all.set(v.subarray(r * kPad, r * kPad + k), (a + r) * k);
+        }
+      }, second !== undefined, all !== undefined);
       return { index, dist };
     },
 
@@ -298,9 +306,11 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
 
   /** Packs the centroids, then assigns row blocks; `emit` sees each block's rows (xp), index (ip) and dist (dp). */
   function assignRun(data: Float32Array, dim: number, centroids: Float32Array, n: number, k: number, metric: 'l2' | 'dot',
-    bias: Float32Array | undefined, emit: (a: number, b: number, ip: number, dp: number, xp: number) => void): void {
+    bias: Float32Array | undefined, emit: (a: number, b: number, ip: number, dp: number, xp: number, secp: number, allp: number) => void,
+    withSecond = false, withAll = false): void {
     const kb = Math.ceil(k / 8), kPad = kb * 8;
-    const R = rowsPerBlock(dim, 4);
+    let R = rowsPerBlock(dim, 4);
+    if (withAll) R = Math.min(R, Math.max(4, Math.floor(blockBytes / (kPad * 4 * 4)) * 4));
     const rows = Math.min(R, Math.ceil(n / 4) * 4);
     const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), bpp = bias ? ar.alloc(kPad * 4) : 0;
     // The raw centroids are only needed for packing: the row buffers below reuse their space.
@@ -310,16 +320,17 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     if (bias) ar.f32(bp, k).set(bias);
     ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
     ar.release(mark);
-    const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 52 + 16);
-    const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
+    const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 68 + 16);
+    const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4), secp = withSecond ? ar.alloc(rows * 4) : 0;
+    const allp = withAll ? ar.alloc(rows * kPad * 4) : 0;
     const mcode = metric === 'l2' ? 0 : 1;
     blocks(n, R, (a, b) => {
       const r = b - a, r4 = Math.ceil(r / 4) * 4;
       const xv = ar.f32(xp, r4 * dim);
       xv.set(data.subarray(a * dim, b * dim));
       if (r4 > r) xv.fill(0, r * dim);
-      ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp);
-      emit(a, b, ip, dp, xp);
+      ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
+      emit(a, b, ip, dp, xp, secp, allp);
     });
   }
 

@@ -2,6 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
+import { sqNormF32 } from '../kernels/reference.js';
 import { createRng, mix32, STREAM } from '../util/rng.js';
 
 /**
@@ -21,6 +22,10 @@ export interface StatsContext {
   bias?: Float32Array;
   /** PQ lock step: `centroids` is the flat `[m][c][j]` codebook; row i's sub-vector s joins cluster s·ksub + code. */
   pq?: { m: number; ksub: number };
+  /** true: distance bounds let rows whose centroid provably cannot change skip the full assignment
+   *  (l2 without bias only; needs a per-shard scratch). Results are bit-identical either way.
+   *  Default false: on the reference workload the bookkeeping still costs more than it saves. */
+  bounds?: boolean;
 }
 
 /**
@@ -100,11 +105,40 @@ export function emptyStats(k: number, dim: number, fingerprint: string, ctx: Sta
   };
 }
 
-/** Reusable buffers of {@link kmeansPartialStats}. Accepted for API stability; the fused kernels
- *  (`assignAccumulate`, `pqAssignAccumulate`) need no per-row buffers, so it is left untouched. */
+/** Per-shard state of {@link kmeansPartialStats} kept by the caller across iterations (one object per
+ *  shard; a new object, or a different shard array, starts over). Holds the Hamerly bounds. */
 export interface StatsScratch {
   index?: Int32Array;
   dist?: Float32Array;
+  /** Hamerly state (internal). */
+  bounds?: BoundsState;
+  /** Rows of the last call that skipped the full assignment (diagnostics). */
+  skipped?: number;
+  /** Rows of the last call. */
+  rows?: number;
+}
+
+/** Bounds of one shard against the centroids of the previous call (Elkan / Yinyang style groups). */
+export interface BoundsState {
+  shard: Float32Array;
+  dim: number;
+  k: number;
+  /** Centroid groups: group g holds centroids gStart[g] .. gStart[g+1]−1 (G = k: one bound per centroid). */
+  groups: number;
+  gStart: Int32Array;
+  /** The centroids the bounds were last moved to (drifts are measured from these). */
+  centroids: Float32Array;
+  /** Chosen centroid per row (−1: no state, full path). */
+  assign: Int32Array;
+  /** n × G: a lower bound on the true Euclidean distance from row i to every centroid of group g but
+   *  assign[i], plus delta[g] at the time it was set (rounded down). */
+  lower: Float32Array;
+  /** Per group: sum over iterations of the largest drift of a centroid of the group (f64, rounded up). */
+  delta: Float64Array;
+  /** ‖x‖² as the kernel computes it (f32, 4-lane order). */
+  xn: Float32Array;
+  /** ‖x‖ in f64 (for the rounding margin). */
+  xnorm: Float64Array;
 }
 
 /**
@@ -114,7 +148,7 @@ export interface StatsScratch {
  * within its sub-space.
  */
 export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: Float32Array, ctx: StatsContext,
-  kernels: Kernels, _scratch?: StatsScratch): PartialStats {
+  kernels: Kernels, scratch?: StatsScratch): PartialStats {
   checkContext(ctx);
   const n = rowsOf(shard, dim, 'shard');
   const fingerprint = statsFingerprint(centroids, ctx);
@@ -132,8 +166,168 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
   const k = rowsOf(centroids, dim, 'centroids');
   const stats = emptyStats(k, dim, fingerprint, ctx);
   if (n === 0) return stats;
+  if (scratch && ctx.bounds === true && ctx.metric === 'l2' && !ctx.bias && kernels.build !== 'relaxed') {
+    boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch);
+    return stats;
+  }
+  if (scratch) { scratch.bounds = undefined; scratch.skipped = 0; scratch.rows = n; }
   kernels.assignAccumulate(shard, dim, centroids, stats, { metric: ctx.metric, ...(ctx.bias ? { bias: ctx.bias } : {}) });
   return stats;
+}
+
+const fr = Math.fround;
+/** 2^−24: unit roundoff of f32. */
+const U32 = 2 ** -24;
+
+/**
+ * Bound on |kernel l2 distance − true squared distance| for a row of norm xnorm and any centroid of
+ * norm ≤ cnorm: the f32 sums (norms, sequential dot) and the final add/sub each err by at most
+ * (d + 3)·u·(‖x‖ + ‖c‖)²; four times that, plus an absolute term for underflow.
+ */
+function margin(dim: number, xnorm: number, cnorm: number, zeroMargin: boolean): number {
+  if (zeroMargin) return 0;
+  const s = xnorm + cnorm;
+  return 4 * (dim + 4) * U32 * s * s * (1 + 1e-6) + dim * 1e-35;
+}
+
+/** Test hooks (never change in production): `zeroMargin` drops the rounding margin (a mutation check
+ *  that some test must catch); `maxEntries` caps n·G (fewer groups: Yinyang, 1 group: Hamerly). */
+export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
+
+/** Rows per full-path kernel call (bounds the n × k distance output). */
+const FULL_CHUNK_VALUES = 1 << 22;
+
+/**
+ * The map step with bounds (l2, no bias). Per row: the centroid it chose last time and, per group of
+ * centroids, a lower bound on the true Euclidean distance to the group's other centroids, moved by
+ * the group's largest centroid drift every iteration (G = k is Elkan's bound per centroid; fewer
+ * groups when n·k is large). A row whose bounds prove that its previous centroid stays the kernel's
+ * argmin even after the f32 rounding of the kernel (margin from ‖x‖, ‖c‖ and d) gets only its distance
+ * to that centroid, computed with the kernel's own f32 arithmetic (same bits); every other row takes
+ * the full assignment, which also returns all its distances to refresh its bounds. Then one
+ * accumulate over all rows: the same sums, counts, losses and radii as the fused brute-force kernel.
+ */
+function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
+  stats: PartialStats, scratch: StatsScratch): void {
+  const index = scratch.index && scratch.index.length >= n ? scratch.index : (scratch.index = new Int32Array(n));
+  const dist = scratch.dist && scratch.dist.length >= n ? scratch.dist : (scratch.dist = new Float32Array(n));
+  // Centroid norms: the kernel's f32 ‖c‖² and the f64 ‖c‖ (for the margin).
+  const cn = new Float32Array(k);
+  let cmax = 0, finite = true;
+  for (let c = 0; c < k; c++) {
+    cn[c] = sqNormF32(centroids, c * dim, dim);
+    let s = 0;
+    for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]!; s += v * v; }
+    if (!Number.isFinite(s) || !Number.isFinite(cn[c]!)) finite = false;
+    cmax = Math.max(cmax, Math.sqrt(s));
+  }
+  let st = scratch.bounds;
+  const reuse = finite && st !== undefined && st.shard === shard && st.dim === dim && st.k === k && st.assign.length === n;
+  scratch.bounds = undefined;
+  const zero = boundsDebug.zeroMargin;
+  let full: Int32Array;
+  let nFull = 0;
+  if (st && reuse) {
+    const { assign, lower, xn, xnorm, groups: G, gStart, delta } = st;
+    // Drift of every centroid since the bounds were last moved (f64 of f32 differences, rounded up);
+    // each group's bounds move by its largest drift.
+    const prev = st.centroids;
+    for (let g = 0; g < G; g++) {
+      let m = 0;
+      for (let c = gStart[g]!; c < gStart[g + 1]!; c++) {
+        let s = 0;
+        for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]! - prev[j]!; s += v * v; }
+        m = Math.max(m, Math.sqrt(s));
+      }
+      delta[g] = (delta[g]! + m * (1 + 1e-9)) * (1 + 1e-15);
+    }
+    full = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const a = assign[i]!;
+      if (a < 0) { full[nFull++] = i; continue; }
+      let l = Infinity;
+      for (let g = 0, o = i * G; g < G; g++) {
+        const v = lower[o + g]! - delta[g]!;
+        if (!(v >= l)) l = v;
+      }
+      if (!(l > 0)) { full[nFull++] = i; continue; }
+      // The kernel's distance to centroid a: sequential f32 dot, then max(0, (‖x‖² + ‖c‖²) − 2·dot).
+      const xo = i * dim, co = a * dim;
+      let dot = 0;
+      for (let j = 0; j < dim; j++) dot = fr(dot + fr(shard[xo + j]! * centroids[co + j]!));
+      const dv = Math.max(fr(fr(xn[i]! + cn[a]!) - fr(dot + dot)), 0);
+      if (l * l * (1 - 1e-12) - margin(dim, xnorm[i]!, cmax, zero) > dv && Number.isFinite(dv)) {
+        index[i] = a;
+        dist[i] = dv;
+      } else {
+        full[nFull++] = i;
+      }
+    }
+  } else {
+    const xn = kernels.sqNorms(shard, dim);
+    const xnorm = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = i * dim, e = j + dim; j < e; j++) { const v = shard[j]!; s += v * v; }
+      xnorm[i] = Math.sqrt(s);
+    }
+    const G = Math.max(1, Math.min(k, Math.floor(boundsDebug.maxEntries / n)));
+    const gStart = new Int32Array(G + 1);
+    for (let g = 0; g <= G; g++) gStart[g] = Math.floor((g * k) / G);
+    st = {
+      shard, dim, k, groups: G, gStart, centroids, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G),
+      delta: new Float64Array(G), xn, xnorm,
+    };
+    full = new Int32Array(0);
+    nFull = n;
+  }
+  // The full path for the rows the bounds could not settle (all of them on a fresh state), in chunks.
+  if (nFull > 0) {
+    const all = nFull === n;
+    const { assign, lower, xnorm, groups: G, gStart, delta } = st;
+    const chunk = Math.max(1, Math.min(nFull, Math.floor(FULL_CHUNK_VALUES / k)));
+    const sub = all ? undefined : new Float32Array(chunk * dim);
+    const subIndex = new Int32Array(chunk), subDist = new Float32Array(chunk), dAll = new Float32Array(chunk * k);
+    for (let r0 = 0; r0 < nFull; r0 += chunk) {
+      const r1 = Math.min(nFull, r0 + chunk), m = r1 - r0;
+      let rows: Float32Array;
+      if (sub) {
+        for (let r = r0; r < r1; r++) { const i = full[r]!; sub.set(shard.subarray(i * dim, (i + 1) * dim), (r - r0) * dim); }
+        rows = sub.subarray(0, m * dim);
+      } else {
+        rows = shard.subarray(r0 * dim, r1 * dim);
+      }
+      kernels.assign(rows, dim, centroids, { metric: 'l2', outIndex: subIndex, outDist: subDist, outAll: dAll });
+      for (let r = 0; r < m; r++) {
+        const i = all ? r0 + r : full[r0 + r]!;
+        const a = subIndex[r]!, dv = subDist[r]!;
+        index[i] = a;
+        dist[i] = dv;
+        assign[i] = a;
+        if (a < 0 || !Number.isFinite(dv) || !Number.isFinite(xnorm[i]!) || !(st.xn[i]! < Infinity)) { assign[i] = -1; continue; }
+        const e = margin(dim, xnorm[i]!, cmax, zero);
+        const o = r * k;
+        for (let g = 0; g < G; g++) {
+          let mn = Infinity;
+          for (let c = gStart[g]!; c < gStart[g + 1]!; c++) {
+            if (c === a) continue;
+            const v = dAll[o + c]!;
+            if (!(v >= mn)) mn = v;
+          }
+          let l: number;
+          if (mn === Infinity) l = Infinity;
+          else if (!(mn === mn)) l = -Infinity;
+          else { const t = mn - e; l = t > 0 ? Math.sqrt(t) * (1 - 1e-12) : 0; }
+          lower[i * G + g] = l === Infinity ? Infinity : fr((l + delta[g]!) * (1 - 2 ** -22));
+        }
+      }
+    }
+  }
+  st.centroids = centroids.slice();
+  if (finite) scratch.bounds = st;
+  scratch.skipped = n - nFull;
+  scratch.rows = n;
+  kernels.accumulate(shard, dim, index.subarray(0, n), dist.subarray(0, n), stats);
 }
 
 function checkContext(ctx: StatsContext): void {

@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { loadKernels } from '../../src/kernels/index.js';
+import type { Kernels } from '../../src/kernels/types.js';
+import {
+  kmeans, kmeansPartialStats, kmeansWith, localExecutor, mergePartialStats,
+  type KmeansExecutor, type KmeansOptions, type KmeansResult, type StatsScratch,
+} from '../../src/train/kmeans.js';
+import { gatherRows } from '../../src/train/executor.js';
+import { boundsDebug } from '../../src/train/partial.js';
+import { maxAbs } from '../../src/util/fixed.js';
+import { createRng } from '../../src/util/rng.js';
+
+/** n rows of dim around `centers` random centers, noise of scale `noise`, all shifted by `offset`. */
+function blobs(n: number, dim: number, centers: number, seed: number, noise = 1, offset = 0): Float32Array {
+  const rng = createRng(seed, 77);
+  const c = Float32Array.from({ length: centers * dim }, () => rng.next() * 20 - 10);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const b = rng.int(centers);
+    for (let j = 0; j < dim; j++) out[i * dim + j] = offset + c[b * dim + j]! + noise * (rng.next() + rng.next() + rng.next() - 1.5);
+  }
+  return out;
+}
+
+/** Small integers with many duplicate rows: exact distance ties everywhere. */
+function integers(n: number, dim: number, seed: number): Float32Array {
+  const rng = createRng(seed, 78);
+  const base = Float32Array.from({ length: 40 * dim }, () => rng.int(5));
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const r = rng.int(40);
+    if (rng.next() < 0.5) out.set(base.subarray(r * dim, (r + 1) * dim), i * dim);
+    else for (let j = 0; j < dim; j++) out[i * dim + j] = rng.int(4);
+  }
+  return out;
+}
+
+function same(a: KmeansResult, b: KmeansResult): void {
+  expect(a.iterations).toBe(b.iterations);
+  expect(Object.is(a.loss, b.loss) || a.loss === b.loss).toBe(true);
+  expect(a.lossHistory).toEqual(b.lossHistory);
+  expect(new Uint32Array(a.centroids.buffer, a.centroids.byteOffset, a.centroids.length))
+    .toEqual(new Uint32Array(b.centroids.buffer, b.centroids.byteOffset, b.centroids.length));
+}
+
+/** Shards of the rows, each with its own scratch (as pool workers keep them); counts skipped rows. */
+function shardedExecutor(data: Float32Array, dim: number, shards: number, kernels: Kernels, log?: number[]): KmeansExecutor {
+  const n = data.length / dim;
+  const parts: { rows: Float32Array; scratch: StatsScratch }[] = [];
+  for (let s = 0; s < shards; s++) {
+    const a = Math.floor((s * n) / shards), b = Math.floor(((s + 1) * n) / shards);
+    parts.push({ rows: data.slice(a * dim, b * dim), scratch: {} });
+  }
+  return {
+    n, dim, maxAbs: maxAbs(data),
+    rows: async (idx) => gatherRows(data, dim, idx),
+    async partialStats(centroids, ctx) {
+      const stats = parts.map((p) => kmeansPartialStats(p.rows, dim, centroids, ctx, kernels, p.scratch));
+      log?.push(parts.reduce((t, p) => t + (p.scratch.skipped ?? 0), 0));
+      return mergePartialStats(...stats);
+    },
+  };
+}
+
+async function both(data: Float32Array, dim: number, k: number, opts: KmeansOptions): Promise<void> {
+  const on = await kmeans(data, dim, k, { ...opts, bounds: true });
+  const off = await kmeans(data, dim, k, { ...opts, bounds: false });
+  same(on, off);
+}
+
+describe('k-means Hamerly bounds: identical to brute force', () => {
+  for (const build of ['auto', 'scalar', 'reference'] as const) {
+    it(`blobs, several seeds and k (${build})`, async () => {
+      const kernels = await loadKernels({ build });
+      const n = build === 'reference' ? 600 : 3000;
+      for (const [dim, k, seed] of [[16, 20, 1], [13, 7, 2], [32, 50, 3]] as const) {
+        await both(blobs(n, dim, 12, seed), dim, k, { maxIters: 25, seed, tolerance: 0, kernels });
+      }
+    });
+  }
+
+  it('near ties: integer data with duplicate rows', async () => {
+    const kernels = await loadKernels();
+    for (const seed of [4, 5, 6]) await both(integers(2500, 8, seed), 8, 15, { maxIters: 30, seed, tolerance: 0, kernels });
+  });
+
+  it('fewer bound groups than centroids (Yinyang) and one group (Hamerly)', async () => {
+    const kernels = await loadKernels();
+    const saved = boundsDebug.maxEntries;
+    try {
+      for (const groups of [1, 3, 7]) {
+        boundsDebug.maxEntries = 3000 * groups;
+        await both(blobs(3000, 16, 12, 14), 16, 20, { maxIters: 25, seed: 2, tolerance: 0, kernels });
+        await both(integers(3000, 8, 15), 8, 15, { maxIters: 25, seed: 2, tolerance: 0, kernels });
+        await both(blobs(3000, 16, 10, 16, 0.05, 3000), 16, 24, { maxIters: 25, seed: 2, tolerance: 0, kernels });
+      }
+    } finally {
+      boundsDebug.maxEntries = saved;
+    }
+  });
+
+  it('large offset (rounding dominates the distances)', async () => {
+    const kernels = await loadKernels();
+    for (const seed of [7, 8]) {
+      await both(blobs(3000, 16, 10, seed, 0.05, 3000), 16, 24, { maxIters: 30, seed, tolerance: 0, kernels });
+      await both(blobs(3000, 16, 10, seed, 1, 1e5), 16, 24, { maxIters: 30, seed, tolerance: 0, kernels });
+    }
+  });
+
+  it('k = 1, bias (balanceFactor 1), dot metric, kmeans++, redos', async () => {
+    const kernels = await loadKernels();
+    const data = blobs(2000, 12, 8, 9);
+    await both(data, 12, 1, { maxIters: 5, kernels });
+    await both(data, 12, 16, { maxIters: 20, balanceFactor: 1, tolerance: 0, kernels });
+    await both(data, 12, 16, { maxIters: 20, metric: 'dot', tolerance: 0, kernels });
+    await both(data, 12, 16, { maxIters: 20, init: 'kmeans++', redos: 3, kernels });
+  });
+
+  it('hierarchical k-means (k > 256, sub-runs and refinement)', async () => {
+    const kernels = await loadKernels();
+    await both(blobs(3000, 8, 40, 10), 8, 300, { maxIters: 10, kernels });
+  });
+
+  it('NaN rows through kmeansWith(localExecutor)', async () => {
+    const kernels = await loadKernels();
+    const dim = 10;
+    const data = blobs(2000, dim, 6, 11);
+    for (let i = 0; i < 2000; i += 97) data[i * dim + (i % dim)] = NaN;
+    const on = await kmeansWith(localExecutor(data, dim, kernels), 9, { maxIters: 20, tolerance: 0, seed: 3, kernels, bounds: true });
+    const off = await kmeansWith(localExecutor(data, dim, kernels), 9, { maxIters: 20, tolerance: 0, seed: 3, kernels, bounds: false });
+    same(on, off);
+  });
+
+  it('several shards with their own scratch, and rows actually skipped', async () => {
+    const kernels = await loadKernels();
+    const dim = 16;
+    const data = blobs(4000, dim, 10, 12);
+    const log: number[] = [];
+    const on = await kmeansWith(shardedExecutor(data, dim, 3, kernels, log), 20, { maxIters: 25, tolerance: 0, seed: 5, bounds: true });
+    const off = await kmeansWith(localExecutor(data, dim, kernels), 20, { maxIters: 25, tolerance: 0, seed: 5, bounds: false });
+    same(on, off);
+    expect(log[0]).toBe(0);
+    expect(Math.max(...log)).toBeGreaterThan(2000);
+  });
+
+  it('outSecond: the second-best distance of assign agrees across builds', async () => {
+    const ref = await loadKernels({ build: 'reference' });
+    const dim = 9;
+    const data = integers(300, dim, 13);
+    for (const k of [1, 5, 8, 13]) {
+      const cents = data.slice(0, k * dim);
+      const want = new Float32Array(300);
+      ref.assign(data, dim, cents, { outSecond: want });
+      for (const build of ['auto', 'scalar'] as const) {
+        const kern = await loadKernels({ build });
+        const got = new Float32Array(300);
+        kern.assign(data, dim, cents, { outSecond: got });
+        expect(Array.from(got)).toEqual(Array.from(want));
+      }
+      if (k === 1) expect(want.every((v) => v === Infinity)).toBe(true);
+    }
+  });
+});
