@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/types.js';
+import type { Accumulators, Kernels } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -30,25 +30,16 @@ export interface StatsContext {
 
 /**
  * Per-cluster sufficient statistics of one k-means assignment over some rows. Integer (fixed-point)
- * sums make merging exact and order-free. For PQ, `k = M · ksub` and `dim = dim / M`.
+ * sums make merging exact and order-free. For PQ, `k = M · ksub` and `dim = dim / M`. `radius` is
+ * −Infinity for empty clusters.
  */
-export interface PartialStats {
+export interface PartialStats extends Accumulators {
   k: number;
   /** Dimension of a centroid (the sub-vector dimension for PQ). */
   dim: number;
   iteration: number;
   /** 16 hex digits: hash of the centroid bits, iteration, shifts, metric, bias and PQ shape. */
   fingerprint: string;
-  shift: number;
-  lossShift: number;
-  /** k × dim sums of round(x · 2^shift). */
-  sums: BigInt64Array;
-  /** Rows per cluster. */
-  counts: Float64Array;
-  /** Per-cluster sums of round(dist · 2^lossShift). */
-  clusterLoss: BigInt64Array;
-  /** Per-cluster largest distance (−Infinity when empty). */
-  radius: Float32Array;
 }
 
 /** Options of {@link finalizeCentroids}. */
