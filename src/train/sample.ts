@@ -161,13 +161,8 @@ export interface TaskFragment {
   quantQuota: number;
 }
 
-/**
- * A unit of sampling work for one worker: plain data (JSON and structured-clone safe).
- * Quotas and rng streams are per fragment, so the union of all tasks' samples does not depend on
- * how many tasks the plan has.
- */
-export interface SampleTask {
-  kind: 'ivfkit.sample-task';
+/** Fields every task and result of one plan carry: they tie a result to its plan and task. */
+export interface SamplePlanHeader {
   version: number;
   /** Fingerprint of the whole plan (all tasks, fragments, quotas, seed, metric, targets). */
   planId: string;
@@ -176,11 +171,20 @@ export interface SampleTask {
   numTasks: number;
   seed: number;
   metric: Metric;
-  /** Expected vector dimension when known at planning time; checked against the source. */
-  dim?: number;
   /** Size of the IVF sample (`numPartitions · sampleRate`) and of the quantizer sample (`2^bits · sampleRate`, 0 without PQ/SQ). */
   ivfTarget: number;
   quantTarget: number;
+}
+
+/**
+ * A unit of sampling work for one worker: plain data (JSON and structured-clone safe).
+ * Quotas and rng streams are per fragment, so the union of all tasks' samples does not depend on
+ * how many tasks the plan has.
+ */
+export interface SampleTask extends SamplePlanHeader {
+  kind: 'ivfkit.sample-task';
+  /** Expected vector dimension when known at planning time; checked against the source. */
+  dim?: number;
   /** Ascending by id. */
   fragments: TaskFragment[];
 }
@@ -195,17 +199,9 @@ export interface ResultFragment {
 }
 
 /** What a worker returns for a {@link SampleTask}: plain data plus two row blocks (structured-clone safe). */
-export interface SampleResult {
+export interface SampleResult extends SamplePlanHeader {
   kind: 'ivfkit.sample-result';
-  version: number;
-  planId: string;
-  taskId: number;
-  numTasks: number;
-  seed: number;
-  metric: Metric;
   dim: number;
-  ivfTarget: number;
-  quantTarget: number;
   /** Ascending by id; rows of `ivf` and `quant` are these fragments' rows in this order. */
   fragments: ResultFragment[];
   /** IVF sample rows (normalized for cosine, finite), row-major. */
