@@ -3,6 +3,7 @@ export { heapBase } from './memory';
 export { sqNorms, l2Many, dotMany } from './distance';
 export { normalize, finiteMask } from './vector';
 export { packCentroids, assignRows } from './assign';
+export { boundedScratchBytes, assignBounded } from './bounded';
 export { accumulate, pqAccumulate } from './kmeans';
 export { pqTranspose, pqPrepare, pqAssign, pqCodes8, pqCodes4 } from './pq';
 export { sqBounds, sqEncode } from './sq';

@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
-import type { Accumulators, AssignOptions, AssignResult, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkPq, checkQuery, outF32, outI32, outU8 } from './validate.js';
+import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkQuery, outF32, outI32, outU8 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -79,6 +79,34 @@ export function fixedI64(v: number, scale: number): bigint {
 /** 2^s as a double, exact for |s| ≤ 1000. */
 export function pow2(s: number): number {
   return 2 ** s;
+}
+
+/**
+ * Bound on |kernel l2 distance − true squared distance| for a row of norm xnorm and a centroid of norm
+ * ≤ cmax: the f32 sums (norms, sequential dot) and the final add/sub each err by at most
+ * (d + 3)·u·(‖x‖ + ‖c‖)²; four times that, plus an absolute term for underflow (assembly/bounded.ts).
+ */
+export function boundsMargin(dim: number, xnorm: number, cmax: number): number {
+  const s = xnorm + cmax;
+  return 4 * (dim + 4) * 2 ** -24 * s * s * (1 + 1e-6) + dim * 1e-35;
+}
+
+/** A lower bound on the true distance to a centroid whose kernel l2 distance is m. */
+function boundFrom(m: number, marg: number): number {
+  if (m === Infinity) return Infinity;
+  if (m !== m) return -Infinity;
+  const t = m - marg;
+  return t > 0 ? Math.sqrt(t) * (1 - 1e-12) : 0;
+}
+
+function storedBound(l: number, delta: number): number {
+  if (l === Infinity || l === -Infinity) return l;
+  return f((l + delta) * (1 - 2 ** -22));
+}
+
+/** True when bound e (true distance) proves a kernel distance above threshold t (= ub + margin). */
+function provesAbove(e: number, t: number): boolean {
+  return e > 0 && e * e * (1 - 1e-12) > t;
 }
 
 function argminPush(best: number, s: number): boolean {
@@ -186,6 +214,66 @@ export function createReferenceKernels(): Kernels {
       checkAccumulators(acc, k, dim);
       const r = K.assign(data, dim, centroids, { ...opts, outIndex: outI32(opts.outIndex, n, 'outIndex'), outDist: outF32(opts.outDist, n, 'outDist') });
       K.accumulate(data, dim, r.index.subarray(0, n), r.dist.subarray(0, n), acc);
+    },
+
+    assignAccumulateBounded(data, dim, centroids, acc: Accumulators, bounds: AssignBounds, opts = {}): BoundedInfo {
+      const { n, k } = checkAssign(data, dim, centroids, {});
+      checkAccumulators(acc, k, dim);
+      const G = checkBounds(bounds, n, k);
+      const index = outI32(opts.outIndex, n, 'outIndex');
+      const dist = outF32(opts.outDist, n, 'outDist');
+      const { groupSize: gs, assign, lower, delta, xnorm, cmax } = bounds;
+      const order = bounds.order ?? Int32Array.from({ length: k }, (_, c) => c);
+      const group = new Int32Array(k);
+      for (let p = 0; p < k; p++) group[order[p]!] = Math.floor(p / gs);
+      const cn = new Float64Array(k);
+      for (let c = 0; c < k; c++) cn[c] = sqNormF32(centroids, c * dim, dim);
+      const kdist = (i: number, xn: number, c: number): number =>
+        Math.max(f(f(xn + cn[c]!) - f(2 * dotSeqF32(data, i * dim, centroids, c * dim, dim))), 0);
+      const wins = (v: number, c: number, bs: number, bi: number): boolean => v === v && (bi < 0 || v < bs || (v === bs && c < bi));
+      let skipped = 0, blocks = 0;
+      for (let i = 0; i < n; i++) {
+        const xn = sqNormF32(data, i * dim, dim);
+        const a = assign[i]!;
+        let ub = NaN, t = Infinity;
+        if (a >= 0) {
+          ub = kdist(i, xn, a);
+          if (ub < Infinity) t = ub + boundsMargin(dim, xnorm[i]!, cmax);
+        }
+        const need = new Uint8Array(G);
+        let any = false;
+        for (let g = 0; g < G; g++) {
+          need[g] = t < Infinity && provesAbove(lower[i * G + g]! - delta[g]!, t) ? 0 : 1;
+          if (need[g]) any = true;
+        }
+        if (!any) { index[i] = a; dist[i] = ub; skipped++; continue; }
+        let bs = NaN, bi = -1;
+        const m1 = new Float64Array(G).fill(Infinity), m2 = new Float64Array(G).fill(Infinity);
+        for (let g = 0; g < G; g++) {
+          if (!need[g]) continue;
+          const p1 = Math.min(k, (g + 1) * gs);
+          blocks += Math.ceil((p1 - g * gs) / 8);
+          for (let p = g * gs; p < p1; p++) {
+            const c = order[p]!;
+            const v = kdist(i, xn, c);
+            if (wins(v, c, bs, bi)) { bs = v; bi = c; }
+            if (v < m1[g]!) { m2[g] = m1[g]!; m1[g] = v; } else if (v < m2[g]!) m2[g] = v;
+          }
+        }
+        if (a >= 0 && wins(ub, a, bs, bi)) { bs = ub; bi = a; }
+        index[i] = bi;
+        dist[i] = bi < 0 ? NaN : bs;
+        if (bi < 0 || !(bs < Infinity) || !(xnorm[i]! < Infinity) || !(xn < Infinity)) { assign[i] = -1; continue; }
+        assign[i] = bi;
+        const marg = boundsMargin(dim, xnorm[i]!, cmax);
+        const gNew = group[bi]!, gOld = a >= 0 ? group[a]! : -1;
+        for (let g = 0; g < G; g++) {
+          if (need[g]) lower[i * G + g] = storedBound(boundFrom(g === gNew ? m2[g]! : m1[g]!, marg), delta[g]!);
+          else if (g === gOld && bi !== a) lower[i * G + g] = Math.min(lower[i * G + g]!, storedBound(boundFrom(ub, marg), delta[g]!));
+        }
+      }
+      K.accumulate(data, dim, index.subarray(0, n), dist.subarray(0, n), acc);
+      return { skipped, blocks };
     },
 
     pqAssignAccumulate(data, dim, codebook, m, ksub, acc: Accumulators, opts: PqAssignOptions = {}) {

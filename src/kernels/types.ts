@@ -57,6 +57,38 @@ export interface PqAssignOptions {
   outDist?: Float32Array;
 }
 
+/**
+ * Per-row state of {@link Kernels.assignAccumulateBounded} for one fixed set of rows, kept by the caller
+ * across Lloyd iterations (src/train/partial.ts manages it). Centroids form G = ⌈k / groupSize⌉ groups
+ * (consecutive entries of `order`).
+ */
+export interface AssignBounds {
+  /** Centroids per bound group: a positive multiple of 8. */
+  groupSize: number;
+  /** k values, a permutation of 0 .. k−1: group g holds centroids order[g·groupSize ..]. Groups of nearby
+   *  centroids give tighter bounds. Default: identity. */
+  order?: Int32Array;
+  /** n values: the centroid each row chose last time; −1 = no bounds (the row takes the full assignment). */
+  assign: Int32Array;
+  /** n × G: a lower bound on the true Euclidean distance from row i to every centroid of group g other than
+   *  assign[i], plus delta[g] at the time it was stored. */
+  lower: Float32Array;
+  /** G values: the accumulated largest centroid drift of each group (the caller adds each step's drift, rounded up). */
+  delta: Float64Array;
+  /** n values: ‖x_i‖ in f64 (for the rounding margin). */
+  xnorm: Float64Array;
+  /** An upper bound on ‖c‖ over the centroids of the call. */
+  cmax: number;
+}
+
+/** What {@link Kernels.assignAccumulateBounded} skipped and computed. */
+export interface BoundedInfo {
+  /** Rows whose bounds settled them with one distance. */
+  skipped: number;
+  /** (row, 8-centroid block) distance blocks computed. */
+  blocks: number;
+}
+
 /** Result of {@link Kernels.sqBounds}. `rows` counts the finite rows that contributed. */
 export interface SqBoundsResult {
   lower: number;
@@ -95,6 +127,12 @@ export interface Kernels {
    *  in one pass: the wasm builds copy each row block in once and keep the accumulators in their memory
    *  for the whole call. `opts.outIndex` / `opts.outDist` are filled when given. Same bits as the two calls. */
   assignAccumulate(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, opts?: AssignOptions): void;
+  /** {@link Kernels.assignAccumulate} for 'l2' without bias, with exact distance bounds: a group of centroids
+   *  is skipped for a row when `bounds` prove, with a margin for the kernel's f32 rounding, that none of
+   *  them can reach the row's distance to `bounds.assign[i]`. Index, distance and accumulators are the same
+   *  bits as brute force; `bounds.assign` and `bounds.lower` are updated for the next call. */
+  assignAccumulateBounded(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, bounds: AssignBounds,
+    opts?: Pick<AssignOptions, 'outIndex' | 'outDist'>): BoundedInfo;
   /** {@link Kernels.pqAssign} then accumulation of every sub-vector (row i, sub-space s) into cluster
    *  `s·ksub + code` of `acc` (k = m·ksub clusters of dim/m), in one pass. `opts.outIndex` / `opts.outDist`
    *  (codes within the sub-space, as pqAssign) are filled when given. Same bits as the two steps. */

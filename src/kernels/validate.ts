@@ -1,5 +1,5 @@
-import { expect, expectPositiveInt, rowsOf } from '../util/errors.js';
-import type { Accumulators, AssignOptions } from './types.js';
+import { expect, expectPositiveInt, IvfkitError, rowsOf } from '../util/errors.js';
+import type { Accumulators, AssignBounds, AssignOptions } from './types.js';
 
 /** Argument checks shared by the reference and the wasm kernels (one message for one mistake). */
 
@@ -80,4 +80,31 @@ export function checkPq(data: Float32Array, dim: number, codebook: Float32Array,
   expect(ksub === 16 || ksub === 256, 'invalid-argument', 'ksub', '16 or 256', ksub);
   expect(codebook.length === dim * ksub, 'dimension-mismatch', 'codebook length', `m·ksub·ds = ${dim * ksub}`, codebook.length);
   return { n, ds: dim / m };
+}
+
+/** Shape checks of an {@link AssignBounds} for n rows and k centroids. Returns the number of groups. */
+export function checkBounds(b: AssignBounds, n: number, k: number): number {
+  expect(typeof b === 'object' && b !== null, 'invalid-argument', 'bounds', 'an AssignBounds object', b);
+  expect(Number.isInteger(b.groupSize) && b.groupSize > 0 && b.groupSize % 8 === 0, 'invalid-argument', 'bounds.groupSize',
+    'a positive multiple of 8', b.groupSize);
+  const G = Math.ceil(k / b.groupSize);
+  expect(b.assign instanceof Int32Array && b.assign.length === n, 'dimension-mismatch', 'bounds.assign length', n, b.assign?.length);
+  expect(b.lower instanceof Float32Array && b.lower.length === n * G, 'dimension-mismatch', 'bounds.lower length', `n·G = ${n * G}`, b.lower?.length);
+  expect(b.delta instanceof Float64Array && b.delta.length === G, 'dimension-mismatch', 'bounds.delta length', G, b.delta?.length);
+  expect(b.xnorm instanceof Float64Array && b.xnorm.length === n, 'dimension-mismatch', 'bounds.xnorm length', n, b.xnorm?.length);
+  expect(typeof b.cmax === 'number' && b.cmax >= 0, 'invalid-argument', 'bounds.cmax', 'a number ≥ 0', b.cmax);
+  if (b.order !== undefined) {
+    expect(b.order instanceof Int32Array && b.order.length === k, 'dimension-mismatch', 'bounds.order length', k, b.order?.length);
+    const seen = new Uint8Array(k);
+    for (let p = 0; p < k; p++) {
+      const c = b.order[p]!;
+      if (!(c >= 0 && c < k) || seen[c]) throw new IvfkitError('invalid-argument', `bounds.order: expected a permutation of 0 .. ${k - 1}, got ${c} at ${p}`);
+      seen[c] = 1;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const a = b.assign[i]!;
+    if (a < -1 || a >= k) throw new IvfkitError('invalid-argument', `bounds.assign[${i}]: expected −1 .. ${k - 1}, got ${a}`);
+  }
+  return G;
 }

@@ -1,8 +1,7 @@
-import type { Accumulators, Kernels } from '../kernels/types.js';
+import type { Accumulators, AssignBounds, Kernels } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
-import { sqNormF32 } from '../kernels/reference.js';
 import { createRng, mix32, STREAM } from '../util/rng.js';
 
 /**
@@ -97,41 +96,28 @@ export function emptyStats(k: number, dim: number, fingerprint: string, ctx: Sta
 }
 
 /** Per-shard state of {@link kmeansPartialStats} kept by the caller across iterations (one object per
- *  shard; a new object, or a different shard array, starts over). Holds the Hamerly bounds. */
+ *  shard; a new object, or a different shard array, starts over). Holds the distance bounds. */
 export interface StatsScratch {
-  index?: Int32Array;
-  dist?: Float32Array;
-  /** Hamerly state (internal). */
+  /** Bounds state (internal). */
   bounds?: BoundsState;
   /** Rows of the last call that skipped the full assignment (diagnostics). */
   skipped?: number;
+  /** (row, 8-centroid block) distance blocks the last call computed (diagnostics; brute force: rows · ⌈k/8⌉). */
+  blocks?: number;
   /** Rows of the last call. */
   rows?: number;
 }
 
-/** Bounds of one shard against the centroids of the previous call (Elkan / Yinyang style groups). */
+/** Bounds of one shard against the centroids of the previous call (Yinyang-style groups). */
 export interface BoundsState {
   shard: Float32Array;
   dim: number;
   k: number;
-  /** Centroid groups: group g holds centroids gStart[g] .. gStart[g+1]−1 (G = k: one bound per centroid). */
-  groups: number;
-  gStart: Int32Array;
   /** The centroids the bounds were last moved to (drifts are measured from these). */
   centroids: Float32Array;
-  /** Chosen centroid per row (−1: no state, full path). */
-  assign: Int32Array;
-  /** n × G: a lower bound on the true Euclidean distance from row i to every centroid of group g but
-   *  assign[i], plus delta[g] at the time it was set (rounded down). */
-  lower: Float32Array;
-  /** Per group: sum over iterations of the largest drift of a centroid of the group (f64, rounded up). */
-  delta: Float64Array;
-  /** ‖x‖² as the kernel computes it (f32, 4-lane order). */
-  xn: Float32Array;
-  /** ‖x‖ in f64 (for the rounding margin). */
-  xnorm: Float64Array;
+  /** What the kernel reads and updates. */
+  kernel: AssignBounds;
 }
-
 /**
  * The map step: assigns every row of `shard` to its nearest centroid (with `ctx.bias` for the choice)
  * and accumulates per-cluster fixed-point sums, counts, distance sums and radii. Rows whose distances
@@ -161,164 +147,115 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
     boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch);
     return stats;
   }
-  if (scratch) { scratch.bounds = undefined; scratch.skipped = 0; scratch.rows = n; }
+  if (scratch) { scratch.bounds = undefined; scratch.skipped = 0; scratch.blocks = n * Math.ceil(k / 8); scratch.rows = n; }
   kernels.assignAccumulate(shard, dim, centroids, stats, { metric: ctx.metric, ...(ctx.bias ? { bias: ctx.bias } : {}) });
   return stats;
 }
 
-const fr = Math.fround;
-/** 2^−24: unit roundoff of f32. */
-const U32 = 2 ** -24;
-
-/**
- * Bound on |kernel l2 distance − true squared distance| for a row of norm xnorm and any centroid of
- * norm ≤ cnorm: the f32 sums (norms, sequential dot) and the final add/sub each err by at most
- * (d + 3)·u·(‖x‖ + ‖c‖)²; four times that, plus an absolute term for underflow.
- */
-function margin(dim: number, xnorm: number, cnorm: number, zeroMargin: boolean): number {
-  if (zeroMargin) return 0;
-  const s = xnorm + cnorm;
-  return 4 * (dim + 4) * U32 * s * s * (1 + 1e-6) + dim * 1e-35;
-}
-
 /** Test hooks (never change in production): `zeroMargin` drops the rounding margin (a mutation check
- *  that some test must catch); `maxEntries` caps n·G (fewer groups: Yinyang, 1 group: Hamerly). */
+ *  that some test must catch); `maxEntries` caps n·G (larger groups of centroids when n·k is large). */
 export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
 
-/** Rows per full-path kernel call (bounds the n × k distance output). */
-const FULL_CHUNK_VALUES = 1 << 22;
-
 /**
- * The map step with bounds (l2, no bias). Per row: the centroid it chose last time and, per group of
- * centroids, a lower bound on the true Euclidean distance to the group's other centroids, moved by
- * the group's largest centroid drift every iteration (G = k is Elkan's bound per centroid; fewer
- * groups when n·k is large). A row whose bounds prove that its previous centroid stays the kernel's
- * argmin even after the f32 rounding of the kernel (margin from ‖x‖, ‖c‖ and d) gets only its distance
- * to that centroid, computed with the kernel's own f32 arithmetic (same bits); every other row takes
- * the full assignment, which also returns all its distances to refresh its bounds. Then one
- * accumulate over all rows: the same sums, counts, losses and radii as the fused brute-force kernel.
+ * The map step with bounds (l2, no bias): {@link Kernels.assignAccumulateBounded} over the shard, with
+ * the per-row state kept in `scratch`. Here: the groups (8 centroids each, larger when n·k exceeds
+ * `boundsDebug.maxEntries`), each group's drift since the last call (f64 of the f32 differences,
+ * rounded up), ‖x‖ once per shard and ‖c‖ per call. Non-finite centroids drop the state.
  */
 function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
   stats: PartialStats, scratch: StatsScratch): void {
-  const index = scratch.index && scratch.index.length >= n ? scratch.index : (scratch.index = new Int32Array(n));
-  const dist = scratch.dist && scratch.dist.length >= n ? scratch.dist : (scratch.dist = new Float32Array(n));
-  // Centroid norms: the kernel's f32 ‖c‖² and the f64 ‖c‖ (for the margin).
-  const cn = new Float32Array(k);
   let cmax = 0, finite = true;
   for (let c = 0; c < k; c++) {
-    cn[c] = sqNormF32(centroids, c * dim, dim);
     let s = 0;
     for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]!; s += v * v; }
-    if (!Number.isFinite(s) || !Number.isFinite(cn[c]!)) finite = false;
+    if (!Number.isFinite(s)) finite = false;
     cmax = Math.max(cmax, Math.sqrt(s));
   }
   let st = scratch.bounds;
-  const reuse = finite && st !== undefined && st.shard === shard && st.dim === dim && st.k === k && st.assign.length === n;
   scratch.bounds = undefined;
-  const zero = boundsDebug.zeroMargin;
-  let full: Int32Array;
-  let nFull = 0;
-  if (st && reuse) {
-    const { assign, lower, xn, xnorm, groups: G, gStart, delta } = st;
-    // Drift of every centroid since the bounds were last moved (f64 of f32 differences, rounded up);
-    // each group's bounds move by its largest drift.
+  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.assign.length === n) {
+    const { groupSize: gs, delta, order } = st.kernel;
     const prev = st.centroids;
-    for (let g = 0; g < G; g++) {
+    for (let g = 0; g < delta.length; g++) {
       let m = 0;
-      for (let c = gStart[g]!; c < gStart[g + 1]!; c++) {
+      for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
+        const c = order ? order[p]! : p;
         let s = 0;
         for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]! - prev[j]!; s += v * v; }
         m = Math.max(m, Math.sqrt(s));
       }
       delta[g] = (delta[g]! + m * (1 + 1e-9)) * (1 + 1e-15);
     }
-    full = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const a = assign[i]!;
-      if (a < 0) { full[nFull++] = i; continue; }
-      let l = Infinity;
-      for (let g = 0, o = i * G; g < G; g++) {
-        const v = lower[o + g]! - delta[g]!;
-        if (!(v >= l)) l = v;
-      }
-      if (!(l > 0)) { full[nFull++] = i; continue; }
-      // The kernel's distance to centroid a: sequential f32 dot, then max(0, (‖x‖² + ‖c‖²) − 2·dot).
-      const xo = i * dim, co = a * dim;
-      let dot = 0;
-      for (let j = 0; j < dim; j++) dot = fr(dot + fr(shard[xo + j]! * centroids[co + j]!));
-      const dv = Math.max(fr(fr(xn[i]! + cn[a]!) - fr(dot + dot)), 0);
-      if (l * l * (1 - 1e-12) - margin(dim, xnorm[i]!, cmax, zero) > dv && Number.isFinite(dv)) {
-        index[i] = a;
-        dist[i] = dv;
-      } else {
-        full[nFull++] = i;
-      }
-    }
   } else {
-    const xn = kernels.sqNorms(shard, dim);
+    const kb = Math.ceil(k / 8);
+    const gs = 8 * Math.max(1, Math.ceil((kb * n) / boundsDebug.maxEntries));
+    const G = Math.ceil(k / gs);
     const xnorm = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = i * dim, e = j + dim; j < e; j++) { const v = shard[j]!; s += v * v; }
-      xnorm[i] = Math.sqrt(s);
+    if (!boundsDebug.zeroMargin) {
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = i * dim, e = j + dim; j < e; j++) { const v = shard[j]!; s += v * v; }
+        xnorm[i] = Math.sqrt(s);
+      }
     }
-    const G = Math.max(1, Math.min(k, Math.floor(boundsDebug.maxEntries / n)));
-    const gStart = new Int32Array(G + 1);
-    for (let g = 0; g <= G; g++) gStart[g] = Math.floor((g * k) / G);
     st = {
-      shard, dim, k, groups: G, gStart, centroids, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G),
-      delta: new Float64Array(G), xn, xnorm,
+      shard, dim, k, centroids,
+      kernel: {
+        groupSize: gs, order: finite ? spatialOrder(centroids, k, dim, gs) : undefined, assign: new Int32Array(n).fill(-1),
+        lower: new Float32Array(n * G), delta: new Float64Array(G), xnorm, cmax: 0,
+      },
     };
-    full = new Int32Array(0);
-    nFull = n;
   }
-  // The full path for the rows the bounds could not settle (all of them on a fresh state), in chunks.
-  if (nFull > 0) {
-    const all = nFull === n;
-    const { assign, lower, xnorm, groups: G, gStart, delta } = st;
-    const chunk = Math.max(1, Math.min(nFull, Math.floor(FULL_CHUNK_VALUES / k)));
-    const sub = all ? undefined : new Float32Array(chunk * dim);
-    const subIndex = new Int32Array(chunk), subDist = new Float32Array(chunk), dAll = new Float32Array(chunk * k);
-    for (let r0 = 0; r0 < nFull; r0 += chunk) {
-      const r1 = Math.min(nFull, r0 + chunk), m = r1 - r0;
-      let rows: Float32Array;
-      if (sub) {
-        for (let r = r0; r < r1; r++) { const i = full[r]!; sub.set(shard.subarray(i * dim, (i + 1) * dim), (r - r0) * dim); }
-        rows = sub.subarray(0, m * dim);
-      } else {
-        rows = shard.subarray(r0 * dim, r1 * dim);
-      }
-      kernels.assign(rows, dim, centroids, { metric: 'l2', outIndex: subIndex, outDist: subDist, outAll: dAll });
-      for (let r = 0; r < m; r++) {
-        const i = all ? r0 + r : full[r0 + r]!;
-        const a = subIndex[r]!, dv = subDist[r]!;
-        index[i] = a;
-        dist[i] = dv;
-        assign[i] = a;
-        if (a < 0 || !Number.isFinite(dv) || !Number.isFinite(xnorm[i]!) || !(st.xn[i]! < Infinity)) { assign[i] = -1; continue; }
-        const e = margin(dim, xnorm[i]!, cmax, zero);
-        const o = r * k;
-        for (let g = 0; g < G; g++) {
-          let mn = Infinity;
-          for (let c = gStart[g]!; c < gStart[g + 1]!; c++) {
-            if (c === a) continue;
-            const v = dAll[o + c]!;
-            if (!(v >= mn)) mn = v;
-          }
-          let l: number;
-          if (mn === Infinity) l = Infinity;
-          else if (!(mn === mn)) l = -Infinity;
-          else { const t = mn - e; l = t > 0 ? Math.sqrt(t) * (1 - 1e-12) : 0; }
-          lower[i * G + g] = l === Infinity ? Infinity : fr((l + delta[g]!) * (1 - 2 ** -22));
-        }
-      }
-    }
-  }
+  st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
+  const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel);
   st.centroids = centroids.slice();
   if (finite) scratch.bounds = st;
-  scratch.skipped = n - nFull;
+  scratch.skipped = info.skipped;
+  scratch.blocks = info.blocks;
   scratch.rows = n;
-  kernels.accumulate(shard, dim, index.subarray(0, n), dist.subarray(0, n), stats);
+}
+
+/**
+ * A permutation of the k centroids into groups of `gs` nearby ones: recursive halving (at multiples of
+ * gs) along each part's principal direction (a few power iterations from a fixed start). Deterministic.
+ */
+export function spatialOrder(centroids: Float32Array, k: number, dim: number, gs: number): Int32Array {
+  const order = Int32Array.from({ length: k }, (_, c) => c);
+  const mean = new Float64Array(dim), dir = new Float64Array(dim), next = new Float64Array(dim);
+  const proj = new Float64Array(k);
+  const split = (lo: number, hi: number): void => {
+    if (hi - lo <= gs) return;
+    mean.fill(0);
+    for (let p = lo; p < hi; p++) for (let j = 0, o = order[p]! * dim; j < dim; j++) mean[j]! += centroids[o + j]!;
+    for (let j = 0; j < dim; j++) { mean[j] = mean[j]! / (hi - lo); dir[j] = ((j * 0x9e3779b1) >>> 0) / 4294967296 - 0.5; }
+    for (let it = 0; it < 6; it++) {
+      next.fill(0);
+      for (let p = lo; p < hi; p++) {
+        const o = order[p]! * dim;
+        let t = 0;
+        for (let j = 0; j < dim; j++) t += (centroids[o + j]! - mean[j]!) * dir[j]!;
+        for (let j = 0; j < dim; j++) next[j]! += t * (centroids[o + j]! - mean[j]!);
+      }
+      let norm = 0;
+      for (let j = 0; j < dim; j++) norm += next[j]! * next[j]!;
+      if (!(norm > 0)) break;
+      norm = Math.sqrt(norm);
+      for (let j = 0; j < dim; j++) dir[j] = next[j]! / norm;
+    }
+    for (let p = lo; p < hi; p++) {
+      const o = order[p]! * dim;
+      let t = 0;
+      for (let j = 0; j < dim; j++) t += (centroids[o + j]! - mean[j]!) * dir[j]!;
+      proj[order[p]!] = t;
+    }
+    const part = Array.from(order.subarray(lo, hi)).sort((a, b) => proj[a]! - proj[b]! || a - b);
+    order.set(part, lo);
+    const mid = lo + gs * Math.max(1, Math.floor((hi - lo) / (2 * gs)));
+    split(lo, mid);
+    split(mid, hi);
+  };
+  split(0, k);
+  return order;
 }
 
 function checkContext(ctx: StatsContext): void {

@@ -1,0 +1,376 @@
+import { sqNormRow } from './common';
+
+// Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2
+// without bias. Centroids are packed as assign.ts packs them (blocks of 8, [j][8]); group g holds
+// blocks g·gsz .. g·gsz+gsz−1. Per row the host keeps: the centroid chosen last time (assign, −1 =
+// none) and, per group, lower[i·G+g] = a lower bound on the true Euclidean distance to every real
+// centroid of the group other than assign[i], plus delta[g] at the time it was stored (delta = the
+// group's accumulated drift, maintained by the host). A group is computed for a row unless its bound
+// proves, with the rounding margin of the f32 kernel arithmetic, that none of its centroids can reach
+// the kernel distance to assign[i]. Computed distances are the bits assignRows computes (sequential
+// f32 dot, max(0, (‖x‖² + ‖c‖²) − 2·dot)), so the chosen centroid and distance equal brute force.
+
+const BLOCK: i32 = 8;
+const U32: f64 = 5.9604644775390625e-8; // 2^-24
+/** Pending rows processed together (their data stays in L1/L2 while the groups are applied). */
+const RUN: i32 = 64;
+
+// @ts-ignore: decorator
+@inline function margin(d: i32, xnorm: f64, cmax: f64): f64 {
+  const s = xnorm + cmax;
+  return 4.0 * <f64>(d + 4) * U32 * s * s * (1 + 1e-6) + <f64>d * 1e-35;
+}
+
+/** A lower bound on the true distance from a kernel distance m (squared, f32 arithmetic). */
+// @ts-ignore: decorator
+@inline function boundFrom(m: f64, marg: f64): f64 {
+  if (m == Infinity) return Infinity;
+  if (m != m) return -Infinity;
+  const t = m - marg;
+  return t > 0 ? Math.sqrt(t) * (1 - 1e-12) : 0;
+}
+
+/** Stored form of bound l of group g (rounded down to f32, infinities kept). */
+// @ts-ignore: decorator
+@inline function stored(l: f64, delta: f64): f32 {
+  if (l == Infinity || l == -Infinity) return <f32>l;
+  return <f32>((l + delta) * (1 - 2.384185791015625e-7));
+}
+
+/** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
+export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
+  return n * 28 + n * G * 53 + RUN * 4 + 4 * BLOCK * 4 + 128;
+}
+
+/**
+ * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
+ * and have cn = +Inf, so they never win); pos[c] is the slot of centroid c. assign (i32 × n) and lower
+ * (f32 × n·G) are read and updated; delta (f64 × G) and xnorm (f64 × n, ‖x_i‖ in f64) are read; cmax ≥
+ * max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
+ * distance blocks computed]. The rows that need a group are listed per group, so 4-row tiles are made of
+ * rows that all need that group.
+ */
+export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
+  gsz: i32, G: i32, assign: usize, lower: usize, delta: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
+  info: usize): void {
+  const stride = <usize>d << 2;
+  const blockBytes = <usize>d * BLOCK << 2;
+  const nG = <usize>n * <usize>G;
+  const gmin = (scratch + 15) & ~<usize>15;               // per (pending row, group): lo, hi, idx by lane (48 bytes)
+  const xn = gmin + nG * 48;                               // f32 × n
+  const ubA = xn + (<usize>n << 2);                        // f32 × n: kernel distance to assign[i] (per pending row)
+  const thr = ubA + (<usize>n << 2);                       // f64 × n: ub + margin (per pending row)
+  const rowOf = thr + (<usize>n << 3);                     // i32 × n: pending row → row
+  const need = rowOf + (<usize>n << 2);                    // u8 × n·G (per pending row)
+  const list = (need + nG + 3) & ~<usize>3;                // i32 × RUN: pending rows of a run that need a group
+  const tile = (list + (<usize>RUN << 2) + 15) & ~<usize>15; // f32 × 4 × 8
+
+  let skipped = 0, blocks = 0, np = 0;
+  for (let i = 0; i < n; i++) {
+    const xr = x + <usize>i * stride;
+    const xni = sqNormRow(xr, d);
+    const a = load<i32>(assign + (<usize>i << 2));
+    let t: f64 = Infinity;
+    let ub: f32 = NaN;
+    const lo = lower + (<usize>i * <usize>G << 2);
+    if (a >= 0) {
+      const sa = load<i32>(pos + (<usize>a << 2));
+      let cp = packed + <usize>(sa / BLOCK) * blockBytes + (<usize>(sa % BLOCK) << 2);
+      let dot: f32 = 0;
+      for (let j = 0; j < d; j++) {
+        dot += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp);
+        cp += BLOCK << 2;
+      }
+      ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
+      if (ub < Infinity) {
+        t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
+        let all = true;
+        for (let g = 0; g < G; g++) {
+          const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
+          if (!(e > 0 && e * e * (1 - 1e-12) > t)) { all = false; break; }
+        }
+        if (all) {
+          store<i32>(outIndex + (<usize>i << 2), a);
+          store<f32>(outDist + (<usize>i << 2), ub);
+          skipped++;
+          continue;
+        }
+      }
+    }
+    const q = <usize>np;
+    store<f32>(xn + (q << 2), xni);
+    store<f32>(ubA + (q << 2), ub);
+    store<f64>(thr + (q << 3), t);
+    store<i32>(rowOf + (q << 2), i);
+    const nq = need + q * <usize>G;
+    for (let g = 0; g < G; g++) {
+      let nd: u8 = 1;
+      if (t < Infinity) {
+        const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
+        if (e > 0 && e * e * (1 - 1e-12) > t) nd = 0;
+      }
+      store<u8>(nq + g, nd);
+    }
+    np++;
+  }
+  // Pending rows in runs of RUN (their data stays in cache); per run and group, the rows that need the
+  // group form 4-row tiles.
+  const gs = <usize>G * 48;
+  for (let q0 = 0; q0 < np; q0 += RUN) {
+    const q1 = min(np, q0 + RUN);
+    for (let g = 0; g < G; g++) {
+      let len = 0;
+      for (let q = q0; q < q1; q++) {
+        if (load<u8>(need + <usize>q * <usize>G + g)) { store<i32>(list + (<usize>len << 2), q); len++; }
+      }
+      if (len == 0) continue;
+      const g5 = <usize>g * 48;
+      for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
+        const first = b == g * gsz;
+        const cb = packed + <usize>b * blockBytes;
+        const ob = ord + (<usize>(b * BLOCK) << 2);
+        const cnb = cn + (<usize>(b * BLOCK) << 2);
+        for (let r = 0; r < len; r += 4) {
+          const qa = load<i32>(list + (<usize>r << 2));
+          const qb = load<i32>(list + (<usize>min(r + 1, len - 1) << 2));
+          const qc = load<i32>(list + (<usize>min(r + 2, len - 1) << 2));
+          const qd = load<i32>(list + (<usize>min(r + 3, len - 1) << 2));
+          blocks += min(4, len - r);
+          const xa = x + <usize>load<i32>(rowOf + (<usize>qa << 2)) * stride, xb = x + <usize>load<i32>(rowOf + (<usize>qb << 2)) * stride;
+          const xc = x + <usize>load<i32>(rowOf + (<usize>qc << 2)) * stride, xd = x + <usize>load<i32>(rowOf + (<usize>qd << 2)) * stride;
+          const na = load<f32>(xn + (<usize>qa << 2)), nb = load<f32>(xn + (<usize>qb << 2));
+          const nc = load<f32>(xn + (<usize>qc << 2)), nd = load<f32>(xn + (<usize>qd << 2));
+          const ga = gmin + <usize>qa * gs + g5, gb = gmin + <usize>qb * gs + g5;
+          const gc = gmin + <usize>qc * gs + g5, gd = gmin + <usize>qd * gs + g5;
+          if (ASC_FEATURE_SIMD) {
+            tileSimd(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, ob, ga, gb, gc, gd, first);
+          } else {
+            tileDistances(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, tile);
+            mergeScalar(tile, ob, ga, first);
+            if (qb != qa) mergeScalar(tile + 32, ob, gb, first);
+            if (qc != qb) mergeScalar(tile + 64, ob, gc, first);
+            if (qd != qc) mergeScalar(tile + 96, ob, gd, first);
+          }
+        }
+      }
+    }
+  }
+
+  for (let q = 0; q < np; q++) {
+    const i = load<i32>(rowOf + (<usize>q << 2));
+    const a = load<i32>(assign + (<usize>i << 2));
+    const ub = load<f32>(ubA + (<usize>q << 2));
+    const nq = need + <usize>q * <usize>G;
+    const gq = gmin + <usize>q * gs;
+    let bs: f32 = Infinity, bi: i32 = NONE;
+    if (ASC_FEATURE_SIMD) {
+      let bv = f32x4.splat(Infinity), iv = i32x4.splat(NONE);
+      for (let g = 0; g < G; g++) {
+        if (!load<u8>(nq + g)) continue;
+        const gp = gq + <usize>g * 48;
+        const v = v128.load(gp), c = v128.load(gp, 32);
+        const t = v128.or(f32x4.lt(v, bv), v128.and(f32x4.eq(v, bv), i32x4.lt_s(c, iv)));
+        bv = v128.bitselect(v, bv, t);
+        iv = v128.bitselect(c, iv, t);
+      }
+      for (let l: u8 = 0; l < 4; l++) {
+        const v = f32x4.extract_lane(bv, 0), c = i32x4.extract_lane(iv, 0);
+        if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
+        bv = v128.shuffle<f32>(bv, bv, 1, 2, 3, 0);
+        iv = v128.shuffle<i32>(iv, iv, 1, 2, 3, 0);
+      }
+    } else {
+      for (let g = 0; g < G; g++) {
+        if (!load<u8>(nq + g)) continue;
+        const gp = gq + <usize>g * 48;
+        for (let l = 0; l < 4; l++) {
+          const v = load<f32>(gp + (<usize>l << 2)), c = load<i32>(gp + (<usize>l << 2), 32);
+          if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
+        }
+      }
+    }
+    if (a >= 0 && (ub < bs || (ub == bs && a < bi))) { bs = ub; bi = a; }
+    if (bi == NONE) bi = -1;
+    store<i32>(outIndex + (<usize>i << 2), bi);
+    store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bs);
+    const xnr = load<f64>(xnorm + (<usize>i << 3));
+    if (bi < 0 || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(xn + (<usize>q << 2)) < Infinity)) {
+      store<i32>(assign + (<usize>i << 2), -1);
+      continue;
+    }
+    store<i32>(assign + (<usize>i << 2), bi);
+    const marg = margin(d, xnr, cmax);
+    const lo = lower + (<usize>i * <usize>G << 2);
+    const gNew = (load<i32>(pos + (<usize>bi << 2)) / BLOCK) / gsz;
+    const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
+    for (let g = 0; g < G; g++) {
+      const dg = load<f64>(delta + (<usize>g << 3));
+      if (load<u8>(nq + g)) {
+        // Smallest (m1) and second smallest (min(s1, m2)) of the group's distances; any NaN makes them NaN.
+        const mm = groupMin(gq + <usize>g * 48, g == gNew);
+        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), dg));
+      } else if (g == gOld && bi != a) {
+        const s = stored(boundFrom(<f64>ub, marg), dg);
+        if (s < load<f32>(lo + (<usize>g << 2))) store<f32>(lo + (<usize>g << 2), s);
+      }
+    }
+  }
+  store<i32>(info, skipped);
+  store<i32>(info, blocks, 4);
+}
+
+const NONE: i32 = 0x7fffffff;
+
+/** From a group's lane state: its smallest distance, or (second) the second smallest; NaN when a NaN was seen. */
+// @ts-ignore: decorator
+@inline function groupMin(gp: usize, second: bool): f32 {
+  if (ASC_FEATURE_SIMD) {
+    const lo = v128.load(gp), hi = v128.load(gp, 16);
+    const p = v128.shuffle<f32>(lo, lo, 1, 0, 3, 2);
+    const mn = f32x4.min(lo, p), mx = f32x4.max(lo, p);
+    const q = v128.shuffle<f32>(mn, mn, 2, 3, 0, 1), r = v128.shuffle<f32>(mx, mx, 2, 3, 0, 1);
+    const h1 = f32x4.min(hi, v128.shuffle<f32>(hi, hi, 2, 3, 0, 1));
+    const h = f32x4.min(h1, v128.shuffle<f32>(h1, h1, 1, 0, 3, 2));
+    if (second) return f32x4.extract_lane(f32x4.min(f32x4.min(f32x4.max(mn, q), f32x4.min(mx, r)), h), 0);
+    return f32x4.extract_lane(f32x4.min(f32x4.min(mn, q), h), 0);
+  }
+  let m1: f32 = Infinity, s1: f32 = Infinity, m2: f32 = Infinity, nan = false;
+  for (let l = 0; l < 4; l++) {
+    const v = load<f32>(gp + (<usize>l << 2)), h = load<f32>(gp + (<usize>l << 2), 16);
+    if (v != v || h != h) nan = true;
+    if (v < m1) { s1 = m1; m1 = v; } else if (v < s1) { s1 = v; }
+    if (h < m2) m2 = h;
+  }
+  return nan ? NaN : second ? min<f32>(s1, m2) : m1;
+}
+
+/**
+ * Per (row, group) the kernel keeps, by lane l (slots l and l + 4 of each block): lo = the lane's selected
+ * distance (strictly smaller wins, equal → lower centroid index, NaN never), idx = its centroid, and hi = the
+ * lane's second smallest distance, NaN once the lane saw a NaN. One block's values (v0: slots 0–3, v1:
+ * slots 4–7) are stored (`first`), or merged into what earlier blocks of the group left.
+ */
+// @ts-ignore: decorator
+@inline function mergeBlock(v0: v128, v1: v128, i0: v128, i1: v128, gp: usize, first: bool): void {
+  const t = v128.or(v128.or(f32x4.lt(v1, v0), v128.and(f32x4.eq(v1, v0), i32x4.lt_s(i1, i0))),
+    v128.andnot(f32x4.eq(v1, v1), f32x4.eq(v0, v0)));
+  let lo = v128.bitselect(v1, v0, t), idx = v128.bitselect(i1, i0, t);
+  let hi = f32x4.max(v0, v1);
+  if (!first) {
+    const plo = v128.load(gp), phi = v128.load(gp, 16), pidx = v128.load(gp, 32);
+    const u = v128.or(v128.or(f32x4.lt(plo, lo), v128.and(f32x4.eq(plo, lo), i32x4.lt_s(pidx, idx))),
+      v128.andnot(f32x4.eq(plo, plo), f32x4.eq(lo, lo)));
+    hi = f32x4.min(f32x4.max(lo, plo), f32x4.min(hi, phi));
+    lo = v128.bitselect(plo, lo, u);
+    idx = v128.bitselect(pidx, idx, u);
+  }
+  v128.store(gp, lo); v128.store(gp, hi, 16); v128.store(gp, idx, 32);
+}
+
+/** Scalar twin of {@link mergeBlock} over one row of the tile (tr: 8 distances, ob: their centroids). */
+// @ts-ignore: decorator
+@inline function mergeScalar(tr: usize, ob: usize, gp: usize, first: bool): void {
+  for (let l = 0; l < 4; l++) {
+    const o = <usize>l << 2;
+    const v0 = load<f32>(tr + o), v1 = load<f32>(tr + o, 16);
+    const i0 = load<i32>(ob + o), i1 = load<i32>(ob + o, 16);
+    const t = v1 < v0 || (v1 == v0 && i1 < i0) || (v0 != v0 && v1 == v1);
+    let lo = t ? v1 : v0, idx = t ? i1 : i0;
+    let hi: f32 = v0 != v0 || v1 != v1 ? NaN : max<f32>(v0, v1);
+    if (!first) {
+      const plo = load<f32>(gp + o), phi = load<f32>(gp + o, 16), pidx = load<i32>(gp + o, 32);
+      const u = plo < lo || (plo == lo && pidx < idx) || (lo != lo && plo == plo);
+      const mx: f32 = lo != lo || plo != plo ? NaN : max<f32>(lo, plo);
+      hi = mx != mx || phi != phi || hi != hi ? NaN : min<f32>(mx, min<f32>(hi, phi));
+      if (u) { lo = plo; idx = pidx; }
+    }
+    store<f32>(gp + o, lo); store<f32>(gp + o, hi, 16); store<i32>(gp + o, idx, 32);
+  }
+}
+
+/** SIMD tile: distances of 4 rows to one block's 8 centroids, kept in registers and merged into each row's
+ *  group state (gp0..gp3; a row repeated to pad the tile is merged once). */
+function tileSimd(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize, n0: f32, n1: f32, n2: f32, n3: f32,
+  cn: usize, ob: usize, gp0: usize, gp1: usize, gp2: usize, gp3: usize, first: bool): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+  let cp = cb;
+  for (let j = 0; j < d; j++) {
+    const o = <usize>j << 2;
+    const c0 = v128.load(cp), c1 = v128.load(cp, 16);
+    const v0 = v128.load32_splat(x0 + o);
+    a00 = f32x4.add(a00, f32x4.mul(v0, c0)); a01 = f32x4.add(a01, f32x4.mul(v0, c1));
+    const v1 = v128.load32_splat(x1 + o);
+    a10 = f32x4.add(a10, f32x4.mul(v1, c0)); a11 = f32x4.add(a11, f32x4.mul(v1, c1));
+    const v2 = v128.load32_splat(x2 + o);
+    a20 = f32x4.add(a20, f32x4.mul(v2, c0)); a21 = f32x4.add(a21, f32x4.mul(v2, c1));
+    const v3 = v128.load32_splat(x3 + o);
+    a30 = f32x4.add(a30, f32x4.mul(v3, c0)); a31 = f32x4.add(a31, f32x4.mul(v3, c1));
+    cp += 32;
+  }
+  const cn0 = v128.load(cn), cn1 = v128.load(cn, 16);
+  const i0 = v128.load(ob), i1 = v128.load(ob, 16);
+  mergeBlock(dist4(a00, n0, cn0), dist4(a01, n0, cn1), i0, i1, gp0, first);
+  if (gp1 != gp0) mergeBlock(dist4(a10, n1, cn0), dist4(a11, n1, cn1), i0, i1, gp1, first);
+  if (gp2 != gp1) mergeBlock(dist4(a20, n2, cn0), dist4(a21, n2, cn1), i0, i1, gp2, first);
+  if (gp3 != gp2) mergeBlock(dist4(a30, n3, cn0), dist4(a31, n3, cn1), i0, i1, gp3, first);
+}
+
+/** Distances of 4 rows to the 8 centroids of one packed block into out[4][8] (the assignRows bits). */
+// @ts-ignore: decorator
+@inline function tileDistances(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize,
+  n0: f32, n1: f32, n2: f32, n3: f32, cn: usize, out: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+    let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+    let cp = cb;
+    for (let j = 0; j < d; j++) {
+      const o = <usize>j << 2;
+      const c0 = v128.load(cp), c1 = v128.load(cp, 16);
+      const v0 = v128.load32_splat(x0 + o);
+      a00 = f32x4.add(a00, f32x4.mul(v0, c0)); a01 = f32x4.add(a01, f32x4.mul(v0, c1));
+      const v1 = v128.load32_splat(x1 + o);
+      a10 = f32x4.add(a10, f32x4.mul(v1, c0)); a11 = f32x4.add(a11, f32x4.mul(v1, c1));
+      const v2 = v128.load32_splat(x2 + o);
+      a20 = f32x4.add(a20, f32x4.mul(v2, c0)); a21 = f32x4.add(a21, f32x4.mul(v2, c1));
+      const v3 = v128.load32_splat(x3 + o);
+      a30 = f32x4.add(a30, f32x4.mul(v3, c0)); a31 = f32x4.add(a31, f32x4.mul(v3, c1));
+      cp += 32;
+    }
+    const cn0 = v128.load(cn), cn1 = v128.load(cn, 16);
+    v128.store(out, dist4(a00, n0, cn0)); v128.store(out, dist4(a01, n0, cn1), 16);
+    v128.store(out, dist4(a10, n1, cn0), 32); v128.store(out, dist4(a11, n1, cn1), 48);
+    v128.store(out, dist4(a20, n2, cn0), 64); v128.store(out, dist4(a21, n2, cn1), 80);
+    v128.store(out, dist4(a30, n3, cn0), 96); v128.store(out, dist4(a31, n3, cn1), 112);
+  } else {
+    rowScalar(x0, d, cb, n0, cn, out);
+    rowScalar(x1, d, cb, n1, cn, out + 32);
+    rowScalar(x2, d, cb, n2, cn, out + 64);
+    rowScalar(x3, d, cb, n3, cn, out + 96);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dist4(acc: v128, xn: f32, cnv: v128): v128 {
+  return f32x4.max(f32x4.sub(f32x4.add(f32x4.splat(xn), cnv), f32x4.add(acc, acc)), f32x4.splat(0));
+}
+
+// @ts-ignore: decorator
+@inline function rowScalar(xr: usize, d: i32, cb: usize, xn: f32, cn: usize, out: usize): void {
+  let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0, a4: f32 = 0, a5: f32 = 0, a6: f32 = 0, a7: f32 = 0;
+  let cp = cb;
+  for (let j = 0; j < d; j++) {
+    const v = load<f32>(xr + (<usize>j << 2));
+    a0 += v * load<f32>(cp); a1 += v * load<f32>(cp, 4); a2 += v * load<f32>(cp, 8); a3 += v * load<f32>(cp, 12);
+    a4 += v * load<f32>(cp, 16); a5 += v * load<f32>(cp, 20); a6 += v * load<f32>(cp, 24); a7 += v * load<f32>(cp, 28);
+    cp += 32;
+  }
+  store<f32>(out, max<f32>((xn + load<f32>(cn)) - (a0 + a0), 0));
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 4)) - (a1 + a1), 0), 4);
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 8)) - (a2 + a2), 0), 8);
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 12)) - (a3 + a3), 0), 12);
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 16)) - (a4 + a4), 0), 16);
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 20)) - (a5 + a5), 0), 20);
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 24)) - (a6 + a6), 0), 24);
+  store<f32>(out, max<f32>((xn + load<f32>(cn, 28)) - (a7 + a7), 0), 28);
+}
