@@ -4,5 +4,5 @@ export { sqNorms, l2Many, dotMany } from './distance';
 export { normalize, finiteMask } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { accumulate, pqAccumulate } from './kmeans';
-export { pqTranspose, pqPrepare, pqAssign, pqCodes8, pqCodes4 } from './pq';
+export { pqTranspose, pqPrepare, pqAssign, pqAssignBounded, pqCodes8, pqCodes4 } from './pq';
 export { sqBounds, sqEncode } from './sq';
