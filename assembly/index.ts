@@ -5,5 +5,5 @@ export { normalize, finiteMask } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { accumulate, pqAccumulate } from './kmeans';
-export { pqTranspose, pqPrepare, pqAssign, pqCodes8, pqCodes4 } from './pq';
+export { pqTranspose, pqPrepare, pqAssign, pqAssignBounded, pqCodes8, pqCodes4 } from './pq';
 export { sqBounds, sqEncode } from './sq';

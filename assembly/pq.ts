@@ -111,6 +111,138 @@ function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, thr: f3
   store<f32>(outDist + o, bs);
 }
 
+/** The GEMM-form filter for 4 sub-vectors x0..x3 (ds floats each) against the 256 codes of one sub-space
+ *  (ts = its −2c copy [j][c], cns = its ‖c‖²): filter values to scratch (4 × 1024 bytes), pairwise minima to
+ *  scratch + 4096 (4 × 512 bytes), per-row running minima to scratch + 6144 (4 × f32x4). */
+// @ts-ignore: decorator
+@inline function filterTile(x0: usize, x1: usize, x2: usize, x3: usize, ts: usize, cns: usize, ds: i32, scratch: usize): void {
+  const mp = scratch + 6144;
+  const inf = f32x4.splat(Infinity);
+  v128.store(mp, inf); v128.store(mp, inf, 16); v128.store(mp, inf, 32); v128.store(mp, inf, 48);
+  for (let c = 0; c < 256; c += 8) {
+    const cv0 = v128.load(cns + (<usize>c << 2)), cv1 = v128.load(cns + (<usize>c << 2), 16);
+    let a00 = cv0, a01 = cv1, a10 = cv0, a11 = cv1, a20 = cv0, a21 = cv1, a30 = cv0, a31 = cv1;
+    let tp = ts + (<usize>c << 2);
+    if (ds == 8) {
+      {
+        const c0 = v128.load(tp, 0), c1 = v128.load(tp, 16);
+        const v0 = v128.load32_splat(x0, 0);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 0);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 0);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 0);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 1024), c1 = v128.load(tp, 1040);
+        const v0 = v128.load32_splat(x0, 4);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 4);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 4);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 4);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 2048), c1 = v128.load(tp, 2064);
+        const v0 = v128.load32_splat(x0, 8);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 8);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 8);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 8);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 3072), c1 = v128.load(tp, 3088);
+        const v0 = v128.load32_splat(x0, 12);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 12);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 12);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 12);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 4096), c1 = v128.load(tp, 4112);
+        const v0 = v128.load32_splat(x0, 16);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 16);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 16);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 16);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 5120), c1 = v128.load(tp, 5136);
+        const v0 = v128.load32_splat(x0, 20);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 20);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 20);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 20);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 6144), c1 = v128.load(tp, 6160);
+        const v0 = v128.load32_splat(x0, 24);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 24);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 24);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 24);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+      {
+        const c0 = v128.load(tp, 7168), c1 = v128.load(tp, 7184);
+        const v0 = v128.load32_splat(x0, 28);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1, 28);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2, 28);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3, 28);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+      }
+    } else {
+      for (let j = 0; j < ds; j++) {
+        const jo = <usize>j << 2;
+        const c0 = v128.load(tp), c1 = v128.load(tp, 16);
+        const v0 = v128.load32_splat(x0 + jo);
+        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        const v1 = v128.load32_splat(x1 + jo);
+        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        const v2 = v128.load32_splat(x2 + jo);
+        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        const v3 = v128.load32_splat(x3 + jo);
+        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        tp += 1024;
+      }
+    }
+    const bp = scratch + (<usize>c << 2);
+    v128.store(bp, a00); v128.store(bp, a01, 16);
+    v128.store(bp, a10, 1024); v128.store(bp, a11, 1040);
+    v128.store(bp, a20, 2048); v128.store(bp, a21, 2064);
+    v128.store(bp, a30, 3072); v128.store(bp, a31, 3088);
+    // pmin (no NaN propagation) is exact here: the filter values are finite whenever pqFinish uses them.
+    const b0 = f32x4.pmin(a00, a01), b1 = f32x4.pmin(a10, a11), b2 = f32x4.pmin(a20, a21), b3 = f32x4.pmin(a30, a31);
+    const bm = scratch + 4096 + (<usize>c << 1);
+    v128.store(bm, b0); v128.store(bm, b1, 512); v128.store(bm, b2, 1024); v128.store(bm, b3, 1536);
+    v128.store(mp, f32x4.pmin(v128.load(mp), b0));
+    v128.store(mp, f32x4.pmin(v128.load(mp, 16), b1), 16);
+    v128.store(mp, f32x4.pmin(v128.load(mp, 32), b2), 32);
+    v128.store(mp, f32x4.pmin(v128.load(mp, 48), b3), 48);
+  }
+}
+
 /**
  * 256 codes, SIMD: filter + exact candidates (see the header). x: n rows of d; cb original codebook;
  * t2/cn/cnmax from pqPrepare; scratch ≥ 6208 bytes.
@@ -139,131 +271,8 @@ function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn:
       for (; i < q4; i += 4) {
         const x0 = x + <usize>i * stride + <usize>s * subBytes;
         const x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
+        filterTile(x0, x1, x2, x3, ts, cns, ds, scratch);
         const mp = scratch + 6144;
-        const inf = f32x4.splat(Infinity);
-        v128.store(mp, inf); v128.store(mp, inf, 16); v128.store(mp, inf, 32); v128.store(mp, inf, 48);
-        for (let c = 0; c < 256; c += 8) {
-          const cv0 = v128.load(cns + (<usize>c << 2)), cv1 = v128.load(cns + (<usize>c << 2), 16);
-          let a00 = cv0, a01 = cv1, a10 = cv0, a11 = cv1, a20 = cv0, a21 = cv1, a30 = cv0, a31 = cv1;
-          let tp = ts + (<usize>c << 2);
-          if (ds == 8) {
-            {
-              const c0 = v128.load(tp, 0), c1 = v128.load(tp, 16);
-              const v0 = v128.load32_splat(x0, 0);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 0);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 0);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 0);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 1024), c1 = v128.load(tp, 1040);
-              const v0 = v128.load32_splat(x0, 4);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 4);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 4);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 4);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 2048), c1 = v128.load(tp, 2064);
-              const v0 = v128.load32_splat(x0, 8);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 8);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 8);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 8);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 3072), c1 = v128.load(tp, 3088);
-              const v0 = v128.load32_splat(x0, 12);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 12);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 12);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 12);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 4096), c1 = v128.load(tp, 4112);
-              const v0 = v128.load32_splat(x0, 16);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 16);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 16);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 16);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 5120), c1 = v128.load(tp, 5136);
-              const v0 = v128.load32_splat(x0, 20);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 20);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 20);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 20);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 6144), c1 = v128.load(tp, 6160);
-              const v0 = v128.load32_splat(x0, 24);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 24);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 24);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 24);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-            {
-              const c0 = v128.load(tp, 7168), c1 = v128.load(tp, 7184);
-              const v0 = v128.load32_splat(x0, 28);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1, 28);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2, 28);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3, 28);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-            }
-          } else {
-            for (let j = 0; j < ds; j++) {
-              const jo = <usize>j << 2;
-              const c0 = v128.load(tp), c1 = v128.load(tp, 16);
-              const v0 = v128.load32_splat(x0 + jo);
-              a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
-              const v1 = v128.load32_splat(x1 + jo);
-              a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
-              const v2 = v128.load32_splat(x2 + jo);
-              a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
-              const v3 = v128.load32_splat(x3 + jo);
-              a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
-              tp += 1024;
-            }
-          }
-          const bp = scratch + (<usize>c << 2);
-          v128.store(bp, a00); v128.store(bp, a01, 16);
-          v128.store(bp, a10, 1024); v128.store(bp, a11, 1040);
-          v128.store(bp, a20, 2048); v128.store(bp, a21, 2064);
-          v128.store(bp, a30, 3072); v128.store(bp, a31, 3088);
-          // pmin (no NaN propagation) is exact here: the filter values are finite whenever pqFinish uses them.
-          const b0 = f32x4.pmin(a00, a01), b1 = f32x4.pmin(a10, a11), b2 = f32x4.pmin(a20, a21), b3 = f32x4.pmin(a30, a31);
-          const bm = scratch + 4096 + (<usize>c << 1);
-          v128.store(bm, b0); v128.store(bm, b1, 512); v128.store(bm, b2, 1024); v128.store(bm, b3, 1536);
-          v128.store(mp, f32x4.pmin(v128.load(mp), b0));
-          v128.store(mp, f32x4.pmin(v128.load(mp, 16), b1), 16);
-          v128.store(mp, f32x4.pmin(v128.load(mp, 32), b2), 32);
-          v128.store(mp, f32x4.pmin(v128.load(mp, 48), b3), 48);
-        }
         const o = <usize>i * ob + (<usize>s << 2);
         pqFinish(x0, cbs, ds, scratch, scratch + 4096, hmin(v128.load(mp, 0)), cmax, k1, k2, outIndex, outDist, o);
         pqFinish(x1, cbs, ds, scratch + 1024, scratch + 4608, hmin(v128.load(mp, 16)), cmax, k1, k2, outIndex, outDist, o + ob);
@@ -456,4 +465,206 @@ export function pqCodes4(idx: usize, len: i32, out: usize): void {
     if (b < 0) b = 0;
     store<u8>(out + (p >> 1), <u8>(a | (b << 4)));
   }
+}
+
+// PQ k-means with distance bounds. Per (row, sub-space) pair the caller keeps the code chosen last time
+// (−1: none) and L, a lower bound on the true Euclidean distance from the sub-vector to every other
+// code of its sub-space. Before a step, L drops by the largest drift of those codes (drift: per
+// sub-space the largest code drift, the code that has it, and the largest drift of the others; NaN or
+// +Inf restarts the sub-space). A pair whose previous code a still satisfies
+//   ((1 − γ)·L² − ε)·(1 − 1e-12) > d̂_a   (d̂_a = the kernel's sequential f32 Σ (x_j − c_j)²)
+// keeps a: every other code's kernel sum is ≥ (1 − γ)·D − ε for its true distance D ≥ L², with
+// γ = (ds + 4)·2^-23 and ε = (ds + 4)·2^-125 (more than twice the relative and subnormal rounding of a
+// sum of ds squares), so a is the unique argmin of the brute-force search and d̂_a is its output, bit
+// for bit. Every other pair takes the full search, which also yields its new L: from the exact second
+// best sum (scalar build, 16 codes) or from the smallest filter value of the other codes minus the
+// filter's rounding bound (256 codes, SIMD).
+
+const P23: f64 = 1.1920928955078125e-7; // 2^-23
+const P20: f64 = 9.5367431640625e-7; // 2^-20
+const P40: f64 = 9.094947017729282e-13; // 2^-40
+const P125: f64 = 2.350988701644575e-38; // 2^-125
+const DOWN: f64 = 0.9999997615814209; // 1 − 2^-22: stored bounds are rounded down through this
+
+/** L from the exact second-best sum s2 (≥ 0; 0 when there is none). margin 0 is a test hook. */
+// @ts-ignore: decorator
+@inline function lowerFromExact(s2: f32, ds: i32, margin: f64): f32 {
+  if (!(s2 < Infinity)) return 0;
+  const g = <f64>(ds + 4) * P23 * margin, e = <f64>(ds + 4) * P125 * margin;
+  const t = (<f64>s2 - e) / (1 + g);
+  if (!(t > 0)) return 0;
+  return <f32>(sqrt(t) * (1 - (1 - DOWN) * margin));
+}
+
+/** L from the smallest filter value a2 of the other codes (xn = ‖x‖², sum = xn + max‖c‖², both f32). */
+// @ts-ignore: decorator
+@inline function lowerFromFilter(a2: f32, xn: f32, sum: f32, ds: i32, margin: f64): f32 {
+  const g = <f64>(ds + 4) * P23 * margin;
+  const errA = (<f64>(ds + 4) * P20 * 1.0001 + P40) * <f64>sum * margin + <f64>(ds + 4) * P125 * margin;
+  const t = (<f64>a2 + <f64>xn * (1 - g)) - errA;
+  if (!(t > 0)) return 0;
+  return <f32>(sqrt(t) * (1 - (1 - DOWN) * margin));
+}
+
+/** Exact search of one sub-vector (codes [c][j] at cbs) keeping the second-best sum; lb −1 when none wins. */
+function pqExactSecond(xp: usize, cbs: usize, ksub: i32, ds: i32, pIdx: usize, pDist: usize, pLb: usize, o: usize, margin: f64): void {
+  let bs: f32 = NaN, bi: i32 = -1, s2: f32 = Infinity;
+  const cbytes = <usize>ds << 2;
+  for (let c = 0; c < ksub; c++) {
+    const acc = exactDist(xp, cbs + <usize>c * cbytes, ds);
+    if (acc != acc) continue;
+    if (bi < 0) { bs = acc; bi = c; continue; }
+    if (acc < bs) { s2 = bs; bs = acc; bi = c; } else if (acc < s2) s2 = acc;
+  }
+  store<i32>(pIdx + o, bi);
+  store<f32>(pDist + o, bs);
+  store<f32>(pLb + o, bi < 0 ? -1 : lowerFromExact(s2, ds, margin));
+}
+
+/** 16 codes, SIMD, one sub-vector (ts = the sub-space's transposed codes [j][c]). */
+function pqSearch16Bounded(xp: usize, ts: usize, cbs: usize, ds: i32, pIdx: usize, pDist: usize, pLb: usize, o: usize, margin: f64): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let tp = ts;
+  for (let j = 0; j < ds; j++) {
+    const u = v128.load32_splat(xp + (<usize>j << 2));
+    a0 = sqdiff(u, v128.load(tp), a0); a1 = sqdiff(u, v128.load(tp, 16), a1);
+    a2 = sqdiff(u, v128.load(tp, 32), a2); a3 = sqdiff(u, v128.load(tp, 48), a3);
+    tp += 64;
+  }
+  if (!min16(a0, a1, a2, a3, pIdx, pDist, o)) { pqExactSecond(xp, cbs, 16, ds, pIdx, pDist, pLb, o, margin); return; }
+  // No NaN here (min16 propagates NaN): the second best is the minimum over the other 15 lanes.
+  const bv = i32x4.splat(load<i32>(pIdx + o)), big = f32x4.splat(Infinity), base = i32x4(0, 1, 2, 3);
+  let mn = v128.bitselect(a0, big, i32x4.ne(base, bv));
+  mn = f32x4.min(mn, v128.bitselect(a1, big, i32x4.ne(i32x4.add(base, i32x4.splat(4)), bv)));
+  mn = f32x4.min(mn, v128.bitselect(a2, big, i32x4.ne(i32x4.add(base, i32x4.splat(8)), bv)));
+  mn = f32x4.min(mn, v128.bitselect(a3, big, i32x4.ne(i32x4.add(base, i32x4.splat(12)), bv)));
+  store<f32>(pLb + o, lowerFromExact(hmin(mn), ds, margin));
+}
+
+/** 256 codes, SIMD: filter + exact candidates (as pqFinish), then L from the other codes' filter values. */
+// @ts-ignore: decorator
+@inline function finishBounded(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, amin: f32, cmax: f32, k1: f32, k2: f32,
+  pIdx: usize, pDist: usize, pLb: usize, o: usize, margin: f64): void {
+  const xn = sqNormRow(xp, ds);
+  const sum = xn + cmax;
+  if (sum < <f32>1e30 && abs(amin) < <f32>1e30) {
+    pqPick(xp, cbs, ds, buf, bmin, amin + (sum * k1 + k2), pIdx, pDist, o);
+    const bi = load<i32>(pIdx + o);
+    // The winner's lane of the pairwise minima now holds its partner only.
+    store<f32>(bmin + (<usize>(bi >> 3) << 4) + (<usize>(bi & 3) << 2), load<f32>(buf + (<usize>(bi ^ 4) << 2)));
+    let v0 = v128.load(bmin), v1 = v128.load(bmin, 16), v2 = v128.load(bmin, 32), v3 = v128.load(bmin, 48);
+    for (let b: usize = 64; b < 512; b += 64) {
+      const p = bmin + b;
+      v0 = f32x4.pmin(v0, v128.load(p)); v1 = f32x4.pmin(v1, v128.load(p, 16));
+      v2 = f32x4.pmin(v2, v128.load(p, 32)); v3 = f32x4.pmin(v3, v128.load(p, 48));
+    }
+    const a2 = hmin(f32x4.pmin(f32x4.pmin(v0, v1), f32x4.pmin(v2, v3)));
+    store<f32>(pLb + o, lowerFromFilter(a2, xn, sum, ds, margin));
+  } else {
+    pqExactSecond(xp, cbs, 256, ds, pIdx, pDist, pLb, o, margin);
+  }
+}
+
+/** cnt packed sub-vectors (cnt a multiple of 4) of one sub-space, 256 codes, SIMD. */
+function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize, cns: usize, cmax: f32, scratch: usize,
+  pIdx: usize, pDist: usize, pLb: usize, margin: f64): void {
+  const sb = <usize>ds << 2;
+  const k1 = <f32>(ds + 4) * <f32>1.9073486328125e-6; // 2^-19
+  const k2 = <f32>(ds + 4) * <f32>1.1754943508222875e-38; // 2^-126
+  const mp = scratch + 6144;
+  for (let i = 0; i < cnt; i += 4) {
+    const x0 = xp + <usize>i * sb, x1 = x0 + sb, x2 = x1 + sb, x3 = x2 + sb;
+    filterTile(x0, x1, x2, x3, ts, cns, ds, scratch);
+    const o = <usize>i << 2;
+    finishBounded(x0, cbs, ds, scratch, scratch + 4096, hmin(v128.load(mp, 0)), cmax, k1, k2, pIdx, pDist, pLb, o, margin);
+    finishBounded(x1, cbs, ds, scratch + 1024, scratch + 4608, hmin(v128.load(mp, 16)), cmax, k1, k2, pIdx, pDist, pLb, o + 4, margin);
+    finishBounded(x2, cbs, ds, scratch + 2048, scratch + 5120, hmin(v128.load(mp, 32)), cmax, k1, k2, pIdx, pDist, pLb, o + 8, margin);
+    finishBounded(x3, cbs, ds, scratch + 3072, scratch + 5632, hmin(v128.load(mp, 48)), cmax, k1, k2, pIdx, pDist, pLb, o + 12, margin);
+  }
+}
+
+/**
+ * pqAssign with bounds (see above) for n rows of d = m·ds: outIndex/outDist[i·m + s] as pqAssign, bit for
+ * bit; sAssign (i32) / sLower (f32) [i·m + s] are read and updated; drift: f64 [m][3] = largest code drift,
+ * largest drift of the other codes, the code with the largest. Work areas: lists (m·n i32), cnt (m i32),
+ * packed ((n + 4)·ds f32), pIdx / pDist / pLb (n + 4 values each). margin: 1 (0 = test hook that drops
+ * every rounding margin). Returns the number of pairs that kept their code without a search.
+ */
+export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, cb: usize, t2: usize, cn: usize, cnmax: usize,
+  scratch: usize, outIndex: usize, outDist: usize, sAssign: usize, sLower: usize, drift: usize,
+  lists: usize, cnt: usize, packed: usize, pIdx: usize, pDist: usize, pLb: usize, margin: f64): i32 {
+  const ds = d / m;
+  const stride = <usize>d << 2;
+  const sb = <usize>ds << 2;
+  const tsBytes = <usize>ksub * sb;
+  const g = <f64>(ds + 4) * P23 * margin, e = <f64>(ds + 4) * P125 * margin, slack = 1 - 1e-12 * margin;
+  const down = 1 - (1 - DOWN) * margin;
+  for (let s = 0; s < m; s++) store<i32>(cnt + (<usize>s << 2), 0);
+  let skipped = 0;
+  for (let i = 0; i < n; i++) {
+    const xr = x + <usize>i * stride;
+    for (let s = 0; s < m; s++) {
+      const p = (<usize>i * <usize>m + <usize>s) << 2;
+      const a = load<i32>(sAssign + p);
+      if (a >= 0) {
+        const dp = drift + <usize>s * 24;
+        const l = <f64>load<f32>(sLower + p) - (a == <i32>load<f64>(dp, 16) ? load<f64>(dp, 8) : load<f64>(dp));
+        if (l > 0) {
+          const dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
+          if ((l * l * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
+            store<i32>(outIndex + p, a);
+            store<f32>(outDist + p, dv);
+            store<f32>(sLower + p, <f32>(l * down));
+            skipped++;
+            continue;
+          }
+        }
+      }
+      const cp = cnt + (<usize>s << 2);
+      const c = load<i32>(cp);
+      store<i32>(lists + ((<usize>s * <usize>n + <usize>c) << 2), i);
+      store<i32>(cp, c + 1);
+    }
+  }
+  for (let s = 0; s < m; s++) {
+    const c = load<i32>(cnt + (<usize>s << 2));
+    if (c == 0) continue;
+    const ls = lists + (<usize>s * <usize>n << 2);
+    const cbs = cb + <usize>s * tsBytes;
+    const xs = x + <usize>s * sb;
+    if (ASC_FEATURE_SIMD && ds == 8) {
+      for (let r = 0; r < c; r++) {
+        const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + (<usize>r << 5);
+        v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
+      }
+    } else {
+      for (let r = 0; r < c; r++) {
+        const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + <usize>r * sb;
+        for (let j: usize = 0; j < sb; j += 4) store<f32>(dst + j, load<f32>(src + j));
+      }
+    }
+    if (ASC_FEATURE_SIMD && ksub == 256) {
+      const c4 = (c + 3) & ~3;
+      if (c4 > c) memory.fill(packed + <usize>c * sb, 0, <usize>(c4 - c) * sb);
+      pqSearch256Bounded(packed, c4, ds, cbs, t2 + <usize>s * tsBytes, cn + (<usize>s << 10), load<f32>(cnmax + (<usize>s << 2)),
+        scratch, pIdx, pDist, pLb, margin);
+    } else if (ASC_FEATURE_SIMD) {
+      const ts = t + <usize>s * tsBytes;
+      for (let r = 0; r < c; r++) pqSearch16Bounded(packed + <usize>r * sb, ts, cbs, ds, pIdx, pDist, pLb, <usize>r << 2, margin);
+    } else {
+      for (let r = 0; r < c; r++) pqExactSecond(packed + <usize>r * sb, cbs, ksub, ds, pIdx, pDist, pLb, <usize>r << 2, margin);
+    }
+    for (let r = 0; r < c; r++) {
+      const i = load<i32>(ls + (<usize>r << 2));
+      const p = (<usize>i * <usize>m + <usize>s) << 2;
+      const q = <usize>r << 2;
+      const bi = load<i32>(pIdx + q), lb = load<f32>(pLb + q);
+      store<i32>(outIndex + p, bi);
+      store<f32>(outDist + p, load<f32>(pDist + q));
+      const ok = bi >= 0 && lb >= 0;
+      store<i32>(sAssign + p, ok ? bi : -1);
+      store<f32>(sLower + p, ok ? lb : 0);
+    }
+  }
+  return skipped;
 }

@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
-import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkQuery, outF32, outI32, outU8 } from './validate.js';
+import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, PqBounds, SqBoundsResult } from './types.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -285,6 +285,20 @@ export function createReferenceKernels(): Kernels {
       K.accumulate(data, ds, index, r.dist.subarray(0, n * m), acc);
     },
 
+    pqAssignAccumulateBounded(data, dim, codebook, m, ksub, acc: Accumulators, bounds: PqBounds,
+      opts: PqAssignOptions & { margin?: 0 | 1 } = {}): number {
+      const { n, ds } = checkPq(data, dim, codebook, m, ksub);
+      checkAccumulators(acc, m * ksub, ds);
+      checkPqBounds(bounds, n, m, ksub);
+      const index = outI32(opts.outIndex, n * m, 'outIndex');
+      const dist = outF32(opts.outDist, n * m, 'outDist');
+      const skipped = pqBoundedRef(data, dim, codebook, m, ksub, ds, n, bounds, opts.margin ?? 1, index, dist);
+      const global = index.slice(0, n * m);
+      for (let p = 0; p < n * m; p++) if (global[p]! >= 0) global[p] = global[p]! + (p % m) * ksub;
+      K.accumulate(data, ds, global, dist.subarray(0, n * m), acc);
+      return skipped;
+    },
+
     pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {
       const { n, ds } = checkPq(data, dim, codebook, m, ksub);
       const index = outI32(opts.outIndex, n * m, 'outIndex');
@@ -364,4 +378,64 @@ function pqRef(data: Float32Array, dim: number, codebook: Float32Array, m: numbe
       emit(i * m + s, bestI, best);
     }
   }
+}
+
+/** Σ_j (x_j − c_j)² sequentially in f32 (pqAssign's distance). */
+function pqDist(data: Float32Array, xo: number, codebook: Float32Array, co: number, ds: number): number {
+  let acc = 0;
+  for (let j = 0; j < ds; j++) {
+    const t = f(data[xo + j]! - codebook[co + j]!);
+    acc = f(acc + f(t * t));
+  }
+  return acc;
+}
+
+/** 2^-23, 2^-125 and 1 − 2^-22 (assembly/pq.ts, bounded PQ). */
+const P23 = 2 ** -23, P125 = 2 ** -125, DOWN = 1 - 2 ** -22;
+
+/** The bound from the exact second-best sum, as assembly/pq.ts lowerFromExact. */
+function lowerFromExact(s2: number, ds: number, margin: number): number {
+  if (!(s2 < Infinity)) return 0;
+  const g = (ds + 4) * P23 * margin, e = (ds + 4) * P125 * margin;
+  const t = (s2 - e) / (1 + g);
+  if (!(t > 0)) return 0;
+  return f(Math.sqrt(t) * (1 - (1 - DOWN) * margin));
+}
+
+/** Bounded PQ assignment (the exact-second variant of assembly/pq.ts pqAssignBounded). */
+function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, ds: number, n: number,
+  bounds: PqBounds, margin: number, index: Int32Array, dist: Float32Array): number {
+  const g = (ds + 4) * P23 * margin, e = (ds + 4) * P125 * margin, slack = 1 - 1e-12 * margin;
+  const down = 1 - (1 - DOWN) * margin;
+  const { assign, lower, drift } = bounds;
+  let skipped = 0;
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++) {
+      const p = i * m + s, xo = i * dim + s * ds;
+      const a = assign[p]!;
+      if (a >= 0) {
+        const l = lower[p]! - (a === drift[3 * s + 2] ? drift[3 * s + 1]! : drift[3 * s]!);
+        if (l > 0) {
+          const dv = pqDist(data, xo, codebook, (s * ksub + a) * ds, ds);
+          if ((l * l * (1 - g) - e) * slack > dv && dv < Infinity) {
+            index[p] = a; dist[p] = dv; lower[p] = f(l * down); skipped++;
+            continue;
+          }
+        }
+      }
+      let bs = NaN, bi = -1, s2 = Infinity;
+      for (let c = 0; c < ksub; c++) {
+        const acc = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
+        if (acc !== acc) continue;
+        if (bi < 0) { bs = acc; bi = c; continue; }
+        if (acc < bs) { s2 = bs; bs = acc; bi = c; } else if (acc < s2) s2 = acc;
+      }
+      index[p] = bi; dist[p] = bs;
+      const lb = bi < 0 ? -1 : lowerFromExact(s2, ds, margin);
+      const ok = bi >= 0 && lb >= 0;
+      assign[p] = ok ? bi : -1;
+      lower[p] = ok ? lb : 0;
+    }
+  }
+  return skipped;
 }

@@ -89,6 +89,22 @@ export interface BoundedInfo {
   blocks: number;
 }
 
+/**
+ * Per-(row, sub-space) state of {@link Kernels.pqAssignAccumulateBounded}, kept by the caller across the
+ * Lloyd iterations of one shard (n rows, m sub-spaces).
+ */
+export interface PqBounds {
+  /** n × m: the code chosen by the last call, −1 when the pair has no bound yet (it then takes the full search). */
+  assign: Int32Array;
+  /** n × m: a lower bound on the true Euclidean distance from the sub-vector to every other code of its
+   *  sub-space in the codebook of the last call. */
+  lower: Float32Array;
+  /** Input, m × 3 (f64) per sub-space, measured from the last call's codebook to this one (true Euclidean,
+   *  rounded up): the largest code drift, the largest drift of the other codes, the index of the code
+   *  with the largest drift. NaN or +Inf in the first two makes every pair of that sub-space search again. */
+  drift: Float64Array;
+}
+
 /** Result of {@link Kernels.sqBounds}. `rows` counts the finite rows that contributed. */
 export interface SqBoundsResult {
   lower: number;
@@ -138,6 +154,14 @@ export interface Kernels {
    *  (codes within the sub-space, as pqAssign) are filled when given. Same bits as the two steps. */
   pqAssignAccumulate(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, acc: Accumulators,
     opts?: PqAssignOptions): void;
+  /** {@link Kernels.pqAssignAccumulate} with distance bounds: a (row, sub-space) pair whose previous code
+   *  provably stays the nearest after `bounds.drift` (with a margin covering every f32 rounding) gets only
+   *  its distance to that code; every other pair takes the full search and refreshes its bound. Codes,
+   *  distances and accumulators are those of `pqAssignAccumulate`, bit for bit (relaxed build: within
+   *  its tolerance). Updates `bounds.assign` / `bounds.lower`; returns the pairs that skipped the search.
+   *  `margin` is a test hook (0 drops the rounding margins; never use it otherwise). */
+  pqAssignAccumulateBounded(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, acc: Accumulators,
+    bounds: PqBounds, opts?: PqAssignOptions & { margin?: 0 | 1 }): number;
   /** PQ: nearest code in each of M sub-spaces for every row, all sub-spaces in one pass.
    *  codebook flat [m][c][j], c < ksub (16 or 256). outIndex/outDist are n × M (row-major). */
   pqAssign(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number,

@@ -1,5 +1,5 @@
 import { expect, expectPositiveInt, IvfkitError, rowsOf } from '../util/errors.js';
-import type { Accumulators, AssignBounds, AssignOptions } from './types.js';
+import type { Accumulators, AssignBounds, AssignOptions, PqBounds } from './types.js';
 
 /** Argument checks shared by the reference and the wasm kernels (one message for one mistake). */
 
@@ -107,4 +107,25 @@ export function checkBounds(b: AssignBounds, n: number, k: number): number {
     if (a < -1 || a >= k) throw new IvfkitError('invalid-argument', `bounds.assign[${i}]: expected −1 .. ${k - 1}, got ${a}`);
   }
   return G;
+}
+
+/** bounds holds n·m codes (−1 ≤ code < ksub) and bounds and m·3 drifts. */
+export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: number): void {
+  expect(typeof bounds === 'object' && bounds !== null, 'invalid-argument', 'bounds', 'a PqBounds object', bounds);
+  expect(bounds.assign instanceof Int32Array && bounds.assign.length === n * m, 'dimension-mismatch', 'bounds.assign length (Int32Array)',
+    `n·m = ${n * m}`, bounds.assign?.length);
+  expect(bounds.lower instanceof Float32Array && bounds.lower.length === n * m, 'dimension-mismatch', 'bounds.lower length (Float32Array)',
+    `n·m = ${n * m}`, bounds.lower?.length);
+  expect(bounds.drift instanceof Float64Array && bounds.drift.length === 3 * m, 'dimension-mismatch', 'bounds.drift length (Float64Array)',
+    `3·m = ${3 * m}`, bounds.drift?.length);
+  for (let s = 0; s < m; s++) {
+    const c = bounds.drift[3 * s + 2]!;
+    expect(Number.isInteger(c) && c >= -1 && c < ksub, 'invalid-argument', `bounds.drift[${3 * s + 2}] (code of the largest drift)`,
+      `an integer in [-1, ${ksub})`, c);
+  }
+  const a = bounds.assign;
+  for (let p = 0; p < a.length; p++) {
+    const c = a[p]!;
+    if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.assign[${p}]`, `an integer in [-1, ${ksub})`, c);
+  }
 }

@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
-import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
+import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, PqBounds, SqBoundsResult } from './types.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -31,6 +31,9 @@ export interface KernelExports {
   pqPrepare(cb: number, m: number, ksub: number, ds: number, t2: number, cn: number, cnmax: number): void;
   pqAssign(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
     scratch: number, outIndex: number, outDist: number): void;
+  pqAssignBounded(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
+    scratch: number, outIndex: number, outDist: number, sAssign: number, sLower: number, drift: number,
+    lists: number, cnt: number, packed: number, pIdx: number, pDist: number, pLb: number, margin: number): number;
   pqCodes8(idx: number, len: number, out: number): void;
   pqCodes4(idx: number, len: number, out: number): void;
   sqBounds(x: number, n: number, d: number, bounds: number): number;
@@ -267,6 +270,46 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         if (dist) dist.set(ar.f32(dp, (b - a) * m), a * m);
       }, true);
       accOut(acc, m * ksub, ds, a0);
+    },
+
+    pqAssignAccumulateBounded(data, dim, codebook, m, ksub, acc: Accumulators, bounds: PqBounds,
+      opts: PqAssignOptions & { margin?: 0 | 1 } = {}): number {
+      const { n, ds } = checkPq(data, dim, codebook, m, ksub);
+      checkAccumulators(acc, m * ksub, ds);
+      checkPqBounds(bounds, n, m, ksub);
+      const index = opts.outIndex ? outI32(opts.outIndex, n * m, 'outIndex') : undefined;
+      const dist = opts.outDist ? outF32(opts.outDist, n * m, 'outDist') : undefined;
+      if (n === 0) return 0;
+      ar.reset();
+      const a0 = accIn(acc, m * ksub, ds);
+      const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      const R = rowsPerBlock(dim, 2), rows = Math.min(R, n);
+      const len = codebook.length;
+      const cbp = ar.alloc(len * 4), tp = ar.alloc(len * 4), t2p = ar.alloc(len * 4);
+      const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), sp = ar.alloc(6208), drp = ar.alloc(m * 24);
+      const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4);
+      const sap = ar.alloc(rows * m * 4), slp = ar.alloc(rows * m * 4), lp = ar.alloc(rows * m * 4), cntp = ar.alloc(m * 4);
+      const pp = ar.alloc((rows + 4) * ds * 4), pip = ar.alloc((rows + 4) * 4), pdp = ar.alloc((rows + 4) * 4), plp = ar.alloc((rows + 4) * 4);
+      ar.f32(cbp, len).set(codebook);
+      ex.pqTranspose(cbp, m, ksub, ds, tp);
+      ex.pqPrepare(cbp, m, ksub, ds, t2p, cnp, cmp);
+      ar.f64(drp, 3 * m).set(bounds.drift);
+      const margin = opts.margin ?? 1;
+      let skipped = 0;
+      blocks(n, R, (a, b) => {
+        const r = b - a;
+        ar.f32(xp, r * dim).set(data.subarray(a * dim, b * dim));
+        ar.i32(sap, r * m).set(bounds.assign.subarray(a * m, b * m));
+        ar.f32(slp, r * m).set(bounds.lower.subarray(a * m, b * m));
+        skipped += ex.pqAssignBounded(xp, r, dim, m, ksub, tp, cbp, t2p, cnp, cmp, sp, ip, dp, sap, slp, drp, lp, cntp, pp, pip, pdp, plp, margin);
+        ex.pqAccumulate(xp, r, dim, m, ksub, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
+        bounds.assign.set(ar.i32(sap, r * m), a * m);
+        bounds.lower.set(ar.f32(slp, r * m), a * m);
+        if (index) index.set(ar.i32(ip, r * m), a * m);
+        if (dist) dist.set(ar.f32(dp, r * m), a * m);
+      });
+      accOut(acc, m * ksub, ds, a0);
+      return skipped;
     },
 
     pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {

@@ -1,4 +1,4 @@
-import type { Accumulators, AssignBounds, Kernels } from '../kernels/types.js';
+import type { Accumulators, AssignBounds, Kernels, PqBounds } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -137,6 +137,11 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
     expect(ctx.bias === undefined, 'invalid-argument', 'bias with pq', 'undefined', 'a bias');
     const stats = emptyStats(m * ksub, ds, fingerprint, ctx);
     if (n === 0) return stats;
+    if (scratch && ctx.bounds === true && kernels.build !== 'relaxed') {
+      pqBoundedStep(shard, dim, n, m, ksub, centroids, kernels, stats, scratch);
+      return stats;
+    }
+    if (scratch) { scratch.skipped = 0; scratch.rows = n * m; }
     kernels.pqAssignAccumulate(shard, dim, centroids, m, ksub, stats);
     return stats;
   }
@@ -419,5 +424,67 @@ function splitEmpty(centroids: Float32Array, size: Float64Array, c0: number, k: 
     size[cj] = size[cj]! - size[ci]!;
     if (size[cj]! < 2) donors--;
     if (size[ci]! >= 2) donors++;
+  }
+}
+
+/** PQ bounds of one shard: valid for the codebook of its last bounded step. */
+interface PqShardBounds {
+  shard: Float32Array;
+  dim: number;
+  m: number;
+  ksub: number;
+  codebook: Float32Array;
+  bounds: PqBounds;
+}
+
+/** PQ bound state per scratch object (a shard's scratch lives where the shard lives: this thread or a worker). */
+const pqBoundsOf = new WeakMap<StatsScratch, PqShardBounds>();
+
+/** Test hook (never change in production): `zeroMargin` drops the PQ kernels' rounding margins, a mutation
+ *  check that some test must catch. */
+export const pqBoundsDebug = { zeroMargin: false };
+
+/**
+ * The PQ map step with per-(row, sub-space) bounds (`Kernels.pqAssignAccumulateBounded`): the state of
+ * `scratch` is kept across iterations, each sub-space's bounds move by its codes' largest drift since the
+ * last step, and a new shard (or shape) starts over with every pair searched. `scratch.skipped` /
+ * `scratch.rows` count (row, sub-space) pairs.
+ */
+function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, ksub: number, codebook: Float32Array,
+  kernels: Kernels, stats: PartialStats, scratch: StatsScratch): void {
+  const ds = dim / m;
+  let st = pqBoundsOf.get(scratch);
+  if (!st || st.shard !== shard || st.dim !== dim || st.m !== m || st.ksub !== ksub || st.bounds.assign.length !== n * m) {
+    const drift = new Float64Array(3 * m);
+    for (let s = 0; s < m; s++) drift[3 * s + 2] = -1;
+    st = { shard, dim, m, ksub, codebook, bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift } };
+    pqBoundsOf.set(scratch, st);
+  } else {
+    pqDrift(st.codebook, codebook, m, ksub, ds, st.bounds.drift);
+  }
+  const skipped = kernels.pqAssignAccumulateBounded(shard, dim, codebook, m, ksub, stats, st.bounds,
+    pqBoundsDebug.zeroMargin ? { margin: 0 } : {});
+  st.codebook = codebook.slice();
+  scratch.bounds = undefined;
+  scratch.skipped = skipped;
+  scratch.rows = n * m;
+}
+
+/** Per sub-space: largest code drift ‖c_new − c_old‖ (f64, rounded up), the code with it, the largest of
+ *  the others; +Inf when a code is not finite (the sub-space's pairs then search again). */
+function pqDrift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number, out: Float64Array): void {
+  for (let s = 0; s < m; s++) {
+    let m1 = 0, m2 = 0, arg = -1, finite = true;
+    for (let c = 0; c < ksub; c++) {
+      const o = (s * ksub + c) * ds;
+      let q = 0;
+      for (let j = o; j < o + ds; j++) { const v = next[j]! - prev[j]!; q += v * v; }
+      const dr = Math.sqrt(q) * (1 + 1e-9);
+      if (!(dr < Infinity)) { finite = false; break; }
+      if (dr > m1) { m2 = m1; m1 = dr; arg = c; } else if (dr > m2) m2 = dr;
+    }
+    out[3 * s] = finite ? m1 : Infinity;
+    out[3 * s + 1] = finite ? m2 : Infinity;
+    out[3 * s + 2] = finite ? arg : -1;
   }
 }

@@ -26,13 +26,17 @@ export interface TrainPqOptions {
   /** Runs the Lloyd iterations over rows already prepared (normalized, residuals, finite); `data` is then only checked for `dim`. */
   executor?: KmeansExecutor;
   kernels?: Kernels;
+  /** Distance bounds per (row, sub-space) in the Lloyd iterations (pairs whose code provably cannot change
+   *  skip the search). Results are bit-identical either way; default true (the relaxed-SIMD build never
+   *  uses them). */
+  bounds?: boolean;
   /** Progress: stage 'pq', iteration, loss = Σ sub-space losses. */
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
 
 /** Defaults of {@link trainPq}. */
-export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters } as const;
+export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters, bounds: true } as const;
 
 /** x − c_nearest (squared L2) for every row; rows with no nearest centroid become NaN. */
 export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels): Float32Array {
@@ -70,6 +74,8 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
   const tolerance = opts.tolerance ?? KMEANS_DEFAULTS.tolerance;
   expect(typeof tolerance === 'number' && tolerance >= 0, 'invalid-argument', 'tolerance', 'a number ≥ 0', tolerance);
   const seed = opts.seed ?? KMEANS_DEFAULTS.seed;
+  const bounds = opts.bounds ?? PQ_DEFAULTS.bounds;
+  expect(typeof bounds === 'boolean', 'invalid-argument', 'bounds', 'a boolean', bounds);
   const ksub = 2 ** numBits;
   const ds = dim / m;
   const kernels = opts.kernels ?? (await loadKernels());
@@ -108,7 +114,7 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
   const onProgress = opts.onProgress;
   const res = await lloyd({
     executor, k: m * ksub, cdim: ds, pq: { m, ksub }, metric: 'l2', maxIters, tolerance, balanceFactor: 0,
-    splitEmpty: true, seed, redo: 0, stage: 'pq',
+    splitEmpty: true, seed, redo: 0, stage: 'pq', bounds,
     ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}),
   }, codebook);
   return { numSubVectors: m, numBits, codebook: res.centroids };

@@ -1,0 +1,261 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import type { Accumulators, Kernels, PqBounds } from '../../src/kernels/types.js';
+import { gatherRows, localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
+import { kmeansPartialStats, mergePartialStats, pqBoundsDebug, type StatsScratch } from '../../src/train/partial.js';
+import { trainPq, type TrainPqOptions } from '../../src/train/pq.js';
+import { maxAbs } from '../../src/util/fixed.js';
+import { createRng } from '../../src/util/rng.js';
+
+// PQ k-means with per-(row, sub-space) distance bounds: the bounded kernel against the brute-force
+// kernels of every build, and whole trainings with and without bounds, bit for bit.
+
+const ref = loadKernelsSync({ build: 'reference' });
+const wasmBuilds = (['simd', 'scalar'] as const);
+
+/** n rows of dim around `centers` random centers, noise `noise`, shifted by `offset`. */
+function blobs(n: number, dim: number, centers: number, seed: number, noise = 1, offset = 0): Float32Array {
+  const rng = createRng(seed, 91);
+  const c = Float32Array.from({ length: centers * dim }, () => rng.next() * 20 - 10);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const b = rng.int(centers);
+    for (let j = 0; j < dim; j++) out[i * dim + j] = offset + c[b * dim + j]! + noise * (rng.next() + rng.next() + rng.next() - 1.5);
+  }
+  return out;
+}
+
+/** Small integers, many duplicates: exact distance ties everywhere. */
+function integers(n: number, dim: number, seed: number): Float32Array {
+  const rng = createRng(seed, 92);
+  return Float32Array.from({ length: n * dim }, () => rng.int(4));
+}
+
+function withNaN(data: Float32Array, dim: number, every: number): Float32Array {
+  const out = data.slice();
+  for (let i = 3; i < out.length / dim; i += every) out[i * dim + (i % dim)] = NaN;
+  return out;
+}
+
+function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length);
+}
+
+function same(a: ArrayLike<number | bigint>, b: ArrayLike<number | bigint>, what: string): void {
+  expect(a.length, `${what} length`).toBe(b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) expect(`${what}[${i}] = ${String(a[i])}`).toBe(`${what}[${i}] = ${String(b[i])}`);
+  }
+}
+
+function acc(k: number, dim: number): Accumulators {
+  return { shift: 20, lossShift: 16, sums: new BigInt64Array(k * dim), counts: new Float64Array(k), clusterLoss: new BigInt64Array(k),
+    radius: new Float32Array(k).fill(-Infinity) };
+}
+
+/** Drift per sub-space as src/train/partial.ts computes it. */
+function drift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number): Float64Array {
+  const out = new Float64Array(3 * m);
+  for (let s = 0; s < m; s++) {
+    let m1 = 0, m2 = 0, arg = -1;
+    for (let c = 0; c < ksub; c++) {
+      let q = 0;
+      for (let j = 0; j < ds; j++) { const v = next[(s * ksub + c) * ds + j]! - prev[(s * ksub + c) * ds + j]!; q += v * v; }
+      const d = Math.sqrt(q) * (1 + 1e-9);
+      if (d > m1) { m2 = m1; m1 = d; arg = c; } else if (d > m2) m2 = d;
+    }
+    out.set([m1, m2, arg], 3 * s);
+  }
+  return out;
+}
+
+/** Every stored bound is ≤ the true (f64) distance to every other code. */
+function boundsHold(x: Float32Array, dim: number, cb: Float32Array, m: number, ksub: number, b: PqBounds): void {
+  const ds = dim / m, n = x.length / dim;
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++) {
+      const a = b.assign[i * m + s]!;
+      if (a < 0) continue;
+      let best = Infinity;
+      for (let c = 0; c < ksub; c++) {
+        if (c === a) continue;
+        let q = 0;
+        for (let j = 0; j < ds; j++) { const v = x[i * dim + s * ds + j]! - cb[(s * ksub + c) * ds + j]!; q += v * v; }
+        best = Math.min(best, q);
+      }
+      const l = b.lower[i * m + s]!;
+      if (!(l * l <= best)) expect(`pair ${i},${s}: bound ${l}² ≤ ${best}`).toBe('a valid bound');
+    }
+  }
+}
+
+describe('pqAssignAccumulateBounded', () => {
+  const cases = [
+    { d: 32, m: 4, ksub: 256, n: 700, off: 0 },
+    { d: 15, m: 3, ksub: 256, n: 600, off: 0 },
+    { d: 32, m: 4, ksub: 16, n: 500, off: 0 },
+    { d: 21, m: 3, ksub: 16, n: 500, off: 0 },
+    { d: 16, m: 2, ksub: 256, n: 600, off: 500 },
+  ];
+  for (const build of [...wasmBuilds, 'reference'] as const) {
+    it.each(cases)(`${build}: same codes, distances and sums as pqAssignAccumulate over moving codebooks, d=$d m=$m ksub=$ksub offset=$off`,
+      ({ d, m, ksub, n, off }) => {
+        const K = build === 'reference' ? ref : loadKernelsSync({ build });
+        const ds = d / m;
+        const x = withNaN(blobs(n, d, 12, d + ksub, 1, off), d, 37);
+        const rng = createRng(ksub + d, 5);
+        let cb = Float32Array.from({ length: m * ksub * ds }, (_, p) => x[(p % (n - 10)) + 5 * d]! + (rng.next() - 0.5) * 2);
+        for (let p = 0; p < cb.length; p++) if (!Number.isFinite(cb[p]!)) cb[p] = off;
+        const b: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m).fill(-1) };
+        let skippedTotal = 0;
+        for (let it = 0; it < 6; it++) {
+          const want = acc(m * ksub, ds), got = acc(m * ksub, ds);
+          const wi = new Int32Array(n * m), wd = new Float32Array(n * m), gi = new Int32Array(n * m), gd = new Float32Array(n * m);
+          K.pqAssignAccumulate(x, d, cb, m, ksub, want, { outIndex: wi, outDist: wd });
+          skippedTotal += K.pqAssignAccumulateBounded(x, d, cb, m, ksub, got, b, { outIndex: gi, outDist: gd });
+          same(gi, wi, `iteration ${it} index`); same(gd, wd, `iteration ${it} dist`);
+          same(got.sums, want.sums, 'sums'); same(got.counts, want.counts, 'counts');
+          same(got.clusterLoss, want.clusterLoss, 'loss'); same(got.radius, want.radius, 'radius');
+          const r = ref.pqAssign(x, d, cb, m, ksub);
+          same(gi, r.index, 'index vs reference'); same(gd, r.dist, 'dist vs reference');
+          boundsHold(x, d, cb, m, ksub, b);
+          for (let p = 0; p < n * m; p++) if (b.assign[p]! >= 0) expect(b.assign[p]).toBe(gi[p]);
+          // The next codebook: small moves, one larger jump per sub-space (a split), shrinking over time.
+          const next = cb.slice();
+          const scale = 0.3 / (it + 1);
+          for (let p = 0; p < next.length; p++) next[p] = next[p]! + (rng.next() - 0.5) * scale;
+          for (let s = 0; s < m; s++) next[(s * ksub + rng.int(ksub)) * ds] += it < 2 ? 3 : 0;
+          b.drift = drift(cb, next, m, ksub, ds);
+          cb = next;
+        }
+        if (off === 0) expect(skippedTotal).toBeGreaterThan(0);
+      });
+  }
+
+  it.each([{ d: 32, m: 4, ksub: 16 }, { d: 21, m: 3, ksub: 256 }])('scalar wasm keeps the reference\'s bounds bit for bit, d=$d ksub=$ksub', ({ d, m, ksub }) => {
+    const K = loadKernelsSync({ build: 'scalar' });
+    const n = 300, ds = d / m;
+    const x = withNaN(blobs(n, d, 9, 4), d, 29);
+    const cb = Float32Array.from({ length: m * ksub * ds }, (_, p) => (x[(p % (n - 10)) + d] ?? 0) || 0.5);
+    const mk = (): PqBounds => ({ assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m).fill(-1) });
+    const a = mk(), r = mk();
+    K.pqAssignAccumulateBounded(x, d, cb, m, ksub, acc(m * ksub, ds), a);
+    ref.pqAssignAccumulateBounded(x, d, cb, m, ksub, acc(m * ksub, ds), r);
+    same(a.assign, r.assign, 'assign'); same(a.lower, r.lower, 'lower');
+    const next = cb.map((v) => v * 1.001);
+    a.drift = r.drift = drift(cb, next, m, ksub, ds);
+    expect(K.pqAssignAccumulateBounded(x, d, next, m, ksub, acc(m * ksub, ds), a))
+      .toBe(ref.pqAssignAccumulateBounded(x, d, next, m, ksub, acc(m * ksub, ds), r));
+    same(a.assign, r.assign, 'assign'); same(a.lower, r.lower, 'lower');
+  });
+
+  it('rejects bounds of the wrong shape or codes out of range, stating expected and actual', () => {
+    const K = loadKernelsSync({ build: 'simd' });
+    const x = blobs(10, 8, 2, 1), cb = blobs(32, 4, 2, 2);
+    const b = { assign: new Int32Array(20).fill(-1), lower: new Float32Array(20), drift: new Float64Array(6).fill(-1) };
+    expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, lower: new Float32Array(19) }))
+      .toThrow(/bounds\.lower length.*expected n·m = 20, got 19/);
+    expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, assign: new Int32Array(20).fill(16) }))
+      .toThrow(/bounds\.assign\[0\].*got 16/);
+    expect(() => ref.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, drift: new Float64Array([0, 0, 0.5, 0, 0, -1]) }))
+      .toThrow(/bounds\.drift\[2\]/);
+  });
+});
+
+/** Shards with their own scratch (as pool workers keep them); logs skipped pairs per iteration. */
+function shardedExecutor(data: Float32Array, dim: number, shards: number, kernels: Kernels, log?: number[]): KmeansExecutor {
+  const n = data.length / dim;
+  const parts: { rows: Float32Array; scratch: StatsScratch }[] = [];
+  for (let s = 0; s < shards; s++) {
+    const a = Math.floor((s * n) / shards), b = Math.floor(((s + 1) * n) / shards);
+    parts.push({ rows: data.slice(a * dim, b * dim), scratch: {} });
+  }
+  return {
+    n, dim, maxAbs: maxAbs(data),
+    rows: async (idx) => gatherRows(data, dim, idx),
+    async partialStats(centroids, ctx) {
+      const stats = parts.map((p) => kmeansPartialStats(p.rows, dim, centroids, ctx, kernels, p.scratch));
+      log?.push(parts.reduce((t, p) => t + (p.scratch.skipped ?? 0), 0));
+      return mergePartialStats(...stats);
+    },
+  };
+}
+
+async function both(data: Float32Array, dim: number, opts: TrainPqOptions, executor?: () => KmeansExecutor): Promise<void> {
+  const on = await trainPq(data, dim, { ...opts, bounds: true, ...(executor ? { executor: executor() } : {}) });
+  const off = await trainPq(data, dim, { ...opts, bounds: false, ...(executor ? { executor: executor() } : {}) });
+  expect(bits(on.codebook)).toEqual(bits(off.codebook));
+}
+
+describe('trainPq with bounds: bit-identical to brute force', () => {
+  afterEach(() => { pqBoundsDebug.zeroMargin = false; });
+
+  for (const build of ['auto', 'scalar', 'reference'] as const) {
+    it(`blobs, several seeds, ds = 8 and odd ds, ksub 16 and 256 (${build})`, async () => {
+      const kernels = await loadKernels({ build });
+      const n = build === 'reference' ? 600 : 1500;
+      for (const [dim, m, bits_, seed] of [[32, 4, 8, 1], [21, 3, 8, 2], [32, 4, 4, 3], [14, 2, 4, 4], [16, 2, 8, 5], [15, 3, 8, 6]] as const) {
+        await both(blobs(n, dim, 20, seed), dim, { numSubVectors: m, numBits: bits_, maxIters: 12, tolerance: 0, seed, kernels });
+      }
+    });
+  }
+
+  it('default tolerance (sub-spaces freeze) and ties (integer data)', async () => {
+    const kernels = await loadKernels();
+    for (const seed of [6, 7]) {
+      await both(blobs(2000, 16, 30, seed), 16, { numSubVectors: 2, maxIters: 30, seed, kernels });
+      await both(integers(2000, 14, seed), 14, { numSubVectors: 2, numBits: 4, maxIters: 15, tolerance: 0, seed, kernels });
+      await both(integers(2000, 16, seed), 16, { numSubVectors: 2, maxIters: 15, tolerance: 0, seed, kernels });
+    }
+  });
+
+  it('large offset (rounding dominates the distances)', async () => {
+    const kernels = await loadKernels();
+    for (const seed of [1, 2]) {
+      await both(blobs(2000, 16, 10, seed, 1, 1000), 16, { numSubVectors: 2, maxIters: 15, tolerance: 0, seed, kernels });
+      await both(blobs(2000, 16, 10, seed, 0.2, 100), 16, { numSubVectors: 2, maxIters: 15, tolerance: 0, seed, kernels });
+      await both(blobs(1500, 16, 10, seed, 0.05, 3000), 16, { numSubVectors: 2, maxIters: 15, tolerance: 0, seed, kernels });
+      await both(blobs(1500, 14, 10, seed, 0.05, 3000), 14, { numSubVectors: 2, numBits: 4, maxIters: 15, tolerance: 0, seed, kernels });
+    }
+  });
+
+  it('NaN rows in the executor (pairs without a code), sharded with per-shard scratch, pairs actually skipped', async () => {
+    for (const build of ['auto', 'scalar'] as const) {
+      const kernels = await loadKernels({ build });
+      for (const [dim, m, nb] of [[32, 4, 8], [10, 2, 4]] as const) {
+        const data = withNaN(blobs(3000, dim, 25, 10 + dim), dim, 41);
+        const log: number[] = [];
+        const opts: TrainPqOptions = { numSubVectors: m, numBits: nb, maxIters: 15, tolerance: 0, seed: 3, kernels };
+        const on = await trainPq(data, dim, { ...opts, bounds: true, executor: shardedExecutor(data, dim, 3, kernels, log) });
+        const off = await trainPq(data, dim, { ...opts, bounds: false, executor: localExecutor(data, dim, kernels) });
+        expect(bits(on.codebook)).toEqual(bits(off.codebook));
+        expect(log[0]).toBe(0);
+        expect(Math.max(...log)).toBeGreaterThan(3000 * m * 0.3);
+      }
+    }
+  });
+
+  it('relaxed build: bounds are not used (results as without them)', async () => {
+    if (!isBuildSupported('relaxed')) return;
+    const kernels = await loadKernels({ build: 'relaxed' });
+    const data = blobs(1000, 16, 10, 12);
+    const scratch: StatsScratch = {};
+    const cb = data.slice(0, 2 * 256 * 8);
+    kmeansPartialStats(data, 16, cb, { iteration: 1, shift: 10, lossShift: 10, metric: 'l2', pq: { m: 2, ksub: 256 }, bounds: true }, kernels, scratch);
+    expect(scratch.skipped).toBe(0);
+  });
+
+  it('mutation check: without the rounding margins some result differs', async () => {
+    const kernels = await loadKernels();
+    pqBoundsDebug.zeroMargin = true;
+    let differs = false;
+    for (const [seed, noise, offset] of [[1, 1, 1000], [2, 0.2, 100]] as const) {
+      const data = blobs(2000, 16, 10, seed, noise, offset);
+      const opts: TrainPqOptions = { numSubVectors: 2, maxIters: 15, tolerance: 0, seed, kernels };
+      const on = await trainPq(data, 16, { ...opts, bounds: true });
+      const off = await trainPq(data, 16, { ...opts, bounds: false });
+      if (!bits(on.codebook).every((v, i) => v === bits(off.codebook)[i])) differs = true;
+    }
+    expect(differs).toBe(true);
+  });
+});
