@@ -39,7 +39,7 @@ const RUN: i32 = 64;
 
 /** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
 export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
-  return n * 28 + n * G * 53 + RUN * 4 + 4 * BLOCK * 4 + 128;
+  return n * 32 + n * G + RUN * G * 48 + RUN * 4 + 4 * BLOCK * 4 + 128;
 }
 
 /**
@@ -56,14 +56,39 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
-  const gmin = (scratch + 15) & ~<usize>15;               // per (pending row, group): lo, hi, idx by lane (48 bytes)
-  const xn = gmin + nG * 48;                               // f32 × n
+  const gmin = (scratch + 15) & ~<usize>15;               // per (row of the run, group): lo, hi, idx by lane (48 bytes)
+  const xn = gmin + <usize>RUN * <usize>G * 48;            // f32 × n
   const ubA = xn + (<usize>n << 2);                        // f32 × n: kernel distance to assign[i] (per pending row)
   const thr = ubA + (<usize>n << 2);                       // f64 × n: ub + margin (per pending row)
   const rowOf = thr + (<usize>n << 3);                     // i32 × n: pending row → row
   const need = rowOf + (<usize>n << 2);                    // u8 × n·G (per pending row)
   const list = (need + nG + 3) & ~<usize>3;                // i32 × RUN: pending rows of a run that need a group
   const tile = (list + (<usize>RUN << 2) + 15) & ~<usize>15; // f32 × 4 × 8
+  const dots = tile + 128;                                 // f32 × n: x_i · c_assign[i] (sequential f32)
+
+  // Dot products with the previous centroids, four rows at a time (independent chains, each sequential).
+  let i4 = 0;
+  for (; i4 + 4 <= n; i4 += 4) {
+    const x0 = x + <usize>i4 * stride, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
+    let c0 = slotPtr(packed, pos, assign, i4, blockBytes), c1 = slotPtr(packed, pos, assign, i4 + 1, blockBytes);
+    let c2 = slotPtr(packed, pos, assign, i4 + 2, blockBytes), c3 = slotPtr(packed, pos, assign, i4 + 3, blockBytes);
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    for (let j = 0; j < d; j++) {
+      const o = <usize>j << 2;
+      s0 += load<f32>(x0 + o) * load<f32>(c0); s1 += load<f32>(x1 + o) * load<f32>(c1);
+      s2 += load<f32>(x2 + o) * load<f32>(c2); s3 += load<f32>(x3 + o) * load<f32>(c3);
+      c0 += BLOCK << 2; c1 += BLOCK << 2; c2 += BLOCK << 2; c3 += BLOCK << 2;
+    }
+    store<f32>(dots + (<usize>i4 << 2), s0); store<f32>(dots + (<usize>i4 << 2), s1, 4);
+    store<f32>(dots + (<usize>i4 << 2), s2, 8); store<f32>(dots + (<usize>i4 << 2), s3, 12);
+  }
+  for (; i4 < n; i4++) {
+    const xr = x + <usize>i4 * stride;
+    let cp = slotPtr(packed, pos, assign, i4, blockBytes);
+    let s0: f32 = 0;
+    for (let j = 0; j < d; j++) { s0 += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp); cp += BLOCK << 2; }
+    store<f32>(dots + (<usize>i4 << 2), s0);
+  }
 
   let skipped = 0, blocks = 0, np = 0;
   for (let i = 0; i < n; i++) {
@@ -75,12 +100,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     const lo = lower + (<usize>i * <usize>G << 2);
     if (a >= 0) {
       const sa = load<i32>(pos + (<usize>a << 2));
-      let cp = packed + <usize>(sa / BLOCK) * blockBytes + (<usize>(sa % BLOCK) << 2);
-      let dot: f32 = 0;
-      for (let j = 0; j < d; j++) {
-        dot += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp);
-        cp += BLOCK << 2;
-      }
+      const dot = load<f32>(dots + (<usize>i << 2));
       ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
       if (ub < Infinity) {
         t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
@@ -140,8 +160,8 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
           const xc = x + <usize>load<i32>(rowOf + (<usize>qc << 2)) * stride, xd = x + <usize>load<i32>(rowOf + (<usize>qd << 2)) * stride;
           const na = load<f32>(xn + (<usize>qa << 2)), nb = load<f32>(xn + (<usize>qb << 2));
           const nc = load<f32>(xn + (<usize>qc << 2)), nd = load<f32>(xn + (<usize>qd << 2));
-          const ga = gmin + <usize>qa * gs + g5, gb = gmin + <usize>qb * gs + g5;
-          const gc = gmin + <usize>qc * gs + g5, gd = gmin + <usize>qd * gs + g5;
+          const ga = gmin + <usize>(qa - q0) * gs + g5, gb = gmin + <usize>(qb - q0) * gs + g5;
+          const gc = gmin + <usize>(qc - q0) * gs + g5, gd = gmin + <usize>(qd - q0) * gs + g5;
           if (ASC_FEATURE_SIMD) {
             tileSimd(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, ob, ga, gb, gc, gd, first);
           } else {
@@ -154,64 +174,63 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
         }
       }
     }
-  }
-
-  for (let q = 0; q < np; q++) {
-    const i = load<i32>(rowOf + (<usize>q << 2));
-    const a = load<i32>(assign + (<usize>i << 2));
-    const ub = load<f32>(ubA + (<usize>q << 2));
-    const nq = need + <usize>q * <usize>G;
-    const gq = gmin + <usize>q * gs;
-    let bs: f32 = Infinity, bi: i32 = NONE;
-    if (ASC_FEATURE_SIMD) {
-      let bv = f32x4.splat(Infinity), iv = i32x4.splat(NONE);
-      for (let g = 0; g < G; g++) {
-        if (!load<u8>(nq + g)) continue;
-        const gp = gq + <usize>g * 48;
-        const v = v128.load(gp), c = v128.load(gp, 32);
-        const t = v128.or(f32x4.lt(v, bv), v128.and(f32x4.eq(v, bv), i32x4.lt_s(c, iv)));
-        bv = v128.bitselect(v, bv, t);
-        iv = v128.bitselect(c, iv, t);
-      }
-      for (let l: u8 = 0; l < 4; l++) {
-        const v = f32x4.extract_lane(bv, 0), c = i32x4.extract_lane(iv, 0);
-        if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
-        bv = v128.shuffle<f32>(bv, bv, 1, 2, 3, 0);
-        iv = v128.shuffle<i32>(iv, iv, 1, 2, 3, 0);
-      }
-    } else {
-      for (let g = 0; g < G; g++) {
-        if (!load<u8>(nq + g)) continue;
-        const gp = gq + <usize>g * 48;
-        for (let l = 0; l < 4; l++) {
-          const v = load<f32>(gp + (<usize>l << 2)), c = load<i32>(gp + (<usize>l << 2), 32);
+    for (let q = q0; q < q1; q++) {
+      const i = load<i32>(rowOf + (<usize>q << 2));
+      const a = load<i32>(assign + (<usize>i << 2));
+      const ub = load<f32>(ubA + (<usize>q << 2));
+      const nq = need + <usize>q * <usize>G;
+      const gq = gmin + <usize>(q - q0) * gs;
+      let bs: f32 = Infinity, bi: i32 = NONE;
+      if (ASC_FEATURE_SIMD) {
+        let bv = f32x4.splat(Infinity), iv = i32x4.splat(NONE);
+        for (let g = 0; g < G; g++) {
+          if (!load<u8>(nq + g)) continue;
+          const gp = gq + <usize>g * 48;
+          const v = v128.load(gp), c = v128.load(gp, 32);
+          const t = v128.or(f32x4.lt(v, bv), v128.and(f32x4.eq(v, bv), i32x4.lt_s(c, iv)));
+          bv = v128.bitselect(v, bv, t);
+          iv = v128.bitselect(c, iv, t);
+        }
+        for (let l: u8 = 0; l < 4; l++) {
+          const v = f32x4.extract_lane(bv, 0), c = i32x4.extract_lane(iv, 0);
           if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
+          bv = v128.shuffle<f32>(bv, bv, 1, 2, 3, 0);
+          iv = v128.shuffle<i32>(iv, iv, 1, 2, 3, 0);
+        }
+      } else {
+        for (let g = 0; g < G; g++) {
+          if (!load<u8>(nq + g)) continue;
+          const gp = gq + <usize>g * 48;
+          for (let l = 0; l < 4; l++) {
+            const v = load<f32>(gp + (<usize>l << 2)), c = load<i32>(gp + (<usize>l << 2), 32);
+            if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
+          }
         }
       }
-    }
-    if (a >= 0 && (ub < bs || (ub == bs && a < bi))) { bs = ub; bi = a; }
-    if (bi == NONE) bi = -1;
-    store<i32>(outIndex + (<usize>i << 2), bi);
-    store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bs);
-    const xnr = load<f64>(xnorm + (<usize>i << 3));
-    if (bi < 0 || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(xn + (<usize>q << 2)) < Infinity)) {
-      store<i32>(assign + (<usize>i << 2), -1);
-      continue;
-    }
-    store<i32>(assign + (<usize>i << 2), bi);
-    const marg = margin(d, xnr, cmax);
-    const lo = lower + (<usize>i * <usize>G << 2);
-    const gNew = (load<i32>(pos + (<usize>bi << 2)) / BLOCK) / gsz;
-    const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
-    for (let g = 0; g < G; g++) {
-      const dg = load<f64>(delta + (<usize>g << 3));
-      if (load<u8>(nq + g)) {
-        // Smallest (m1) and second smallest (min(s1, m2)) of the group's distances; any NaN makes them NaN.
-        const mm = groupMin(gq + <usize>g * 48, g == gNew);
-        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), dg));
-      } else if (g == gOld && bi != a) {
-        const s = stored(boundFrom(<f64>ub, marg), dg);
-        if (s < load<f32>(lo + (<usize>g << 2))) store<f32>(lo + (<usize>g << 2), s);
+      if (a >= 0 && (ub < bs || (ub == bs && a < bi))) { bs = ub; bi = a; }
+      if (bi == NONE) bi = -1;
+      store<i32>(outIndex + (<usize>i << 2), bi);
+      store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bs);
+      const xnr = load<f64>(xnorm + (<usize>i << 3));
+      if (bi < 0 || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(xn + (<usize>q << 2)) < Infinity)) {
+        store<i32>(assign + (<usize>i << 2), -1);
+        continue;
+      }
+      store<i32>(assign + (<usize>i << 2), bi);
+      const marg = margin(d, xnr, cmax);
+      const lo = lower + (<usize>i * <usize>G << 2);
+      const gNew = (load<i32>(pos + (<usize>bi << 2)) / BLOCK) / gsz;
+      const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
+      for (let g = 0; g < G; g++) {
+        const dg = load<f64>(delta + (<usize>g << 3));
+        if (load<u8>(nq + g)) {
+          // Smallest (m1) and second smallest (min(s1, m2)) of the group's distances; any NaN makes them NaN.
+          const mm = groupMin(gq + <usize>g * 48, g == gNew);
+          store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), dg));
+        } else if (g == gOld && bi != a) {
+          const s = stored(boundFrom(<f64>ub, marg), dg);
+          if (s < load<f32>(lo + (<usize>g << 2))) store<f32>(lo + (<usize>g << 2), s);
+        }
       }
     }
   }
@@ -220,6 +239,14 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
 }
 
 const NONE: i32 = 0x7fffffff;
+
+/** Address of row i's previous centroid in the packed layout (slot 0 when it has none). */
+// @ts-ignore: decorator
+@inline function slotPtr(packed: usize, pos: usize, assign: usize, i: i32, blockBytes: usize): usize {
+  const a = load<i32>(assign + (<usize>i << 2));
+  const sa = a >= 0 ? load<i32>(pos + (<usize>a << 2)) : 0;
+  return packed + <usize>(sa / BLOCK) * blockBytes + (<usize>(sa % BLOCK) << 2);
+}
 
 /** From a group's lane state: its smallest distance, or (second) the second smallest; NaN when a NaN was seen. */
 // @ts-ignore: decorator

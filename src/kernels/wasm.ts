@@ -192,7 +192,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ar.reset();
       const a0 = accIn(acc, k, dim);
       const kb = Math.ceil(k / 8), kPad = kb * 8;
-      const R = Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 57 + 64)));
+      const R = Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 5 + 64)));
       const rows = Math.min(R, n);
       const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), ordp = ar.alloc(kPad * 4), posp = ar.alloc(k * 4);
       const mark = ar.mark();
