@@ -90,7 +90,9 @@ async function main() {
       const r = await repeat(() => trainPq(x, d, opts), job.runs);
       times = r.times;
       files.codebook = write(job, 'codebook.f32', r.res.codebook);
-      Object.assign(extra, { setup_s: setup, ...(r.res.iterations !== undefined ? { iterations: r.res.iterations } : {}) });
+      const its = r.res.iterations ?? [];
+      const lo = Math.min(...its), hi = Math.max(...its);
+      Object.assign(extra, { setup_s: setup, ...(its.length ? { iterations: lo === hi ? lo : `${lo}–${hi}` } : {}) });
     } finally {
       await executor?.close();
     }

@@ -165,11 +165,12 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   if (params.pq) {
     const numBits = params.pq.numBits ?? 8;
     const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels);
-    pq = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
+    const r = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
       trainPq(data, dim, {
         numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
         maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
       }));
+    pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
   } else if (params.sq) {
     sq = { numBits: 8, lower: merged.sqBounds!.lower, upper: merged.sqBounds!.upper };
     params.onProgress?.({ stage: 'sq', fraction: 1 });
