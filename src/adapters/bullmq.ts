@@ -300,7 +300,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       const kernels = params.kernels ?? (await loadKernels());
       const seed = params.seed ?? TRAIN_DEFAULTS.seed;
       const maxIters = params.maxIters ?? TRAIN_DEFAULTS.maxIters;
-      const common = { seed, kernels, ...(params.signal ? { signal: params.signal } : {}), ...(params.onProgress ? { onProgress: params.onProgress } : {}) };
+      const common = { seed, kernels, tolerance: params.tolerance ?? TRAIN_DEFAULTS.tolerance, ...(params.signal ? { signal: params.signal } : {}), ...(params.onProgress ? { onProgress: params.onProgress } : {}) };
       const empty = new Float32Array(0);
       const ivf = await trainIvf(empty, dim, {
         numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await coordinator.executor(ordered, 'ivf'),
