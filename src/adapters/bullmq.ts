@@ -300,7 +300,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       const kernels = params.kernels ?? (await loadKernels());
       const seed = params.seed ?? TRAIN_DEFAULTS.seed;
       const maxIters = params.maxIters ?? TRAIN_DEFAULTS.maxIters;
-      const common = { seed, kernels, ...(params.signal ? { signal: params.signal } : {}), ...(params.onProgress ? { onProgress: params.onProgress } : {}) };
+      const common = { seed, kernels, tolerance: params.tolerance ?? TRAIN_DEFAULTS.tolerance, ...(params.signal ? { signal: params.signal } : {}), ...(params.onProgress ? { onProgress: params.onProgress } : {}) };
       const empty = new Float32Array(0);
       const ivf = await trainIvf(empty, dim, {
         numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await coordinator.executor(ordered, 'ivf'),
@@ -313,9 +313,10 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
           throw new IvfkitError('too-few-rows', `PQ sample rows: expected at least 2^${numBits} = ${2 ** numBits}, got ${quantRows} (${quantDropped} dropped as null or non-finite)`);
         }
         const executor = metric === 'dot' ? await coordinator.executor(ordered, 'quant') : await coordinator.residualExecutor(ordered, ivf.centroids);
-        pq = await trainPq(empty, dim, {
+        const r = await trainPq(empty, dim, {
           numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2', maxIters: params.pq.maxIters ?? maxIters, ...common, executor,
         });
+        pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
       } else if (params.sq) {
         if (!(lower <= upper)) throw new IvfkitError('no-finite-rows', `SQ sample: expected finite rows, got 0 (${quantDropped} dropped as null or non-finite)`);
         sq = { numBits: 8, lower, upper };

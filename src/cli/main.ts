@@ -31,6 +31,8 @@ train options:
   --seed S             random seed (default ivfkit's fixed seed)
   --sample-rate R      sample rows per centroid (default 256)
   --max-iters N        k-means iterations (default 50)
+  --tolerance T        stop a k-means (IVF, each PQ sub-space) once its loss changes by less than
+                       T × loss between iterations; 0 always runs --max-iters (default 1e-4, Lance's)
   --out FILE           model file (Arrow IPC), written atomically
   --npy DIR            also write .npy files for Lance's Python API (centroids, codebook, SQ bounds)
   --npy-dtype T        float32 | float16 | float64: the vector column's type (default float32)
@@ -48,7 +50,7 @@ are written only at the end (temporary name, then renamed), so no partial file i
 const OPTIONS = {
   column: { type: 'string' }, metric: { type: 'string' }, partitions: { type: 'string' }, pq: { type: 'string' },
   bits: { type: 'string' }, sq: { type: 'boolean' }, threads: { type: 'string' }, seed: { type: 'string' },
-  'sample-rate': { type: 'string' }, 'max-iters': { type: 'string' }, out: { type: 'string', short: 'o' },
+  'sample-rate': { type: 'string' }, 'max-iters': { type: 'string' }, tolerance: { type: 'string' }, out: { type: 'string', short: 'o' },
   npy: { type: 'string' }, 'npy-dtype': { type: 'string' }, k: { type: 'string' }, nprobes: { type: 'string' },
   json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -61,6 +63,17 @@ function int(values: Values, name: keyof Values, dflt: number | undefined, min =
   const v = Number(raw);
   if (typeof raw !== 'string' || !/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(v) || v < min) {
     throw new IvfkitError('invalid-argument', `--${name}: expected an integer ≥ ${min}, got "${String(raw)}"`);
+  }
+  return v;
+}
+
+/** A finite decimal number ≥ 0 (e.g. 0, 1e-4, 0.001), or undefined when the option is absent. */
+function nonNegative(values: Values, name: keyof Values): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || !/^\s*[+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(raw) || !Number.isFinite(v) || v < 0) {
+    throw new IvfkitError('invalid-argument', `--${name}: expected a finite number ≥ 0, got "${String(raw)}"`);
   }
   return v;
 }
@@ -86,6 +99,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
   const seed = int(v, 'seed', undefined, 0);
   const sampleRate = int(v, 'sample-rate', undefined);
   const maxIters = int(v, 'max-iters', undefined);
+  const tolerance = nonNegative(v, 'tolerance');
   const threads = int(v, 'threads', undefined);
   const bar = new ProgressBar(process.stderr, !v.quiet);
   const t0 = performance.now();
@@ -97,6 +111,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
       ...(seed !== undefined ? { seed } : {}),
       ...(sampleRate !== undefined ? { sampleRate } : {}),
       ...(maxIters !== undefined ? { maxIters } : {}),
+      ...(tolerance !== undefined ? { tolerance } : {}),
       ...(threads !== undefined ? { threads } : {}),
       ...(m !== undefined ? { pq: { numSubVectors: m, numBits: Number(numBits) as 8 | 4 } } : {}),
       ...(v.sq ? { sq: { numBits: 8 } } : {}),

@@ -40,6 +40,9 @@ export interface KernelExports {
   sqEncode(x: number, len: number, lower: number, upper: number, out: number): void;
 }
 
+/** Bytes of input rows per block in `sqBounds` (at most `blockBytes`). */
+export const SQ_BOUNDS_BLOCK_BYTES = 64 * 1024;
+
 const PAGE = 65536;
 
 /**
@@ -340,7 +343,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
 
     sqBounds(data, dim): SqBoundsResult {
       const n = rowsOf(data, dim);
-      const R = rowsPerBlock(dim);
+      // A bound pass is one read of the input: a small, cache-resident block beats a large one, whose
+      // first use grows and faults in fresh wasm pages.
+      const R = Math.max(1, Math.floor(Math.min(blockBytes, SQ_BOUNDS_BLOCK_BYTES) / (dim * 4)));
       ar.reset();
       const bp = ar.alloc(8), xp = ar.alloc(Math.min(n, R) * dim * 4);
       const bv = ar.f32(bp, 2);

@@ -5,6 +5,7 @@ import { IvfkitError } from '../util/errors.js';
 import { DEFAULT_SEED } from '../util/rng.js';
 import type { KmeansExecutor } from './executor.js';
 import { trainIvf } from './ivf.js';
+import { KMEANS_DEFAULTS } from './kmeans.js';
 import { residualRows, trainPq } from './pq.js';
 import { createSampleTasks, executeSampleTask, mergeSampleResults, sampleTargets, type SampleResult } from './sample.js';
 
@@ -18,6 +19,12 @@ export interface TrainParams {
   sampleRate?: number;
   /** k-means iterations, IVF and PQ. Default 50. */
   maxIters?: number;
+  /**
+   * Early stop of the IVF and PQ k-means (each PQ sub-space on its own): stop once
+   * |loss_prev − loss| < tolerance · |loss|. Finite, ≥ 0; 0 runs every iteration unless the loss is 0.
+   * Default 1e-4 (Lance's).
+   */
+  tolerance?: number;
   /** Every random choice derives from it. Default `DEFAULT_SEED`. */
   seed?: number;
   /** Train a PQ codebook (on residuals for l2/cosine, raw vectors for dot). */
@@ -52,6 +59,7 @@ export const TRAIN_DEFAULTS = {
   metric: 'l2' as Metric,
   sampleRate: 256,
   maxIters: 50,
+  tolerance: KMEANS_DEFAULTS.tolerance,
   seed: DEFAULT_SEED,
   memoryBudget: 4 * 2 ** 30,
   sqBits: 8,
@@ -88,6 +96,10 @@ export function validateTrainParams(params: TrainParams, dim?: number): void {
     if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) {
       throw new IvfkitError('invalid-argument', `${name}: expected an integer ≥ ${min}, got ${String(v)}`);
     }
+  }
+  const tol = params.tolerance;
+  if (tol !== undefined && !(typeof tol === 'number' && Number.isFinite(tol) && tol >= 0)) {
+    throw new IvfkitError('invalid-argument', `tolerance: expected a finite number ≥ 0, got ${String(tol)}`);
   }
   if (params.memoryBudget !== undefined && !(typeof params.memoryBudget === 'number' && params.memoryBudget > 0)) {
     throw new IvfkitError('invalid-argument', `memoryBudget: expected a positive number of bytes, got ${String(params.memoryBudget)}`);
@@ -149,10 +161,11 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   const kernels = params.kernels ?? (await loadKernels());
   const seed = params.seed ?? TRAIN_DEFAULTS.seed;
   const maxIters = params.maxIters ?? TRAIN_DEFAULTS.maxIters;
+  const tolerance = params.tolerance ?? TRAIN_DEFAULTS.tolerance;
   const threads = params.threads;
   const logger = params.logger ?? console;
   const common = {
-    seed, kernels,
+    seed, kernels, tolerance,
     ...(params.signal ? { signal: params.signal } : {}),
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   };
@@ -165,11 +178,12 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   if (params.pq) {
     const numBits = params.pq.numBits ?? 8;
     const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels);
-    pq = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
+    const r = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
       trainPq(data, dim, {
         numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
         maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
       }));
+    pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
   } else if (params.sq) {
     sq = { numBits: 8, lower: merged.sqBounds!.lower, upper: merged.sqBounds!.upper };
     params.onProgress?.({ stage: 'sq', fraction: 1 });

@@ -35,6 +35,16 @@ export interface TrainPqOptions {
   signal?: AbortSignal;
 }
 
+/** Result of {@link trainPq}: the model, and how each sub-space's k-means ended. */
+export interface PqTrainResult extends PqModel {
+  /** Lloyd iterations run by each sub-space (index m), each ≤ `maxIters`: a sub-space stops on its own
+   *  once its relative loss change falls below `tolerance` (with tolerance 0, only a loss of 0 stops it early). */
+  iterations: number[];
+  /** Each sub-space's k-means loss at its last iteration: Σ over training rows of the squared distance
+   *  of the sub-vector to its nearest code, measured before that iteration's update (as `kmeans`'s `loss`). */
+  subspaceLoss: number[];
+}
+
 /** Defaults of {@link trainPq}. */
 export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters, bounds: true } as const;
 
@@ -58,7 +68,7 @@ export function residualRows(data: Float32Array, dim: number, centroids: Float32
  * over the data per iteration); sub-space m equals `kmeans` on its sub-vectors with seed
  * `pqSubspaceSeed(seed, m)`, and stops on its own. Codebook layout: flat `[m][c][j]`.
  */
-export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOptions): Promise<PqModel> {
+export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOptions): Promise<PqTrainResult> {
   expect(typeof opts === 'object' && opts !== null, 'invalid-argument', 'options', 'an object with numSubVectors', opts);
   const m = opts.numSubVectors;
   expect(Number.isSafeInteger(m) && m > 0, 'invalid-argument', 'numSubVectors', 'a positive integer', m);
@@ -117,5 +127,5 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
     splitEmpty: true, seed, redo: 0, stage: 'pq', bounds,
     ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}),
   }, codebook);
-  return { numSubVectors: m, numBits, codebook: res.centroids };
+  return { numSubVectors: m, numBits, codebook: res.centroids, iterations: res.groupIterations, subspaceLoss: res.groupLoss };
 }

@@ -120,6 +120,26 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     expect(JSON.parse(e.stdout).results[0].index).toBe('ivf_sq');
   });
 
+  it('train --tolerance reaches the IVF k-means: default = 1e-4, 0 and 0.5 give other models; bad values are one-line errors', () => {
+    expect(run('--help').stdout).toMatch(/--tolerance T .*\n.*default 1e-4/);
+    const loss = (...extra: string[]) => {
+      const r = run('train', 'base.fvecs', '--partitions', '8', '--max-iters', '25', '--seed', '5', '--threads', '1', '--out', 'tol.arrow', '--json', ...extra);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout).ivfLoss as number;
+    };
+    const dflt = loss(), lance = loss('--tolerance', '1e-4'), all = loss('--tolerance', '0'), loose = loss('--tolerance', '0.5');
+    expect(lance).toBe(dflt);
+    expect(all).not.toBe(dflt);
+    expect(loose).not.toBe(dflt);
+    expect(loose).toBeGreaterThan(all);
+    for (const bad of ['-1', 'abc', 'Infinity', 'NaN', '1e400', '']) {
+      expectOneLineError(run('train', 'base.fvecs', '--partitions', '4', `--tolerance=${bad}`, '--out', 'bad.arrow'),
+        new RegExp(`--tolerance: expected a finite number ≥ 0, got "${bad}"`));
+    }
+    expect(existsSync(join(dir, 'bad.arrow'))).toBe(false);
+  });
+
   it('bad input: one clear line on stderr, exit 1, no partial output file', () => {
     const cases: [string[], RegExp][] = [
       [['train', 'missing.arrow', '--partitions', '4', '--out', 'bad.arrow'], /missing\.arrow: expected an existing file/],

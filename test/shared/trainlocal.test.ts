@@ -4,7 +4,7 @@ import { loadKernels } from '../../src/kernels/index.js';
 import { deserializeSampleResult, deserializeSampleTask, serializeSampleResult, serializeSampleTask } from '../../src/distributed/serialize.js';
 import { createSampleTasks, executeSampleTask, mergeSampleResults, trainFromSamples } from '../../src/distributed/protocol.js';
 import { fromArrowTable, fromFloat32Array } from '../../src/sources/index.js';
-import { trainLocal, type TrainParams } from '../../src/train/local.js';
+import { TRAIN_DEFAULTS, trainLocal, type TrainParams } from '../../src/train/local.js';
 import type { Progress, TrainedModels, VectorSource } from '../../src/types.js';
 import { createRng } from '../../src/util/rng.js';
 
@@ -136,6 +136,36 @@ describe('trainLocal', () => {
     await trainLocal(source, { ...base, memoryBudget: 1000, logger: { warn: (m) => warnings.push(m) } });
     expect(warnings.length).toBe(1);
     expect(warnings[0]).toMatch(/above memoryBudget 1000.*partial-stats/);
+  });
+
+  it('tolerance: default 1e-4 (Lance), 0 runs every IVF and PQ iteration, a loose one (0.5) stops both earlier; local == distributed', async () => {
+    expect(TRAIN_DEFAULTS.tolerance).toBe(1e-4);
+    const lastIter = async (params: TrainParams) => {
+      const last: Record<string, number> = {};
+      const models = await trainLocal(source, { ...params, onProgress: (p: Progress) => { if (p.iteration !== undefined) last[p.stage] = p.iteration; } });
+      return { models, last };
+    };
+    const p = { ...base, maxIters: 30, pq: { numSubVectors: 4, numBits: 4 as const } };
+    const dflt = await lastIter(p);
+    const explicit = await lastIter({ ...p, tolerance: 1e-4 });
+    same(dflt.models, explicit.models);
+    expect(explicit.last).toEqual(dflt.last);
+    const all = await lastIter({ ...p, tolerance: 0 });
+    expect(all.last).toEqual({ ivf: 30, pq: 30 });
+    const loose = await lastIter({ ...p, tolerance: 0.5 });
+    expect(loose.last.ivf).toBeLessThan(dflt.last.ivf!);
+    expect(loose.last.pq).toBeLessThan(dflt.last.pq!);
+    expect(dflt.last.ivf).toBeLessThan(30);
+    expect(bits(loose.models.ivf.centroids)).not.toEqual(bits(all.models.ivf.centroids));
+    same(await distributed(source, { ...p, tolerance: 0.5 }, 3, true), loose.models);
+  });
+
+  it('rejects a tolerance that is not a finite number ≥ 0', async () => {
+    for (const bad of [-1e-9, NaN, Infinity, '1e-4' as unknown as number]) {
+      await expect(trainLocal(source, { ...base, tolerance: bad })).rejects.toThrow(`tolerance: expected a finite number ≥ 0, got ${String(bad)}`);
+      const results = await Promise.all(createSampleTasks(await source.fragments(), 1, base).map((t) => executeSampleTask(t, source, { kernels })));
+      await expect(trainFromSamples(results, { ...base, tolerance: bad })).rejects.toThrow(/tolerance: expected a finite number ≥ 0/);
+    }
   });
 
   it('rejects bad input with expected and actual values', async () => {
