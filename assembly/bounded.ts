@@ -39,7 +39,7 @@ const RUN: i32 = 64;
 
 /** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
 export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
-  return n * 32 + n * G + RUN * G * 48 + RUN * 4 + 4 * BLOCK * 4 + 128;
+  return n * 37 + n * G * 2 + (G + 1) * 4 + RUN * G * 52 + 4 * BLOCK * 4 + 128;
 }
 
 /**
@@ -61,9 +61,12 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const ubA = xn + (<usize>n << 2);                        // f32 × n: kernel distance to assign[i] (per pending row)
   const thr = ubA + (<usize>n << 2);                       // f64 × n: ub + margin (per pending row)
   const rowOf = thr + (<usize>n << 3);                     // i32 × n: pending row → row
-  const need = rowOf + (<usize>n << 2);                    // u8 × n·G (per pending row)
-  const list = (need + nG + 3) & ~<usize>3;                // i32 × RUN: pending rows of a run that need a group
-  const tile = (list + (<usize>RUN << 2) + 15) & ~<usize>15; // f32 × 4 × 8
+  const nCnt = rowOf + (<usize>n << 2);                    // i32 × n: number of groups a pending row needs
+  const oldIn = nCnt + (<usize>n << 2);                    // u8 × n: the previous centroid's group is among them
+  const need = (oldIn + <usize>n + 1) & ~<usize>1;         // u16 × n·G: the groups a pending row needs
+  const cntG = (need + (nG << 1) + 3) & ~<usize>3;         // i32 × (G + 1): list offsets of a run
+  const list = cntG + (<usize>(G + 1) << 2);               // i32 × RUN·G: the run's rows, by group
+  const tile = (list + (<usize>RUN * <usize>G << 2) + 15) & ~<usize>15; // f32 × 4 × 8
   const dots = tile + 128;                                 // f32 × n: x_i · c_assign[i] (sequential f32)
 
   // Dot products with the previous centroids, four rows at a time (independent chains, each sequential).
@@ -122,15 +125,21 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     store<f32>(ubA + (q << 2), ub);
     store<f64>(thr + (q << 3), t);
     store<i32>(rowOf + (q << 2), i);
-    const nq = need + q * <usize>G;
+    const nq = need + (q * <usize>G << 1);
+    let c = 0;
     for (let g = 0; g < G; g++) {
-      let nd: u8 = 1;
-      if (t < Infinity) {
-        const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
-        if (e > 0 && e * e * (1 - 1e-12) > t) nd = 0;
-      }
-      store<u8>(nq + g, nd);
+      const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
+      store<u16>(nq + (<usize>c << 1), <u16>g);
+      c += i32(!(e > 0 && e * e * (1 - 1e-12) > t));
     }
+    store<i32>(nCnt + (q << 2), c);
+    let inOld: u8 = 0;
+    if (a >= 0) {
+      const go = (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz;
+      const e = <f64>load<f32>(lo + (<usize>go << 2)) - load<f64>(delta + (<usize>go << 3));
+      inOld = u8(!(e > 0 && e * e * (1 - 1e-12) > t));
+    }
+    store<u8>(oldIn + q, inOld);
     np++;
   }
   // Pending rows in runs of RUN (their data stays in cache); per run and group, the rows that need the
@@ -138,11 +147,31 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const gs = <usize>G * 48;
   for (let q0 = 0; q0 < np; q0 += RUN) {
     const q1 = min(np, q0 + RUN);
-    for (let g = 0; g < G; g++) {
-      let len = 0;
-      for (let q = q0; q < q1; q++) {
-        if (load<u8>(need + <usize>q * <usize>G + g)) { store<i32>(list + (<usize>len << 2), q); len++; }
+    for (let g = 0; g <= G; g++) store<i32>(cntG + (<usize>g << 2), 0);
+    for (let q = q0; q < q1; q++) {
+      const nq = need + (<usize>q * <usize>G << 1), c = load<i32>(nCnt + (<usize>q << 2));
+      for (let r = 0; r < c; r++) {
+        const p = cntG + (<usize>(load<u16>(nq + (<usize>r << 1)) + 1) << 2);
+        store<i32>(p, load<i32>(p) + 1);
       }
+    }
+    for (let g = 0; g < G; g++) store<i32>(cntG + (<usize>(g + 1) << 2), load<i32>(cntG + (<usize>(g + 1) << 2)) + load<i32>(cntG + (<usize>g << 2)));
+    for (let q = q0; q < q1; q++) {
+      const nq = need + (<usize>q * <usize>G << 1), c = load<i32>(nCnt + (<usize>q << 2));
+      for (let r = 0; r < c; r++) {
+        const p = cntG + (<usize>load<u16>(nq + (<usize>r << 1)) << 2);
+        const o = load<i32>(p);
+        store<i32>(list + (<usize>o << 2), q);
+        store<i32>(p, o + 1);
+      }
+    }
+    // cntG[g] is now the end of group g's rows (the start of g + 1's).
+    let start = 0;
+    for (let g = 0; g < G; g++) {
+      const end = load<i32>(cntG + (<usize>g << 2));
+      const len = end - start;
+      const lst = list + (<usize>start << 2);
+      start = end;
       if (len == 0) continue;
       const g5 = <usize>g * 48;
       for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
@@ -151,10 +180,10 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
         const ob = ord + (<usize>(b * BLOCK) << 2);
         const cnb = cn + (<usize>(b * BLOCK) << 2);
         for (let r = 0; r < len; r += 4) {
-          const qa = load<i32>(list + (<usize>r << 2));
-          const qb = load<i32>(list + (<usize>min(r + 1, len - 1) << 2));
-          const qc = load<i32>(list + (<usize>min(r + 2, len - 1) << 2));
-          const qd = load<i32>(list + (<usize>min(r + 3, len - 1) << 2));
+          const qa = load<i32>(lst + (<usize>r << 2));
+          const qb = load<i32>(lst + (<usize>min(r + 1, len - 1) << 2));
+          const qc = load<i32>(lst + (<usize>min(r + 2, len - 1) << 2));
+          const qd = load<i32>(lst + (<usize>min(r + 3, len - 1) << 2));
           blocks += min(4, len - r);
           const xa = x + <usize>load<i32>(rowOf + (<usize>qa << 2)) * stride, xb = x + <usize>load<i32>(rowOf + (<usize>qb << 2)) * stride;
           const xc = x + <usize>load<i32>(rowOf + (<usize>qc << 2)) * stride, xd = x + <usize>load<i32>(rowOf + (<usize>qd << 2)) * stride;
@@ -178,14 +207,13 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       const i = load<i32>(rowOf + (<usize>q << 2));
       const a = load<i32>(assign + (<usize>i << 2));
       const ub = load<f32>(ubA + (<usize>q << 2));
-      const nq = need + <usize>q * <usize>G;
+      const nq = need + (<usize>q * <usize>G << 1), nc = load<i32>(nCnt + (<usize>q << 2));
       const gq = gmin + <usize>(q - q0) * gs;
       let bs: f32 = Infinity, bi: i32 = NONE;
       if (ASC_FEATURE_SIMD) {
         let bv = f32x4.splat(Infinity), iv = i32x4.splat(NONE);
-        for (let g = 0; g < G; g++) {
-          if (!load<u8>(nq + g)) continue;
-          const gp = gq + <usize>g * 48;
+        for (let r = 0; r < nc; r++) {
+          const gp = gq + <usize>load<u16>(nq + (<usize>r << 1)) * 48;
           const v = v128.load(gp), c = v128.load(gp, 32);
           const t = v128.or(f32x4.lt(v, bv), v128.and(f32x4.eq(v, bv), i32x4.lt_s(c, iv)));
           bv = v128.bitselect(v, bv, t);
@@ -198,9 +226,8 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
           iv = v128.shuffle<i32>(iv, iv, 1, 2, 3, 0);
         }
       } else {
-        for (let g = 0; g < G; g++) {
-          if (!load<u8>(nq + g)) continue;
-          const gp = gq + <usize>g * 48;
+        for (let r = 0; r < nc; r++) {
+          const gp = gq + <usize>load<u16>(nq + (<usize>r << 1)) * 48;
           for (let l = 0; l < 4; l++) {
             const v = load<f32>(gp + (<usize>l << 2)), c = load<i32>(gp + (<usize>l << 2), 32);
             if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
@@ -221,16 +248,14 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       const lo = lower + (<usize>i * <usize>G << 2);
       const gNew = (load<i32>(pos + (<usize>bi << 2)) / BLOCK) / gsz;
       const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
-      for (let g = 0; g < G; g++) {
-        const dg = load<f64>(delta + (<usize>g << 3));
-        if (load<u8>(nq + g)) {
-          // Smallest (m1) and second smallest (min(s1, m2)) of the group's distances; any NaN makes them NaN.
-          const mm = groupMin(gq + <usize>g * 48, g == gNew);
-          store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), dg));
-        } else if (g == gOld && bi != a) {
-          const s = stored(boundFrom(<f64>ub, marg), dg);
-          if (s < load<f32>(lo + (<usize>g << 2))) store<f32>(lo + (<usize>g << 2), s);
-        }
+      for (let r = 0; r < nc; r++) {
+        const g = <i32>load<u16>(nq + (<usize>r << 1));
+        const mm = groupMin(gq + <usize>g * 48, g == gNew);
+        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), load<f64>(delta + (<usize>g << 3))));
+      }
+      if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) {
+        const s = stored(boundFrom(<f64>ub, marg), load<f64>(delta + (<usize>gOld << 3)));
+        if (s < load<f32>(lo + (<usize>gOld << 2))) store<f32>(lo + (<usize>gOld << 2), s);
       }
     }
   }

@@ -47,9 +47,9 @@ export interface KmeansOptions {
   signal?: AbortSignal;
   /** Kernels for kmeans++ / hierarchical steps and the default executor. Default `loadKernels()`. */
   kernels?: Kernels;
-  /** Distance bounds in the map step (Elkan / Yinyang style: rows whose centroid provably cannot change
-   *  skip the full assignment; l2 without balance term only). Results are bit-identical either way.
-   *  Default false: on workload A (d = 128, k = 256) the bookkeeping still costs more than it saves. */
+  /** Exact distance bounds in the map step (Yinyang style, groups of 8 nearby centroids): a row skips the
+   *  groups that provably cannot hold its nearest centroid. Used for 'l2' without balance term, and never
+   *  with the relaxed-SIMD build. Results are bit-identical either way. Default true. */
   bounds?: boolean;
 }
 
@@ -82,6 +82,7 @@ export const KMEANS_DEFAULTS = {
   hierarchicalAbove: 256,
   refineIters: 5,
   splitEmpty: true,
+  bounds: true,
 } as const;
 
 /** Settings of one Lloyd run (after validation). */
@@ -245,7 +246,7 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
   const base = {
     executor, k, cdim: dim, metric: o.metric, maxIters: o.maxIters, tolerance: o.tolerance,
     balanceFactor: o.balanceFactor, splitEmpty: o.splitEmpty, seed: o.seed, stage: 'kmeans',
-    ...(opts.bounds === true ? { bounds: true } : {}),
+    ...((opts.bounds ?? KMEANS_DEFAULTS.bounds) ? { bounds: true } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
   let best: KmeansResult | undefined;
