@@ -39,27 +39,32 @@ const RUN: i32 = 64;
 
 /** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
 export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
-  return n * 37 + n * G * 2 + (G + 1) * 4 + RUN * G * 52 + 4 * BLOCK * 4 + 128;
+  return n * 41 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + 128;
 }
 
 /**
  * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
- * and have cn = +Inf, so they never win); pos[c] is the slot of centroid c. assign (i32 × n) and lower
+ * and have cn = +Inf, so they never win); pos[c] is the slot of centroid c. bias (0 = none): per slot, the term
+ * added to the distance for the choice (Lance's balance term), as assignRows; the output distance is unbiased. assign (i32 × n) and lower
  * (f32 × n·G) are read and updated; delta (f64 × G) and xnorm (f64 × n, ‖x_i‖ in f64) are read; cmax ≥
  * max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
  * distance blocks computed]. The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group.
  */
-export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
+export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, delta: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
   info: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
-  const gmin = (scratch + 15) & ~<usize>15;               // per (row of the run, group): lo, hi, idx by lane (48 bytes)
-  const xn = gmin + <usize>RUN * <usize>G * 48;            // f32 × n
+  const hasBias = bias != 0;
+  const GB: usize = hasBias ? 80 : 48;                     // bytes of a (row, group) state
+  const gmin = (scratch + 15) & ~<usize>15;               // per (row of the run, group): lane state (see mergeBlock)
+  const minB = gmin + <usize>RUN * <usize>G * GB;          // f64 × G: the smallest bias of each group
+  const xn = minB + (<usize>G << 3);                       // f32 × n
   const ubA = xn + (<usize>n << 2);                        // f32 × n: kernel distance to assign[i] (per pending row)
-  const thr = ubA + (<usize>n << 2);                       // f64 × n: ub + margin (per pending row)
+  const usA = ubA + (<usize>n << 2);                       // f32 × n: its selection value (dist + bias)
+  const thr = usA + (<usize>n << 2);                       // f64 × n: ub + margin (per pending row)
   const rowOf = thr + (<usize>n << 3);                     // i32 × n: pending row → row
   const nCnt = rowOf + (<usize>n << 2);                    // i32 × n: number of groups a pending row needs
   const oldIn = nCnt + (<usize>n << 2);                    // u8 × n: the previous centroid's group is among them
@@ -93,24 +98,36 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     store<f32>(dots + (<usize>i4 << 2), s0);
   }
 
+  for (let g = 0; g < G; g++) {
+    let m: f64 = 0;
+    if (hasBias) {
+      m = Infinity;
+      for (let p = g * gsz * BLOCK; p < min(k, (g + 1) * gsz * BLOCK); p++) m = min<f64>(m, <f64>load<f32>(bias + (<usize>p << 2)));
+    }
+    store<f64>(minB + (<usize>g << 3), m);
+  }
+
   let skipped = 0, blocks = 0, np = 0;
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
     const xni = sqNormRow(xr, d);
     const a = load<i32>(assign + (<usize>i << 2));
     let t: f64 = Infinity;
-    let ub: f32 = NaN;
+    let ub: f32 = NaN, us: f32 = NaN;
     const lo = lower + (<usize>i * <usize>G << 2);
     if (a >= 0) {
       const sa = load<i32>(pos + (<usize>a << 2));
       const dot = load<f32>(dots + (<usize>i << 2));
       ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
-      if (ub < Infinity) {
-        t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
+      us = hasBias ? ub + load<f32>(bias + (<usize>sa << 2)) : ub;
+      if (us < Infinity) {
+        // A group is skipped when e² − margin + its smallest bias > the selection value of a (with bias,
+        // enlarged so that the f32 rounding of dist + bias cannot tie or reverse the order).
+        t = (hasBias ? <f64>us * (1 + 4.76837158203125e-7) + 1e-37 : <f64>us) + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
         let all = true;
         for (let g = 0; g < G; g++) {
           const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
-          if (!(e > 0 && e * e * (1 - 1e-12) > t)) { all = false; break; }
+          if (!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t)) { all = false; break; }
         }
         if (all) {
           store<i32>(outIndex + (<usize>i << 2), a);
@@ -123,6 +140,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     const q = <usize>np;
     store<f32>(xn + (q << 2), xni);
     store<f32>(ubA + (q << 2), ub);
+    store<f32>(usA + (q << 2), us);
     store<f64>(thr + (q << 3), t);
     store<i32>(rowOf + (q << 2), i);
     const nq = need + (q * <usize>G << 1);
@@ -130,21 +148,21 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     for (let g = 0; g < G; g++) {
       const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
       store<u16>(nq + (<usize>c << 1), <u16>g);
-      c += i32(!(e > 0 && e * e * (1 - 1e-12) > t));
+      c += i32(!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t));
     }
     store<i32>(nCnt + (q << 2), c);
     let inOld: u8 = 0;
     if (a >= 0) {
       const go = (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz;
       const e = <f64>load<f32>(lo + (<usize>go << 2)) - load<f64>(delta + (<usize>go << 3));
-      inOld = u8(!(e > 0 && e * e * (1 - 1e-12) > t));
+      inOld = u8(!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>go << 3)) > t));
     }
     store<u8>(oldIn + q, inOld);
     np++;
   }
   // Pending rows in runs of RUN (their data stays in cache); per run and group, the rows that need the
   // group form 4-row tiles.
-  const gs = <usize>G * 48;
+  const gs = <usize>G * GB;
   for (let q0 = 0; q0 < np; q0 += RUN) {
     const q1 = min(np, q0 + RUN);
     for (let g = 0; g <= G; g++) store<i32>(cntG + (<usize>g << 2), 0);
@@ -173,12 +191,13 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       const lst = list + (<usize>start << 2);
       start = end;
       if (len == 0) continue;
-      const g5 = <usize>g * 48;
+      const g5 = <usize>g * GB;
       for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
         const first = b == g * gsz;
         const cb = packed + <usize>b * blockBytes;
         const ob = ord + (<usize>(b * BLOCK) << 2);
         const cnb = cn + (<usize>(b * BLOCK) << 2);
+        const bb = hasBias ? bias + (<usize>(b * BLOCK) << 2) : 0;
         for (let r = 0; r < len; r += 4) {
           const qa = load<i32>(lst + (<usize>r << 2));
           const qb = load<i32>(lst + (<usize>min(r + 1, len - 1) << 2));
@@ -192,13 +211,13 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
           const ga = gmin + <usize>(qa - q0) * gs + g5, gb = gmin + <usize>(qb - q0) * gs + g5;
           const gc = gmin + <usize>(qc - q0) * gs + g5, gd = gmin + <usize>(qd - q0) * gs + g5;
           if (ASC_FEATURE_SIMD) {
-            tileSimd(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, ob, ga, gb, gc, gd, first);
+            tileSimd(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, bb, ob, ga, gb, gc, gd, first);
           } else {
             tileDistances(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, tile);
-            mergeScalar(tile, ob, ga, first);
-            if (qb != qa) mergeScalar(tile + 32, ob, gb, first);
-            if (qc != qb) mergeScalar(tile + 64, ob, gc, first);
-            if (qd != qc) mergeScalar(tile + 96, ob, gd, first);
+            mergeScalar(tile, bb, ob, ga, first);
+            if (qb != qa) mergeScalar(tile + 32, bb, ob, gb, first);
+            if (qc != qb) mergeScalar(tile + 64, bb, ob, gc, first);
+            if (qd != qc) mergeScalar(tile + 96, bb, ob, gd, first);
           }
         }
       }
@@ -206,40 +225,44 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     for (let q = q0; q < q1; q++) {
       const i = load<i32>(rowOf + (<usize>q << 2));
       const a = load<i32>(assign + (<usize>i << 2));
-      const ub = load<f32>(ubA + (<usize>q << 2));
+      const ub = load<f32>(ubA + (<usize>q << 2)), us = load<f32>(usA + (<usize>q << 2));
       const nq = need + (<usize>q * <usize>G << 1), nc = load<i32>(nCnt + (<usize>q << 2));
+      const so: usize = hasBias ? 48 : 0;                  // selection value, then its distance at so + 16
       const gq = gmin + <usize>(q - q0) * gs;
-      let bs: f32 = Infinity, bi: i32 = NONE;
+      let bs: f32 = Infinity, bi: i32 = NONE, bd: f32 = NaN;
       if (ASC_FEATURE_SIMD) {
-        let bv = f32x4.splat(Infinity), iv = i32x4.splat(NONE);
+        let bv = f32x4.splat(Infinity), iv = i32x4.splat(NONE), dv = f32x4.splat(NaN);
         for (let r = 0; r < nc; r++) {
-          const gp = gq + <usize>load<u16>(nq + (<usize>r << 1)) * 48;
-          const v = v128.load(gp), c = v128.load(gp, 32);
+          const gp = gq + <usize>load<u16>(nq + (<usize>r << 1)) * GB;
+          const v = v128.load(gp + so), c = v128.load(gp, 32);
           const t = v128.or(f32x4.lt(v, bv), v128.and(f32x4.eq(v, bv), i32x4.lt_s(c, iv)));
           bv = v128.bitselect(v, bv, t);
           iv = v128.bitselect(c, iv, t);
+          if (hasBias) dv = v128.bitselect(v128.load(gp, 64), dv, t);
         }
+        if (!hasBias) dv = bv;
         for (let l: u8 = 0; l < 4; l++) {
           const v = f32x4.extract_lane(bv, 0), c = i32x4.extract_lane(iv, 0);
-          if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
+          if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; bd = f32x4.extract_lane(dv, 0); }
           bv = v128.shuffle<f32>(bv, bv, 1, 2, 3, 0);
           iv = v128.shuffle<i32>(iv, iv, 1, 2, 3, 0);
+          dv = v128.shuffle<f32>(dv, dv, 1, 2, 3, 0);
         }
       } else {
         for (let r = 0; r < nc; r++) {
-          const gp = gq + <usize>load<u16>(nq + (<usize>r << 1)) * 48;
+          const gp = gq + <usize>load<u16>(nq + (<usize>r << 1)) * GB;
           for (let l = 0; l < 4; l++) {
-            const v = load<f32>(gp + (<usize>l << 2)), c = load<i32>(gp + (<usize>l << 2), 32);
-            if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; }
+            const v = load<f32>(gp + so + (<usize>l << 2)), c = load<i32>(gp + (<usize>l << 2), 32);
+            if (v < bs || (v == bs && c < bi)) { bs = v; bi = c; bd = load<f32>(gp + (hasBias ? 64 : 0) + (<usize>l << 2)); }
           }
         }
       }
-      if (a >= 0 && (ub < bs || (ub == bs && a < bi))) { bs = ub; bi = a; }
+      if (a >= 0 && (us < bs || (us == bs && a < bi))) { bs = us; bi = a; bd = ub; }
       if (bi == NONE) bi = -1;
       store<i32>(outIndex + (<usize>i << 2), bi);
-      store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bs);
+      store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bd);
       const xnr = load<f64>(xnorm + (<usize>i << 3));
-      if (bi < 0 || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(xn + (<usize>q << 2)) < Infinity)) {
+      if (bi < 0 || !(bd < Infinity) || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(xn + (<usize>q << 2)) < Infinity)) {
         store<i32>(assign + (<usize>i << 2), -1);
         continue;
       }
@@ -250,7 +273,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
       for (let r = 0; r < nc; r++) {
         const g = <i32>load<u16>(nq + (<usize>r << 1));
-        const mm = groupMin(gq + <usize>g * 48, g == gNew);
+        const mm = groupMin(gq + <usize>g * GB, g == gNew, bd);
         store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), load<f64>(delta + (<usize>g << 3))));
       }
       if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) {
@@ -273,9 +296,11 @@ const NONE: i32 = 0x7fffffff;
   return packed + <usize>(sa / BLOCK) * blockBytes + (<usize>(sa % BLOCK) << 2);
 }
 
-/** From a group's lane state: its smallest distance, or (second) the second smallest; NaN when a NaN was seen. */
+/** From a group's lane state: the smallest distance over its centroids other than the winner (when the
+ *  group holds it, `win` is its distance): the second smallest if the winner is a smallest, else the
+ *  smallest. NaN when a NaN was seen. */
 // @ts-ignore: decorator
-@inline function groupMin(gp: usize, second: bool): f32 {
+@inline function groupMin(gp: usize, hasWinner: bool, win: f32): f32 {
   if (ASC_FEATURE_SIMD) {
     const lo = v128.load(gp), hi = v128.load(gp, 16);
     const p = v128.shuffle<f32>(lo, lo, 1, 0, 3, 2);
@@ -283,8 +308,9 @@ const NONE: i32 = 0x7fffffff;
     const q = v128.shuffle<f32>(mn, mn, 2, 3, 0, 1), r = v128.shuffle<f32>(mx, mx, 2, 3, 0, 1);
     const h1 = f32x4.min(hi, v128.shuffle<f32>(hi, hi, 2, 3, 0, 1));
     const h = f32x4.min(h1, v128.shuffle<f32>(h1, h1, 1, 0, 3, 2));
-    if (second) return f32x4.extract_lane(f32x4.min(f32x4.min(f32x4.max(mn, q), f32x4.min(mx, r)), h), 0);
-    return f32x4.extract_lane(f32x4.min(f32x4.min(mn, q), h), 0);
+    const m1 = f32x4.extract_lane(f32x4.min(f32x4.min(mn, q), h), 0);
+    if (hasWinner && win <= m1) return f32x4.extract_lane(f32x4.min(f32x4.min(f32x4.max(mn, q), f32x4.min(mx, r)), h), 0);
+    return m1;
   }
   let m1: f32 = Infinity, s1: f32 = Infinity, m2: f32 = Infinity, nan = false;
   for (let l = 0; l < 4; l++) {
@@ -293,7 +319,7 @@ const NONE: i32 = 0x7fffffff;
     if (v < m1) { s1 = m1; m1 = v; } else if (v < s1) { s1 = v; }
     if (h < m2) m2 = h;
   }
-  return nan ? NaN : second ? min<f32>(s1, m2) : m1;
+  return nan ? NaN : hasWinner && win <= m1 ? min<f32>(s1, m2) : m1;
 }
 
 /**
@@ -319,9 +345,62 @@ const NONE: i32 = 0x7fffffff;
   v128.store(gp, lo); v128.store(gp, hi, 16); v128.store(gp, idx, 32);
 }
 
-/** Scalar twin of {@link mergeBlock} over one row of the tile (tr: 8 distances, ob: their centroids). */
+/**
+ * With a bias, the (row, group) state is 80 bytes by lane: dlo = the smallest distance and dhi = the second
+ * smallest (both NaN once a NaN was seen), idx, sel = the selected dist + bias (rule of mergeBlock), dsel =
+ * the distance of the selected centroid.
+ */
 // @ts-ignore: decorator
-@inline function mergeScalar(tr: usize, ob: usize, gp: usize, first: bool): void {
+@inline function mergeBias(v0: v128, v1: v128, b0: v128, b1: v128, i0: v128, i1: v128, gp: usize, first: bool): void {
+  const s0 = f32x4.add(v0, b0), s1 = f32x4.add(v1, b1);
+  const t = v128.or(v128.or(f32x4.lt(s1, s0), v128.and(f32x4.eq(s1, s0), i32x4.lt_s(i1, i0))),
+    v128.andnot(f32x4.eq(s1, s1), f32x4.eq(s0, s0)));
+  let sel = v128.bitselect(s1, s0, t), idx = v128.bitselect(i1, i0, t), ds = v128.bitselect(v1, v0, t);
+  let lo = f32x4.min(v0, v1), hi = f32x4.max(v0, v1);
+  if (!first) {
+    const psel = v128.load(gp, 48), pidx = v128.load(gp, 32);
+    const u = v128.or(v128.or(f32x4.lt(psel, sel), v128.and(f32x4.eq(psel, sel), i32x4.lt_s(pidx, idx))),
+      v128.andnot(f32x4.eq(psel, psel), f32x4.eq(sel, sel)));
+    sel = v128.bitselect(psel, sel, u);
+    idx = v128.bitselect(pidx, idx, u);
+    ds = v128.bitselect(v128.load(gp, 64), ds, u);
+    const plo = v128.load(gp), phi = v128.load(gp, 16);
+    hi = f32x4.min(f32x4.max(lo, plo), f32x4.min(hi, phi));
+    lo = f32x4.min(lo, plo);
+  }
+  v128.store(gp, lo); v128.store(gp, hi, 16); v128.store(gp, idx, 32); v128.store(gp, sel, 48); v128.store(gp, ds, 64);
+}
+
+// @ts-ignore: decorator
+@inline function nanMin(a: f32, b: f32): f32 { return a != a || b != b ? NaN : min<f32>(a, b); }
+// @ts-ignore: decorator
+@inline function nanMax(a: f32, b: f32): f32 { return a != a || b != b ? NaN : max<f32>(a, b); }
+
+/** Scalar twin of {@link mergeBlock} / {@link mergeBias} over one row of the tile (tr: 8 distances, bb: their
+ *  biases or 0, ob: their centroids). */
+// @ts-ignore: decorator
+@inline function mergeScalar(tr: usize, bb: usize, ob: usize, gp: usize, first: bool): void {
+  if (bb) {
+    for (let l = 0; l < 4; l++) {
+      const o = <usize>l << 2;
+      const v0 = load<f32>(tr + o), v1 = load<f32>(tr + o, 16);
+      const s0: f32 = v0 + load<f32>(bb + o), s1: f32 = v1 + load<f32>(bb + o, 16);
+      const i0 = load<i32>(ob + o), i1 = load<i32>(ob + o, 16);
+      const t = s1 < s0 || (s1 == s0 && i1 < i0) || (s0 != s0 && s1 == s1);
+      let sel = t ? s1 : s0, idx = t ? i1 : i0, ds = t ? v1 : v0;
+      let lo = nanMin(v0, v1), hi = nanMax(v0, v1);
+      if (!first) {
+        const psel = load<f32>(gp + o, 48), pidx = load<i32>(gp + o, 32);
+        const u = psel < sel || (psel == sel && pidx < idx) || (sel != sel && psel == psel);
+        if (u) { sel = psel; idx = pidx; ds = load<f32>(gp + o, 64); }
+        const plo = load<f32>(gp + o), phi = load<f32>(gp + o, 16);
+        hi = nanMin(nanMax(lo, plo), nanMin(hi, phi));
+        lo = nanMin(lo, plo);
+      }
+      store<f32>(gp + o, lo); store<f32>(gp + o, hi, 16); store<i32>(gp + o, idx, 32); store<f32>(gp + o, sel, 48); store<f32>(gp + o, ds, 64);
+    }
+    return;
+  }
   for (let l = 0; l < 4; l++) {
     const o = <usize>l << 2;
     const v0 = load<f32>(tr + o), v1 = load<f32>(tr + o, 16);
@@ -343,7 +422,7 @@ const NONE: i32 = 0x7fffffff;
 /** SIMD tile: distances of 4 rows to one block's 8 centroids, kept in registers and merged into each row's
  *  group state (gp0..gp3; a row repeated to pad the tile is merged once). */
 function tileSimd(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize, n0: f32, n1: f32, n2: f32, n3: f32,
-  cn: usize, ob: usize, gp0: usize, gp1: usize, gp2: usize, gp3: usize, first: bool): void {
+  cn: usize, bb: usize, ob: usize, gp0: usize, gp1: usize, gp2: usize, gp3: usize, first: bool): void {
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
   let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
   let cp = cb;
@@ -362,6 +441,14 @@ function tileSimd(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize,
   }
   const cn0 = v128.load(cn), cn1 = v128.load(cn, 16);
   const i0 = v128.load(ob), i1 = v128.load(ob, 16);
+  if (bb) {
+    const b0 = v128.load(bb), b1 = v128.load(bb, 16);
+    mergeBias(dist4(a00, n0, cn0), dist4(a01, n0, cn1), b0, b1, i0, i1, gp0, first);
+    if (gp1 != gp0) mergeBias(dist4(a10, n1, cn0), dist4(a11, n1, cn1), b0, b1, i0, i1, gp1, first);
+    if (gp2 != gp1) mergeBias(dist4(a20, n2, cn0), dist4(a21, n2, cn1), b0, b1, i0, i1, gp2, first);
+    if (gp3 != gp2) mergeBias(dist4(a30, n3, cn0), dist4(a31, n3, cn1), b0, b1, i0, i1, gp3, first);
+    return;
+  }
   mergeBlock(dist4(a00, n0, cn0), dist4(a01, n0, cn1), i0, i1, gp0, first);
   if (gp1 != gp0) mergeBlock(dist4(a10, n1, cn0), dist4(a11, n1, cn1), i0, i1, gp1, first);
   if (gp2 != gp1) mergeBlock(dist4(a20, n2, cn0), dist4(a21, n2, cn1), i0, i1, gp2, first);

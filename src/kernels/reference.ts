@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
 import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, PqBounds, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -217,37 +217,43 @@ export function createReferenceKernels(): Kernels {
     },
 
     assignAccumulateBounded(data, dim, centroids, acc: Accumulators, bounds: AssignBounds, opts = {}): BoundedInfo {
-      const { n, k } = checkAssign(data, dim, centroids, {});
+      const { n, k } = checkAssign(data, dim, centroids, opts.bias ? { bias: opts.bias } : {});
       checkAccumulators(acc, k, dim);
       const G = checkBounds(bounds, n, k);
+      checkBoundsBias(opts.bias);
       const index = outI32(opts.outIndex, n, 'outIndex');
       const dist = outF32(opts.outDist, n, 'outDist');
+      const bias = opts.bias;
       const { groupSize: gs, assign, lower, delta, xnorm, cmax } = bounds;
       const order = bounds.order ?? Int32Array.from({ length: k }, (_, c) => c);
       const group = new Int32Array(k);
       for (let p = 0; p < k; p++) group[order[p]!] = Math.floor(p / gs);
+      const minB = new Float64Array(G).fill(bias ? Infinity : 0);
+      if (bias) for (let c = 0; c < k; c++) minB[group[c]!] = Math.min(minB[group[c]!]!, bias[c]!);
       const cn = new Float64Array(k);
       for (let c = 0; c < k; c++) cn[c] = sqNormF32(centroids, c * dim, dim);
       const kdist = (i: number, xn: number, c: number): number =>
         Math.max(f(f(xn + cn[c]!) - f(2 * dotSeqF32(data, i * dim, centroids, c * dim, dim))), 0);
+      const sel = (v: number, c: number): number => (bias ? f(v + bias[c]!) : v);
       const wins = (v: number, c: number, bs: number, bi: number): boolean => v === v && (bi < 0 || v < bs || (v === bs && c < bi));
       let skipped = 0, blocks = 0;
       for (let i = 0; i < n; i++) {
         const xn = sqNormF32(data, i * dim, dim);
         const a = assign[i]!;
-        let ub = NaN, t = Infinity;
+        let ub = NaN, us = NaN, t = Infinity;
         if (a >= 0) {
           ub = kdist(i, xn, a);
-          if (ub < Infinity) t = ub + boundsMargin(dim, xnorm[i]!, cmax);
+          us = sel(ub, a);
+          if (us < Infinity) t = (bias ? us * (1 + 2 ** -21) + 1e-37 : us) + boundsMargin(dim, xnorm[i]!, cmax);
         }
         const need = new Uint8Array(G);
         let any = false;
         for (let g = 0; g < G; g++) {
-          need[g] = t < Infinity && provesAbove(lower[i * G + g]! - delta[g]!, t) ? 0 : 1;
+          need[g] = t < Infinity && provesAbove(lower[i * G + g]! - delta[g]!, t - minB[g]!) ? 0 : 1;
           if (need[g]) any = true;
         }
         if (!any) { index[i] = a; dist[i] = ub; skipped++; continue; }
-        let bs = NaN, bi = -1;
+        let bs = NaN, bi = -1, bd = NaN;
         const m1 = new Float64Array(G).fill(Infinity), m2 = new Float64Array(G).fill(Infinity);
         for (let g = 0; g < G; g++) {
           if (!need[g]) continue;
@@ -255,20 +261,20 @@ export function createReferenceKernels(): Kernels {
           blocks += Math.ceil((p1 - g * gs) / 8);
           for (let p = g * gs; p < p1; p++) {
             const c = order[p]!;
-            const v = kdist(i, xn, c);
-            if (wins(v, c, bs, bi)) { bs = v; bi = c; }
-            if (v < m1[g]!) { m2[g] = m1[g]!; m1[g] = v; } else if (v < m2[g]!) m2[g] = v;
+            const v = kdist(i, xn, c), sv = sel(v, c);
+            if (wins(sv, c, bs, bi)) { bs = sv; bi = c; bd = v; }
+            if (v !== v || m1[g] !== m1[g]) { m1[g] = NaN; m2[g] = NaN; } else if (v < m1[g]!) { m2[g] = m1[g]!; m1[g] = v; } else if (v < m2[g]!) m2[g] = v;
           }
         }
-        if (a >= 0 && wins(ub, a, bs, bi)) { bs = ub; bi = a; }
+        if (a >= 0 && wins(us, a, bs, bi)) { bs = us; bi = a; bd = ub; }
         index[i] = bi;
-        dist[i] = bi < 0 ? NaN : bs;
-        if (bi < 0 || !(bs < Infinity) || !(xnorm[i]! < Infinity) || !(xn < Infinity)) { assign[i] = -1; continue; }
+        dist[i] = bi < 0 ? NaN : bd;
+        if (bi < 0 || !(bd < Infinity) || !(bs < Infinity) || !(xnorm[i]! < Infinity) || !(xn < Infinity)) { assign[i] = -1; continue; }
         assign[i] = bi;
         const marg = boundsMargin(dim, xnorm[i]!, cmax);
         const gNew = group[bi]!, gOld = a >= 0 ? group[a]! : -1;
         for (let g = 0; g < G; g++) {
-          if (need[g]) lower[i * G + g] = storedBound(boundFrom(g === gNew ? m2[g]! : m1[g]!, marg), delta[g]!);
+          if (need[g]) lower[i * G + g] = storedBound(boundFrom(g === gNew && bd <= m1[g]! ? m2[g]! : m1[g]!, marg), delta[g]!);
           else if (g === gOld && bi !== a) lower[i * G + g] = Math.min(lower[i * G + g]!, storedBound(boundFrom(ub, marg), delta[g]!));
         }
       }

@@ -143,12 +143,13 @@ export interface Kernels {
    *  in one pass: the wasm builds copy each row block in once and keep the accumulators in their memory
    *  for the whole call. `opts.outIndex` / `opts.outDist` are filled when given. Same bits as the two calls. */
   assignAccumulate(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, opts?: AssignOptions): void;
-  /** {@link Kernels.assignAccumulate} for 'l2' without bias, with exact distance bounds: a group of centroids
-   *  is skipped for a row when `bounds` prove, with a margin for the kernel's f32 rounding, that none of
-   *  them can reach the row's distance to `bounds.assign[i]`. Index, distance and accumulators are the same
-   *  bits as brute force; `bounds.assign` and `bounds.lower` are updated for the next call. */
+  /** {@link Kernels.assignAccumulate} for 'l2' (with or without `opts.bias`) with exact distance bounds: a
+   *  group of centroids is skipped for a row when `bounds` prove, with a margin for the kernel's f32
+   *  rounding, that none of them can reach the row's selection value (distance + bias) of `bounds.assign[i]`.
+   *  Index, distance and accumulators are the same bits as brute force; `bounds.assign` and `bounds.lower`
+   *  are updated for the next call. */
   assignAccumulateBounded(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, bounds: AssignBounds,
-    opts?: Pick<AssignOptions, 'outIndex' | 'outDist'>): BoundedInfo;
+    opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
   /** {@link Kernels.pqAssign} then accumulation of every sub-vector (row i, sub-space s) into cluster
    *  `s·ksub + code` of `acc` (k = m·ksub clusters of dim/m), in one pass. `opts.outIndex` / `opts.outDist`
    *  (codes within the sub-space, as pqAssign) are filled when given. Same bits as the two steps. */

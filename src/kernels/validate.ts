@@ -129,3 +129,12 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
     if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.assign[${p}]`, `an integer in [-1, ${ksub})`, c);
   }
 }
+
+/** Bounded assignment supports only biases ≥ 0 (Lance's balance term is a non-negative multiple of the counts). */
+export function checkBoundsBias(bias: Float32Array | undefined): void {
+  if (!bias) return;
+  for (let c = 0; c < bias.length; c++) {
+    const b = bias[c]!;
+    if (!(b >= 0 && b < Infinity)) throw new IvfkitError('invalid-argument', `bias[${c}] with bounds: expected a finite number ≥ 0, got ${b}`);
+  }
+}

@@ -1,7 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
 import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, PqBounds, SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -19,7 +19,7 @@ export interface KernelExports {
   assignRows(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, metric: number,
     scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
   boundedScratchBytes(n: number, G: number, kb: number, k: number): number;
-  assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
+  assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, delta: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number): void;
@@ -186,27 +186,31 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     },
 
     assignAccumulateBounded(data, dim, centroids, acc: Accumulators, bounds: AssignBounds, opts = {}): BoundedInfo {
-      const { n, k } = checkAssign(data, dim, centroids, {});
+      const { n, k } = checkAssign(data, dim, centroids, opts.bias ? { bias: opts.bias } : {});
       checkAccumulators(acc, k, dim);
       const G = checkBounds(bounds, n, k);
+      checkBoundsBias(opts.bias);
       const index = opts.outIndex ? outI32(opts.outIndex, n, 'outIndex') : undefined;
       const dist = opts.outDist ? outF32(opts.outDist, n, 'outDist') : undefined;
       if (n === 0) return { skipped: 0, blocks: 0 };
+      const bias = opts.bias;
       ar.reset();
       const a0 = accIn(acc, k, dim);
       const kb = Math.ceil(k / 8), kPad = kb * 8;
       const R = Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 5 + 64)));
       const rows = Math.min(R, n);
       const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), ordp = ar.alloc(kPad * 4), posp = ar.alloc(k * 4);
+      const bpp = bias ? ar.alloc(kPad * 4) : 0;
       const mark = ar.mark();
-      const cp = ar.alloc(k * dim * 4);
+      const cp = ar.alloc(k * dim * 4), bp = bias ? ar.alloc(k * 4) : 0;
       const ord = ar.i32(ordp, kPad), pos = ar.i32(posp, k), cv = ar.f32(cp, k * dim);
       if (bounds.order) ord.set(bounds.order); else for (let p = 0; p < k; p++) ord[p] = p;
       ord.fill(0x7fffffff, k);
       for (let p = 0; p < k; p++) pos[ord[p]!] = p;
       if (bounds.order) for (let p = 0; p < k; p++) cv.set(centroids.subarray(ord[p]! * dim, (ord[p]! + 1) * dim), p * dim);
       else cv.set(centroids);
-      ex.packCentroids(cp, k, dim, pp, cnp, 0, 0);
+      if (bias) { const bv = ar.f32(bp, k); for (let p = 0; p < k; p++) bv[p] = bias[ord[p]!]!; }
+      ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
       ar.f32(cnp, kPad).fill(Infinity, k);
       ar.release(mark);
       const dlp = ar.alloc(G * 8), infop = ar.alloc(16);
@@ -223,7 +227,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.i32(asp, r).set(bounds.assign.subarray(a, b));
         ar.f32(lop, r * G).set(bounds.lower.subarray(a * G, b * G));
         ar.f64(xnp, r).set(bounds.xnorm.subarray(a, b));
-        ex.assignBounded(xp, r, dim, pp, kb, cnp, ordp, posp, k, gsz, G, asp, lop, dlp, xnp, bounds.cmax, sp, ip, dp, infop);
+        ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, dlp, xnp, bounds.cmax, sp, ip, dp, infop);
         ex.accumulate(xp, r, dim, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
         const info = ar.i32(infop, 2);
         skipped += info[0]!; computed += info[1]!;

@@ -48,7 +48,7 @@ export interface KmeansOptions {
   /** Kernels for kmeans++ / hierarchical steps and the default executor. Default `loadKernels()`. */
   kernels?: Kernels;
   /** Exact distance bounds in the map step (Yinyang style, groups of 8 nearby centroids): a row skips the
-   *  groups that provably cannot hold its nearest centroid. Used for 'l2' without balance term, and never
+   *  groups that provably cannot hold its nearest centroid (with the balance term too). Used for 'l2', never
    *  with the relaxed-SIMD build. Results are bit-identical either way. Default true. */
   bounds?: boolean;
 }

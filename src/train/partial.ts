@@ -22,7 +22,7 @@ export interface StatsContext {
   /** PQ lock step: `centroids` is the flat `[m][c][j]` codebook; row i's sub-vector s joins cluster s·ksub + code. */
   pq?: { m: number; ksub: number };
   /** true: distance bounds let rows whose centroid provably cannot change skip the full assignment
-   *  (l2 without bias only; needs a per-shard scratch). Results are bit-identical either way.
+   *  (l2, with or without a bias ≥ 0; needs a per-shard scratch). Results are bit-identical either way.
    *  Default false: on the reference workload the bookkeeping still costs more than it saves. */
   bounds?: boolean;
 }
@@ -148,8 +148,8 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
   const k = rowsOf(centroids, dim, 'centroids');
   const stats = emptyStats(k, dim, fingerprint, ctx);
   if (n === 0) return stats;
-  if (scratch && ctx.bounds === true && ctx.metric === 'l2' && !ctx.bias && kernels.build !== 'relaxed') {
-    boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch);
+  if (scratch && ctx.bounds === true && ctx.metric === 'l2' && kernels.build !== 'relaxed' && (!ctx.bias || ctx.bias.every((b) => b >= 0 && b < Infinity))) {
+    boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch, ctx.bias);
     return stats;
   }
   if (scratch) { scratch.bounds = undefined; scratch.skipped = 0; scratch.blocks = n * Math.ceil(k / 8); scratch.rows = n; }
@@ -162,13 +162,13 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
 export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
 
 /**
- * The map step with bounds (l2, no bias): {@link Kernels.assignAccumulateBounded} over the shard, with
+ * The map step with bounds (l2, optional bias ≥ 0): {@link Kernels.assignAccumulateBounded} over the shard, with
  * the per-row state kept in `scratch`. Here: the groups (8 centroids each, larger when n·k exceeds
  * `boundsDebug.maxEntries`), each group's drift since the last call (f64 of the f32 differences,
  * rounded up), ‖x‖ once per shard and ‖c‖ per call. Non-finite centroids drop the state.
  */
 function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
-  stats: PartialStats, scratch: StatsScratch): void {
+  stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined): void {
   let cmax = 0, finite = true;
   for (let c = 0; c < k; c++) {
     let s = 0;
@@ -212,7 +212,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     };
   }
   st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
-  const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel);
+  const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, bias ? { bias } : {});
   st.centroids = centroids.slice();
   if (finite) scratch.bounds = st;
   scratch.skipped = info.skipped;

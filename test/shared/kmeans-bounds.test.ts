@@ -79,6 +79,29 @@ describe('k-means Hamerly bounds: identical to brute force', () => {
     });
   }
 
+  for (const build of ['auto', 'scalar', 'reference'] as const) {
+    it(`balance term (Lance's bias): blobs, integers, large offset (${build})`, async () => {
+      const kernels = await loadKernels({ build });
+      const n = build === 'reference' ? 500 : 2500;
+      for (const [dim, k, seed] of [[16, 20, 21], [9, 33, 22]] as const) {
+        await both(blobs(n, dim, 12, seed), dim, k, { maxIters: 20, seed, tolerance: 0, balanceFactor: 1, kernels });
+      }
+      await both(integers(n, 8, 23), 8, 15, { maxIters: 20, seed: 3, tolerance: 0, balanceFactor: 1, kernels });
+      await both(blobs(n, 16, 10, 24, 0.05, 3000), 16, 24, { maxIters: 20, seed: 4, tolerance: 0, balanceFactor: 1, kernels });
+    });
+  }
+
+  it('balance term: rows are skipped, shards agree with one local run', async () => {
+    const kernels = await loadKernels();
+    const dim = 16;
+    const data = blobs(4000, dim, 10, 25);
+    const log: number[] = [];
+    const on = await kmeansWith(shardedExecutor(data, dim, 2, kernels, log), 24, { maxIters: 25, tolerance: 0, seed: 6, balanceFactor: 1, bounds: true });
+    const off = await kmeansWith(localExecutor(data, dim, kernels), 24, { maxIters: 25, tolerance: 0, seed: 6, balanceFactor: 1, bounds: false });
+    same(on, off);
+    expect(Math.max(...log)).toBeGreaterThan(1000);
+  });
+
   it('near ties: integer data with duplicate rows', async () => {
     const kernels = await loadKernels();
     for (const seed of [4, 5, 6]) await both(integers(2500, 8, seed), 8, 15, { maxIters: 30, seed, tolerance: 0, kernels });
