@@ -1,0 +1,291 @@
+import { describe, expect, it } from 'vitest';
+import { loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import type { Accumulators, AssignBounds, BoundedInfo, Kernels } from '../../src/kernels/index.js';
+import { spatialOrder } from '../../src/train/partial.js';
+import { IvfkitError } from '../../src/util/errors.js';
+import { sumShift } from '../../src/util/fixed.js';
+import { createRng } from '../../src/util/rng.js';
+
+// assignAccumulateBounded over a sequence of calls with moving centroids, driven the way
+// src/train/partial.ts drives it (per-group drift added to delta and rounded up, cmax ≥ max ‖c‖,
+// xnorm = ‖x‖ in f64): every call must give the bits of brute-force assignAccumulate, and every bound
+// it stores must be a true lower bound. The reference and the wasm builds are each checked that way.
+
+const ref = loadKernelsSync({ build: 'reference' });
+
+function same(a: ArrayLike<number | bigint>, b: ArrayLike<number | bigint>, what: string): void {
+  expect(a.length, `${what} length`).toBe(b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) expect(`${what}[${i}] = ${String(a[i])}`).toBe(`${what}[${i}] = ${String(b[i])}`);
+  }
+}
+
+function newAcc(k: number, dim: number, shift: number, lossShift: number): Accumulators {
+  return { shift, lossShift, sums: new BigInt64Array(k * dim), counts: new Float64Array(k), clusterLoss: new BigInt64Array(k),
+    radius: new Float32Array(k).fill(-Infinity) };
+}
+
+function sameAcc(a: Accumulators, b: Accumulators, what: string): void {
+  same(a.sums, b.sums, `${what} sums`); same(a.counts, b.counts, `${what} counts`);
+  same(a.clusterLoss, b.clusterLoss, `${what} loss`); same(a.radius, b.radius, `${what} radius`);
+}
+
+/** True Euclidean distance (f64) between row i of x and centroid c. */
+function trueDist(x: Float32Array, i: number, cs: Float32Array, c: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) { const v = x[i * d + j]! - cs[c * d + j]!; s += v * v; }
+  return Math.sqrt(s);
+}
+
+function norms(a: Float32Array, d: number): Float64Array {
+  const out = new Float64Array(a.length / d);
+  for (let i = 0; i < out.length; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) { const v = a[i * d + j]!; s += v * v; }
+    out[i] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/** n rows around `centers` random centers (spread 10, noise 1), all shifted by `offset`. */
+function blobs(n: number, d: number, centers: number, seed: number, offset = 0): Float32Array {
+  const rng = createRng(seed, 91);
+  const c = Float32Array.from({ length: centers * d }, () => rng.next() * 20 - 10);
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const b = rng.int(centers);
+    for (let j = 0; j < d; j++) out[i * d + j] = offset + c[b * d + j]! + (rng.next() + rng.next() + rng.next() - 1.5);
+  }
+  return out;
+}
+
+/** Small integers, half the rows copies of 12 base rows: exact distance ties everywhere. */
+function integers(n: number, d: number, seed: number): Float32Array {
+  const rng = createRng(seed, 92);
+  const base = Float32Array.from({ length: 12 * d }, () => rng.int(4));
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const r = rng.int(12);
+    if (rng.next() < 0.5) out.set(base.subarray(r * d, (r + 1) * d), i * d);
+    else for (let j = 0; j < d; j++) out[i * d + j] = rng.int(3);
+  }
+  return out;
+}
+
+function shuffled(k: number, seed: number): Int32Array {
+  const rng = createRng(seed, 93);
+  const o = Int32Array.from({ length: k }, (_, c) => c);
+  for (let p = k - 1; p > 0; p--) { const q = rng.int(p + 1); const t = o[p]!; o[p] = o[q]!; o[q] = t; }
+  return o;
+}
+
+interface Case {
+  name: string;
+  x: Float32Array;
+  d: number;
+  k: number;
+  groupSize: number;
+  order: 'identity' | 'shuffled' | 'spatial';
+  steps: number;
+  /** Steps at which a few centroids jump far (as an empty-cluster split does). */
+  jumps?: number[];
+  /** The rounding margin exceeds every gap (offset far larger than the spread): no row can be skipped. */
+  roundingDominates?: boolean;
+}
+
+/**
+ * Lloyd-like centroid sequence: the mean of each cluster's rows (f64, rounded to f32) from brute force,
+ * unchanged for empty clusters; at `jumps`, every 7th centroid moves to a far point. Computed once, so every
+ * build sees the same centroids.
+ */
+function centroidSequence(c: Case): Float32Array[] {
+  const { x, d, k, steps } = c;
+  const n = x.length / d;
+  const rng = createRng(k * 31 + d, 94);
+  const finite: number[] = [];
+  for (let i = 0; i < n; i++) if (x.subarray(i * d, (i + 1) * d).every(Number.isFinite)) finite.push(i);
+  let cs = new Float32Array(k * d);
+  for (let j = 0; j < k; j++) {
+    const r = finite[rng.int(finite.length)]!;
+    cs.set(x.subarray(r * d, (r + 1) * d), j * d);
+  }
+  const seq = [cs];
+  for (let t = 1; t < steps; t++) {
+    const r = ref.assign(x, d, cs);
+    const sum = new Float64Array(k * d), cnt = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      const a = r.index[i]!;
+      if (a < 0) continue;
+      cnt[a]!++;
+      for (let j = 0; j < d; j++) sum[a * d + j]! += x[i * d + j]!;
+    }
+    const next = cs.slice();
+    for (let j = 0; j < k; j++) if (cnt[j]! > 0) for (let q = 0; q < d; q++) next[j * d + q] = sum[j * d + q]! / cnt[j]!;
+    if (c.jumps?.includes(t)) {
+      for (let j = 0; j < k; j += 7) for (let q = 0; q < d; q++) next[j * d + q] = -3 * next[j * d + q]! + 50 * (rng.next() - 0.5);
+    }
+    cs = next;
+    seq.push(cs);
+  }
+  return seq;
+}
+
+/**
+ * Runs the sequence through K.assignAccumulateBounded with fresh bounds, checking every call against
+ * brute force (bits) and every stored bound against the true distances. Returns the per-call infos.
+ */
+function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
+  const { x, d, k, groupSize: gs } = c;
+  const n = x.length / d;
+  const G = Math.ceil(k / gs);
+  const order = c.order === 'identity' ? undefined : c.order === 'shuffled' ? shuffled(k, k + gs) : spatialOrder(seq[0]!, k, d, gs);
+  const ord = order ?? Int32Array.from({ length: k }, (_, p) => p);
+  const bounds: AssignBounds = {
+    groupSize: gs, ...(order ? { order } : {}), assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G),
+    delta: new Float64Array(G), xnorm: norms(x, d), cmax: 0,
+  };
+  let maxAbs = 0;
+  for (const v of x) if (Number.isFinite(v)) maxAbs = Math.max(maxAbs, Math.abs(v));
+  for (const cs of seq) for (const v of cs) maxAbs = Math.max(maxAbs, Math.abs(v));
+  const shift = sumShift(maxAbs, n), ls = sumShift(d * 4 * maxAbs * maxAbs * 1.01 + 1, n);
+  const infos: BoundedInfo[] = [];
+  let prev: Float32Array | undefined;
+  for (let t = 0; t < seq.length; t++) {
+    const cs = seq[t]!;
+    if (prev) {
+      for (let g = 0; g < G; g++) {
+        let m = 0;
+        for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) m = Math.max(m, trueDist(cs, ord[p]!, prev, ord[p]!, d));
+        bounds.delta[g] = (bounds.delta[g]! + m * (1 + 1e-9)) * (1 + 1e-15);
+      }
+    }
+    bounds.cmax = Math.max(0, ...norms(cs, d)) * (1 + 1e-9);
+    const what = `${K.build} ${c.name} call ${t}`;
+    const outIndex = new Int32Array(n), outDist = new Float32Array(n);
+    const a = newAcc(k, d, shift, ls);
+    const info = K.assignAccumulateBounded(x, d, cs, a, bounds, { outIndex, outDist });
+    const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, shift, ls);
+    ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist });
+    same(outIndex, bIndex, `${what} index`);
+    same(outDist, bDist, `${what} dist`);
+    sameAcc(a, b, what);
+    if (K !== ref) {
+      const w = newAcc(k, d, shift, ls);
+      K.assignAccumulate(x, d, cs, w);
+      sameAcc(a, w, `${what} (own brute force)`);
+    }
+    if (t === 0) expect({ skipped: info.skipped, blocks: info.blocks }, what).toEqual({ skipped: 0, blocks: n * Math.ceil(k / 8) });
+    expect(info.skipped, what).toBeGreaterThanOrEqual(0);
+    expect(info.blocks, what).toBeLessThanOrEqual(n * Math.ceil(k / 8));
+    for (let i = 0; i < n; i++) {
+      const as = bounds.assign[i]!;
+      if (as < 0) continue;
+      if (as !== outIndex[i]) expect(`${what} assign[${i}] = ${as}`).toBe(`${what} assign[${i}] = ${outIndex[i]}`);
+      for (let g = 0; g < G; g++) {
+        const l = bounds.lower[i * G + g]! - bounds.delta[g]!;
+        if (Number.isNaN(l)) expect(`${what} row ${i} group ${g}: bound`).toBe('not NaN');
+        if (!(l > 0)) continue;
+        for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
+          const cc = ord[p]!;
+          if (cc === as) continue;
+          const td = trueDist(x, i, cs, cc, d);
+          if (!(l <= td)) expect(`${what} row ${i} group ${g}: bound ${l} vs distance ${td} to ${cc}`).toBe('a lower bound');
+        }
+      }
+    }
+    infos.push(info);
+    prev = cs;
+  }
+  return infos;
+}
+
+function withNaN(x: Float32Array, d: number, rows: number[]): Float32Array {
+  const y = x.slice();
+  for (const r of rows) y[r * d + (r % d)] = NaN;
+  return y;
+}
+
+const cases: Case[] = [
+  { name: 'k=13 d=3 gs=8', x: blobs(240, 3, 6, 1), d: 3, k: 13, groupSize: 8, order: 'identity', steps: 6 },
+  { name: 'k=1 d=1', x: blobs(50, 1, 2, 2), d: 1, k: 1, groupSize: 8, order: 'identity', steps: 3 },
+  { name: 'k=8 d=17 gs=16 shuffled', x: blobs(150, 17, 5, 3), d: 17, k: 8, groupSize: 16, order: 'shuffled', steps: 5 },
+  { name: 'k=300 d=128 gs=24 spatial', x: blobs(260, 128, 40, 4), d: 128, k: 300, groupSize: 24, order: 'spatial', steps: 4 },
+  { name: 'k=45 d=17 gs=16 shuffled, jumps', x: blobs(300, 17, 12, 5), d: 17, k: 45, groupSize: 16, order: 'shuffled', steps: 7, jumps: [2, 4] },
+  { name: 'k=37 d=3 gs=24 identity, jumps', x: blobs(300, 3, 9, 6), d: 3, k: 37, groupSize: 24, order: 'identity', steps: 6, jumps: [3] },
+  { name: 'NaN rows, duplicate rows (ties) k=20 d=3', x: withNaN(integers(200, 3, 7), 3, [0, 5, 77, 199]), d: 3, k: 20, groupSize: 8,
+    order: 'shuffled', steps: 6 },
+  { name: 'ties k=26 d=17 gs=16', x: withNaN(integers(160, 17, 8), 17, [3]), d: 17, k: 26, groupSize: 16, order: 'identity', steps: 5 },
+  { name: 'offset 3e4 k=30 d=17', x: blobs(250, 17, 8, 9, 3e4), d: 17, k: 30, groupSize: 8, order: 'spatial', steps: 6, roundingDominates: true },
+  { name: 'offset 1e5 k=19 d=3 gs=16', x: blobs(250, 3, 5, 10, -1e5), d: 3, k: 19, groupSize: 16, order: 'shuffled', steps: 6, jumps: [2],
+    roundingDominates: true },
+  { name: 'offset 300 k=24 d=3 (margin ≈ gaps)', x: blobs(400, 3, 10, 14, 300), d: 3, k: 24, groupSize: 8, order: 'spatial', steps: 8 },
+  { name: 'offset 600 k=16 d=17', x: blobs(400, 17, 8, 15, -600), d: 17, k: 16, groupSize: 8, order: 'identity', steps: 8 },
+];
+
+const seqs = new Map<string, Float32Array[]>();
+const sequence = (c: Case): Float32Array[] => {
+  if (!seqs.has(c.name)) seqs.set(c.name, centroidSequence(c));
+  return seqs.get(c.name)!;
+};
+
+const variants = [
+  { label: 'reference', load: async () => ref },
+  { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
+  { label: 'scalar', load: () => loadKernels({ build: 'scalar' }) },
+  { label: 'auto, 2 KiB blocks', load: () => loadKernels({ build: 'auto', blockBytes: 2048 }) },
+];
+
+describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => {
+  let K: Kernels;
+  it('loads', async () => {
+    K = await load();
+    if (label.startsWith('auto')) expect(['simd', 'scalar']).toContain(K.build);
+  });
+
+  it.each(cases)('$name: brute-force bits and valid bounds on every call', (c) => {
+    const infos = runBounded(K, c, sequence(c));
+    if (!c.roundingDominates) expect(Math.max(...infos.map((f) => f.skipped)), 'rows skipped in some call').toBeGreaterThan(0);
+  });
+
+  it('rows are skipped once the centroids stop moving', () => {
+    const d = 8, k = 40, x = blobs(1500, d, 40, 11);
+    const c: Case = { name: 'converging', x, d, k, groupSize: 8, order: 'spatial', steps: 12 };
+    const seq = sequence(c);
+    const last = seq[seq.length - 1]!;
+    const infos = runBounded(K, c, [...seq, last, last]);
+    const n = x.length / d;
+    for (const info of infos.slice(-2)) {
+      expect(info.skipped).toBeGreaterThan(n / 2);
+      expect(info.blocks).toBeLessThan((n * Math.ceil(k / 8)) / 4);
+    }
+  });
+
+  it('invalid bounds throw IvfkitError stating expected and actual', () => {
+    const d = 2, k = 10, n = 4, x = blobs(n, d, 2, 12), cs = blobs(k, d, 3, 13);
+    const ok = (): AssignBounds => ({ groupSize: 8, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * 2),
+      delta: new Float64Array(2), xnorm: norms(x, d), cmax: 100 });
+    const run = (b: AssignBounds): BoundedInfo => K.assignAccumulateBounded(x, d, cs, newAcc(k, d, 10, 10), b);
+    expect(run(ok()).blocks).toBe(n * 2);
+    const bad: [Partial<AssignBounds>, RegExp][] = [
+      [{ groupSize: 12 }, /bounds\.groupSize: expected a positive multiple of 8, got 12/],
+      [{ groupSize: 0 }, /bounds\.groupSize: expected a positive multiple of 8, got 0/],
+      [{ assign: new Int32Array(n - 1) }, /bounds\.assign length: expected 4, got 3/],
+      [{ lower: new Float32Array(n * 2 + 1) }, /bounds\.lower length: expected n·G = 8, got 9/],
+      [{ groupSize: 16 }, /bounds\.lower length: expected n·G = 4, got 8/],
+      [{ delta: new Float64Array(1) }, /bounds\.delta length: expected 2, got 1/],
+      [{ xnorm: new Float64Array(n + 1) }, /bounds\.xnorm length: expected 4, got 5/],
+      [{ cmax: -1 }, /bounds\.cmax: expected a number ≥ 0, got -1/],
+      [{ order: Int32Array.from({ length: k - 1 }, (_, p) => p) }, /bounds\.order length: expected 10, got 9/],
+      [{ order: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 8]) }, /bounds\.order: expected a permutation of 0 \.\. 9, got 8 at 9/],
+      [{ order: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 10]) }, /bounds\.order: expected a permutation of 0 \.\. 9, got 10 at 9/],
+      [{ assign: Int32Array.from([0, 10, 0, 0]) }, /bounds\.assign\[1\]: expected −1 \.\. 9, got 10/],
+      [{ assign: Int32Array.from([0, 0, -2, 0]) }, /bounds\.assign\[2\]: expected −1 \.\. 9, got -2/],
+    ];
+    for (const [patch, msg] of bad) {
+      let err: unknown;
+      try { run({ ...ok(), ...patch }); } catch (e) { err = e; }
+      expect(err, String(msg)).toBeInstanceOf(IvfkitError);
+      expect((err as Error).message).toMatch(msg);
+    }
+  });
+});
