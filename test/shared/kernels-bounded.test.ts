@@ -91,6 +91,8 @@ interface Case {
   jumps?: number[];
   /** The rounding margin exceeds every gap (offset far larger than the spread): no row can be skipped. */
   roundingDominates?: boolean;
+  /** Lance's balance term: bias[c] = scale · (rows the brute force gave c in the previous call). */
+  biasScale?: number;
 }
 
 /**
@@ -149,6 +151,7 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
   for (const cs of seq) for (const v of cs) maxAbs = Math.max(maxAbs, Math.abs(v));
   const shift = sumShift(maxAbs, n), ls = sumShift(d * 4 * maxAbs * maxAbs * 1.01 + 1, n);
   const infos: BoundedInfo[] = [];
+  const prevIndex = new Int32Array(n);
   let prev: Float32Array | undefined;
   for (let t = 0; t < seq.length; t++) {
     const cs = seq[t]!;
@@ -163,15 +166,18 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
     const what = `${K.build} ${c.name} call ${t}`;
     const outIndex = new Int32Array(n), outDist = new Float32Array(n);
     const a = newAcc(k, d, shift, ls);
-    const info = K.assignAccumulateBounded(x, d, cs, a, bounds, { outIndex, outDist });
+    const bias = c.biasScale !== undefined ? new Float32Array(k) : undefined;
+    if (bias && t > 0) for (let i = 0; i < n; i++) if (prevIndex[i]! >= 0) bias[prevIndex[i]!] = bias[prevIndex[i]!]! + c.biasScale!;
+    const info = K.assignAccumulateBounded(x, d, cs, a, bounds, { outIndex, outDist, ...(bias ? { bias } : {}) });
     const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, shift, ls);
-    ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist });
+    ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist, ...(bias ? { bias } : {}) });
+    prevIndex.set(bIndex);
     same(outIndex, bIndex, `${what} index`);
     same(outDist, bDist, `${what} dist`);
     sameAcc(a, b, what);
     if (K !== ref) {
       const w = newAcc(k, d, shift, ls);
-      K.assignAccumulate(x, d, cs, w);
+      K.assignAccumulate(x, d, cs, w, bias ? { bias } : {});
       sameAcc(a, w, `${what} (own brute force)`);
     }
     if (t === 0) expect({ skipped: info.skipped, blocks: info.blocks }, what).toEqual({ skipped: 0, blocks: n * Math.ceil(k / 8) });
@@ -220,6 +226,9 @@ const cases: Case[] = [
     roundingDominates: true },
   { name: 'offset 300 k=24 d=3 (margin ≈ gaps)', x: blobs(400, 3, 10, 14, 300), d: 3, k: 24, groupSize: 8, order: 'spatial', steps: 8 },
   { name: 'offset 600 k=16 d=17', x: blobs(400, 17, 8, 15, -600), d: 17, k: 16, groupSize: 8, order: 'identity', steps: 8 },
+  { name: 'balance term k=45 d=17 gs=16 spatial', x: blobs(300, 17, 12, 16), d: 17, k: 45, groupSize: 16, order: 'spatial', steps: 7, biasScale: 0.02 },
+  { name: 'balance term k=24 d=3, ties', x: integers(300, 3, 17), d: 3, k: 24, groupSize: 8, order: 'shuffled', steps: 6, biasScale: 0.05 },
+  { name: 'balance term k=30 d=17, jumps', x: blobs(300, 17, 9, 18), d: 17, k: 30, groupSize: 8, order: 'identity', steps: 7, jumps: [3], biasScale: 0.01 },
 ];
 
 const seqs = new Map<string, Float32Array[]>();
