@@ -127,8 +127,25 @@ function compact(data: Float32Array, dim: number, mask: Uint8Array, count: numbe
   return out;
 }
 
-/** Concatenates row blocks into one array. */
+function sameView(a: Float32Array, b: Float32Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
+}
+
+function sameOffsets(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Concatenates row blocks into one array; blocks that already lie back to back in one buffer are
+ *  returned as one view of it (no copy). */
 export function concatRows(blocks: readonly Float32Array[]): Float32Array {
+  if (blocks.length === 1) return blocks[0]!;
+  if (blocks.length > 1 && blocks.every((b, i) => i === 0 || (b.buffer === blocks[0]!.buffer &&
+    b.byteOffset === blocks[i - 1]!.byteOffset + blocks[i - 1]!.byteLength))) {
+    const last = blocks[blocks.length - 1]!;
+    return new Float32Array(blocks[0]!.buffer, blocks[0]!.byteOffset, (last.byteOffset + last.byteLength - blocks[0]!.byteOffset) / 4);
+  }
   let total = 0;
   for (const b of blocks) total += b.length;
   const out = new Float32Array(total);
@@ -360,7 +377,8 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
     const ivfOffsets = fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota);
     const a = await readFragmentSample(source, f.id, ivfOffsets, dim, task.metric, kernels);
     const quantOffsets = fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota);
-    const b = await readFragmentSample(source, f.id, quantOffsets, dim, task.metric, kernels);
+    // Both samples take every row of a small fragment: read it once.
+    const b = sameOffsets(ivfOffsets, quantOffsets) ? a : await readFragmentSample(source, f.id, quantOffsets, dim, task.metric, kernels);
     ivfBlocks.push(a.data);
     quantBlocks.push(b.data);
     fragments.push({ id: f.id, ivfRows: a.rows, ivfDropped: a.dropped, quantRows: b.rows, quantDropped: b.dropped });
@@ -368,7 +386,7 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
     opts.onProgress?.({ stage: 'sample', fraction: done / total });
   }
   const ivf = concatRows(ivfBlocks);
-  const quant = concatRows(quantBlocks);
+  const quant = ivfBlocks.every((blk, i) => blk === quantBlocks[i]) ? ivf : concatRows(quantBlocks);
   let sqBounds: SampleResult['sqBounds'] = null;
   if (quant.length > 0) {
     const b = kernels.sqBounds(quant, dim);
@@ -529,7 +547,7 @@ export function mergeSampleResults(results: readonly SampleResult[]): MergedSamp
     if (pieces[i]!.id === pieces[i - 1]!.id) throw new IvfkitError('invalid-result', `fragment ${pieces[i]!.id}: expected in one task, got in two`);
   }
   const ivf = concatRows(pieces.map((p) => p.ivf));
-  const quant = concatRows(pieces.map((p) => p.quant));
+  const quant = pieces.every((p) => sameView(p.quant, p.ivf)) ? ivf : concatRows(pieces.map((p) => p.quant));
   return {
     dim, metric, ivf, quant,
     ivfRows: ivf.length / dim, ivfDropped, quantRows: quant.length / dim, quantDropped,
