@@ -233,7 +233,7 @@ export function spatialOrder(centroids: Float32Array, k: number, dim: number, gs
     mean.fill(0);
     for (let p = lo; p < hi; p++) for (let j = 0, o = order[p]! * dim; j < dim; j++) mean[j]! += centroids[o + j]!;
     for (let j = 0; j < dim; j++) { mean[j] = mean[j]! / (hi - lo); dir[j] = ((j * 0x9e3779b1) >>> 0) / 4294967296 - 0.5; }
-    for (let it = 0; it < 6; it++) {
+    for (let it = 0; it < 3; it++) {
       next.fill(0);
       for (let p = lo; p < hi; p++) {
         const o = order[p]! * dim;
