@@ -43,7 +43,9 @@ let redis: Redis | undefined;
 let kernels: Kernels | undefined;
 let sourcePromise: Promise<VectorSource> | undefined;
 const cache = new Map<string, Float32Array>();
-const scratch: StatsScratch = {};
+/** Per shard (data key): the distance-bound state kept across iterations, so a worker that serves several
+ *  shards in turn keeps each one's bounds. */
+const scratches = new Map<string, StatsScratch>();
 
 function cfg(): ProcessorConfig {
   if (!config) throw new IvfkitError('invalid-state', 'ivfkit BullMQ processor: expected workerData.ivfkit settings (start it with startBullmqWorker), got none');
@@ -115,6 +117,11 @@ export default async function processor(job: JobLike): Promise<unknown> {
       const x = await getF32(dataKey, true);
       const c = await getF32(centroidsKey, false);
       const full: StatsContext = { ...ctx, ...(biasKey ? { bias: await getF32(biasKey, false) } : {}) };
+      let scratch = scratches.get(dataKey);
+      if (!scratch) {
+        scratches.set(dataKey, (scratch = {}));
+        while (scratches.size > cfg().cacheEntries) scratches.delete(scratches.keys().next().value as string);
+      }
       const s = kmeansPartialStats(x, dim, c, full, k(), scratch);
       await put(outKey, encodeStats(s));
       return { outKey };
