@@ -455,38 +455,14 @@ function tileSimd(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize,
   if (gp3 != gp2) mergeBlock(dist4(a30, n3, cn0), dist4(a31, n3, cn1), i0, i1, gp3, first);
 }
 
-/** Distances of 4 rows to the 8 centroids of one packed block into out[4][8] (the assignRows bits). */
+/** Scalar build: distances of 4 rows to the 8 centroids of one packed block into out[4][8] (the assignRows bits). */
 // @ts-ignore: decorator
 @inline function tileDistances(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize,
   n0: f32, n1: f32, n2: f32, n3: f32, cn: usize, out: usize): void {
-  if (ASC_FEATURE_SIMD) {
-    let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-    let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-    let cp = cb;
-    for (let j = 0; j < d; j++) {
-      const o = <usize>j << 2;
-      const c0 = v128.load(cp), c1 = v128.load(cp, 16);
-      const v0 = v128.load32_splat(x0 + o);
-      a00 = f32x4.add(a00, f32x4.mul(v0, c0)); a01 = f32x4.add(a01, f32x4.mul(v0, c1));
-      const v1 = v128.load32_splat(x1 + o);
-      a10 = f32x4.add(a10, f32x4.mul(v1, c0)); a11 = f32x4.add(a11, f32x4.mul(v1, c1));
-      const v2 = v128.load32_splat(x2 + o);
-      a20 = f32x4.add(a20, f32x4.mul(v2, c0)); a21 = f32x4.add(a21, f32x4.mul(v2, c1));
-      const v3 = v128.load32_splat(x3 + o);
-      a30 = f32x4.add(a30, f32x4.mul(v3, c0)); a31 = f32x4.add(a31, f32x4.mul(v3, c1));
-      cp += 32;
-    }
-    const cn0 = v128.load(cn), cn1 = v128.load(cn, 16);
-    v128.store(out, dist4(a00, n0, cn0)); v128.store(out, dist4(a01, n0, cn1), 16);
-    v128.store(out, dist4(a10, n1, cn0), 32); v128.store(out, dist4(a11, n1, cn1), 48);
-    v128.store(out, dist4(a20, n2, cn0), 64); v128.store(out, dist4(a21, n2, cn1), 80);
-    v128.store(out, dist4(a30, n3, cn0), 96); v128.store(out, dist4(a31, n3, cn1), 112);
-  } else {
-    rowScalar(x0, d, cb, n0, cn, out);
-    rowScalar(x1, d, cb, n1, cn, out + 32);
-    rowScalar(x2, d, cb, n2, cn, out + 64);
-    rowScalar(x3, d, cb, n3, cn, out + 96);
-  }
+  rowScalar(x0, d, cb, n0, cn, out);
+  rowScalar(x1, d, cb, n1, cn, out + 32);
+  rowScalar(x2, d, cb, n2, cn, out + 64);
+  rowScalar(x3, d, cb, n3, cn, out + 96);
 }
 
 // @ts-ignore: decorator
