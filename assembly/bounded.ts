@@ -14,6 +14,8 @@ const BLOCK: i32 = 8;
 const U32: f64 = 5.9604644775390625e-8; // 2^-24
 /** Pending rows processed together (their data stays in L1/L2 while the groups are applied). */
 const RUN: i32 = 64;
+/** Columns per chunk of the dot products (8 centroids × 256 floats = 8 KiB of a block stay in L1). */
+const DCHUNK: i32 = 256;
 
 // @ts-ignore: decorator
 @inline function margin(d: i32, xnorm: f64, cmax: f64): f64 {
@@ -39,7 +41,7 @@ const RUN: i32 = 64;
 
 /** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
 export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
-  return n * 41 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + 128;
+  return n * 41 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + RUN * 32 + 128;
 }
 
 /**
@@ -72,7 +74,8 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const cntG = (need + (nG << 1) + 3) & ~<usize>3;         // i32 × (G + 1): list offsets of a run
   const list = cntG + (<usize>(G + 1) << 2);               // i32 × RUN·G: the run's rows, by group
   const tile = (list + (<usize>RUN * <usize>G << 2) + 15) & ~<usize>15; // f32 × 4 × 8
-  const dots = tile + 128;                                 // f32 × n: x_i · c_assign[i] (sequential f32)
+  const accBuf = tile + 128;                               // f32 × 32 per tile of a list: partial dot products
+  const dots = accBuf + (<usize>(RUN / 4) << 7);           // f32 × n: x_i · c_assign[i] (sequential f32)
 
   // Dot products with the previous centroids, four rows at a time (independent chains, each sequential).
   let i4 = 0;
@@ -198,21 +201,33 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
         const ob = ord + (<usize>(b * BLOCK) << 2);
         const cnb = cn + (<usize>(b * BLOCK) << 2);
         const bb = hasBias ? bias + (<usize>(b * BLOCK) << 2) : 0;
+        if (ASC_FEATURE_SIMD) {
+          // Dot products over column chunks (a chunk of the block stays in L1 for every tile of the list),
+          // partial sums kept per tile in accBuf; each sum is still sequential over j.
+          for (let j0 = 0; j0 < d; j0 += DCHUNK) {
+            const j1 = min(d, j0 + DCHUNK);
+            for (let r = 0; r < len; r += 4) {
+              tileAcc(rowPtr(x, rowOf, lst, r, len, stride), rowPtr(x, rowOf, lst, r + 1, len, stride),
+                rowPtr(x, rowOf, lst, r + 2, len, stride), rowPtr(x, rowOf, lst, r + 3, len, stride),
+                j0, j1, cb, accBuf + (<usize>(r >> 2) << 7));
+            }
+          }
+        }
         for (let r = 0; r < len; r += 4) {
           const qa = load<i32>(lst + (<usize>r << 2));
           const qb = load<i32>(lst + (<usize>min(r + 1, len - 1) << 2));
           const qc = load<i32>(lst + (<usize>min(r + 2, len - 1) << 2));
           const qd = load<i32>(lst + (<usize>min(r + 3, len - 1) << 2));
           blocks += min(4, len - r);
-          const xa = x + <usize>load<i32>(rowOf + (<usize>qa << 2)) * stride, xb = x + <usize>load<i32>(rowOf + (<usize>qb << 2)) * stride;
-          const xc = x + <usize>load<i32>(rowOf + (<usize>qc << 2)) * stride, xd = x + <usize>load<i32>(rowOf + (<usize>qd << 2)) * stride;
           const na = load<f32>(xn + (<usize>qa << 2)), nb = load<f32>(xn + (<usize>qb << 2));
           const nc = load<f32>(xn + (<usize>qc << 2)), nd = load<f32>(xn + (<usize>qd << 2));
           const ga = gmin + <usize>(qa - q0) * gs + g5, gb = gmin + <usize>(qb - q0) * gs + g5;
           const gc = gmin + <usize>(qc - q0) * gs + g5, gd = gmin + <usize>(qd - q0) * gs + g5;
           if (ASC_FEATURE_SIMD) {
-            tileSimd(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, bb, ob, ga, gb, gc, gd, first);
+            tileFinish(accBuf + (<usize>(r >> 2) << 7), na, nb, nc, nd, cnb, bb, ob, ga, gb, gc, gd, first);
           } else {
+            const xa = x + <usize>load<i32>(rowOf + (<usize>qa << 2)) * stride, xb = x + <usize>load<i32>(rowOf + (<usize>qb << 2)) * stride;
+            const xc = x + <usize>load<i32>(rowOf + (<usize>qc << 2)) * stride, xd = x + <usize>load<i32>(rowOf + (<usize>qd << 2)) * stride;
             tileDistances(xa, xb, xc, xd, d, cb, na, nb, nc, nd, cnb, tile);
             mergeScalar(tile, bb, ob, ga, first);
             if (qb != qa) mergeScalar(tile + 32, bb, ob, gb, first);
@@ -419,14 +434,23 @@ const NONE: i32 = 0x7fffffff;
   }
 }
 
-/** SIMD tile: distances of 4 rows to one block's 8 centroids, kept in registers and merged into each row's
- *  group state (gp0..gp3; a row repeated to pad the tile is merged once). */
-function tileSimd(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize, n0: f32, n1: f32, n2: f32, n3: f32,
-  cn: usize, bb: usize, ob: usize, gp0: usize, gp1: usize, gp2: usize, gp3: usize, first: bool): void {
-  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-  let cp = cb;
-  for (let j = 0; j < d; j++) {
+/** Pointer to row r of a list (the last one again past its end). */
+// @ts-ignore: decorator
+@inline function rowPtr(x: usize, rowOf: usize, lst: usize, r: i32, len: i32, stride: usize): usize {
+  return x + <usize>load<i32>(rowOf + (<usize>load<i32>(lst + (<usize>min(r, len - 1) << 2)) << 2)) * stride;
+}
+
+/** SIMD tile, columns j0 ≤ j < j1: adds x_r[j]·c[j] for 4 rows × one block's 8 centroids to the partial sums
+ *  at acc (8 vectors, rows × halves; zero when j0 = 0), in j order. */
+function tileAcc(x0: usize, x1: usize, x2: usize, x3: usize, j0: i32, j1: i32, cb: usize, acc: usize): void {
+  const z = f32x4.splat(0);
+  let a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+  if (j0 > 0) {
+    a00 = v128.load(acc); a01 = v128.load(acc, 16); a10 = v128.load(acc, 32); a11 = v128.load(acc, 48);
+    a20 = v128.load(acc, 64); a21 = v128.load(acc, 80); a30 = v128.load(acc, 96); a31 = v128.load(acc, 112);
+  }
+  let cp = cb + (<usize>j0 << 5);
+  for (let j = j0; j < j1; j++) {
     const o = <usize>j << 2;
     const c0 = v128.load(cp), c1 = v128.load(cp, 16);
     const v0 = v128.load32_splat(x0 + o);
@@ -439,20 +463,32 @@ function tileSimd(x0: usize, x1: usize, x2: usize, x3: usize, d: i32, cb: usize,
     a30 = f32x4.add(a30, f32x4.mul(v3, c0)); a31 = f32x4.add(a31, f32x4.mul(v3, c1));
     cp += 32;
   }
+  v128.store(acc, a00); v128.store(acc, a01, 16); v128.store(acc, a10, 32); v128.store(acc, a11, 48);
+  v128.store(acc, a20, 64); v128.store(acc, a21, 80); v128.store(acc, a30, 96); v128.store(acc, a31, 112);
+}
+
+/** SIMD tile finish: distances from the sums at acc, merged into each row's group state (gp0..gp3; a row
+ *  repeated to pad the tile is merged once). */
+function tileFinish(acc: usize, n0: f32, n1: f32, n2: f32, n3: f32, cn: usize, bb: usize, ob: usize,
+  gp0: usize, gp1: usize, gp2: usize, gp3: usize, first: bool): void {
   const cn0 = v128.load(cn), cn1 = v128.load(cn, 16);
   const i0 = v128.load(ob), i1 = v128.load(ob, 16);
+  const d00 = dist4(v128.load(acc), n0, cn0), d01 = dist4(v128.load(acc, 16), n0, cn1);
+  const d10 = dist4(v128.load(acc, 32), n1, cn0), d11 = dist4(v128.load(acc, 48), n1, cn1);
+  const d20 = dist4(v128.load(acc, 64), n2, cn0), d21 = dist4(v128.load(acc, 80), n2, cn1);
+  const d30 = dist4(v128.load(acc, 96), n3, cn0), d31 = dist4(v128.load(acc, 112), n3, cn1);
   if (bb) {
     const b0 = v128.load(bb), b1 = v128.load(bb, 16);
-    mergeBias(dist4(a00, n0, cn0), dist4(a01, n0, cn1), b0, b1, i0, i1, gp0, first);
-    if (gp1 != gp0) mergeBias(dist4(a10, n1, cn0), dist4(a11, n1, cn1), b0, b1, i0, i1, gp1, first);
-    if (gp2 != gp1) mergeBias(dist4(a20, n2, cn0), dist4(a21, n2, cn1), b0, b1, i0, i1, gp2, first);
-    if (gp3 != gp2) mergeBias(dist4(a30, n3, cn0), dist4(a31, n3, cn1), b0, b1, i0, i1, gp3, first);
+    mergeBias(d00, d01, b0, b1, i0, i1, gp0, first);
+    if (gp1 != gp0) mergeBias(d10, d11, b0, b1, i0, i1, gp1, first);
+    if (gp2 != gp1) mergeBias(d20, d21, b0, b1, i0, i1, gp2, first);
+    if (gp3 != gp2) mergeBias(d30, d31, b0, b1, i0, i1, gp3, first);
     return;
   }
-  mergeBlock(dist4(a00, n0, cn0), dist4(a01, n0, cn1), i0, i1, gp0, first);
-  if (gp1 != gp0) mergeBlock(dist4(a10, n1, cn0), dist4(a11, n1, cn1), i0, i1, gp1, first);
-  if (gp2 != gp1) mergeBlock(dist4(a20, n2, cn0), dist4(a21, n2, cn1), i0, i1, gp2, first);
-  if (gp3 != gp2) mergeBlock(dist4(a30, n3, cn0), dist4(a31, n3, cn1), i0, i1, gp3, first);
+  mergeBlock(d00, d01, i0, i1, gp0, first);
+  if (gp1 != gp0) mergeBlock(d10, d11, i0, i1, gp1, first);
+  if (gp2 != gp1) mergeBlock(d20, d21, i0, i1, gp2, first);
+  if (gp3 != gp2) mergeBlock(d30, d31, i0, i1, gp3, first);
 }
 
 /** Scalar build: distances of 4 rows to the 8 centroids of one packed block into out[4][8] (the assignRows bits). */
