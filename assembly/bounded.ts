@@ -1,14 +1,20 @@
 import { sqNormRow } from './common';
 
-// Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2
-// without bias. Centroids are packed as assign.ts packs them (blocks of 8, [j][8]); group g holds
-// blocks g·gsz .. g·gsz+gsz−1. Per row the host keeps: the centroid chosen last time (assign, −1 =
-// none) and, per group, lower[i·G+g] = a lower bound on the true Euclidean distance to every real
-// centroid of the group other than assign[i], plus delta[g] at the time it was stored (delta = the
-// group's accumulated drift, maintained by the host). A group is computed for a row unless its bound
-// proves, with the rounding margin of the f32 kernel arithmetic, that none of its centroids can reach
-// the kernel distance to assign[i]. Computed distances are the bits assignRows computes (sequential
-// f32 dot, max(0, (‖x‖² + ‖c‖²) − 2·dot)), so the chosen centroid and distance equal brute force.
+// Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
+// optionally with a bias ≥ 0 (Lance's balance term) added for the choice. Centroids are packed as
+// assign.ts packs them (blocks of 8, [j][8]), in the host's group order; group g holds blocks
+// g·gsz .. g·gsz+gsz−1. Per row the host keeps: the centroid chosen last time (assign, −1 = none) and,
+// per group, lower[i·G+g] = a lower bound on the true Euclidean distance to every real centroid of the
+// group other than assign[i], plus delta[g] at the time it was stored (delta = the group's accumulated
+// drift, maintained by the host). A group is computed for a row unless its bound (and its smallest bias)
+// proves, with the rounding margin of the f32 kernel arithmetic, that none of its centroids can reach the
+// selection value of assign[i]. Computed distances are the bits assignRows computes (sequential f32 dot,
+// max(0, (‖x‖² + ‖c‖²) − 2·dot), + bias in f32), so the chosen centroid and distance equal brute force.
+//
+// Steps per block of rows: (1) the distance to the previous centroid and the group tests, giving each
+// row that cannot be settled the list of groups it needs; (2) per run of RUN such rows and per group, the
+// rows that need it form 4-row tiles (SIMD: partial sums over column chunks, then lane-wise merge into a
+// per-(row, group) state); (3) per row of the run, the choice and the new bounds of the computed groups.
 
 const BLOCK: i32 = 8;
 const U32: f64 = 5.9604644775390625e-8; // 2^-24
