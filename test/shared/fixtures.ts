@@ -1,3 +1,7 @@
+import type { Kernels } from '../../src/kernels/types.js';
+import { gatherRows } from '../../src/train/executor.js';
+import { kmeansPartialStats, mergePartialStats, type KmeansExecutor, type StatsScratch } from '../../src/train/kmeans.js';
+import { maxAbs } from '../../src/util/fixed.js';
 import { createRng } from '../../src/util/rng.js';
 
 // Seeded test data shared by the test files (this file holds no tests).
@@ -26,4 +30,24 @@ export function integers(n: number, dim: number, seed: number): Float32Array {
     else for (let j = 0; j < dim; j++) out[i * dim + j] = rng.int(4);
   }
   return out;
+}
+
+/** An executor over `shards` slices of the rows, each with its own scratch (as pool workers keep them);
+ *  `log` receives, per map step, the rows (PQ: row and sub-space pairs) the bounds settled. */
+export function shardedExecutor(data: Float32Array, dim: number, shards: number, kernels: Kernels, log?: number[]): KmeansExecutor {
+  const n = data.length / dim;
+  const parts: { rows: Float32Array; scratch: StatsScratch }[] = [];
+  for (let s = 0; s < shards; s++) {
+    const a = Math.floor((s * n) / shards), b = Math.floor(((s + 1) * n) / shards);
+    parts.push({ rows: data.slice(a * dim, b * dim), scratch: {} });
+  }
+  return {
+    n, dim, maxAbs: maxAbs(data),
+    rows: async (idx) => gatherRows(data, dim, idx),
+    async partialStats(centroids, ctx) {
+      const stats = parts.map((p) => kmeansPartialStats(p.rows, dim, centroids, ctx, kernels, p.scratch));
+      log?.push(parts.reduce((t, p) => t + (p.scratch.skipped ?? 0), 0));
+      return mergePartialStats(...stats);
+    },
+  };
 }

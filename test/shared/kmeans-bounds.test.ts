@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
-import type { Kernels } from '../../src/kernels/types.js';
-import {
-  kmeans, kmeansPartialStats, kmeansWith, localExecutor, mergePartialStats,
-  type KmeansExecutor, type KmeansOptions, type KmeansResult, type StatsScratch,
-} from '../../src/train/kmeans.js';
-import { gatherRows } from '../../src/train/executor.js';
+import { kmeans, kmeansWith, localExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
 import { boundsDebug } from '../../src/train/partial.js';
-import { maxAbs } from '../../src/util/fixed.js';
-import { blobs, integers } from './fixtures.js';
+import { blobs, integers, shardedExecutor } from './fixtures.js';
 
 function same(a: KmeansResult, b: KmeansResult): void {
   expect(a.iterations).toBe(b.iterations);
@@ -18,24 +12,6 @@ function same(a: KmeansResult, b: KmeansResult): void {
     .toEqual(new Uint32Array(b.centroids.buffer, b.centroids.byteOffset, b.centroids.length));
 }
 
-/** Shards of the rows, each with its own scratch (as pool workers keep them); counts skipped rows. */
-function shardedExecutor(data: Float32Array, dim: number, shards: number, kernels: Kernels, log?: number[]): KmeansExecutor {
-  const n = data.length / dim;
-  const parts: { rows: Float32Array; scratch: StatsScratch }[] = [];
-  for (let s = 0; s < shards; s++) {
-    const a = Math.floor((s * n) / shards), b = Math.floor(((s + 1) * n) / shards);
-    parts.push({ rows: data.slice(a * dim, b * dim), scratch: {} });
-  }
-  return {
-    n, dim, maxAbs: maxAbs(data),
-    rows: async (idx) => gatherRows(data, dim, idx),
-    async partialStats(centroids, ctx) {
-      const stats = parts.map((p) => kmeansPartialStats(p.rows, dim, centroids, ctx, kernels, p.scratch));
-      log?.push(parts.reduce((t, p) => t + (p.scratch.skipped ?? 0), 0));
-      return mergePartialStats(...stats);
-    },
-  };
-}
 
 async function both(data: Float32Array, dim: number, k: number, opts: KmeansOptions): Promise<void> {
   const on = await kmeans(data, dim, k, { ...opts, bounds: true });

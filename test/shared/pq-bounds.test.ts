@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
 import type { Accumulators, Kernels, PqBounds } from '../../src/kernels/types.js';
-import { gatherRows, localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
-import { kmeansPartialStats, mergePartialStats, pqBoundsDebug, type StatsScratch } from '../../src/train/partial.js';
+import { localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
+import { kmeansPartialStats, pqBoundsDebug, type StatsScratch } from '../../src/train/partial.js';
 import { trainPq, type TrainPqOptions } from '../../src/train/pq.js';
-import { maxAbs } from '../../src/util/fixed.js';
 import { createRng } from '../../src/util/rng.js';
+import { blobs as fixtureBlobs, shardedExecutor } from './fixtures.js';
 
 // PQ k-means with per-(row, sub-space) distance bounds: the bounded kernel against the brute-force
 // kernels of every build, and whole trainings with and without bounds, bit for bit.
@@ -13,16 +13,8 @@ import { createRng } from '../../src/util/rng.js';
 const ref = loadKernelsSync({ build: 'reference' });
 const wasmBuilds = (['simd', 'scalar'] as const);
 
-/** n rows of dim around `centers` random centers, noise `noise`, shifted by `offset`. */
 function blobs(n: number, dim: number, centers: number, seed: number, noise = 1, offset = 0): Float32Array {
-  const rng = createRng(seed, 91);
-  const c = Float32Array.from({ length: centers * dim }, () => rng.next() * 20 - 10);
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const b = rng.int(centers);
-    for (let j = 0; j < dim; j++) out[i * dim + j] = offset + c[b * dim + j]! + noise * (rng.next() + rng.next() + rng.next() - 1.5);
-  }
-  return out;
+  return fixtureBlobs(n, dim, centers, seed, noise, offset, 91);
 }
 
 /** Small integers, many duplicates: exact distance ties everywhere. */
@@ -161,25 +153,6 @@ describe('pqAssignAccumulateBounded', () => {
       .toThrow(/bounds\.drift\[2\]/);
   });
 });
-
-/** Shards with their own scratch (as pool workers keep them); logs skipped pairs per iteration. */
-function shardedExecutor(data: Float32Array, dim: number, shards: number, kernels: Kernels, log?: number[]): KmeansExecutor {
-  const n = data.length / dim;
-  const parts: { rows: Float32Array; scratch: StatsScratch }[] = [];
-  for (let s = 0; s < shards; s++) {
-    const a = Math.floor((s * n) / shards), b = Math.floor(((s + 1) * n) / shards);
-    parts.push({ rows: data.slice(a * dim, b * dim), scratch: {} });
-  }
-  return {
-    n, dim, maxAbs: maxAbs(data),
-    rows: async (idx) => gatherRows(data, dim, idx),
-    async partialStats(centroids, ctx) {
-      const stats = parts.map((p) => kmeansPartialStats(p.rows, dim, centroids, ctx, kernels, p.scratch));
-      log?.push(parts.reduce((t, p) => t + (p.scratch.skipped ?? 0), 0));
-      return mergePartialStats(...stats);
-    },
-  };
-}
 
 async function both(data: Float32Array, dim: number, opts: TrainPqOptions, executor?: () => KmeansExecutor): Promise<void> {
   const on = await trainPq(data, dim, { ...opts, bounds: true, ...(executor ? { executor: executor() } : {}) });
