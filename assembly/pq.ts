@@ -583,6 +583,43 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
   }
 }
 
+/** The 8 codes of largest drift (their codes at tc, −1 = none; coordinates [j][8] at tt) against the previous
+ *  code a with sum dv: NaN when one of them (≠ a) would beat or tie-win over a, else the smallest of their
+ *  exact sums (+Inf when none counts). */
+// @ts-ignore: decorator
+@inline function topKeeps(xp: usize, tt: usize, tc: usize, ds: i32, a: i32, dv: f32): f32 {
+  if (ASC_FEATURE_SIMD) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+    for (let j = 0; j < ds; j++) {
+      const u = v128.load32_splat(xp + (<usize>j << 2));
+      const o = tt + (<usize>j << 5);
+      const e0 = f32x4.sub(u, v128.load(o)), e1 = f32x4.sub(u, v128.load(o, 16));
+      s0 = f32x4.add(s0, f32x4.mul(e0, e0)); s1 = f32x4.add(s1, f32x4.mul(e1, e1));
+    }
+    const av = i32x4.splat(a), none = i32x4.splat(-1), dvv = f32x4.splat(dv), inf = f32x4.splat(Infinity);
+    const c0 = v128.load(tc), c1 = v128.load(tc, 16);
+    const skip0 = v128.or(i32x4.eq(c0, none), i32x4.eq(c0, av)), skip1 = v128.or(i32x4.eq(c1, none), i32x4.eq(c1, av));
+    const ok0 = v128.or(skip0, v128.or(f32x4.gt(s0, dvv), v128.and(f32x4.eq(s0, dvv), i32x4.gt_s(c0, av))));
+    const ok1 = v128.or(skip1, v128.or(f32x4.gt(s1, dvv), v128.and(f32x4.eq(s1, dvv), i32x4.gt_s(c1, av))));
+    if (!i32x4.all_true(v128.and(ok0, ok1))) return NaN;
+    return hmin(f32x4.pmin(v128.bitselect(inf, s0, skip0), v128.bitselect(inf, s1, skip1)));
+  } else {
+    let mn: f32 = Infinity;
+    for (let h = 0; h < 8; h++) {
+      const c = load<i32>(tc + (<usize>h << 2));
+      if (c < 0 || c == a) continue;
+      let acc: f32 = 0;
+      for (let j = 0; j < ds; j++) {
+        const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tt + (<usize>(j * 8 + h) << 2));
+        acc += e * e;
+      }
+      if (!(acc > dv || (acc == dv && c > a))) return NaN;
+      mn = min(mn, acc);
+    }
+    return mn;
+  }
+}
+
 /**
  * pqAssign with bounds (see above) for n rows of d = m·ds: outIndex/outDist[i·m + s] as pqAssign, bit for
  * bit; sAssign (i32) / sLower (f32) [i·m + s] are read and updated; drift: f64 [m][3] = largest code drift,
@@ -592,7 +629,8 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
  */
 export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, cb: usize, t2: usize, cn: usize, cnmax: usize,
   scratch: usize, outIndex: usize, outDist: usize, sAssign: usize, sLower: usize, drift: usize,
-  lists: usize, cnt: usize, packed: usize, pIdx: usize, pDist: usize, pLb: usize, margin: f64): i32 {
+  lists: usize, cnt: usize, packed: usize, pIdx: usize, pDist: usize, pLb: usize, margin: f64,
+  top: usize, rest: usize, topT: usize): i32 {
   const ds = d / m;
   const stride = <usize>d << 2;
   const sb = <usize>ds << 2;
@@ -608,15 +646,34 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
       const a = load<i32>(sAssign + p);
       if (a >= 0) {
         const dp = drift + <usize>s * 24;
-        const l = <f64>load<f32>(sLower + p) - (a == <i32>load<f64>(dp, 16) ? load<f64>(dp, 8) : load<f64>(dp));
+        const l0 = <f64>load<f32>(sLower + p);
+        const l = l0 - (a == <i32>load<f64>(dp, 16) ? load<f64>(dp, 8) : load<f64>(dp));
+        let dv: f32 = NaN;
         if (l > 0) {
-          const dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
+          dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
           if ((l * l * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
             store<i32>(outIndex + p, a);
             store<f32>(outDist + p, dv);
             store<f32>(sLower + p, <f32>(l * down));
             skipped++;
             continue;
+          }
+        }
+        if (top != 0) {
+          const lr = l0 - load<f64>(rest + (<usize>s << 3));
+          if (lr > 0) {
+            if (l <= 0) dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
+            if ((lr * lr * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
+              const lt = topKeeps(xr + <usize>s * sb, topT + <usize>s * (sb << 3), top + (<usize>s << 5), ds, a, dv);
+              if (lt == lt) {
+                const lb = <f32>(lr * down);
+                store<i32>(outIndex + p, a);
+                store<f32>(outDist + p, dv);
+                store<f32>(sLower + p, lt < Infinity ? min(lb, lowerFromExact(lt, ds, margin)) : lb);
+                skipped++;
+                continue;
+              }
+            }
           }
         }
       }

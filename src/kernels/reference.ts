@@ -413,7 +413,7 @@ function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m
   bounds: PqBounds, margin: number, index: Int32Array, dist: Float32Array): number {
   const g = (ds + 4) * P23 * margin, e = (ds + 4) * P125 * margin, slack = 1 - 1e-12 * margin;
   const down = 1 - (1 - DOWN) * margin;
-  const { assign, lower, drift } = bounds;
+  const { assign, lower, drift, top, restDrift } = bounds;
   let skipped = 0;
   for (let i = 0; i < n; i++) {
     for (let s = 0; s < m; s++) {
@@ -421,11 +421,33 @@ function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m
       const a = assign[p]!;
       if (a >= 0) {
         const l = lower[p]! - (a === drift[3 * s + 2] ? drift[3 * s + 1]! : drift[3 * s]!);
+        let dv = NaN;
         if (l > 0) {
-          const dv = pqDist(data, xo, codebook, (s * ksub + a) * ds, ds);
+          dv = pqDist(data, xo, codebook, (s * ksub + a) * ds, ds);
           if ((l * l * (1 - g) - e) * slack > dv && dv < Infinity) {
             index[p] = a; dist[p] = dv; lower[p] = f(l * down); skipped++;
             continue;
+          }
+        }
+        if (top && restDrift) {
+          const lr = lower[p]! - restDrift[s]!;
+          if (lr > 0) {
+            if (l <= 0) dv = pqDist(data, xo, codebook, (s * ksub + a) * ds, ds);
+            if ((lr * lr * (1 - g) - e) * slack > dv && dv < Infinity) {
+              let mn = Infinity, keeps = true;
+              for (let h = 0; h < 8 && keeps; h++) {
+                const c = top[s * 8 + h]!;
+                if (c < 0 || c === a) continue;
+                const v = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
+                if (!(v > dv || (v === dv && c > a))) keeps = false;
+                mn = Math.min(mn, v);
+              }
+              if (keeps) {
+                const lb = f(lr * down);
+                index[p] = a; dist[p] = dv; lower[p] = mn < Infinity ? Math.min(lb, lowerFromExact(mn, ds, margin)) : lb; skipped++;
+                continue;
+              }
+            }
           }
         }
       }

@@ -103,6 +103,14 @@ export interface PqBounds {
    *  rounded up): the largest code drift, the largest drift of the other codes, the index of the code
    *  with the largest drift. NaN or +Inf in the first two makes every pair of that sub-space search again. */
   drift: Float64Array;
+  /** Optional input, m × 8: per sub-space the codes with the largest drifts (−1 = unused). A pair that fails
+   *  the bound test above gets a second chance: its bound lowered by `restDrift` (the largest drift of the
+   *  codes not listed) plus the exact sums of the listed codes, so a few fast-moving codes do not force a
+   *  full search. Needs `restDrift`. */
+  top?: Int32Array;
+  /** Optional input, m (f64): per sub-space the largest drift of the codes not in `top` (rounded up; NaN or
+   *  +Inf disables the second chance). */
+  restDrift?: Float64Array;
 }
 
 /** Result of {@link Kernels.sqBounds}. `rows` counts the finite rows that contributed. */

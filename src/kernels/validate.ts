@@ -128,6 +128,15 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
     const c = a[p]!;
     if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.assign[${p}]`, `an integer in [-1, ${ksub})`, c);
   }
+  if (bounds.top === undefined && bounds.restDrift === undefined) return;
+  expect(bounds.top instanceof Int32Array && bounds.top.length === 8 * m, 'dimension-mismatch', 'bounds.top length (Int32Array)',
+    `8·m = ${8 * m}`, bounds.top?.length);
+  expect(bounds.restDrift instanceof Float64Array && bounds.restDrift.length === m, 'dimension-mismatch',
+    'bounds.restDrift length (Float64Array)', `m = ${m}`, bounds.restDrift?.length);
+  for (let p = 0; p < 8 * m; p++) {
+    const c = bounds.top[p]!;
+    if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.top[${p}]`, `an integer in [-1, ${ksub})`, c);
+  }
 }
 
 /** Bounded assignment supports only biases ≥ 0 (Lance's balance term is a non-negative multiple of the counts). */

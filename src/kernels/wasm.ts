@@ -33,7 +33,8 @@ export interface KernelExports {
     scratch: number, outIndex: number, outDist: number): void;
   pqAssignBounded(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
     scratch: number, outIndex: number, outDist: number, sAssign: number, sLower: number, drift: number,
-    lists: number, cnt: number, packed: number, pIdx: number, pDist: number, pLb: number, margin: number): number;
+    lists: number, cnt: number, packed: number, pIdx: number, pDist: number, pLb: number, margin: number,
+    top: number, rest: number, topT: number): number;
   pqCodes8(idx: number, len: number, out: number): void;
   pqCodes4(idx: number, len: number, out: number): void;
   sqBounds(x: number, n: number, d: number, bounds: number): number;
@@ -301,6 +302,19 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ex.pqTranspose(cbp, m, ksub, ds, tp);
       ex.pqPrepare(cbp, m, ksub, ds, t2p, cnp, cmp);
       ar.f64(drp, 3 * m).set(bounds.drift);
+      let topp = 0, restp = 0, ttp = 0;
+      if (bounds.top && bounds.restDrift) {
+        topp = ar.alloc(m * 32); restp = ar.alloc(m * 8); ttp = ar.alloc(m * ds * 32);
+        ar.i32(topp, 8 * m).set(bounds.top);
+        ar.f64(restp, m).set(bounds.restDrift);
+        const tt = ar.f32(ttp, m * ds * 8);
+        for (let s = 0; s < m; s++) {
+          for (let h = 0; h < 8; h++) {
+            const c = bounds.top[s * 8 + h]!;
+            for (let j = 0; j < ds; j++) tt[(s * ds + j) * 8 + h] = c < 0 ? 0 : codebook[(s * ksub + c) * ds + j]!;
+          }
+        }
+      }
       const margin = opts.margin ?? 1;
       let skipped = 0;
       blocks(n, R, (a, b) => {
@@ -308,7 +322,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.f32(xp, r * dim).set(data.subarray(a * dim, b * dim));
         ar.i32(sap, r * m).set(bounds.assign.subarray(a * m, b * m));
         ar.f32(slp, r * m).set(bounds.lower.subarray(a * m, b * m));
-        skipped += ex.pqAssignBounded(xp, r, dim, m, ksub, tp, cbp, t2p, cnp, cmp, sp, ip, dp, sap, slp, drp, lp, cntp, pp, pip, pdp, plp, margin);
+        skipped += ex.pqAssignBounded(xp, r, dim, m, ksub, tp, cbp, t2p, cnp, cmp, sp, ip, dp, sap, slp, drp, lp, cntp, pp, pip, pdp, plp, margin,
+          topp, restp, ttp);
         ex.pqAccumulate(xp, r, dim, m, ksub, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
         bounds.assign.set(ar.i32(sap, r * m), a * m);
         bounds.lower.set(ar.f32(slp, r * m), a * m);

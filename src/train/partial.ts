@@ -457,10 +457,14 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
   if (!st || st.shard !== shard || st.dim !== dim || st.m !== m || st.ksub !== ksub || st.bounds.assign.length !== n * m) {
     const drift = new Float64Array(3 * m);
     for (let s = 0; s < m; s++) drift[3 * s + 2] = -1;
-    st = { shard, dim, m, ksub, codebook, bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift } };
+    st = {
+      shard, dim, m, ksub, codebook,
+      bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift, top: new Int32Array(8 * m).fill(-1),
+        restDrift: new Float64Array(m).fill(Infinity) },
+    };
     pqBoundsOf.set(scratch, st);
   } else {
-    pqDrift(st.codebook, codebook, m, ksub, ds, st.bounds.drift);
+    pqDrift(st.codebook, codebook, m, ksub, ds, st.bounds);
   }
   const skipped = kernels.pqAssignAccumulateBounded(shard, dim, codebook, m, ksub, stats, st.bounds,
     pqBoundsDebug.zeroMargin ? { margin: 0 } : {});
@@ -471,20 +475,29 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
 }
 
 /** Per sub-space: largest code drift ‖c_new − c_old‖ (f64, rounded up), the code with it, the largest of
- *  the others; +Inf when a code is not finite (the sub-space's pairs then search again). */
-function pqDrift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number, out: Float64Array): void {
+ *  the others; the 8 codes with the largest drifts and the largest drift of the rest; +Inf when a code is
+ *  not finite (the sub-space's pairs then search again). */
+function pqDrift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number, b: PqBounds): void {
+  const out = b.drift, dr = new Float64Array(ksub), idx = new Int32Array(ksub);
   for (let s = 0; s < m; s++) {
     let m1 = 0, m2 = 0, arg = -1, finite = true;
     for (let c = 0; c < ksub; c++) {
       const o = (s * ksub + c) * ds;
       let q = 0;
       for (let j = o; j < o + ds; j++) { const v = next[j]! - prev[j]!; q += v * v; }
-      const dr = Math.sqrt(q) * (1 + 1e-9);
-      if (!(dr < Infinity)) { finite = false; break; }
-      if (dr > m1) { m2 = m1; m1 = dr; arg = c; } else if (dr > m2) m2 = dr;
+      const d = Math.sqrt(q) * (1 + 1e-9);
+      dr[c] = d; idx[c] = c;
+      if (!(d < Infinity)) { finite = false; break; }
+      if (d > m1) { m2 = m1; m1 = d; arg = c; } else if (d > m2) m2 = d;
     }
     out[3 * s] = finite ? m1 : Infinity;
     out[3 * s + 1] = finite ? m2 : Infinity;
     out[3 * s + 2] = finite ? arg : -1;
+    if (!b.top || !b.restDrift) continue;
+    b.top.fill(-1, 8 * s, 8 * s + 8);
+    if (!finite || ksub <= 8) { b.restDrift[s] = Infinity; continue; }
+    idx.sort((x, y) => dr[y]! - dr[x]! || x - y);
+    for (let h = 0; h < 8; h++) b.top[8 * s + h] = idx[h]!;
+    b.restDrift[s] = dr[idx[8]!]!;
   }
 }

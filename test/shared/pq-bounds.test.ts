@@ -45,20 +45,27 @@ function acc(k: number, dim: number): Accumulators {
     radius: new Float32Array(k).fill(-Infinity) };
 }
 
-/** Drift per sub-space as src/train/partial.ts computes it. */
-function drift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number): Float64Array {
-  const out = new Float64Array(3 * m);
+/** Drift per sub-space as src/train/partial.ts computes it; with `second`, also the 8 fastest codes and the
+ *  largest drift of the rest. */
+function drift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number, second = false):
+  Pick<PqBounds, 'drift' | 'top' | 'restDrift'> {
+  const out = new Float64Array(3 * m), top = new Int32Array(8 * m).fill(-1), restDrift = new Float64Array(m);
   for (let s = 0; s < m; s++) {
     let m1 = 0, m2 = 0, arg = -1;
+    const all: [number, number][] = [];
     for (let c = 0; c < ksub; c++) {
       let q = 0;
       for (let j = 0; j < ds; j++) { const v = next[(s * ksub + c) * ds + j]! - prev[(s * ksub + c) * ds + j]!; q += v * v; }
       const d = Math.sqrt(q) * (1 + 1e-9);
+      all.push([d, c]);
       if (d > m1) { m2 = m1; m1 = d; arg = c; } else if (d > m2) m2 = d;
     }
     out.set([m1, m2, arg], 3 * s);
+    all.sort((x, y) => y[0] - x[0] || x[1] - y[1]);
+    for (let h = 0; h < 8; h++) top[8 * s + h] = all[h]![1];
+    restDrift[s] = all[8]![0];
   }
-  return out;
+  return second ? { drift: out, top, restDrift } : { drift: out };
 }
 
 /** Every stored bound is ≤ the true (f64) distance to every other code. */
@@ -89,8 +96,8 @@ describe('pqAssignAccumulateBounded', () => {
     { d: 21, m: 3, ksub: 16, n: 500, off: 0 },
     { d: 16, m: 2, ksub: 256, n: 600, off: 500 },
   ];
-  for (const build of [...wasmBuilds, 'reference'] as const) {
-    it.each(cases)(`${build}: same codes, distances and sums as pqAssignAccumulate over moving codebooks, d=$d m=$m ksub=$ksub offset=$off`,
+  for (const [build, second] of [...wasmBuilds, 'reference'].flatMap((b) => [[b, false], [b, true]] as const)) {
+    it.each(cases)(`${build}${second ? ', 8 fastest codes checked exactly' : ''}: same codes, distances and sums as pqAssignAccumulate over moving codebooks, d=$d m=$m ksub=$ksub offset=$off`,
       ({ d, m, ksub, n, off }) => {
         const K = build === 'reference' ? ref : loadKernelsSync({ build });
         const ds = d / m;
@@ -99,8 +106,11 @@ describe('pqAssignAccumulateBounded', () => {
         let cb = Float32Array.from({ length: m * ksub * ds }, (_, p) => x[(p % (n - 10)) + 5 * d]! + (rng.next() - 0.5) * 2);
         for (let p = 0; p < cb.length; p++) if (!Number.isFinite(cb[p]!)) cb[p] = off;
         const b: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m).fill(-1) };
-        let skippedTotal = 0;
+        // With `second`, a twin state without the 8 fastest codes: the second chance must settle more pairs.
+        const plain: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m).fill(-1) };
+        let skippedTotal = 0, plainTotal = 0;
         for (let it = 0; it < 6; it++) {
+          if (second) plainTotal += K.pqAssignAccumulateBounded(x, d, cb, m, ksub, acc(m * ksub, ds), plain);
           const want = acc(m * ksub, ds), got = acc(m * ksub, ds);
           const wi = new Int32Array(n * m), wd = new Float32Array(n * m), gi = new Int32Array(n * m), gd = new Float32Array(n * m);
           K.pqAssignAccumulate(x, d, cb, m, ksub, want, { outIndex: wi, outDist: wd });
@@ -117,10 +127,12 @@ describe('pqAssignAccumulateBounded', () => {
           const scale = 0.3 / (it + 1);
           for (let p = 0; p < next.length; p++) next[p] = next[p]! + (rng.next() - 0.5) * scale;
           for (let s = 0; s < m; s++) next[(s * ksub + rng.int(ksub)) * ds] += it < 2 ? 3 : 0;
-          b.drift = drift(cb, next, m, ksub, ds);
+          Object.assign(b, drift(cb, next, m, ksub, ds, second));
+          plain.drift = drift(cb, next, m, ksub, ds).drift;
           cb = next;
         }
         if (off === 0) expect(skippedTotal).toBeGreaterThan(0);
+        if (off === 0 && second) expect(skippedTotal).toBeGreaterThan(plainTotal);
       });
   }
 
@@ -134,8 +146,9 @@ describe('pqAssignAccumulateBounded', () => {
     K.pqAssignAccumulateBounded(x, d, cb, m, ksub, acc(m * ksub, ds), a);
     ref.pqAssignAccumulateBounded(x, d, cb, m, ksub, acc(m * ksub, ds), r);
     same(a.assign, r.assign, 'assign'); same(a.lower, r.lower, 'lower');
-    const next = cb.map((v) => v * 1.001);
-    a.drift = r.drift = drift(cb, next, m, ksub, ds);
+    const next = cb.map((v, p) => v * 1.001 + (p % (ksub * ds) < 8 * ds ? 0.05 : 0));
+    Object.assign(a, drift(cb, next, m, ksub, ds, true));
+    Object.assign(r, drift(cb, next, m, ksub, ds, true));
     expect(K.pqAssignAccumulateBounded(x, d, next, m, ksub, acc(m * ksub, ds), a))
       .toBe(ref.pqAssignAccumulateBounded(x, d, next, m, ksub, acc(m * ksub, ds), r));
     same(a.assign, r.assign, 'assign'); same(a.lower, r.lower, 'lower');
@@ -151,6 +164,12 @@ describe('pqAssignAccumulateBounded', () => {
       .toThrow(/bounds\.assign\[0\].*got 16/);
     expect(() => ref.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, drift: new Float64Array([0, 0, 0.5, 0, 0, -1]) }))
       .toThrow(/bounds\.drift\[2\]/);
+    expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, top: new Int32Array(15), restDrift: new Float64Array(2) }))
+      .toThrow(/bounds\.top length.*expected 8·m = 16, got 15/);
+    expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, top: new Int32Array(16) }))
+      .toThrow(/bounds\.restDrift length.*expected m = 2, got undefined/);
+    expect(() => ref.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, top: new Int32Array(16).fill(16), restDrift: new Float64Array(2) }))
+      .toThrow(/bounds\.top\[0\].*got 16/);
   });
 });
 
