@@ -583,34 +583,40 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
   }
 }
 
-/** The 8 codes of largest drift (their codes at tc, −1 = none; coordinates [j][8] at tt) against the previous
- *  code a with sum dv: NaN when one of them (≠ a) would beat or tie-win over a, else the smallest of their
- *  exact sums (+Inf when none counts). */
+/** Codes of largest drift per sub-space that pqAssignBounded checks exactly (the second chance). */
+export const PQ_TOP: i32 = 8;
+
+/** The PQ_TOP codes of largest drift (their codes at tc, −1 = none; coordinates [j][PQ_TOP] at tt) against
+ *  the previous code a with sum dv: NaN when one of them (≠ a) would beat or tie-win over a, else the
+ *  smallest of their exact sums (+Inf when none counts). */
 // @ts-ignore: decorator
 @inline function topKeeps(xp: usize, tt: usize, tc: usize, ds: i32, a: i32, dv: f32): f32 {
   if (ASC_FEATURE_SIMD) {
-    let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
-    for (let j = 0; j < ds; j++) {
-      const u = v128.load32_splat(xp + (<usize>j << 2));
-      const o = tt + (<usize>j << 5);
-      const e0 = f32x4.sub(u, v128.load(o)), e1 = f32x4.sub(u, v128.load(o, 16));
-      s0 = f32x4.add(s0, f32x4.mul(e0, e0)); s1 = f32x4.add(s1, f32x4.mul(e1, e1));
-    }
     const av = i32x4.splat(a), none = i32x4.splat(-1), dvv = f32x4.splat(dv), inf = f32x4.splat(Infinity);
-    const c0 = v128.load(tc), c1 = v128.load(tc, 16);
-    const skip0 = v128.or(i32x4.eq(c0, none), i32x4.eq(c0, av)), skip1 = v128.or(i32x4.eq(c1, none), i32x4.eq(c1, av));
-    const ok0 = v128.or(skip0, v128.or(f32x4.gt(s0, dvv), v128.and(f32x4.eq(s0, dvv), i32x4.gt_s(c0, av))));
-    const ok1 = v128.or(skip1, v128.or(f32x4.gt(s1, dvv), v128.and(f32x4.eq(s1, dvv), i32x4.gt_s(c1, av))));
-    if (!i32x4.all_true(v128.and(ok0, ok1))) return NaN;
-    return hmin(f32x4.pmin(v128.bitselect(inf, s0, skip0), v128.bitselect(inf, s1, skip1)));
+    let mn = inf;
+    for (let h = 0; h < PQ_TOP; h += 4) {
+      let s0 = f32x4.splat(0);
+      let o = tt + (<usize>h << 2);
+      for (let j = 0; j < ds; j++) {
+        const e0 = f32x4.sub(v128.load32_splat(xp + (<usize>j << 2)), v128.load(o));
+        s0 = f32x4.add(s0, f32x4.mul(e0, e0));
+        o += <usize>PQ_TOP << 2;
+      }
+      const c0 = v128.load(tc + (<usize>h << 2));
+      const skip0 = v128.or(i32x4.eq(c0, none), i32x4.eq(c0, av));
+      const ok0 = v128.or(skip0, v128.or(f32x4.gt(s0, dvv), v128.and(f32x4.eq(s0, dvv), i32x4.gt_s(c0, av))));
+      if (!i32x4.all_true(ok0)) return NaN;
+      mn = f32x4.pmin(mn, v128.bitselect(inf, s0, skip0));
+    }
+    return hmin(mn);
   } else {
     let mn: f32 = Infinity;
-    for (let h = 0; h < 8; h++) {
+    for (let h = 0; h < PQ_TOP; h++) {
       const c = load<i32>(tc + (<usize>h << 2));
       if (c < 0 || c == a) continue;
       let acc: f32 = 0;
       for (let j = 0; j < ds; j++) {
-        const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tt + (<usize>(j * 8 + h) << 2));
+        const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tt + (<usize>(j * PQ_TOP + h) << 2));
         acc += e * e;
       }
       if (!(acc > dv || (acc == dv && c > a))) return NaN;
@@ -664,7 +670,7 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
           if (lr > 0) {
             if (l <= 0) dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
             if ((lr * lr * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
-              const lt = topKeeps(xr + <usize>s * sb, topT + <usize>s * (sb << 3), top + (<usize>s << 5), ds, a, dv);
+              const lt = topKeeps(xr + <usize>s * sb, topT + <usize>s * sb * <usize>PQ_TOP, top + (<usize>(s * PQ_TOP) << 2), ds, a, dv);
               if (lt == lt) {
                 const lb = <f32>(lr * down);
                 store<i32>(outIndex + p, a);

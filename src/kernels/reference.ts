@@ -1,6 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
-import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, PqBounds, SqBoundsResult } from './types.js';
+import { PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions,
+  type PqBounds, type SqBoundsResult } from './types.js';
 import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8 } from './validate.js';
 
 /*
@@ -435,8 +436,8 @@ function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m
             if (l <= 0) dv = pqDist(data, xo, codebook, (s * ksub + a) * ds, ds);
             if ((lr * lr * (1 - g) - e) * slack > dv && dv < Infinity) {
               let mn = Infinity, keeps = true;
-              for (let h = 0; h < 8 && keeps; h++) {
-                const c = top[s * 8 + h]!;
+              for (let h = 0; h < PQ_TOP && keeps; h++) {
+                const c = top[s * PQ_TOP + h]!;
                 if (c < 0 || c === a) continue;
                 const v = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
                 if (!(v > dv || (v === dv && c > a))) keeps = false;

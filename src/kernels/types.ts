@@ -93,6 +93,9 @@ export interface BoundedInfo {
  * Per-(row, sub-space) state of {@link Kernels.pqAssignAccumulateBounded}, kept by the caller across the
  * Lloyd iterations of one shard (n rows, m sub-spaces).
  */
+/** Codes per sub-space in {@link PqBounds.top}. */
+export const PQ_TOP = 8;
+
 export interface PqBounds {
   /** n × m: the code chosen by the last call, −1 when the pair has no bound yet (it then takes the full search). */
   assign: Int32Array;
@@ -103,7 +106,7 @@ export interface PqBounds {
    *  rounded up): the largest code drift, the largest drift of the other codes, the index of the code
    *  with the largest drift. NaN or +Inf in the first two makes every pair of that sub-space search again. */
   drift: Float64Array;
-  /** Optional input, m × 8: per sub-space the codes with the largest drifts (−1 = unused). A pair that fails
+  /** Optional input, m × {@link PQ_TOP}: per sub-space the codes with the largest drifts (−1 = unused). A pair that fails
    *  the bound test above gets a second chance: its bound lowered by `restDrift` (the largest drift of the
    *  codes not listed) plus the exact sums of the listed codes, so a few fast-moving codes do not force a
    *  full search. Needs `restDrift`. */

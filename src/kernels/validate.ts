@@ -1,5 +1,5 @@
 import { expect, expectPositiveInt, IvfkitError, rowsOf } from '../util/errors.js';
-import type { Accumulators, AssignBounds, AssignOptions, PqBounds } from './types.js';
+import { PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type PqBounds } from './types.js';
 
 /** Argument checks shared by the reference and the wasm kernels (one message for one mistake). */
 
@@ -129,11 +129,11 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
     if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.assign[${p}]`, `an integer in [-1, ${ksub})`, c);
   }
   if (bounds.top === undefined && bounds.restDrift === undefined) return;
-  expect(bounds.top instanceof Int32Array && bounds.top.length === 8 * m, 'dimension-mismatch', 'bounds.top length (Int32Array)',
-    `8·m = ${8 * m}`, bounds.top?.length);
+  expect(bounds.top instanceof Int32Array && bounds.top.length === PQ_TOP * m, 'dimension-mismatch', 'bounds.top length (Int32Array)',
+    `${PQ_TOP}·m = ${PQ_TOP * m}`, bounds.top?.length);
   expect(bounds.restDrift instanceof Float64Array && bounds.restDrift.length === m, 'dimension-mismatch',
     'bounds.restDrift length (Float64Array)', `m = ${m}`, bounds.restDrift?.length);
-  for (let p = 0; p < 8 * m; p++) {
+  for (let p = 0; p < PQ_TOP * m; p++) {
     const c = bounds.top[p]!;
     if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.top[${p}]`, `an integer in [-1, ${ksub})`, c);
   }

@@ -1,6 +1,7 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
-import type { Accumulators, AssignBounds, AssignOptions, AssignResult, BoundedInfo, Kernels, PqAssignOptions, PqBounds, SqBoundsResult } from './types.js';
+import { PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
+  type SqBoundsResult } from './types.js';
 import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
@@ -304,14 +305,14 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ar.f64(drp, 3 * m).set(bounds.drift);
       let topp = 0, restp = 0, ttp = 0;
       if (bounds.top && bounds.restDrift) {
-        topp = ar.alloc(m * 32); restp = ar.alloc(m * 8); ttp = ar.alloc(m * ds * 32);
-        ar.i32(topp, 8 * m).set(bounds.top);
+        topp = ar.alloc(m * PQ_TOP * 4); restp = ar.alloc(m * 8); ttp = ar.alloc(m * ds * PQ_TOP * 4);
+        ar.i32(topp, PQ_TOP * m).set(bounds.top);
         ar.f64(restp, m).set(bounds.restDrift);
-        const tt = ar.f32(ttp, m * ds * 8);
+        const tt = ar.f32(ttp, m * ds * PQ_TOP);
         for (let s = 0; s < m; s++) {
-          for (let h = 0; h < 8; h++) {
-            const c = bounds.top[s * 8 + h]!;
-            for (let j = 0; j < ds; j++) tt[(s * ds + j) * 8 + h] = c < 0 ? 0 : codebook[(s * ksub + c) * ds + j]!;
+          for (let h = 0; h < PQ_TOP; h++) {
+            const c = bounds.top[s * PQ_TOP + h]!;
+            for (let j = 0; j < ds; j++) tt[(s * ds + j) * PQ_TOP + h] = c < 0 ? 0 : codebook[(s * ksub + c) * ds + j]!;
           }
         }
       }

@@ -1,4 +1,4 @@
-import type { Accumulators, AssignBounds, Kernels, PqBounds } from '../kernels/types.js';
+import { PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -459,7 +459,7 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
     for (let s = 0; s < m; s++) drift[3 * s + 2] = -1;
     st = {
       shard, dim, m, ksub, codebook,
-      bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift, top: new Int32Array(8 * m).fill(-1),
+      bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift, top: new Int32Array(PQ_TOP * m).fill(-1),
         restDrift: new Float64Array(m).fill(Infinity) },
     };
     pqBoundsOf.set(scratch, st);
@@ -494,10 +494,10 @@ function pqDrift(prev: Float32Array, next: Float32Array, m: number, ksub: number
     out[3 * s + 1] = finite ? m2 : Infinity;
     out[3 * s + 2] = finite ? arg : -1;
     if (!b.top || !b.restDrift) continue;
-    b.top.fill(-1, 8 * s, 8 * s + 8);
-    if (!finite || ksub <= 8) { b.restDrift[s] = Infinity; continue; }
+    b.top.fill(-1, PQ_TOP * s, PQ_TOP * s + PQ_TOP);
+    if (!finite || ksub <= PQ_TOP) { b.restDrift[s] = Infinity; continue; }
     idx.sort((x, y) => dr[y]! - dr[x]! || x - y);
-    for (let h = 0; h < 8; h++) b.top[8 * s + h] = idx[h]!;
-    b.restDrift[s] = dr[idx[8]!]!;
+    for (let h = 0; h < PQ_TOP; h++) b.top[PQ_TOP * s + h] = idx[h]!;
+    b.restDrift[s] = dr[idx[PQ_TOP]!]!;
   }
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
-import type { Accumulators, Kernels, PqBounds } from '../../src/kernels/types.js';
+import { PQ_TOP, type Accumulators, type Kernels, type PqBounds } from '../../src/kernels/types.js';
 import { localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
 import { kmeansPartialStats, pqBoundsDebug, type StatsScratch } from '../../src/train/partial.js';
 import { trainPq, type TrainPqOptions } from '../../src/train/pq.js';
@@ -49,7 +49,7 @@ function acc(k: number, dim: number): Accumulators {
  *  largest drift of the rest. */
 function drift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number, second = false):
   Pick<PqBounds, 'drift' | 'top' | 'restDrift'> {
-  const out = new Float64Array(3 * m), top = new Int32Array(8 * m).fill(-1), restDrift = new Float64Array(m);
+  const out = new Float64Array(3 * m), top = new Int32Array(PQ_TOP * m).fill(-1), restDrift = new Float64Array(m);
   for (let s = 0; s < m; s++) {
     let m1 = 0, m2 = 0, arg = -1;
     const all: [number, number][] = [];
@@ -62,8 +62,8 @@ function drift(prev: Float32Array, next: Float32Array, m: number, ksub: number, 
     }
     out.set([m1, m2, arg], 3 * s);
     all.sort((x, y) => y[0] - x[0] || x[1] - y[1]);
-    for (let h = 0; h < 8; h++) top[8 * s + h] = all[h]![1];
-    restDrift[s] = all[8]![0];
+    for (let h = 0; h < PQ_TOP; h++) top[PQ_TOP * s + h] = all[h]![1];
+    restDrift[s] = all[PQ_TOP]![0];
   }
   return second ? { drift: out, top, restDrift } : { drift: out };
 }
