@@ -141,7 +141,7 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
       pqBoundedStep(shard, dim, n, m, ksub, centroids, kernels, stats, scratch);
       return stats;
     }
-    if (scratch) { scratch.skipped = 0; scratch.rows = n * m; }
+    if (scratch) { pqBoundsOf.delete(scratch); scratch.skipped = 0; scratch.rows = n * m; }
     kernels.pqAssignAccumulate(shard, dim, centroids, m, ksub, stats);
     return stats;
   }

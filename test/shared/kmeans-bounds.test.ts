@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
-import { kmeans, kmeansWith, localExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
+import { boundsPolicy, kmeans, kmeansWith, localExecutor, type KmeansExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
 import { boundsDebug } from '../../src/train/partial.js';
 import { blobs, integers, shardedExecutor } from './fixtures.js';
 
@@ -18,6 +18,10 @@ async function both(data: Float32Array, dim: number, k: number, opts: KmeansOpti
   const off = await kmeans(data, dim, k, { ...opts, bounds: false });
   same(on, off);
 }
+
+// Bounds from the first iteration here (the largest drifts); the Lloyd loop's own start policy is tested last.
+beforeAll(() => { boundsPolicy.always = true; });
+afterAll(() => { boundsPolicy.always = false; });
 
 describe('k-means Hamerly bounds: identical to brute force', () => {
   for (const build of ['auto', 'scalar', 'reference'] as const) {
@@ -132,6 +136,35 @@ describe('k-means Hamerly bounds: identical to brute force', () => {
         expect(Array.from(got)).toEqual(Array.from(want));
       }
       if (k === 1) expect(want.every((v) => v === Infinity)).toBe(true);
+    }
+  });
+});
+
+describe('when the Lloyd loop turns bounds on', () => {
+  it('once an iteration lowers the loss by less than 1 %; results as without bounds', async () => {
+    boundsPolicy.always = false;
+    try {
+      const kernels = await loadKernels();
+      const dim = 16;
+      const data = blobs(4000, dim, 30, 14, 2);
+      const log: number[] = [], used: boolean[] = [];
+      const inner = shardedExecutor(data, dim, 2, kernels, log);
+      const spy: KmeansExecutor = { ...inner, partialStats: (c, ctx) => { used.push(ctx.bounds === true); return inner.partialStats(c, ctx); } };
+      const on = await kmeansWith(spy, 40, { maxIters: 25, tolerance: 0, seed: 7, bounds: true });
+      const off = await kmeansWith(localExecutor(data, dim, kernels), 40, { maxIters: 25, tolerance: 0, seed: 7, bounds: false });
+      same(on, off);
+      const h = on.lossHistory;
+      for (let t = 0; t < used.length; t++) {
+        let want = false;
+        for (let s = 1; s < t; s++) if (Math.abs(h[s - 1]! - h[s]!) < 0.01 * Math.abs(h[s]!)) want = true;
+        expect(used[t], `iteration ${t + 1}`).toBe(want);
+      }
+      expect(used[0]).toBe(false);
+      expect(used.some((u) => u)).toBe(true);
+      for (let t = 0; t < used.length; t++) if (!used[t]) expect(log[t]).toBe(0);
+      expect(Math.max(...log)).toBeGreaterThan(1000);
+    } finally {
+      boundsPolicy.always = true;
     }
   });
 });

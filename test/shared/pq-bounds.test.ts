@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
 import { PQ_TOP, type Accumulators, type Kernels, type PqBounds } from '../../src/kernels/types.js';
 import { localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
+import { boundsPolicy } from '../../src/train/kmeans.js';
 import { kmeansPartialStats, pqBoundsDebug, type StatsScratch } from '../../src/train/partial.js';
 import { trainPq, type TrainPqOptions } from '../../src/train/pq.js';
 import { createRng } from '../../src/util/rng.js';
@@ -180,6 +181,9 @@ async function both(data: Float32Array, dim: number, opts: TrainPqOptions, execu
 }
 
 describe('trainPq with bounds: bit-identical to brute force', () => {
+  // Bounds from the first iteration (the largest drifts), not from the Lloyd loop's start policy.
+  beforeAll(() => { boundsPolicy.always = true; });
+  afterAll(() => { boundsPolicy.always = false; });
   afterEach(() => { pqBoundsDebug.zeroMargin = false; });
 
   for (const build of ['auto', 'scalar', 'reference'] as const) {
