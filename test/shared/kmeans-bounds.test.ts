@@ -157,12 +157,20 @@ describe('when the Lloyd loop turns bounds on', () => {
       for (let t = 0; t < used.length; t++) {
         let want = false;
         for (let s = 1; s < t; s++) if (Math.abs(h[s - 1]! - h[s]!) < 0.01 * Math.abs(h[s]!)) want = true;
+        if (t === 24 && !used[23]) want = false; // the last iteration starts none
         expect(used[t], `iteration ${t + 1}`).toBe(want);
       }
       expect(used[0]).toBe(false);
       expect(used.some((u) => u)).toBe(true);
       for (let t = 0; t < used.length; t++) if (!used[t]) expect(log[t]).toBe(0);
       expect(Math.max(...log)).toBeGreaterThan(1000);
+      // Stopping at the iteration where bounds would start: they do not start (nothing would use them).
+      const first = used.indexOf(true) + 1;
+      const usedShort: boolean[] = [];
+      const spyShort: KmeansExecutor = { ...inner, partialStats: (c, ctx) => { usedShort.push(ctx.bounds === true); return inner.partialStats(c, ctx); } };
+      const short = await kmeansWith(spyShort, 40, { maxIters: first, tolerance: 0, seed: 7, bounds: true });
+      same(short, await kmeansWith(localExecutor(data, dim, kernels), 40, { maxIters: first, tolerance: 0, seed: 7, bounds: false }));
+      expect(usedShort).toEqual(new Array(first).fill(false));
     } finally {
       boundsPolicy.always = true;
     }
