@@ -583,24 +583,21 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
   }
 }
 
-/** Codes of largest drift per sub-space that pqAssignBounded checks exactly (the second chance). */
-export const PQ_TOP: i32 = 8;
-
-/** The PQ_TOP codes of largest drift (their codes at tc, −1 = none; coordinates [j][PQ_TOP] at tt) against
- *  the previous code a with sum dv: NaN when one of them (≠ a) would beat or tie-win over a, else the
- *  smallest of their exact sums (+Inf when none counts). */
+/** The nt codes of largest drift (nt a multiple of 4; their codes at tc, −1 = none; coordinates [j][nt] at tt)
+ *  against the previous code a with sum dv: NaN when one of them (≠ a) would beat or tie-win over a, else
+ *  the smallest of their exact sums (+Inf when none counts). */
 // @ts-ignore: decorator
-@inline function topKeeps(xp: usize, tt: usize, tc: usize, ds: i32, a: i32, dv: f32): f32 {
+@inline function topKeeps(xp: usize, tt: usize, tc: usize, nt: i32, ds: i32, a: i32, dv: f32): f32 {
   if (ASC_FEATURE_SIMD) {
     const av = i32x4.splat(a), none = i32x4.splat(-1), dvv = f32x4.splat(dv), inf = f32x4.splat(Infinity);
     let mn = inf;
-    for (let h = 0; h < PQ_TOP; h += 4) {
+    for (let h = 0; h < nt; h += 4) {
       let s0 = f32x4.splat(0);
       let o = tt + (<usize>h << 2);
       for (let j = 0; j < ds; j++) {
         const e0 = f32x4.sub(v128.load32_splat(xp + (<usize>j << 2)), v128.load(o));
         s0 = f32x4.add(s0, f32x4.mul(e0, e0));
-        o += <usize>PQ_TOP << 2;
+        o += <usize>nt << 2;
       }
       const c0 = v128.load(tc + (<usize>h << 2));
       const skip0 = v128.or(i32x4.eq(c0, none), i32x4.eq(c0, av));
@@ -611,12 +608,12 @@ export const PQ_TOP: i32 = 8;
     return hmin(mn);
   } else {
     let mn: f32 = Infinity;
-    for (let h = 0; h < PQ_TOP; h++) {
+    for (let h = 0; h < nt; h++) {
       const c = load<i32>(tc + (<usize>h << 2));
       if (c < 0 || c == a) continue;
       let acc: f32 = 0;
       for (let j = 0; j < ds; j++) {
-        const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tt + (<usize>(j * PQ_TOP + h) << 2));
+        const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(tt + (<usize>(j * nt + h) << 2));
         acc += e * e;
       }
       if (!(acc > dv || (acc == dv && c > a))) return NaN;
@@ -629,14 +626,15 @@ export const PQ_TOP: i32 = 8;
 /**
  * pqAssign with bounds (see above) for n rows of d = m·ds: outIndex/outDist[i·m + s] as pqAssign, bit for
  * bit; sAssign (i32) / sLower (f32) [i·m + s] are read and updated; drift: f64 [m][3] = largest code drift,
- * largest drift of the other codes, the code with the largest. Work areas: lists (m·n i32), cnt (m i32),
- * packed ((n + 4)·ds f32), pIdx / pDist / pLb (n + 4 values each). margin: 1 (0 = test hook that drops
- * every rounding margin). Returns the number of pairs that kept their code without a search.
+ * largest drift of the other codes, the code with the largest; top (i32 [m][nt]) / rest (f64 [m]) / topT
+ * (f32 [m][ds][nt]): the second chance's codes, the drift of the others and their coordinates (top = 0:
+ * none). Work areas: lists (m·n i32), cnt (m i32), packed ((n + 4)·ds f32), pIdx / pDist / pLb (n + 4
+ * values each). margin: 1 (0 = test hook that drops every rounding margin). Returns the number of pairs that kept their code without a search.
  */
 export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, cb: usize, t2: usize, cn: usize, cnmax: usize,
   scratch: usize, outIndex: usize, outDist: usize, sAssign: usize, sLower: usize, drift: usize,
   lists: usize, cnt: usize, packed: usize, pIdx: usize, pDist: usize, pLb: usize, margin: f64,
-  top: usize, rest: usize, topT: usize): i32 {
+  top: usize, rest: usize, topT: usize, nt: i32): i32 {
   const ds = d / m;
   const stride = <usize>d << 2;
   const sb = <usize>ds << 2;
@@ -670,7 +668,7 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
           if (lr > 0) {
             if (l <= 0) dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
             if ((lr * lr * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
-              const lt = topKeeps(xr + <usize>s * sb, topT + <usize>s * sb * <usize>PQ_TOP, top + (<usize>(s * PQ_TOP) << 2), ds, a, dv);
+              const lt = topKeeps(xr + <usize>s * sb, topT + <usize>s * sb * <usize>nt, top + (<usize>(s * nt) << 2), nt, ds, a, dv);
               if (lt == lt) {
                 const lb = <f32>(lr * down);
                 store<i32>(outIndex + p, a);

@@ -89,13 +89,13 @@ export interface BoundedInfo {
   blocks: number;
 }
 
+/** Codes per sub-space in {@link PqBounds.top} (a multiple of 4). */
+export const PQ_TOP = 8;
+
 /**
  * Per-(row, sub-space) state of {@link Kernels.pqAssignAccumulateBounded}, kept by the caller across the
  * Lloyd iterations of one shard (n rows, m sub-spaces).
  */
-/** Codes per sub-space in {@link PqBounds.top}. */
-export const PQ_TOP = 8;
-
 export interface PqBounds {
   /** n × m: the code chosen by the last call, −1 when the pair has no bound yet (it then takes the full search). */
   assign: Int32Array;

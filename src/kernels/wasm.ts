@@ -35,7 +35,7 @@ export interface KernelExports {
   pqAssignBounded(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
     scratch: number, outIndex: number, outDist: number, sAssign: number, sLower: number, drift: number,
     lists: number, cnt: number, packed: number, pIdx: number, pDist: number, pLb: number, margin: number,
-    top: number, rest: number, topT: number): number;
+    top: number, rest: number, topT: number, nt: number): number;
   pqCodes8(idx: number, len: number, out: number): void;
   pqCodes4(idx: number, len: number, out: number): void;
   sqBounds(x: number, n: number, d: number, bounds: number): number;
@@ -324,7 +324,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.i32(sap, r * m).set(bounds.assign.subarray(a * m, b * m));
         ar.f32(slp, r * m).set(bounds.lower.subarray(a * m, b * m));
         skipped += ex.pqAssignBounded(xp, r, dim, m, ksub, tp, cbp, t2p, cnp, cmp, sp, ip, dp, sap, slp, drp, lp, cntp, pp, pip, pdp, plp, margin,
-          topp, restp, ttp);
+          topp, restp, ttp, PQ_TOP);
         ex.pqAccumulate(xp, r, dim, m, ksub, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
         bounds.assign.set(ar.i32(sap, r * m), a * m);
         bounds.lower.set(ar.f32(slp, r * m), a * m);

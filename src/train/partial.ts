@@ -475,7 +475,7 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
 }
 
 /** Per sub-space: largest code drift ‖c_new − c_old‖ (f64, rounded up), the code with it, the largest of
- *  the others; the 8 codes with the largest drifts and the largest drift of the rest; +Inf when a code is
+ *  the others; the PQ_TOP codes with the largest drifts and the largest drift of the rest; +Inf when a code is
  *  not finite (the sub-space's pairs then search again). */
 function pqDrift(prev: Float32Array, next: Float32Array, m: number, ksub: number, ds: number, b: PqBounds): void {
   const out = b.drift, dr = new Float64Array(ksub), idx = new Int32Array(ksub);
