@@ -3,13 +3,16 @@ import { sqNormRow } from './common';
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
 // optionally with a bias ≥ 0 (Lance's balance term) added for the choice. Centroids are packed as
 // assign.ts packs them (blocks of 8, [j][8]), in the host's group order; group g holds blocks
-// g·gsz .. g·gsz+gsz−1. Per row the host keeps: the centroid chosen last time (assign, −1 = none) and,
-// per group, lower[i·G+g] = a lower bound on the true Euclidean distance to every real centroid of the
-// group other than assign[i], plus delta[g] at the time it was stored (delta = the group's accumulated
-// drift, maintained by the host). A group is computed for a row unless its bound (and its smallest bias)
+// g·gsz .. g·gsz+gsz−1. Per row the host keeps: the centroid chosen last time (assign, −1 = none), the
+// epoch of the row's bounds (epoch) and, per group, lower[i·G+g] = a lower bound on the true Euclidean
+// distance to every real centroid of the group other than assign[i], as the centroids were at that epoch.
+// decay[e·G+g] (host) bounds how far any centroid of group g moved since epoch e, so lower − decay bounds
+// the distance now. A group is computed for a row unless that bound (and the group's smallest bias)
 // proves, with the rounding margin of the f32 kernel arithmetic, that none of its centroids can reach the
-// selection value of assign[i]. Computed distances are the bits assignRows computes (sequential f32 dot,
-// max(0, (‖x‖² + ‖c‖²) − 2·dot), + bias in f32), so the chosen centroid and distance equal brute force.
+// selection value of assign[i]. A row that is not settled moves to epoch `now`: the bounds of groups it
+// skips are decayed (rounded down) and the others recomputed. Computed distances are the bits assignRows
+// computes (sequential f32 dot, max(0, (‖x‖² + ‖c‖²) − 2·dot), + bias in f32), so the chosen centroid and
+// distance equal brute force.
 //
 // Steps per block of rows: (1) the distance to the previous centroid and the group tests, giving each
 // row that cannot be settled the list of groups it needs; (2) per run of RUN such rows and per group, the
@@ -38,11 +41,11 @@ const DCHUNK: i32 = 256;
   return t > 0 ? Math.sqrt(t) * (1 - 1e-12) : 0;
 }
 
-/** Stored form of bound l of group g (rounded down to f32, infinities kept). */
+/** Stored form of bound l (rounded down to f32, infinities kept). */
 // @ts-ignore: decorator
-@inline function stored(l: f64, delta: f64): f32 {
+@inline function stored(l: f64): f32 {
   if (l == Infinity || l == -Infinity) return <f32>l;
-  return <f32>((l + delta) * (1 - 2.384185791015625e-7));
+  return <f32>(l * (1 - 2.384185791015625e-7));
 }
 
 /** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
@@ -53,14 +56,15 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
 /**
  * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
  * and have cn = +Inf, so they never win); pos[c] is the slot of centroid c. bias (0 = none): per slot, the term
- * added to the distance for the choice (Lance's balance term), as assignRows; the output distance is unbiased. assign (i32 × n) and lower
- * (f32 × n·G) are read and updated; delta (f64 × G) and xnorm (f64 × n, ‖x_i‖ in f64) are read; cmax ≥
+ * added to the distance for the choice (Lance's balance term), as assignRows; the output distance is unbiased. assign (i32 × n),
+ * epoch (i32 × n) and lower (f32 × n·G) are read and updated; decay (f64 × E·G) and xnorm (f64 × n, ‖x_i‖
+ * in f64) are read; rows that are not settled get epoch `now`; cmax ≥
  * max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
  * distance blocks computed]. The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
-  gsz: i32, G: i32, assign: usize, lower: usize, delta: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
+  gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
   info: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
@@ -124,6 +128,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     let t: f64 = Infinity;
     let ub: f32 = NaN, us: f32 = NaN;
     const lo = lower + (<usize>i * <usize>G << 2);
+    const eq = epoch + <usize>i * <usize>G;
     if (a >= 0) {
       const sa = load<i32>(pos + (<usize>a << 2));
       const dot = load<f32>(dots + (<usize>i << 2));
@@ -135,7 +140,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
         t = (hasBias ? <f64>us * (1 + 4.76837158203125e-7) + 1e-37 : <f64>us) + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
         let all = true;
         for (let g = 0; g < G; g++) {
-          const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
+          const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(decay + ((<usize>load<u8>(eq + <usize>g) * <usize>G + <usize>g) << 3));
           if (!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t)) { all = false; break; }
         }
         if (all) {
@@ -153,19 +158,16 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     store<f64>(thr + (q << 3), t);
     store<i32>(rowOf + (q << 2), i);
     const nq = need + (q * <usize>G << 1);
-    let c = 0;
+    const go = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
+    let c = 0, inOld: u8 = 0;
     for (let g = 0; g < G; g++) {
-      const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(delta + (<usize>g << 3));
+      const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(decay + ((<usize>load<u8>(eq + <usize>g) * <usize>G + <usize>g) << 3));
       store<u16>(nq + (<usize>c << 1), <u16>g);
-      c += i32(!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t));
+      const nd = !(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t);
+      if (g == go) inOld = u8(nd);
+      c += i32(nd);
     }
     store<i32>(nCnt + (q << 2), c);
-    let inOld: u8 = 0;
-    if (a >= 0) {
-      const go = (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz;
-      const e = <f64>load<f32>(lo + (<usize>go << 2)) - load<f64>(delta + (<usize>go << 3));
-      inOld = u8(!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>go << 3)) > t));
-    }
     store<u8>(oldIn + q, inOld);
     np++;
   }
@@ -290,16 +292,21 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       store<i32>(assign + (<usize>i << 2), bi);
       const marg = margin(d, xnr, cmax);
       const lo = lower + (<usize>i * <usize>G << 2);
+      const eq = epoch + <usize>i * <usize>G;
       const gNew = (load<i32>(pos + (<usize>bi << 2)) / BLOCK) / gsz;
       const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
       for (let r = 0; r < nc; r++) {
         const g = <i32>load<u16>(nq + (<usize>r << 1));
         const mm = groupMin(gq + <usize>g * GB, g == gNew, bd);
-        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg), load<f64>(delta + (<usize>g << 3))));
+        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg)));
+        store<u8>(eq + <usize>g, <u8>now);
       }
       if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) {
-        const s = stored(boundFrom(<f64>ub, marg), load<f64>(delta + (<usize>gOld << 3)));
-        if (s < load<f32>(lo + (<usize>gOld << 2))) store<f32>(lo + (<usize>gOld << 2), s);
+        const s = stored(boundFrom(<f64>ub, marg));
+        const eo = eq + <usize>gOld;
+        const cur = stored(<f64>load<f32>(lo + (<usize>gOld << 2)) - load<f64>(decay + ((<usize>load<u8>(eo) * <usize>G + <usize>gOld) << 3)));
+        store<f32>(lo + (<usize>gOld << 2), s < cur ? s : cur);
+        store<u8>(eo, <u8>now);
       }
     }
   }

@@ -100,9 +100,9 @@ function boundFrom(m: number, marg: number): number {
   return t > 0 ? Math.sqrt(t) * (1 - 1e-12) : 0;
 }
 
-function storedBound(l: number, delta: number): number {
+function storedBound(l: number): number {
   if (l === Infinity || l === -Infinity) return l;
-  return f((l + delta) * (1 - 2 ** -22));
+  return f(l * (1 - 2 ** -22));
 }
 
 /** True when bound e (true distance) proves a kernel distance above threshold t (= ub + margin). */
@@ -225,7 +225,7 @@ export function createReferenceKernels(): Kernels {
       const index = outI32(opts.outIndex, n, 'outIndex');
       const dist = outF32(opts.outDist, n, 'outDist');
       const bias = opts.bias;
-      const { groupSize: gs, assign, lower, delta, xnorm, cmax } = bounds;
+      const { groupSize: gs, assign, lower, epoch, decay, now, xnorm, cmax } = bounds;
       const order = bounds.order ?? Int32Array.from({ length: k }, (_, c) => c);
       const group = new Int32Array(k);
       for (let p = 0; p < k; p++) group[order[p]!] = Math.floor(p / gs);
@@ -248,9 +248,10 @@ export function createReferenceKernels(): Kernels {
           if (us < Infinity) t = (bias ? us * (1 + 2 ** -21) + 1e-37 : us) + boundsMargin(dim, xnorm[i]!, cmax);
         }
         const need = new Uint8Array(G);
+        const at = (g: number): number => lower[i * G + g]! - decay[epoch[i * G + g]! * G + g]!;
         let any = false;
         for (let g = 0; g < G; g++) {
-          need[g] = t < Infinity && provesAbove(lower[i * G + g]! - delta[g]!, t - minB[g]!) ? 0 : 1;
+          need[g] = t < Infinity && provesAbove(at(g), t - minB[g]!) ? 0 : 1;
           if (need[g]) any = true;
         }
         if (!any) { index[i] = a; dist[i] = ub; skipped++; continue; }
@@ -275,8 +276,10 @@ export function createReferenceKernels(): Kernels {
         const marg = boundsMargin(dim, xnorm[i]!, cmax);
         const gNew = group[bi]!, gOld = a >= 0 ? group[a]! : -1;
         for (let g = 0; g < G; g++) {
-          if (need[g]) lower[i * G + g] = storedBound(boundFrom(g === gNew && bd <= m1[g]! ? m2[g]! : m1[g]!, marg), delta[g]!);
-          else if (g === gOld && bi !== a) lower[i * G + g] = Math.min(lower[i * G + g]!, storedBound(boundFrom(ub, marg), delta[g]!));
+          if (need[g]) lower[i * G + g] = storedBound(boundFrom(g === gNew && bd <= m1[g]! ? m2[g]! : m1[g]!, marg));
+          else if (g === gOld && bi !== a) lower[i * G + g] = Math.min(storedBound(at(g)), storedBound(boundFrom(ub, marg)));
+          else continue;
+          epoch[i * G + g] = now;
         }
       }
       K.accumulate(data, dim, index.subarray(0, n), dist.subarray(0, n), acc);

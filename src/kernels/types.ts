@@ -71,10 +71,16 @@ export interface AssignBounds {
   /** n values: the centroid each row chose last time; −1 = no bounds (the row takes the full assignment). */
   assign: Int32Array;
   /** n × G: a lower bound on the true Euclidean distance from row i to every centroid of group g other than
-   *  assign[i], plus delta[g] at the time it was stored. */
+   *  assign[i], as the centroids were at epoch[i·G + g]. */
   lower: Float32Array;
-  /** G values: the accumulated largest centroid drift of each group (the caller adds each step's drift, rounded up). */
-  delta: Float64Array;
+  /** n × G: the epoch of each bound (a row of `decay`); the bounds a call stores get `now`. */
+  epoch: Uint8Array;
+  /** 256 × G: decay[e·G + g] ≥ the largest distance any centroid of group g moved from epoch e to this call
+   *  (true Euclidean, rounded up), +Inf for an epoch not in use. The caller keeps it: src/train/partial.ts
+   *  measures it from kept centroids, or chains the movements of the steps in between. */
+  decay: Float64Array;
+  /** The epoch (0 .. 255) of this call's centroids; decay[now·G ..] is 0. */
+  now: number;
   /** n values: ‖x_i‖ in f64 (for the rounding margin). */
   xnorm: Float64Array;
   /** An upper bound on ‖c‖ over the centroids of the call. */

@@ -90,7 +90,10 @@ export function checkBounds(b: AssignBounds, n: number, k: number): number {
   const G = Math.ceil(k / b.groupSize);
   expect(b.assign instanceof Int32Array && b.assign.length === n, 'dimension-mismatch', 'bounds.assign length', n, b.assign?.length);
   expect(b.lower instanceof Float32Array && b.lower.length === n * G, 'dimension-mismatch', 'bounds.lower length', `n·G = ${n * G}`, b.lower?.length);
-  expect(b.delta instanceof Float64Array && b.delta.length === G, 'dimension-mismatch', 'bounds.delta length', G, b.delta?.length);
+  expect(b.decay instanceof Float64Array && b.decay.length === 256 * G, 'dimension-mismatch', 'bounds.decay length', `256·G = ${256 * G}`,
+    b.decay?.length);
+  expect(Number.isInteger(b.now) && b.now >= 0 && b.now < 256, 'invalid-argument', 'bounds.now', 'an integer in 0 .. 255', b.now);
+  expect(b.epoch instanceof Uint8Array && b.epoch.length === n * G, 'dimension-mismatch', 'bounds.epoch length', `n·G = ${n * G}`, b.epoch?.length);
   expect(b.xnorm instanceof Float64Array && b.xnorm.length === n, 'dimension-mismatch', 'bounds.xnorm length', n, b.xnorm?.length);
   expect(typeof b.cmax === 'number' && b.cmax >= 0, 'invalid-argument', 'bounds.cmax', 'a number ≥ 0', b.cmax);
   if (b.order !== undefined) {

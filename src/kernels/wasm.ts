@@ -22,7 +22,7 @@ export interface KernelExports {
   boundedScratchBytes(n: number, G: number, kb: number, k: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
-    assign: number, lower: number, delta: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
+    assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
@@ -199,7 +199,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ar.reset();
       const a0 = accIn(acc, k, dim);
       const kb = Math.ceil(k / 8), kPad = kb * 8;
-      const R = Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 5 + 64)));
+      const R = Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 7 + 64)));
       const rows = Math.min(R, n);
       const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), ordp = ar.alloc(kPad * 4), posp = ar.alloc(k * 4);
       const bpp = bias ? ar.alloc(kPad * 4) : 0;
@@ -215,9 +215,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
       ar.f32(cnp, kPad).fill(Infinity, k);
       ar.release(mark);
-      const dlp = ar.alloc(G * 8), infop = ar.alloc(16);
-      ar.f64(dlp, G).set(bounds.delta);
+      const dlp = ar.alloc(bounds.decay.length * 8), infop = ar.alloc(16);
+      ar.f64(dlp, bounds.decay.length).set(bounds.decay);
       const xp = ar.alloc(rows * dim * 4), asp = ar.alloc(rows * 4), lop = ar.alloc(rows * G * 4), xnp = ar.alloc(rows * 8);
+      const epp = ar.alloc(rows * G);
       const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
       const sp = ar.alloc(ex.boundedScratchBytes(rows, G, kb, k));
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
@@ -229,12 +230,14 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.i32(asp, r).set(bounds.assign.subarray(a, b));
         ar.f32(lop, r * G).set(bounds.lower.subarray(a * G, b * G));
         ar.f64(xnp, r).set(bounds.xnorm.subarray(a, b));
-        ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, dlp, xnp, bounds.cmax, sp, ip, dp, infop);
+        ar.u8(epp, r * G).set(bounds.epoch.subarray(a * G, b * G));
+        ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, bounds.now, xnp, bounds.cmax, sp, ip, dp, infop);
         ex.accumulate(xp, r, dim, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
         const info = ar.i32(infop, 2);
         skipped += info[0]!; computed += info[1]!;
         bounds.assign.set(ar.i32(asp, r), a);
         bounds.lower.set(ar.f32(lop, r * G), a * G);
+        bounds.epoch.set(ar.u8(epp, r * G), a * G);
         if (index) index.set(ar.i32(ip, r), a);
         if (dist) dist.set(ar.f32(dp, r), a);
       });

@@ -108,16 +108,23 @@ export interface StatsScratch {
   rows?: number;
 }
 
-/** Bounds of one shard against the centroids of the previous call (Yinyang-style groups). */
+/** Bounds of one shard against the centroids of earlier calls (Yinyang-style groups, one epoch per call). */
 export interface BoundsState {
   shard: Float32Array;
   dim: number;
   k: number;
-  /** The centroids the bounds were last moved to (drifts are measured from these). */
-  centroids: Float32Array;
+  /** The centroids of the last few epochs, newest last (the decay of older epochs is chained). */
+  kept: { epoch: number; centroids: Float32Array }[];
+  /** Per epoch e: the largest movement of each group's centroids from epoch e to e + 1 (rounded up). */
+  steps: Float64Array[];
   /** What the kernel reads and updates. */
   kernel: AssignBounds;
 }
+
+/** Epochs a bounds state lives before it is rebuilt (one row of the decay table each). */
+const MAX_EPOCHS = 256;
+/** Centroid sets kept per shard for measuring net drift: at most this many, and at most ~32 MiB. */
+const KEEP_EPOCHS = 16;
 /**
  * The map step: assigns every row of `shard` to its nearest centroid (with `ctx.bias` for the choice)
  * and accumulates per-cluster fixed-point sums, counts, distance sums and radii. Rows whose distances
@@ -178,19 +185,9 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   }
   let st = scratch.bounds;
   scratch.bounds = undefined;
-  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.assign.length === n) {
-    const { groupSize: gs, delta, order } = st.kernel;
-    const prev = st.centroids;
-    for (let g = 0; g < delta.length; g++) {
-      let m = 0;
-      for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
-        const c = order ? order[p]! : p;
-        let s = 0;
-        for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]! - prev[j]!; s += v * v; }
-        m = Math.max(m, Math.sqrt(s));
-      }
-      delta[g] = (delta[g]! + m * (1 + 1e-9)) * (1 + 1e-15);
-    }
+  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.assign.length === n && st.kernel.now + 1 < MAX_EPOCHS) {
+    st.kernel.decay = nextDecay(st, centroids);
+    st.kernel.now++;
   } else {
     const kb = Math.ceil(k / 8);
     const gs = 8 * Math.max(1, Math.ceil((kb * n) / boundsDebug.maxEntries));
@@ -204,20 +201,63 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
       }
     }
     st = {
-      shard, dim, k, centroids,
+      shard, dim, k, kept: [], steps: [],
       kernel: {
         groupSize: gs, order: finite ? spatialOrder(centroids, k, dim, gs) : undefined, assign: new Int32Array(n).fill(-1),
-        lower: new Float32Array(n * G), delta: new Float64Array(G), xnorm, cmax: 0,
+        lower: new Float32Array(n * G), epoch: new Uint8Array(n * G), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, xnorm, cmax: 0,
       },
     };
   }
   st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
   const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, bias ? { bias } : {});
-  st.centroids = centroids.slice();
+  const keep = Math.max(2, Math.min(KEEP_EPOCHS, Math.floor(2 ** 25 / (4 * centroids.length))));
+  st.kept.push({ epoch: st.kernel.now, centroids: centroids.slice() });
+  if (st.kept.length > keep) st.kept.shift();
   if (finite) scratch.bounds = st;
   scratch.skipped = info.skipped;
   scratch.blocks = info.blocks;
   scratch.rows = n;
+}
+
+/**
+ * The decay table for the next epoch: per earlier epoch e and group g, the smallest of the largest
+ * ‖c_now − c_e‖ over the group (when epoch e's centroids are kept), the old decay plus the last step, and
+ * decay[e + 1] plus the step from e to e + 1; each rounded up, so every entry is at least the true largest
+ * movement (triangle inequality). Epochs after the next hold +Inf.
+ */
+function nextDecay(st: BoundsState, centroids: Float32Array): Float64Array {
+  const { groupSize: gs, order, decay: old, now } = st.kernel;
+  const { k, dim, kept, steps } = st;
+  const G = Math.ceil(k / gs);
+  const net = (prev: Float32Array, out: Float64Array, o: number): void => {
+    for (let g = 0; g < G; g++) {
+      let m = 0;
+      for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
+        const c = order ? order[p]! : p;
+        let s = 0;
+        for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]! - prev[j]!; s += v * v; }
+        m = Math.max(m, Math.sqrt(s));
+      }
+      out[o + g] = m * (1 + 1e-9);
+    }
+  };
+  const decay = new Float64Array(256 * G).fill(Infinity);
+  decay.fill(0, (now + 1) * G, (now + 2) * G);
+  const step = decay.subarray(now * G, (now + 1) * G);
+  net(kept[kept.length - 1]!.centroids, decay, now * G);
+  const up = (a: number, b: number): number => (a + b) * (1 + 1e-15);
+  const measured = new Float64Array(G);
+  for (let e = now - 1; e >= 0; e--) {
+    const o = e * G;
+    const s = steps[e]!;
+    for (let g = 0; g < G; g++) decay[o + g] = Math.min(up(old[o + g]!, step[g]!), up(decay[o + G + g]!, s[g]!));
+    const snap = kept.find((s) => s.epoch === e);
+    if (!snap) continue;
+    net(snap.centroids, measured, 0);
+    for (let g = 0; g < G; g++) decay[o + g] = Math.min(decay[o + g]!, measured[g]!);
+  }
+  steps.push(step.slice());
+  return decay;
 }
 
 /**

@@ -6,10 +6,11 @@ import { IvfkitError } from '../../src/util/errors.js';
 import { sumShift } from '../../src/util/fixed.js';
 import { createRng } from '../../src/util/rng.js';
 
-// assignAccumulateBounded over a sequence of calls with moving centroids, driven the way
-// src/train/partial.ts drives it (per-group drift added to delta and rounded up, cmax ≥ max ‖c‖,
-// xnorm = ‖x‖ in f64): every call must give the bits of brute-force assignAccumulate, and every bound
-// it stores must be a true lower bound. The reference and the wasm builds are each checked that way.
+// assignAccumulateBounded over a sequence of calls with moving centroids, one epoch per call, driven
+// the way src/train/partial.ts drives it (decay[e][g] = the largest movement in group g since epoch e,
+// rounded up: measured from the kept centroids of epoch e, or the sum of the steps in between; cmax ≥
+// max ‖c‖, xnorm = ‖x‖ in f64): every call must give the bits of brute-force assignAccumulate, and every
+// bound it stores must be a true lower bound. The reference and the wasm builds are each checked that way.
 
 const ref = loadKernelsSync({ build: 'reference' });
 
@@ -93,6 +94,9 @@ interface Case {
   roundingDominates?: boolean;
   /** Lance's balance term: bias[c] = scale · (rows the brute force gave c in the previous call). */
   biasScale?: number;
+  /** How the decay table is made: 'net' (default) measures ‖c_now − c_e‖ for every earlier epoch, 'sum' adds
+   *  the steps in between (looser). */
+  decay?: 'net' | 'sum';
 }
 
 /**
@@ -136,7 +140,7 @@ function centroidSequence(c: Case): Float32Array[] {
  * Runs the sequence through K.assignAccumulateBounded with fresh bounds, checking every call against
  * brute force (bits) and every stored bound against the true distances. Returns the per-call infos.
  */
-function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
+function runBounded(K: Kernels, c: Case, seq: Float32Array[], hook?: (t: number, b: AssignBounds) => void): BoundedInfo[] {
   const { x, d, k, groupSize: gs } = c;
   const n = x.length / d;
   const G = Math.ceil(k / gs);
@@ -144,7 +148,7 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
   const ord = order ?? Int32Array.from({ length: k }, (_, p) => p);
   const bounds: AssignBounds = {
     groupSize: gs, ...(order ? { order } : {}), assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G),
-    delta: new Float64Array(G), xnorm: norms(x, d), cmax: 0,
+    epoch: new Uint8Array(n * G), decay: new Float64Array(256 * G).fill(Infinity), now: 0, xnorm: norms(x, d), cmax: 0,
   };
   let maxAbs = 0;
   for (const v of x) if (Number.isFinite(v)) maxAbs = Math.max(maxAbs, Math.abs(v));
@@ -152,16 +156,22 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
   const shift = sumShift(maxAbs, n), ls = sumShift(d * 4 * maxAbs * maxAbs * 1.01 + 1, n);
   const infos: BoundedInfo[] = [];
   const prevIndex = new Int32Array(n);
-  let prev: Float32Array | undefined;
+  const moved = (a: Float32Array, b: Float32Array, g: number): number => {
+    let m = 0;
+    for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) m = Math.max(m, trueDist(a, ord[p]!, b, ord[p]!, d));
+    return m * (1 + 1e-9);
+  };
   for (let t = 0; t < seq.length; t++) {
     const cs = seq[t]!;
-    if (prev) {
+    bounds.now = t;
+    bounds.decay.fill(Infinity);
+    for (let e = t; e >= 0; e--) {
       for (let g = 0; g < G; g++) {
-        let m = 0;
-        for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) m = Math.max(m, trueDist(cs, ord[p]!, prev, ord[p]!, d));
-        bounds.delta[g] = (bounds.delta[g]! + m * (1 + 1e-9)) * (1 + 1e-15);
+        bounds.decay[e * G + g] = e === t ? 0 : c.decay === 'sum'
+          ? (bounds.decay[(e + 1) * G + g]! + moved(seq[e + 1]!, seq[e]!, g)) * (1 + 1e-15) : moved(cs, seq[e]!, g);
       }
     }
+    hook?.(t, bounds);
     bounds.cmax = Math.max(0, ...norms(cs, d)) * (1 + 1e-9);
     const what = `${K.build} ${c.name} call ${t}`;
     const outIndex = new Int32Array(n), outDist = new Float32Array(n);
@@ -188,7 +198,9 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
       if (as < 0) continue;
       if (as !== outIndex[i]) expect(`${what} assign[${i}] = ${as}`).toBe(`${what} assign[${i}] = ${outIndex[i]}`);
       for (let g = 0; g < G; g++) {
-        const l = bounds.lower[i * G + g]! - bounds.delta[g]!;
+        const ep = bounds.epoch[i * G + g]!;
+        if (ep > t) expect(`${what} row ${i} group ${g}: epoch ${ep}`).toBe(`an epoch ≤ ${t}`);
+        const l = bounds.lower[i * G + g]! - bounds.decay[ep * G + g]!;
         if (Number.isNaN(l)) expect(`${what} row ${i} group ${g}: bound`).toBe('not NaN');
         if (!(l > 0)) continue;
         for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
@@ -200,7 +212,6 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[]): BoundedInfo[] {
       }
     }
     infos.push(info);
-    prev = cs;
   }
   return infos;
 }
@@ -229,6 +240,10 @@ const cases: Case[] = [
   { name: 'balance term k=45 d=17 gs=16 spatial', x: blobs(300, 17, 12, 16), d: 17, k: 45, groupSize: 16, order: 'spatial', steps: 7, biasScale: 0.02 },
   { name: 'balance term k=24 d=3, ties', x: integers(300, 3, 17), d: 3, k: 24, groupSize: 8, order: 'shuffled', steps: 6, biasScale: 0.05 },
   { name: 'balance term k=30 d=17, jumps', x: blobs(300, 17, 9, 18), d: 17, k: 30, groupSize: 8, order: 'identity', steps: 7, jumps: [3], biasScale: 0.01 },
+  { name: 'summed decay k=45 d=17 gs=16 shuffled, jumps', x: blobs(300, 17, 12, 5), d: 17, k: 45, groupSize: 16, order: 'shuffled', steps: 7,
+    jumps: [2, 4], decay: 'sum' },
+  { name: 'summed decay, balance term k=24 d=3', x: integers(300, 3, 17), d: 3, k: 24, groupSize: 8, order: 'shuffled', steps: 6, biasScale: 0.05,
+    decay: 'sum' },
 ];
 
 const seqs = new Map<string, Float32Array[]>();
@@ -269,10 +284,35 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
     }
   });
 
+  it('bounds keep their epoch: centroids that move away and come back settle rows again (net decay, not summed)', () => {
+    const d = 8, k = 40, x = blobs(1500, d, 40, 19);
+    const base: Case = { name: 'back and forth', x, d, k, groupSize: 8, order: 'spatial', steps: 12 };
+    const conv = sequence(base);
+    const c0 = conv[conv.length - 1]!;
+    const away = c0.map((v, i) => v + (i % 3 === 0 ? 0.6 : -0.4));
+    const seq = [c0, away, c0, c0];
+    const net = runBounded(K, base, seq);
+    const sum = runBounded(K, { ...base, decay: 'sum' }, seq);
+    const n = x.length / d;
+    expect(net[2]!.skipped).toBeGreaterThan(sum[2]!.skipped);
+    expect(net[2]!.blocks).toBeLessThan(sum[2]!.blocks);
+    expect(net[2]!.skipped).toBeGreaterThan(n / 2);
+  });
+
+  it('an epoch without a decay (+Inf) makes its groups be computed', () => {
+    const d = 8, k = 40, x = blobs(800, d, 40, 20);
+    const c: Case = { name: 'unknown epochs', x, d, k, groupSize: 8, order: 'spatial', steps: 8 };
+    const infos = runBounded(K, c, sequence(c), (t, b) => { if (t === 6) b.epoch.fill(200); });
+    const n = x.length / d;
+    expect(infos[5]!.skipped).toBeGreaterThan(0);
+    expect({ skipped: infos[6]!.skipped, blocks: infos[6]!.blocks }).toEqual({ skipped: 0, blocks: n * Math.ceil(k / 8) });
+    expect(infos[7]!.skipped).toBeGreaterThan(0);
+  });
+
   it('invalid bounds throw IvfkitError stating expected and actual', () => {
     const d = 2, k = 10, n = 4, x = blobs(n, d, 2, 12), cs = blobs(k, d, 3, 13);
     const ok = (): AssignBounds => ({ groupSize: 8, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * 2),
-      delta: new Float64Array(2), xnorm: norms(x, d), cmax: 100 });
+      epoch: new Uint8Array(n * 2), decay: new Float64Array(512), now: 0, xnorm: norms(x, d), cmax: 100 });
     const run = (b: AssignBounds): BoundedInfo => K.assignAccumulateBounded(x, d, cs, newAcc(k, d, 10, 10), b);
     expect(run(ok()).blocks).toBe(n * 2);
     const bad: [Partial<AssignBounds>, RegExp][] = [
@@ -281,7 +321,10 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
       [{ assign: new Int32Array(n - 1) }, /bounds\.assign length: expected 4, got 3/],
       [{ lower: new Float32Array(n * 2 + 1) }, /bounds\.lower length: expected n·G = 8, got 9/],
       [{ groupSize: 16 }, /bounds\.lower length: expected n·G = 4, got 8/],
-      [{ delta: new Float64Array(1) }, /bounds\.delta length: expected 2, got 1/],
+      [{ decay: new Float64Array(2) }, /bounds\.decay length: expected 256·G = 512, got 2/],
+      [{ epoch: new Uint8Array(n) }, /bounds\.epoch length: expected n·G = 8, got 4/],
+      [{ now: 256 }, /bounds\.now: expected an integer in 0 \.\. 255, got 256/],
+      [{ now: 1.5 }, /bounds\.now: expected an integer in 0 \.\. 255, got 1\.5/],
       [{ xnorm: new Float64Array(n + 1) }, /bounds\.xnorm length: expected 4, got 5/],
       [{ cmax: -1 }, /bounds\.cmax: expected a number ≥ 0, got -1/],
       [{ order: Int32Array.from({ length: k - 1 }, (_, p) => p) }, /bounds\.order length: expected 10, got 9/],

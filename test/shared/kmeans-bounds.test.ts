@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
 import { boundsPolicy, kmeans, kmeansWith, localExecutor, type KmeansExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
-import { boundsDebug } from '../../src/train/partial.js';
+import { boundsDebug, kmeansPartialStats, type StatsScratch } from '../../src/train/partial.js';
+import { lossShift, sumShift } from '../../src/util/fixed.js';
 import { blobs, integers, shardedExecutor } from './fixtures.js';
 
 function same(a: KmeansResult, b: KmeansResult): void {
@@ -174,5 +175,31 @@ describe('when the Lloyd loop turns bounds on', () => {
     } finally {
       boundsPolicy.always = true;
     }
+  });
+});
+
+describe('bounds state over many map steps', () => {
+  it('300 steps with moving centroids: same stats as brute force; the state is rebuilt after 255 epochs', async () => {
+    const kernels = await loadKernels();
+    const dim = 8, k = 24, data = blobs(600, dim, 12, 31);
+    const init = data.slice(0, k * dim);
+    const shift = sumShift(40, 600), lShift = lossShift('l2', dim, 40, 600);
+    const scratch: StatsScratch = {};
+    const full = 600 * Math.ceil(k / 8);
+    const blocks: number[] = [];
+    for (let t = 0; t < 300; t++) {
+      const cs = init.map((v, i) => v + 0.3 * Math.sin(t * 0.05 + i));
+      const ctx = { iteration: t + 1, shift, lossShift: lShift, metric: 'l2' as const };
+      const on = kmeansPartialStats(data, dim, cs, { ...ctx, bounds: true }, kernels, scratch);
+      const off = kmeansPartialStats(data, dim, cs, ctx, kernels);
+      expect(on.sums, `step ${t}`).toEqual(off.sums);
+      expect(on.counts, `step ${t}`).toEqual(off.counts);
+      expect(on.clusterLoss, `step ${t}`).toEqual(off.clusterLoss);
+      blocks.push(scratch.blocks!);
+    }
+    expect(blocks[0]).toBe(full);
+    expect(blocks[256]).toBe(full);
+    expect(blocks.filter((b) => b === full).length).toBe(2);
+    expect(Math.max(...blocks.slice(200, 255))).toBeLessThan(full / 2);
   });
 });
