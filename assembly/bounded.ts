@@ -1,3 +1,4 @@
+import { assignRows } from './assign';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -48,9 +49,10 @@ const DCHUNK: i32 = 256;
   return <f32>(l * (1 - 2.384185791015625e-7));
 }
 
-/** Bytes of scratch assignBounded needs for n rows, G groups (of kb blocks, k centroids). */
-export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32): i32 {
-  return n * 41 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + RUN * 32 + 128;
+/** Bytes of scratch assignBounded needs for n rows of d values, G groups (of kb blocks, k centroids). */
+export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i32 {
+  const start = RUN * (kb * BLOCK * 4 + 80) + 4 * d * 4 + 64;
+  return max(n * 41 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + RUN * 32 + 128, start);
 }
 
 /**
@@ -86,6 +88,15 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const tile = (list + (<usize>RUN * <usize>G << 2) + 15) & ~<usize>15; // f32 × 4 × 8
   const accBuf = tile + 128;                               // f32 × 32 per tile of a list: partial dot products
   const dots = accBuf + (<usize>(RUN / 4) << 7);           // f32 × n: x_i · c_assign[i] (sequential f32)
+
+  let fresh = true;
+  for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
+  if (fresh) {
+    startBounded(x, n, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, scratch, outIndex, outDist);
+    store<i32>(info, 0);
+    store<i32>(info, n * kb, 4);
+    return;
+  }
 
   // Dot products with the previous centroids, four rows at a time (independent chains, each sequential).
   let i4 = 0;
@@ -315,6 +326,104 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
 }
 
 const NONE: i32 = 0x7fffffff;
+
+/**
+ * assignBounded when no row has bounds yet: every distance is needed, so runs of RUN rows go through
+ * assignRows (the brute-force kernel, all distances kept), then per row the choice is moved to the lowest
+ * centroid index among equal selection values (slots are in group order, brute force breaks ties by
+ * index) and each group's bound is made from its smallest distance other than the chosen centroid.
+ */
+function startBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
+  gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize,
+  outIndex: usize, outDist: usize): void {
+  const stride = <usize>d << 2;
+  const rowAll = <usize>kb * BLOCK << 2;
+  const all = (scratch + 15) & ~<usize>15;                  // f32 × RUN × kb·8: the run's distances
+  const rs = all + <usize>RUN * rowAll;                     // assignRows scratch (RUN·68 + 16 bytes)
+  const ib = rs + <usize>RUN * 68 + 16;                     // i32 × RUN
+  const db = ib + (<usize>RUN << 2);                        // f32 × RUN
+  const pad = (db + (<usize>RUN << 2) + 15) & ~<usize>15;   // 4 rows: the last run's rows, padded to 4
+  const hasBias = bias != 0;
+  for (let q0 = 0; q0 < n; q0 += RUN) {
+    const m = min(RUN, n - q0), m4 = (m + 3) & ~3;
+    let xs = x + <usize>q0 * stride;
+    if (m4 > m) {
+      const full = m & ~3;
+      if (full > 0) assignRows(xs, full, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
+      memory.copy(pad, xs + <usize>full * stride, <usize>(m - full) * stride);
+      memory.fill(pad + <usize>(m - full) * stride, 0, <usize>(m4 - m) * stride);
+      assignRows(pad, 4, d, packed, kb, cn, bias, 0, rs + (<usize>full << 2), ib + (<usize>full << 2), db + (<usize>full << 2), k, 0,
+        all + <usize>full * rowAll);
+    } else {
+      assignRows(xs, m, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
+    }
+    for (let r = 0; r < m; r++) {
+      const i = q0 + r;
+      const ws0 = load<i32>(ib + (<usize>r << 2));
+      if (ws0 < 0) {
+        store<i32>(outIndex + (<usize>i << 2), -1);
+        store<f32>(outDist + (<usize>i << 2), NaN);
+        store<i32>(assign + (<usize>i << 2), -1);
+        continue;
+      }
+      const ar = all + <usize>r * rowAll;
+      let ws = ws0, bd = load<f32>(db + (<usize>r << 2));
+      const bs: f32 = hasBias ? bd + load<f32>(bias + (<usize>ws << 2)) : bd;
+      let bi = load<i32>(ord + (<usize>ws << 2));
+      const lo = lower + (<usize>i * <usize>G << 2);
+      for (let g = 0; g < G; g++) {
+        let mn: f32 = Infinity;
+        for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
+          const o = <usize>b * BLOCK << 2;
+          if (ASC_FEATURE_SIMD) {
+            const v0 = v128.load(ar + o), v1 = v128.load(ar + o, 16);
+            let s0 = v0, s1 = v1;
+            if (hasBias) { s0 = f32x4.add(v0, v128.load(bias + o)); s1 = f32x4.add(v1, v128.load(bias + o, 16)); }
+            const h = f32x4.min(v0, v1);
+            const q = f32x4.min(h, v128.shuffle<f32>(h, h, 2, 3, 0, 1));
+            const w = f32x4.extract_lane(f32x4.min(q, v128.shuffle<f32>(q, q, 1, 0, 3, 2)), 0);
+            mn = w != w || mn != mn ? NaN : min<f32>(mn, w);
+            const bsv = f32x4.splat(bs);
+            if (!v128.any_true(v128.or(f32x4.eq(s0, bsv), f32x4.eq(s1, bsv)))) continue;
+          }
+          for (let l = 0; l < BLOCK; l++) {
+            const sl = b * BLOCK + l;
+            const v = load<f32>(ar + (<usize>sl << 2));
+            if (!ASC_FEATURE_SIMD) mn = v != v || mn != mn ? NaN : min<f32>(mn, v);
+            const sv: f32 = hasBias ? v + load<f32>(bias + (<usize>sl << 2)) : v;
+            if (sv == bs) {
+              const c = load<i32>(ord + (<usize>sl << 2));
+              if (c < bi) { bi = c; ws = sl; bd = v; }
+            }
+          }
+        }
+        store<f32>(lo + (<usize>g << 2), mn);
+      }
+      store<i32>(outIndex + (<usize>i << 2), bi);
+      store<f32>(outDist + (<usize>i << 2), bd);
+      const xnr = load<f64>(xnorm + (<usize>i << 3));
+      if (!(bd < Infinity) || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(rs + (<usize>r << 2)) < Infinity)) {
+        store<i32>(assign + (<usize>i << 2), -1);
+        continue;
+      }
+      store<i32>(assign + (<usize>i << 2), bi);
+      const gNew = (ws / BLOCK) / gsz;
+      let mw: f32 = Infinity;
+      for (let sl = gNew * gsz * BLOCK; sl < min(kb, (gNew + 1) * gsz) * BLOCK; sl++) {
+        if (sl == ws) continue;
+        const v = load<f32>(ar + (<usize>sl << 2));
+        mw = v != v || mw != mw ? NaN : min<f32>(mw, v);
+      }
+      store<f32>(lo + (<usize>gNew << 2), mw);
+      const marg = margin(d, xnr, cmax);
+      const eq = epoch + <usize>i * <usize>G;
+      for (let g = 0; g < G; g++) {
+        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>load<f32>(lo + (<usize>g << 2)), marg)));
+        store<u8>(eq + <usize>g, <u8>now);
+      }
+    }
+  }
+}
 
 /** Address of row i's previous centroid in the packed layout (slot 0 when it has none). */
 // @ts-ignore: decorator

@@ -19,7 +19,7 @@ export interface KernelExports {
   packCentroids(c: number, k: number, d: number, packed: number, cn: number, bias: number, biasOut: number): void;
   assignRows(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, metric: number,
     scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
-  boundedScratchBytes(n: number, G: number, kb: number, k: number): number;
+  boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
@@ -220,7 +220,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const xp = ar.alloc(rows * dim * 4), asp = ar.alloc(rows * 4), lop = ar.alloc(rows * G * 4), xnp = ar.alloc(rows * 8);
       const epp = ar.alloc(rows * G);
       const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
-      const sp = ar.alloc(ex.boundedScratchBytes(rows, G, kb, k));
+      const sp = ar.alloc(ex.boundedScratchBytes(rows, G, kb, k, dim));
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
       let skipped = 0, computed = 0;
       const gsz = bounds.groupSize / 8;
