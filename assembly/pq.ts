@@ -628,8 +628,8 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
  * bit; sAssign (i32) / sLower (f32) [i·m + s] are read and updated; drift: f64 [m][3] = largest code drift,
  * largest drift of the other codes, the code with the largest; top (i32 [m][nt]) / rest (f64 [m]) / topT
  * (f32 [m][ds][nt]): the second chance's codes, the drift of the others and their coordinates (top = 0:
- * none). Work areas: lists (m·n i32), cnt (m i32), packed ((n + 4)·ds f32), pIdx / pDist / pLb (n + 4
- * values each). margin: 1 (0 = test hook that drops every rounding margin). Returns the number of pairs that kept their code without a search.
+ * none). Work areas: scratch (max(6208, 4·m) bytes), lists (m·n i32), cnt (m i32), packed ((n + 4)·ds f32),
+ * pIdx / pDist / pLb (n + 4 values each). margin: 1 (0 = test hook that drops every rounding margin). Returns the number of pairs that kept their code without a search.
  */
 export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: usize, cb: usize, t2: usize, cn: usize, cnmax: usize,
   scratch: usize, outIndex: usize, outDist: usize, sAssign: usize, sLower: usize, drift: usize,
@@ -643,8 +643,46 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
   const down = 1 - (1 - DOWN) * margin;
   for (let s = 0; s < m; s++) store<i32>(cnt + (<usize>s << 2), 0);
   let skipped = 0;
+  const dvs = scratch;                                      // f32 × m: the exact sums to the kept codes of a row
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
+    // Exact sums first: lane-wise squares, summed in j order (the bits of exactDist), or four independent
+    // sequential chains at a time.
+    if (ASC_FEATURE_SIMD && ds == 8) {
+      for (let s = 0; s < m; s++) {
+        const a = max(0, load<i32>(sAssign + ((<usize>i * <usize>m + <usize>s) << 2)));
+        const xs = xr + (<usize>s << 5), cs = cb + <usize>s * tsBytes + (<usize>a << 5);
+        const e0 = f32x4.sub(v128.load(xs), v128.load(cs)), e1 = f32x4.sub(v128.load(xs, 16), v128.load(cs, 16));
+        const q0 = f32x4.mul(e0, e0), q1 = f32x4.mul(e1, e1);
+        let acc: f32 = f32x4.extract_lane(q0, 0);
+        acc += f32x4.extract_lane(q0, 1); acc += f32x4.extract_lane(q0, 2); acc += f32x4.extract_lane(q0, 3);
+        acc += f32x4.extract_lane(q1, 0); acc += f32x4.extract_lane(q1, 1); acc += f32x4.extract_lane(q1, 2); acc += f32x4.extract_lane(q1, 3);
+        store<f32>(dvs + (<usize>s << 2), acc);
+      }
+    } else for (let s = 0; s < m; s += 4) {
+      if (s + 4 > m) {
+        for (let t = s; t < m; t++) {
+          const a = max(0, load<i32>(sAssign + ((<usize>i * <usize>m + <usize>t) << 2)));
+          store<f32>(dvs + (<usize>t << 2), exactDist(xr + <usize>t * sb, cb + <usize>t * tsBytes + <usize>a * sb, ds));
+        }
+        break;
+      }
+      const ap = sAssign + ((<usize>i * <usize>m + <usize>s) << 2);
+      const x0 = xr + <usize>s * sb, x1 = x0 + sb, x2 = x1 + sb, x3 = x2 + sb;
+      const c0 = cb + <usize>s * tsBytes + <usize>max(0, load<i32>(ap)) * sb;
+      const c1 = cb + <usize>(s + 1) * tsBytes + <usize>max(0, load<i32>(ap, 4)) * sb;
+      const c2 = cb + <usize>(s + 2) * tsBytes + <usize>max(0, load<i32>(ap, 8)) * sb;
+      const c3 = cb + <usize>(s + 3) * tsBytes + <usize>max(0, load<i32>(ap, 12)) * sb;
+      let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
+      for (let j = 0; j < ds; j++) {
+        const o = <usize>j << 2;
+        const e0 = load<f32>(x0 + o) - load<f32>(c0 + o), e1 = load<f32>(x1 + o) - load<f32>(c1 + o);
+        const e2 = load<f32>(x2 + o) - load<f32>(c2 + o), e3 = load<f32>(x3 + o) - load<f32>(c3 + o);
+        q0 += e0 * e0; q1 += e1 * e1; q2 += e2 * e2; q3 += e3 * e3;
+      }
+      const dq = dvs + (<usize>s << 2);
+      store<f32>(dq, q0); store<f32>(dq, q1, 4); store<f32>(dq, q2, 8); store<f32>(dq, q3, 12);
+    }
     for (let s = 0; s < m; s++) {
       const p = (<usize>i * <usize>m + <usize>s) << 2;
       const a = load<i32>(sAssign + p);
@@ -652,9 +690,8 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
         const dp = drift + <usize>s * 24;
         const l0 = <f64>load<f32>(sLower + p);
         const l = l0 - (a == <i32>load<f64>(dp, 16) ? load<f64>(dp, 8) : load<f64>(dp));
-        let dv: f32 = NaN;
+        const dv = load<f32>(dvs + (<usize>s << 2));
         if (l > 0) {
-          dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
           if ((l * l * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
             store<i32>(outIndex + p, a);
             store<f32>(outDist + p, dv);
@@ -666,7 +703,6 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
         if (top != 0) {
           const lr = l0 - load<f64>(rest + (<usize>s << 3));
           if (lr > 0) {
-            if (l <= 0) dv = exactDist(xr + <usize>s * sb, cb + <usize>s * tsBytes + <usize>a * sb, ds);
             if ((lr * lr * (1 - g) - e) * slack > <f64>dv && dv < Infinity) {
               const lt = topKeeps(xr + <usize>s * sb, topT + <usize>s * sb * <usize>nt, top + (<usize>(s * nt) << 2), nt, ds, a, dv);
               if (lt == lt) {

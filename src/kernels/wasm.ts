@@ -298,7 +298,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const R = rowsPerBlock(dim, 2), rows = Math.min(R, n);
       const len = codebook.length;
       const cbp = ar.alloc(len * 4), tp = ar.alloc(len * 4), t2p = ar.alloc(len * 4);
-      const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), sp = ar.alloc(6208), drp = ar.alloc(m * 24);
+      const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), sp = ar.alloc(Math.max(6208, m * 4)), drp = ar.alloc(m * 24);
       const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4);
       const sap = ar.alloc(rows * m * 4), slp = ar.alloc(rows * m * 4), lp = ar.alloc(rows * m * 4), cntp = ar.alloc(m * 4);
       const pp = ar.alloc((rows + 4) * ds * 4), pip = ar.alloc((rows + 4) * 4), pdp = ar.alloc((rows + 4) * 4), plp = ar.alloc((rows + 4) * 4);
