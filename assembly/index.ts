@@ -1,7 +1,7 @@
 // Entry of the wasm kernels: pointer + length exports only, no allocation (see src/kernels/wasm.ts).
 export { heapBase } from './memory';
 export { sqNorms, l2Many, dotMany } from './distance';
-export { normalize, finiteMask } from './vector';
+export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { accumulate, pqAccumulate } from './kmeans';

@@ -44,3 +44,25 @@ export function finiteMask(x: usize, n: i32, d: i32, mask: usize): i32 {
   }
   return count;
 }
+
+/** The largest |x| over the finite values among n values (0 when none). */
+export function maxAbs(x: usize, n: i32): f32 {
+  let m: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const inf = f32x4.splat(Infinity);
+    let a0 = f32x4.splat(0), a1 = a0;
+    for (; i + 8 <= n; i += 8) {
+      const v0 = f32x4.abs(v128.load(x + (<usize>i << 2))), v1 = f32x4.abs(v128.load(x + (<usize>i << 2), 16));
+      a0 = f32x4.max(a0, v128.and(v0, f32x4.lt(v0, inf)));
+      a1 = f32x4.max(a1, v128.and(v1, f32x4.lt(v1, inf)));
+    }
+    const a = f32x4.max(a0, a1);
+    m = max(max(f32x4.extract_lane(a, 0), f32x4.extract_lane(a, 1)), max(f32x4.extract_lane(a, 2), f32x4.extract_lane(a, 3)));
+  }
+  for (; i < n; i++) {
+    const v = abs(load<f32>(x + (<usize>i << 2)));
+    if (v > m && v < Infinity) m = v;
+  }
+  return m;
+}

@@ -150,6 +150,16 @@ export function createReferenceKernels(): Kernels {
       return o;
     },
 
+    maxAbs(data) {
+      expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data);
+      let m = 0;
+      for (let i = 0; i < data.length; i++) {
+        const v = Math.abs(data[i]!);
+        if (v > m && v < Infinity) m = v;
+      }
+      return m;
+    },
+
     finiteMask(data, dim, out) {
       const n = rowsOf(data, dim);
       const mask = outU8(out, n, 'out');

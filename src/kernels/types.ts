@@ -146,6 +146,8 @@ export interface Kernels {
   normalize(data: Float32Array, dim: number, out?: Float32Array): Float32Array;
   /** mask[i] = 1 when every value of row i is finite; `count` = number of such rows. */
   finiteMask(data: Float32Array, dim: number, out?: Uint8Array): { mask: Uint8Array; count: number };
+  /** The largest |x| over the finite values of `data` (NaN and ±Inf ignored; 0 when there is none). */
+  maxAbs(data: Float32Array): number;
   /** Nearest centroid. metric 'l2': squared L2 (‖x‖²+‖c‖²−2x·c allowed, clamped ≥ 0); 'dot': 1 − x·c.
    *  Selection minimises dist + bias[j] (bias optional, Lance's balance term); outDist is the unbiased
    *  distance. Ties → lowest index. A row whose distances are all NaN gets index −1 and dist NaN. */

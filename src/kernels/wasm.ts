@@ -16,6 +16,7 @@ export interface KernelExports {
   dotMany(q: number, x: number, n: number, d: number, out: number): void;
   normalize(x: number, n: number, d: number, out: number): void;
   finiteMask(x: number, n: number, d: number, mask: number): number;
+  maxAbs(x: number, n: number): number;
   packCentroids(c: number, k: number, d: number, packed: number, cn: number, bias: number, biasOut: number): void;
   assignRows(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, metric: number,
     scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
@@ -147,6 +148,20 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         mask.set(ar.u8(mp, b - a), a);
       });
       return { mask, count };
+    },
+
+    maxAbs(data) {
+      expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data);
+      const R = Math.max(8, Math.floor(blockBytes / 4));
+      if (data.length === 0) return 0;
+      ar.reset();
+      const xp = ar.alloc(Math.min(data.length, R) * 4);
+      let m = 0;
+      blocks(data.length, R, (a, b) => {
+        ar.f32(xp, b - a).set(data.subarray(a, b));
+        m = Math.max(m, ex.maxAbs(xp, b - a));
+      });
+      return m;
     },
 
     assign(data, dim, centroids, opts: AssignOptions = {}): AssignResult {

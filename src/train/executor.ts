@@ -48,7 +48,7 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
   let maxAbs: number | undefined;
   return {
     n, dim, local: data,
-    get maxAbs(): number { return (maxAbs ??= maxAbsOf(data)); },
+    get maxAbs(): number { return (maxAbs ??= k ? k.maxAbs(data) : maxAbsOf(data)); },
     rows: async (indices) => gatherRows(data, dim, indices),
     async partialStats(centroids, ctx) {
       k ??= await loadKernels();

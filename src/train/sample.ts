@@ -2,7 +2,6 @@ import type { FragmentInfo, Metric, Progress, VectorSource } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError } from '../util/errors.js';
-import { maxAbs } from '../util/fixed.js';
 import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
 
 /** A fragment with the number of rows a sample takes from it. */
@@ -407,7 +406,7 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
     ivf,
     quant,
     sqBounds,
-    maxAbs: Math.max(maxAbs(ivf), maxAbs(quant)),
+    maxAbs: quant === ivf ? kernels.maxAbs(ivf) : Math.max(kernels.maxAbs(ivf), kernels.maxAbs(quant)),
   };
 }
 

@@ -121,6 +121,21 @@ describe.each(builds)('kernels %s build', (build) => {
       for (let i = 30; i < 40; i++) expect(l2[i]).toBeCloseTo(l2f64(q, 0, x, i * d, d), 3);
     });
 
+    it('maxAbs: the largest |x| over finite values, any length, NaN and ±Inf ignored', () => {
+      for (const n of [0, 1, 3, 7, 8, 9, 15, 16, 17, 1000, 70001]) {
+        const x = randn(n + 11, n);
+        for (let i = 0; i < n; i += 13) x[i] = [NaN, Infinity, -Infinity][i % 3]!;
+        if (n > 5) x[n - 2] = -(4 + n);
+        const want = ref.maxAbs(x);
+        expect(K.maxAbs(x), `n = ${n}`).toBe(want);
+        if (n > 5) expect(want).toBe(Math.fround(4 + n));
+      }
+      expect(K.maxAbs(Float32Array.from([NaN, -Infinity, Infinity]))).toBe(0);
+      expect(K.maxAbs(Float32Array.from([-0, 1e-40, -3e-41]))).toBe(Math.fround(1e-40));
+      expect(K.maxAbs(Float32Array.from([-3.5, 2, NaN, 1, 1, 1, 1, 1, 1, 1, 1, 3.25]))).toBe(3.5);
+      expect(() => K.maxAbs([1, 2] as unknown as Float32Array)).toThrow(/data: expected a Float32Array/);
+    });
+
     it.each([{ d: 1, k: 1 }, { d: 5, k: 7 }, { d: 16, k: 64 }])('accumulate is bit-identical and order-free d=$d k=$k', ({ d, k }) => {
       const n = 257;
       const x = randn(d * 13, n * d, { nanRows: [4, 100], dim: d });
