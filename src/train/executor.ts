@@ -2,7 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { expect, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
-import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
+import { kmeansPartialStats, nearestCentroids, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
 
 /**
  * Where the rows of a k-means run live. The Lloyd loop talks to the data only through this, so the
@@ -36,11 +36,18 @@ export function gatherRows(data: Float32Array, dim: number, indices: ArrayLike<n
   return out;
 }
 
+/** {@link localExecutor}'s executor: also the nearest centroid of every row, reusing the distance bounds of
+ *  the last map steps ({@link nearestCentroids}). */
+export interface LocalExecutor extends KmeansExecutor {
+  readonly local: Float32Array;
+  nearest(centroids: Float32Array): Promise<Int32Array>;
+}
+
 /**
  * The one-shard executor over an array in this thread. `kernels` defaults to `loadKernels()` (SIMD
  * when the runtime has it). Assignment buffers are reused across iterations.
  */
-export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels): KmeansExecutor {
+export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels): LocalExecutor {
   expect(data instanceof Float32Array, 'invalid-argument', 'data', 'a Float32Array', data);
   const n = rowsOf(data, dim);
   const scratch: StatsScratch = {};
@@ -53,6 +60,10 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
     async partialStats(centroids, ctx) {
       k ??= await loadKernels();
       return kmeansPartialStats(data, dim, centroids, ctx, k, scratch);
+    },
+    async nearest(centroids) {
+      k ??= await loadKernels();
+      return nearestCentroids(data, dim, centroids, k, scratch);
     },
   };
 }

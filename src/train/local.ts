@@ -3,7 +3,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError } from '../util/errors.js';
 import { DEFAULT_SEED } from '../util/rng.js';
-import type { KmeansExecutor } from './executor.js';
+import { localExecutor, type KmeansExecutor, type LocalExecutor } from './executor.js';
 import { trainIvf } from './ivf.js';
 import { KMEANS_DEFAULTS } from './kmeans.js';
 import { residualRows, trainPq } from './pq.js';
@@ -170,14 +170,20 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   };
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
-  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, logger, (executor) =>
-    trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, ...common, ...(executor ? { executor } : {}) }));
+  // One thread over finite rows: this executor's distance bounds also give the residuals' nearest centroids.
+  let local: LocalExecutor | undefined;
+  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, logger, (pool) => {
+    let executor: KmeansExecutor | undefined = pool;
+    if (!pool && kernels.finiteMask(merged.ivf, dim).count === merged.ivfRows) executor = local = localExecutor(merged.ivf, dim, kernels);
+    return trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, ...common, ...(executor ? { executor } : {}) });
+  });
 
   let pq: PqModel | undefined;
   let sq: SqModel | undefined;
   if (params.pq) {
     const numBits = params.pq.numBits ?? 8;
-    const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels);
+    const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels,
+      local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined);
     const r = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
       trainPq(data, dim, {
         numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',

@@ -1,6 +1,6 @@
 import { PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
-import { fromFixed } from '../util/fixed.js';
+import { fromFixed, lossShift, sumShift } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
 import { createRng, mix32, STREAM } from '../util/rng.js';
 
@@ -164,6 +164,26 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
   return stats;
 }
 
+/**
+ * The nearest centroid (squared L2, ties → lowest index, −1 for a row with no finite distance) of every
+ * row of `shard`: {@link Kernels.assign}'s indices. When `scratch` holds distance bounds of this shard (from
+ * the last map steps) they are used and moved on to `centroids`, so after a k-means run the final
+ * assignment computes only the distances the bounds cannot rule out.
+ */
+export function nearestCentroids(shard: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels, scratch?: StatsScratch): Int32Array {
+  const n = rowsOf(shard, dim, 'shard');
+  const k = rowsOf(centroids, dim, 'centroids');
+  const st = scratch?.bounds;
+  if (!scratch || !st || st.shard !== shard || st.dim !== dim || st.k !== k || kernels.build === 'relaxed' || n === 0) {
+    return kernels.assign(shard, dim, centroids, { metric: 'l2' }).index.slice(0, n);
+  }
+  const m = Math.max(kernels.maxAbs(shard), kernels.maxAbs(centroids));
+  const stats = emptyStats(k, dim, '', { iteration: 0, shift: sumShift(m, n), lossShift: lossShift('l2', dim, m, n), metric: 'l2' });
+  const index = new Int32Array(n);
+  boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch, undefined, index);
+  return index;
+}
+
 /** Test hooks (never change in production): `zeroMargin` drops the rounding margin (a mutation check
  *  that some test must catch); `maxEntries` caps n·G (larger groups of centroids when n·k is large). */
 export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
@@ -175,7 +195,7 @@ export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
  * rounded up), ‖x‖ once per shard and ‖c‖ per call. Non-finite centroids drop the state.
  */
 function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
-  stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined): void {
+  stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined, outIndex?: Int32Array): void {
   let cmax = 0, finite = true;
   for (let c = 0; c < k; c++) {
     let s = 0;
@@ -209,7 +229,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     };
   }
   st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
-  const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, bias ? { bias } : {});
+  const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, { ...(bias ? { bias } : {}), ...(outIndex ? { outIndex } : {}) });
   const keep = Math.max(2, Math.min(KEEP_EPOCHS, Math.floor(2 ** 25 / (4 * centroids.length))));
   st.kept.push({ epoch: st.kernel.now, centroids: centroids.slice() });
   if (st.kept.length > keep) st.kept.shift();

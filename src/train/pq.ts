@@ -49,8 +49,8 @@ export interface PqTrainResult extends PqModel {
 export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters, bounds: true } as const;
 
 /** x − c_nearest (squared L2) for every row; rows with no nearest centroid become NaN. */
-export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels): Float32Array {
-  const { index } = kernels.assign(data, dim, centroids, { metric: 'l2' });
+export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels,
+  index = kernels.assign(data, dim, centroids, { metric: 'l2' }).index): Float32Array {
   const out = new Float32Array(data.length);
   for (let i = 0; i < index.length; i++) {
     const c = index[i]!, o = i * dim;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
 import { boundsPolicy, kmeans, kmeansWith, localExecutor, type KmeansExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
-import { boundsDebug, kmeansPartialStats, type StatsScratch } from '../../src/train/partial.js';
+import { boundsDebug, kmeansPartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
 import { lossShift, sumShift } from '../../src/util/fixed.js';
 import { blobs, integers, shardedExecutor } from './fixtures.js';
 
@@ -201,5 +201,38 @@ describe('bounds state over many map steps', () => {
     expect(blocks[256]).toBe(full);
     expect(blocks.filter((b) => b === full).length).toBe(2);
     expect(Math.max(...blocks.slice(200, 255))).toBeLessThan(full / 2);
+  });
+});
+
+describe('nearest centroids after a k-means run (residuals)', () => {
+  it('localExecutor.nearest reuses the bounds and returns assign()\'s indices, with or without a balance term', async () => {
+    const kernels = await loadKernels();
+    const dim = 12, data = blobs(3000, dim, 14, 41);
+    for (const balanceFactor of [0, 1]) {
+      const ex = localExecutor(data, dim, kernels);
+      const res = await kmeansWith(ex, 30, { maxIters: 15, tolerance: 0, seed: 8, balanceFactor, kernels, bounds: true });
+      const want = kernels.assign(data, dim, res.centroids, { metric: 'l2' }).index;
+      const got = await ex.nearest(res.centroids);
+      expect(Array.from(got)).toEqual(Array.from(want.subarray(0, 3000)));
+      const moved = res.centroids.map((v, i) => v + 0.05 * Math.cos(i));
+      expect(Array.from(await ex.nearest(moved))).toEqual(Array.from(kernels.assign(data, dim, moved, { metric: 'l2' }).index.subarray(0, 3000)));
+    }
+    const fresh = localExecutor(data, dim, kernels);
+    const c = data.slice(0, 20 * dim);
+    expect(Array.from(await fresh.nearest(c))).toEqual(Array.from(kernels.assign(data, dim, c, { metric: 'l2' }).index.subarray(0, 3000)));
+  });
+
+  it('nearestCentroids moves the bounds on and skips most rows after convergence', async () => {
+    const kernels = await loadKernels();
+    const dim = 8, data = blobs(4000, dim, 10, 42);
+    const scratch: StatsScratch = {};
+    const ex = localExecutor(data, dim, kernels);
+    const res = await kmeansWith(ex, 20, { maxIters: 30, tolerance: 0, seed: 3, kernels, bounds: true });
+    const cs = res.centroids;
+    const shift = sumShift(40, 4000), lShift = lossShift('l2', dim, 40, 4000);
+    kmeansPartialStats(data, dim, cs, { iteration: 1, shift, lossShift: lShift, metric: 'l2', bounds: true }, kernels, scratch);
+    const idx = nearestCentroids(data, dim, cs, kernels, scratch);
+    expect(scratch.skipped).toBeGreaterThan(3000);
+    expect(Array.from(idx)).toEqual(Array.from(kernels.assign(data, dim, cs, { metric: 'l2' }).index.subarray(0, 4000)));
   });
 });
