@@ -91,6 +91,20 @@ export function pqAccumulate(x: usize, n: i32, d: i32, m: i32, ksub: i32, index:
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
     const o = <usize>i * <usize>m;
+    if (ASC_FEATURE_SIMD && <f64>rowMaxAbs(xr, d) * scale < FAST_LIMIT) {
+      // The whole row takes the fast path: one magnitude test instead of one per sub-vector.
+      for (let s = 0; s < m; s++) {
+        const c = load<i32>(index + ((o + <usize>s) << 2));
+        if (c < 0) continue;
+        const co = <usize>(s * ksub + c);
+        rowSimd(xr + <usize>s * subBytes, sums + (co * <usize>ds << 3), ds, scale);
+        const dv = load<f32>(dist + ((o + <usize>s) << 2));
+        store<f64>(counts + (co << 3), load<f64>(counts + (co << 3)) + 1);
+        store<i64>(loss + (co << 3), load<i64>(loss + (co << 3)) + fixed(<f64>dv, lossScale));
+        if (dv > load<f32>(radius + (co << 2))) store<f32>(radius + (co << 2), dv);
+      }
+      continue;
+    }
     for (let s = 0; s < m; s++) {
       const c = load<i32>(index + ((o + <usize>s) << 2));
       if (c < 0) continue;
