@@ -51,9 +51,18 @@ const DCHUNK: i32 = 256;
 
 /** Bytes of scratch assignBounded needs for n rows of d values, G groups (of kb blocks, k centroids). */
 export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i32 {
-  const start = RUN * (kb * BLOCK * 4 + 80) + 4 * d * 4 + 64;
-  return max(n * 41 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + RUN * 32 + 128, start);
+  return n * 45 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + RUN * 32 + fullBytes(kb, d) + 192;
 }
+
+/** Bytes of the brute-force work area (see fullRun): distances, assignRows scratch, choices, gathered rows. */
+// @ts-ignore: decorator
+@inline function fullBytes(kb: i32, d: i32): i32 {
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64;
+}
+
+/** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path. */
+const FULL_NUM: i32 = 3;
+const FULL_DEN: i32 = 5;
 
 /**
  * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
@@ -88,11 +97,16 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const tile = (list + (<usize>RUN * <usize>G << 2) + 15) & ~<usize>15; // f32 × 4 × 8
   const accBuf = tile + 128;                               // f32 × 32 per tile of a list: partial dot products
   const dots = accBuf + (<usize>(RUN / 4) << 7);           // f32 × n: x_i · c_assign[i] (sequential f32)
+  const fullIds = dots + (<usize>n << 2);                  // i32 × n: rows that take the brute-force path
+  const fw = (fullIds + (<usize>n << 2) + 15) & ~<usize>15; // the brute-force work area (fullBytes)
 
   let fresh = true;
   for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
   if (fresh) {
-    startBounded(x, n, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, scratch, outIndex, outDist);
+    for (let q0 = 0; q0 < n; q0 += RUN) {
+      fullRun(x, min(RUN, n - q0), 0, q0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, fw,
+        outIndex, outDist);
+    }
     store<i32>(info, 0);
     store<i32>(info, n * kb, 4);
     return;
@@ -131,7 +145,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     store<f64>(minB + (<usize>g << 3), m);
   }
 
-  let skipped = 0, blocks = 0, np = 0;
+  let skipped = 0, blocks = 0, np = 0, nf = 0;
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
     const xni = sqNormRow(xr, d);
@@ -178,10 +192,21 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       if (g == go) inOld = u8(nd);
       c += i32(nd);
     }
+    if (c * FULL_DEN >= G * FULL_NUM) {
+      store<i32>(fullIds + (<usize>nf << 2), i);
+      nf++;
+      continue;
+    }
     store<i32>(nCnt + (q << 2), c);
     store<u8>(oldIn + q, inOld);
     np++;
   }
+  // Rows that need most groups: the brute-force kernel is cheaper than the group tiles.
+  for (let q0 = 0; q0 < nf; q0 += RUN) {
+    fullRun(x, min(RUN, nf - q0), fullIds + (<usize>q0 << 2), 0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now,
+      xnorm, cmax, fw, outIndex, outDist);
+  }
+  blocks += nf * kb;
   // Pending rows in runs of RUN (their data stays in cache); per run and group, the rows that need the
   // group form 4-row tiles.
   const gs = <usize>G * GB;
@@ -328,99 +353,97 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
 const NONE: i32 = 0x7fffffff;
 
 /**
- * assignBounded when no row has bounds yet: every distance is needed, so runs of RUN rows go through
- * assignRows (the brute-force kernel, all distances kept), then per row the choice is moved to the lowest
- * centroid index among equal selection values (slots are in group order, brute force breaks ties by
- * index) and each group's bound is made from its smallest distance other than the chosen centroid.
+ * Brute force for m ≤ RUN rows, row r being ids[r] (ids = 0: i0 + r): the rows are gathered (padded to 4)
+ * and go through assignRows (the plain kernel) with every distance kept; per row the choice is moved to
+ * the lowest centroid index among equal selection values (slots are in group order, brute force breaks
+ * ties by index), and every group's bound is made from its smallest distance other than the chosen
+ * centroid, at epoch `now`. Used when no row has bounds yet and for rows that need most groups.
  */
-function startBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
-  gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize,
+function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
+  gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, fw: usize,
   outIndex: usize, outDist: usize): void {
   const stride = <usize>d << 2;
   const rowAll = <usize>kb * BLOCK << 2;
-  const all = (scratch + 15) & ~<usize>15;                  // f32 × RUN × kb·8: the run's distances
+  const all = fw;                                           // f32 × RUN × kb·8: the run's distances
   const rs = all + <usize>RUN * rowAll;                     // assignRows scratch (RUN·68 + 16 bytes)
   const ib = rs + <usize>RUN * 68 + 16;                     // i32 × RUN
   const db = ib + (<usize>RUN << 2);                        // f32 × RUN
-  const pad = (db + (<usize>RUN << 2) + 15) & ~<usize>15;   // 4 rows: the last run's rows, padded to 4
+  const fx = (db + (<usize>RUN << 2) + 15) & ~<usize>15;    // f32 × (RUN + 4) × d: gathered rows
   const hasBias = bias != 0;
-  for (let q0 = 0; q0 < n; q0 += RUN) {
-    const m = min(RUN, n - q0), m4 = (m + 3) & ~3;
-    let xs = x + <usize>q0 * stride;
-    if (m4 > m) {
-      const full = m & ~3;
-      if (full > 0) assignRows(xs, full, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
-      memory.copy(pad, xs + <usize>full * stride, <usize>(m - full) * stride);
-      memory.fill(pad + <usize>(m - full) * stride, 0, <usize>(m4 - m) * stride);
-      assignRows(pad, 4, d, packed, kb, cn, bias, 0, rs + (<usize>full << 2), ib + (<usize>full << 2), db + (<usize>full << 2), k, 0,
-        all + <usize>full * rowAll);
-    } else {
-      assignRows(xs, m, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
-    }
+  const m4 = (m + 3) & ~3;
+  let xs = x + <usize>i0 * stride;
+  if (ids != 0 || m4 > m) {
     for (let r = 0; r < m; r++) {
-      const i = q0 + r;
-      const ws0 = load<i32>(ib + (<usize>r << 2));
-      if (ws0 < 0) {
-        store<i32>(outIndex + (<usize>i << 2), -1);
-        store<f32>(outDist + (<usize>i << 2), NaN);
-        store<i32>(assign + (<usize>i << 2), -1);
-        continue;
-      }
-      const ar = all + <usize>r * rowAll;
-      let ws = ws0, bd = load<f32>(db + (<usize>r << 2));
-      const bs: f32 = hasBias ? bd + load<f32>(bias + (<usize>ws << 2)) : bd;
-      let bi = load<i32>(ord + (<usize>ws << 2));
-      const lo = lower + (<usize>i * <usize>G << 2);
-      for (let g = 0; g < G; g++) {
-        let mn: f32 = Infinity;
-        for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
-          const o = <usize>b * BLOCK << 2;
-          if (ASC_FEATURE_SIMD) {
-            const v0 = v128.load(ar + o), v1 = v128.load(ar + o, 16);
-            let s0 = v0, s1 = v1;
-            if (hasBias) { s0 = f32x4.add(v0, v128.load(bias + o)); s1 = f32x4.add(v1, v128.load(bias + o, 16)); }
-            const h = f32x4.min(v0, v1);
-            const q = f32x4.min(h, v128.shuffle<f32>(h, h, 2, 3, 0, 1));
-            const w = f32x4.extract_lane(f32x4.min(q, v128.shuffle<f32>(q, q, 1, 0, 3, 2)), 0);
-            mn = w != w || mn != mn ? NaN : min<f32>(mn, w);
-            const bsv = f32x4.splat(bs);
-            if (!v128.any_true(v128.or(f32x4.eq(s0, bsv), f32x4.eq(s1, bsv)))) continue;
-          }
-          for (let l = 0; l < BLOCK; l++) {
-            const sl = b * BLOCK + l;
-            const v = load<f32>(ar + (<usize>sl << 2));
-            if (!ASC_FEATURE_SIMD) mn = v != v || mn != mn ? NaN : min<f32>(mn, v);
-            const sv: f32 = hasBias ? v + load<f32>(bias + (<usize>sl << 2)) : v;
-            if (sv == bs) {
-              const c = load<i32>(ord + (<usize>sl << 2));
-              if (c < bi) { bi = c; ws = sl; bd = v; }
-            }
+      const i = ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r;
+      memory.copy(fx + <usize>r * stride, x + <usize>i * stride, stride);
+    }
+    if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
+    xs = fx;
+  }
+  assignRows(xs, m4, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
+  for (let r = 0; r < m; r++) {
+    const i = ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r;
+    const ws0 = load<i32>(ib + (<usize>r << 2));
+    if (ws0 < 0) {
+      store<i32>(outIndex + (<usize>i << 2), -1);
+      store<f32>(outDist + (<usize>i << 2), NaN);
+      store<i32>(assign + (<usize>i << 2), -1);
+      continue;
+    }
+    const ar = all + <usize>r * rowAll;
+    let ws = ws0, bd = load<f32>(db + (<usize>r << 2));
+    const bs: f32 = hasBias ? bd + load<f32>(bias + (<usize>ws << 2)) : bd;
+    let bi = load<i32>(ord + (<usize>ws << 2));
+    const lo = lower + (<usize>i * <usize>G << 2);
+    for (let g = 0; g < G; g++) {
+      let mn: f32 = Infinity;
+      for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
+        const o = <usize>b * BLOCK << 2;
+        if (ASC_FEATURE_SIMD) {
+          const v0 = v128.load(ar + o), v1 = v128.load(ar + o, 16);
+          let s0 = v0, s1 = v1;
+          if (hasBias) { s0 = f32x4.add(v0, v128.load(bias + o)); s1 = f32x4.add(v1, v128.load(bias + o, 16)); }
+          const h = f32x4.min(v0, v1);
+          const q = f32x4.min(h, v128.shuffle<f32>(h, h, 2, 3, 0, 1));
+          const w = f32x4.extract_lane(f32x4.min(q, v128.shuffle<f32>(q, q, 1, 0, 3, 2)), 0);
+          mn = w != w || mn != mn ? NaN : min<f32>(mn, w);
+          const bsv = f32x4.splat(bs);
+          if (!v128.any_true(v128.or(f32x4.eq(s0, bsv), f32x4.eq(s1, bsv)))) continue;
+        }
+        for (let l = 0; l < BLOCK; l++) {
+          const sl = b * BLOCK + l;
+          const v = load<f32>(ar + (<usize>sl << 2));
+          if (!ASC_FEATURE_SIMD) mn = v != v || mn != mn ? NaN : min<f32>(mn, v);
+          const sv: f32 = hasBias ? v + load<f32>(bias + (<usize>sl << 2)) : v;
+          if (sv == bs) {
+            const c = load<i32>(ord + (<usize>sl << 2));
+            if (c < bi) { bi = c; ws = sl; bd = v; }
           }
         }
-        store<f32>(lo + (<usize>g << 2), mn);
       }
-      store<i32>(outIndex + (<usize>i << 2), bi);
-      store<f32>(outDist + (<usize>i << 2), bd);
-      const xnr = load<f64>(xnorm + (<usize>i << 3));
-      if (!(bd < Infinity) || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(rs + (<usize>r << 2)) < Infinity)) {
-        store<i32>(assign + (<usize>i << 2), -1);
-        continue;
-      }
-      store<i32>(assign + (<usize>i << 2), bi);
-      const gNew = (ws / BLOCK) / gsz;
-      let mw: f32 = Infinity;
-      for (let sl = gNew * gsz * BLOCK; sl < min(kb, (gNew + 1) * gsz) * BLOCK; sl++) {
-        if (sl == ws) continue;
-        const v = load<f32>(ar + (<usize>sl << 2));
-        mw = v != v || mw != mw ? NaN : min<f32>(mw, v);
-      }
-      store<f32>(lo + (<usize>gNew << 2), mw);
-      const marg = margin(d, xnr, cmax);
-      const eq = epoch + <usize>i * <usize>G;
-      for (let g = 0; g < G; g++) {
-        store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>load<f32>(lo + (<usize>g << 2)), marg)));
-        store<u8>(eq + <usize>g, <u8>now);
-      }
+      store<f32>(lo + (<usize>g << 2), mn);
+    }
+    store<i32>(outIndex + (<usize>i << 2), bi);
+    store<f32>(outDist + (<usize>i << 2), bd);
+    const xnr = load<f64>(xnorm + (<usize>i << 3));
+    if (!(bd < Infinity) || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(rs + (<usize>r << 2)) < Infinity)) {
+      store<i32>(assign + (<usize>i << 2), -1);
+      continue;
+    }
+    store<i32>(assign + (<usize>i << 2), bi);
+    const gNew = (ws / BLOCK) / gsz;
+    let mw: f32 = Infinity;
+    for (let sl = gNew * gsz * BLOCK; sl < min(kb, (gNew + 1) * gsz) * BLOCK; sl++) {
+      if (sl == ws) continue;
+      const v = load<f32>(ar + (<usize>sl << 2));
+      mw = v != v || mw != mw ? NaN : min<f32>(mw, v);
+    }
+    store<f32>(lo + (<usize>gNew << 2), mw);
+    const marg = margin(d, xnr, cmax);
+    const eq = epoch + <usize>i * <usize>G;
+    for (let g = 0; g < G; g++) {
+      store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>load<f32>(lo + (<usize>g << 2)), marg)));
+      store<u8>(eq + <usize>g, <u8>now);
     }
   }
 }

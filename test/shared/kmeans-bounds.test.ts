@@ -176,6 +176,28 @@ describe('when the Lloyd loop turns bounds on', () => {
       boundsPolicy.always = true;
     }
   });
+
+  it(`rows of ${boundsPolicy.earlyDim} or more values: from the second iteration; results as without bounds`, async () => {
+    boundsPolicy.always = false;
+    try {
+      const kernels = await loadKernels();
+      const dim = boundsPolicy.earlyDim;
+      const data = blobs(600, dim, 12, 15, 2);
+      const used: boolean[] = [];
+      const inner = localExecutor(data, dim, kernels);
+      const spy: KmeansExecutor = { ...inner, partialStats: (c, ctx) => { used.push(ctx.bounds === true); return inner.partialStats(c, ctx); } };
+      const on = await kmeansWith(spy, 20, { maxIters: 6, tolerance: 0, seed: 9, bounds: true });
+      same(on, await kmeansWith(localExecutor(data, dim, kernels), 20, { maxIters: 6, tolerance: 0, seed: 9, bounds: false }));
+      expect(used).toEqual([false, true, true, true, true, true]);
+      const narrow: boolean[] = [];
+      const small = localExecutor(data.subarray(0, 600 * (dim - 1)), dim - 1, kernels);
+      const spy2: KmeansExecutor = { ...small, partialStats: (c, ctx) => { narrow.push(ctx.bounds === true); return small.partialStats(c, ctx); } };
+      await kmeansWith(spy2, 20, { maxIters: 3, tolerance: 0, seed: 9, bounds: true });
+      expect(narrow[1]).toBe(false);
+    } finally {
+      boundsPolicy.always = true;
+    }
+  });
 });
 
 describe('bounds state over many map steps', () => {
