@@ -127,10 +127,9 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
       `an integer in [-1, ${ksub})`, c);
   }
   const a = bounds.assign;
-  for (let p = 0; p < a.length; p++) {
-    const c = a[p]!;
-    if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.assign[${p}]`, `an integer in [-1, ${ksub})`, c);
-  }
+  let bad = -1;
+  for (let p = 0; p < a.length; p++) if ((a[p]! + 1) >>> 0 > ksub) { bad = p; break; }
+  if (bad >= 0) expect(false, 'invalid-argument', `bounds.assign[${bad}]`, `an integer in [-1, ${ksub})`, a[bad]);
   if (bounds.top === undefined && bounds.restDrift === undefined) return;
   expect(bounds.top instanceof Int32Array && bounds.top.length === PQ_TOP * m, 'dimension-mismatch', 'bounds.top length (Int32Array)',
     `${PQ_TOP}·m = ${PQ_TOP * m}`, bounds.top?.length);

@@ -163,6 +163,8 @@ describe('pqAssignAccumulateBounded', () => {
       .toThrow(/bounds\.lower length.*expected n·m = 20, got 19/);
     expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, assign: new Int32Array(20).fill(16) }))
       .toThrow(/bounds\.assign\[0\].*got 16/);
+    expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, assign: Int32Array.from({ length: 20 }, (_, p) => (p === 7 ? -2 : 15)) }))
+      .toThrow(/bounds\.assign\[7\]: expected an integer in \[-1, 16\), got -2/);
     expect(() => ref.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, drift: new Float64Array([0, 0, 0.5, 0, 0, -1]) }))
       .toThrow(/bounds\.drift\[2\]/);
     expect(() => K.pqAssignAccumulateBounded(x, 8, cb, 2, 16, acc(32, 4), { ...b, top: new Int32Array(15), restDrift: new Float64Array(2) }))
