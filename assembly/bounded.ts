@@ -152,6 +152,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     const a = load<i32>(assign + (<usize>i << 2));
     let t: f64 = Infinity;
     let ub: f32 = NaN, us: f32 = NaN;
+    let g0 = 0;                                             // groups before g0 passed the test
     const lo = lower + (<usize>i * <usize>G << 2);
     const eq = epoch + <usize>i * <usize>G;
     if (a >= 0) {
@@ -163,12 +164,11 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
         // A group is skipped when e² − margin + its smallest bias > the selection value of a (with bias,
         // enlarged so that the f32 rounding of dist + bias cannot tie or reverse the order).
         t = (hasBias ? <f64>us * (1 + 4.76837158203125e-7) + 1e-37 : <f64>us) + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
-        let all = true;
-        for (let g = 0; g < G; g++) {
-          const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(decay + ((<usize>load<u8>(eq + <usize>g) * <usize>G + <usize>g) << 3));
-          if (!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t)) { all = false; break; }
+        for (; g0 < G; g0++) {
+          const e = <f64>load<f32>(lo + (<usize>g0 << 2)) - load<f64>(decay + ((<usize>load<u8>(eq + <usize>g0) * <usize>G + <usize>g0) << 3));
+          if (!(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g0 << 3)) > t)) break;
         }
-        if (all) {
+        if (g0 == G) {
           store<i32>(outIndex + (<usize>i << 2), a);
           store<f32>(outDist + (<usize>i << 2), ub);
           skipped++;
@@ -185,7 +185,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     const nq = need + (q * <usize>G << 1);
     const go = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
     let c = 0, inOld: u8 = 0;
-    for (let g = 0; g < G; g++) {
+    for (let g = g0; g < G; g++) {
       const e = <f64>load<f32>(lo + (<usize>g << 2)) - load<f64>(decay + ((<usize>load<u8>(eq + <usize>g) * <usize>G + <usize>g) << 3));
       store<u16>(nq + (<usize>c << 1), <u16>g);
       const nd = !(e > 0 && e * e * (1 - 1e-12) + load<f64>(minB + (<usize>g << 3)) > t);
