@@ -191,8 +191,9 @@ export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
 /**
  * The map step with bounds (l2, optional bias ≥ 0): {@link Kernels.assignAccumulateBounded} over the shard, with
  * the per-row state kept in `scratch`. Here: the groups (8 centroids each, larger when n·k exceeds
- * `boundsDebug.maxEntries`), each group's drift since the last call (f64 of the f32 differences,
- * rounded up), ‖x‖ once per shard and ‖c‖ per call. Non-finite centroids drop the state.
+ * `boundsDebug.maxEntries`), one epoch per call with the decay table of {@link nextDecay}, ‖x‖ once
+ * per shard and ‖c‖ per call. Non-finite centroids drop the state; so does epoch 256 (it is rebuilt).
+ * `outIndex` (optional) receives the chosen centroids.
  */
 function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
   stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined, outIndex?: Int32Array): void {
