@@ -4,21 +4,22 @@ import { sqNormRow } from './common';
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
 // optionally with a bias ≥ 0 (Lance's balance term) added for the choice. Centroids are packed as
 // assign.ts packs them (blocks of 8, [j][8]), in the host's group order; group g holds blocks
-// g·gsz .. g·gsz+gsz−1. Per row the host keeps: the centroid chosen last time (assign, −1 = none), the
-// epoch of the row's bounds (epoch) and, per group, lower[i·G+g] = a lower bound on the true Euclidean
-// distance to every real centroid of the group other than assign[i], as the centroids were at that epoch.
+// g·gsz .. g·gsz+gsz−1. Per row the host keeps the centroid chosen last time (assign, −1 = none) and,
+// per group, lower[i·G+g] = a lower bound on the true Euclidean distance to every real centroid of the
+// group other than assign[i], as the centroids were at epoch[i·G+g] (the call that computed it).
 // decay[e·G+g] (host) bounds how far any centroid of group g moved since epoch e, so lower − decay bounds
 // the distance now. A group is computed for a row unless that bound (and the group's smallest bias)
 // proves, with the rounding margin of the f32 kernel arithmetic, that none of its centroids can reach the
-// selection value of assign[i]. A row that is not settled moves to epoch `now`: the bounds of groups it
-// skips are decayed (rounded down) and the others recomputed. Computed distances are the bits assignRows
-// computes (sequential f32 dot, max(0, (‖x‖² + ‖c‖²) − 2·dot), + bias in f32), so the chosen centroid and
-// distance equal brute force.
+// selection value of assign[i]; the bounds of computed groups are renewed at epoch `now`. Computed
+// distances are the bits assignRows computes (sequential f32 dot, max(0, (‖x‖² + ‖c‖²) − 2·dot), + bias
+// in f32), so the chosen centroid and distance equal brute force.
 //
 // Steps per block of rows: (1) the distance to the previous centroid and the group tests, giving each
-// row that cannot be settled the list of groups it needs; (2) per run of RUN such rows and per group, the
-// rows that need it form 4-row tiles (SIMD: partial sums over column chunks, then lane-wise merge into a
-// per-(row, group) state); (3) per row of the run, the choice and the new bounds of the computed groups.
+// row that cannot be settled the list of groups it needs; rows that need most groups, and every row of a
+// call without bounds, go through assignRows instead (fullRun); (2) per run of RUN remaining rows and per
+// group, the rows that need it form 4-row tiles (SIMD: partial sums over column chunks, then lane-wise
+// merge into a per-(row, group) state); (3) per row of the run, the choice and the new bounds of the
+// computed groups.
 
 const BLOCK: i32 = 8;
 const U32: f64 = 5.9604644775390625e-8; // 2^-24
@@ -68,9 +69,8 @@ const FULL_DEN: i32 = 5;
  * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
  * and have cn = +Inf, so they never win); pos[c] is the slot of centroid c. bias (0 = none): per slot, the term
  * added to the distance for the choice (Lance's balance term), as assignRows; the output distance is unbiased. assign (i32 × n),
- * epoch (i32 × n) and lower (f32 × n·G) are read and updated; decay (f64 × E·G) and xnorm (f64 × n, ‖x_i‖
- * in f64) are read; rows that are not settled get epoch `now`; cmax ≥
- * max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
+ * epoch (u8 × n·G) and lower (f32 × n·G) are read and updated; decay (f64 × 256·G) and xnorm (f64 × n, ‖x_i‖
+ * in f64) are read; renewed bounds get epoch `now`; cmax ≥ max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
  * distance blocks computed]. The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group.
  */
