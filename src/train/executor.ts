@@ -53,7 +53,7 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
   const scratch: StatsScratch = {};
   let k: Kernels | undefined = kernels;
   let maxAbs: number | undefined;
-  return {
+  const ex: LocalExecutor = {
     n, dim, local: data,
     get maxAbs(): number { return (maxAbs ??= k ? k.maxAbs(data) : maxAbsOf(data)); },
     rows: async (indices) => gatherRows(data, dim, indices),
@@ -63,7 +63,8 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
     },
     async nearest(centroids) {
       k ??= await loadKernels();
-      return nearestCentroids(data, dim, centroids, k, scratch);
+      return nearestCentroids(data, dim, centroids, k, scratch, ex.maxAbs);
     },
   };
+  return ex;
 }

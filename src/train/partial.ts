@@ -168,16 +168,18 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
  * The nearest centroid (squared L2, ties → lowest index, −1 for a row with no finite distance) of every
  * row of `shard`: {@link Kernels.assign}'s indices. When `scratch` holds distance bounds of this shard (from
  * the last map steps) they are used and moved on to `centroids`, so after a k-means run the final
- * assignment computes only the distances the bounds cannot rule out.
+ * assignment computes only the distances the bounds cannot rule out. `shardMaxAbs`: max |x| of the shard
+ * when the caller knows it.
  */
-export function nearestCentroids(shard: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels, scratch?: StatsScratch): Int32Array {
+export function nearestCentroids(shard: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels, scratch?: StatsScratch,
+  shardMaxAbs?: number): Int32Array {
   const n = rowsOf(shard, dim, 'shard');
   const k = rowsOf(centroids, dim, 'centroids');
   const st = scratch?.bounds;
   if (!scratch || !st || st.shard !== shard || st.dim !== dim || st.k !== k || kernels.build === 'relaxed' || n === 0) {
     return kernels.assign(shard, dim, centroids, { metric: 'l2' }).index.slice(0, n);
   }
-  const m = Math.max(kernels.maxAbs(shard), kernels.maxAbs(centroids));
+  const m = Math.max(shardMaxAbs ?? kernels.maxAbs(shard), kernels.maxAbs(centroids));
   const stats = emptyStats(k, dim, '', { iteration: 0, shift: sumShift(m, n), lossShift: lossShift('l2', dim, m, n), metric: 'l2' });
   const index = new Int32Array(n);
   boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch, undefined, index);
