@@ -6,4 +6,5 @@ export { packCentroids, assignRows } from './assign';
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { accumulate, pqAccumulate } from './kmeans';
 export { pqTranspose, pqPrepare, pqAssign, pqAssignBounded, pqCodes8, pqCodes4 } from './pq';
+export { pqAssignGrouped } from './pqgroups';
 export { sqBounds, sqEncode } from './sq';

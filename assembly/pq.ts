@@ -60,7 +60,7 @@ function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, 
 }
 
 // @ts-ignore: decorator
-@inline function exactDist(xp: usize, cp: usize, ds: i32): f32 {
+@inline export function exactDist(xp: usize, cp: usize, ds: i32): f32 {
   let acc: f32 = 0;
   for (let j = 0; j < ds; j++) {
     const e = load<f32>(xp + (<usize>j << 2)) - load<f32>(cp + (<usize>j << 2));
@@ -76,7 +76,7 @@ function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, 
 }
 
 // @ts-ignore: decorator
-@inline function hmin(v: v128): f32 {
+@inline export function hmin(v: v128): f32 {
   const m1 = f32x4.pmin(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   const m2 = f32x4.pmin(m1, v128.shuffle<f32>(m1, m1, 1, 0, 3, 2));
   return f32x4.extract_lane(m2, 0);
@@ -115,7 +115,7 @@ function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, thr: f3
  *  (ts = its −2c copy [j][c], cns = its ‖c‖²): filter values to scratch (4 × 1024 bytes), pairwise minima to
  *  scratch + 4096 (4 × 512 bytes), per-row running minima to scratch + 6144 (4 × f32x4). */
 // @ts-ignore: decorator
-@inline function filterTile(x0: usize, x1: usize, x2: usize, x3: usize, ts: usize, cns: usize, ds: i32, scratch: usize): void {
+@inline export function filterTile(x0: usize, x1: usize, x2: usize, x3: usize, ts: usize, cns: usize, ds: i32, scratch: usize): void {
   const mp = scratch + 6144;
   const inf = f32x4.splat(Infinity);
   v128.store(mp, inf); v128.store(mp, inf, 16); v128.store(mp, inf, 32); v128.store(mp, inf, 48);
@@ -480,15 +480,15 @@ export function pqCodes4(idx: usize, len: i32, out: usize): void {
 // best sum (scalar build, 16 codes) or from the smallest filter value of the other codes minus the
 // filter's rounding bound (256 codes, SIMD).
 
-const P23: f64 = 1.1920928955078125e-7; // 2^-23
+export const P23: f64 = 1.1920928955078125e-7; // 2^-23
 const P20: f64 = 9.5367431640625e-7; // 2^-20
 const P40: f64 = 9.094947017729282e-13; // 2^-40
-const P125: f64 = 2.350988701644575e-38; // 2^-125
-const DOWN: f64 = 0.9999997615814209; // 1 − 2^-22: stored bounds are rounded down through this
+export const P125: f64 = 2.350988701644575e-38; // 2^-125
+export const DOWN: f64 = 0.9999997615814209; // 1 − 2^-22: stored bounds are rounded down through this
 
 /** L from the exact second-best sum s2 (≥ 0; 0 when there is none). margin 0 is a test hook. */
 // @ts-ignore: decorator
-@inline function lowerFromExact(s2: f32, ds: i32, margin: f64): f32 {
+@inline export function lowerFromExact(s2: f32, ds: i32, margin: f64): f32 {
   if (!(s2 < Infinity)) return 0;
   const g = <f64>(ds + 4) * P23 * margin, e = <f64>(ds + 4) * P125 * margin;
   const t = (<f64>s2 - e) / (1 + g);
@@ -507,7 +507,7 @@ const DOWN: f64 = 0.9999997615814209; // 1 − 2^-22: stored bounds are rounded 
 }
 
 /** Exact search of one sub-vector (codes [c][j] at cbs) keeping the second-best sum; lb −1 when none wins. */
-function pqExactSecond(xp: usize, cbs: usize, ksub: i32, ds: i32, pIdx: usize, pDist: usize, pLb: usize, o: usize, margin: f64): void {
+export function pqExactSecond(xp: usize, cbs: usize, ksub: i32, ds: i32, pIdx: usize, pDist: usize, pLb: usize, o: usize, margin: f64): void {
   let bs: f32 = NaN, bi: i32 = -1, s2: f32 = Infinity;
   const cbytes = <usize>ds << 2;
   for (let c = 0; c < ksub; c++) {
@@ -623,6 +623,49 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
   }
 }
 
+/** dvs[s] (f32 × m) = the exact sum (the bits of exactDist) from row i's sub-vectors to their kept codes (code 0
+ *  for pairs without one): lane-wise squares summed in j order, or four independent sequential chains at a time. */
+// @ts-ignore: decorator
+@inline export function keptSums(xr: usize, i: i32, m: i32, ds: i32, ksub: i32, sAssign: usize, cb: usize, dvs: usize): void {
+  const sb = <usize>ds << 2;
+  const tsBytes = <usize>ksub * sb;
+  if (ASC_FEATURE_SIMD && ds == 8) {
+    for (let s = 0; s < m; s++) {
+      const a = max(0, load<i32>(sAssign + ((<usize>i * <usize>m + <usize>s) << 2)));
+      const xs = xr + (<usize>s << 5), cs = cb + <usize>s * tsBytes + (<usize>a << 5);
+      const e0 = f32x4.sub(v128.load(xs), v128.load(cs)), e1 = f32x4.sub(v128.load(xs, 16), v128.load(cs, 16));
+      const q0 = f32x4.mul(e0, e0), q1 = f32x4.mul(e1, e1);
+      let acc: f32 = f32x4.extract_lane(q0, 0);
+      acc += f32x4.extract_lane(q0, 1); acc += f32x4.extract_lane(q0, 2); acc += f32x4.extract_lane(q0, 3);
+      acc += f32x4.extract_lane(q1, 0); acc += f32x4.extract_lane(q1, 1); acc += f32x4.extract_lane(q1, 2); acc += f32x4.extract_lane(q1, 3);
+      store<f32>(dvs + (<usize>s << 2), acc);
+    }
+  } else for (let s = 0; s < m; s += 4) {
+    if (s + 4 > m) {
+      for (let t = s; t < m; t++) {
+        const a = max(0, load<i32>(sAssign + ((<usize>i * <usize>m + <usize>t) << 2)));
+        store<f32>(dvs + (<usize>t << 2), exactDist(xr + <usize>t * sb, cb + <usize>t * tsBytes + <usize>a * sb, ds));
+      }
+      break;
+    }
+    const ap = sAssign + ((<usize>i * <usize>m + <usize>s) << 2);
+    const x0 = xr + <usize>s * sb, x1 = x0 + sb, x2 = x1 + sb, x3 = x2 + sb;
+    const c0 = cb + <usize>s * tsBytes + <usize>max(0, load<i32>(ap)) * sb;
+    const c1 = cb + <usize>(s + 1) * tsBytes + <usize>max(0, load<i32>(ap, 4)) * sb;
+    const c2 = cb + <usize>(s + 2) * tsBytes + <usize>max(0, load<i32>(ap, 8)) * sb;
+    const c3 = cb + <usize>(s + 3) * tsBytes + <usize>max(0, load<i32>(ap, 12)) * sb;
+    let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
+    for (let j = 0; j < ds; j++) {
+      const o = <usize>j << 2;
+      const e0 = load<f32>(x0 + o) - load<f32>(c0 + o), e1 = load<f32>(x1 + o) - load<f32>(c1 + o);
+      const e2 = load<f32>(x2 + o) - load<f32>(c2 + o), e3 = load<f32>(x3 + o) - load<f32>(c3 + o);
+      q0 += e0 * e0; q1 += e1 * e1; q2 += e2 * e2; q3 += e3 * e3;
+    }
+    const dq = dvs + (<usize>s << 2);
+    store<f32>(dq, q0); store<f32>(dq, q1, 4); store<f32>(dq, q2, 8); store<f32>(dq, q3, 12);
+  }
+}
+
 /**
  * pqAssign with bounds (see above) for n rows of d = m·ds: outIndex/outDist[i·m + s] as pqAssign, bit for
  * bit; sAssign (i32) / sLower (f32) [i·m + s] are read and updated; drift: f64 [m][3] = largest code drift,
@@ -646,43 +689,7 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
   const dvs = scratch;                                      // f32 × m: the exact sums to the kept codes of a row
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
-    // Exact sums first: lane-wise squares, summed in j order (the bits of exactDist), or four independent
-    // sequential chains at a time.
-    if (ASC_FEATURE_SIMD && ds == 8) {
-      for (let s = 0; s < m; s++) {
-        const a = max(0, load<i32>(sAssign + ((<usize>i * <usize>m + <usize>s) << 2)));
-        const xs = xr + (<usize>s << 5), cs = cb + <usize>s * tsBytes + (<usize>a << 5);
-        const e0 = f32x4.sub(v128.load(xs), v128.load(cs)), e1 = f32x4.sub(v128.load(xs, 16), v128.load(cs, 16));
-        const q0 = f32x4.mul(e0, e0), q1 = f32x4.mul(e1, e1);
-        let acc: f32 = f32x4.extract_lane(q0, 0);
-        acc += f32x4.extract_lane(q0, 1); acc += f32x4.extract_lane(q0, 2); acc += f32x4.extract_lane(q0, 3);
-        acc += f32x4.extract_lane(q1, 0); acc += f32x4.extract_lane(q1, 1); acc += f32x4.extract_lane(q1, 2); acc += f32x4.extract_lane(q1, 3);
-        store<f32>(dvs + (<usize>s << 2), acc);
-      }
-    } else for (let s = 0; s < m; s += 4) {
-      if (s + 4 > m) {
-        for (let t = s; t < m; t++) {
-          const a = max(0, load<i32>(sAssign + ((<usize>i * <usize>m + <usize>t) << 2)));
-          store<f32>(dvs + (<usize>t << 2), exactDist(xr + <usize>t * sb, cb + <usize>t * tsBytes + <usize>a * sb, ds));
-        }
-        break;
-      }
-      const ap = sAssign + ((<usize>i * <usize>m + <usize>s) << 2);
-      const x0 = xr + <usize>s * sb, x1 = x0 + sb, x2 = x1 + sb, x3 = x2 + sb;
-      const c0 = cb + <usize>s * tsBytes + <usize>max(0, load<i32>(ap)) * sb;
-      const c1 = cb + <usize>(s + 1) * tsBytes + <usize>max(0, load<i32>(ap, 4)) * sb;
-      const c2 = cb + <usize>(s + 2) * tsBytes + <usize>max(0, load<i32>(ap, 8)) * sb;
-      const c3 = cb + <usize>(s + 3) * tsBytes + <usize>max(0, load<i32>(ap, 12)) * sb;
-      let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
-      for (let j = 0; j < ds; j++) {
-        const o = <usize>j << 2;
-        const e0 = load<f32>(x0 + o) - load<f32>(c0 + o), e1 = load<f32>(x1 + o) - load<f32>(c1 + o);
-        const e2 = load<f32>(x2 + o) - load<f32>(c2 + o), e3 = load<f32>(x3 + o) - load<f32>(c3 + o);
-        q0 += e0 * e0; q1 += e1 * e1; q2 += e2 * e2; q3 += e3 * e3;
-      }
-      const dq = dvs + (<usize>s << 2);
-      store<f32>(dq, q0); store<f32>(dq, q1, 4); store<f32>(dq, q2, 8); store<f32>(dq, q3, 12);
-    }
+    keptSums(xr, i, m, ds, ksub, sAssign, cb, dvs);
     for (let s = 0; s < m; s++) {
       const p = (<usize>i * <usize>m + <usize>s) << 2;
       const a = load<i32>(sAssign + p);

@@ -1,8 +1,8 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
-import { PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions,
+import { PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions,
   type PqBounds, type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -427,6 +427,7 @@ function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m
   bounds: PqBounds, margin: number, index: Int32Array, dist: Float32Array): number {
   const g = (ds + 4) * P23 * margin, e = (ds + 4) * P125 * margin, slack = 1 - 1e-12 * margin;
   const down = 1 - (1 - DOWN) * margin;
+  if (bounds.groups) return pqGroupedRef(data, dim, codebook, m, ds, n, bounds, margin, index, dist);
   const { assign, lower, drift, top, restDrift } = bounds;
   let skipped = 0;
   for (let i = 0; i < n; i++) {
@@ -480,4 +481,99 @@ function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m
     }
   }
   return skipped;
+}
+
+/** Bounded PQ assignment with group bounds (the scalar build of assembly/pqgroups.ts pqAssignGrouped). */
+function pqGroupedRef(data: Float32Array, dim: number, codebook: Float32Array, m: number, ds: number, n: number,
+  bounds: PqBounds, margin: number, index: Int32Array, dist: Float32Array): number {
+  const ksub = 256, G = PQ_GROUPS, gr = bounds.groups!, assign = bounds.assign;
+  const g1 = 1 - (ds + 4) * P23 * margin, e = (ds + 4) * P125 * margin, slack = 1 - 1e-12 * margin;
+  const df = margin > 0 ? f(DOWN) : 1;
+  const gd = Float32Array.from(gr.drift, roundUp32);
+  const inv = new Int32Array(m * ksub);
+  for (let p = 0; p < m * ksub; p++) inv[Math.floor(p / ksub) * ksub + gr.perm[p]!] = p % ksub;
+  const fails = (l: number, best: number): boolean => !(l > 0 && (l * l * g1 - e) * slack > best);
+  const k1 = 1 / (slack * g1), k2 = e / g1, rg = 1 / (1 + (ds + 4) * P23 * margin), down = 1 - (1 - DOWN) * margin;
+  const threshold = (best: number): number => roundUp32(Math.sqrt(best * k1 + k2) * (1 + 2 ** -40));
+  const lowerGroup = (v: number): number => {
+    if (!(v < Infinity)) return 0;
+    const t = (v - e) * rg;
+    return t > 0 ? f(Math.sqrt(t) * down) : 0;
+  };
+  const w = new Float32Array(G);
+  let skipped = 0;
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++) {
+      const p = i * m + s, xo = i * dim + s * ds, go = p * G;
+      const a = assign[p]!;
+      const dv = pqDist(data, xo, codebook, (s * ksub + Math.max(0, a)) * ds, ds);
+      if (a >= 0 && dv < Infinity) {
+        let lo = Infinity;
+        for (let g = 0; g < G; g++) {
+          const l = Math.max(f(f(bf16(gr.lower[go + g]!) - gd[s * G + g]!) * df), 0);
+          w[g] = l;
+          lo = Math.min(lo, l);
+        }
+        if (!fails(lo, dv)) { index[p] = a; dist[p] = dv; toBf16(w, gr.lower, go); skipped++; continue; }
+        let bs = dv, bc = a, bq = inv[s * ksub + a]!, bg = -1, tau = threshold(bs);
+        const ga = bq >> 4, found: { g: number; m1: number; sums: number[] }[] = [];
+        const need: number[] = [];
+        for (let g = 0; g < G; g++) if (w[g]! <= tau) need.push(g);
+        for (const g of need) {
+          if (w[g]! > tau) continue;
+          const sums: number[] = [];
+          let m1 = Infinity, q1 = -1, c1 = 2 ** 31 - 1;
+          for (let l = 0; l < 16; l++) {
+            const q = 16 * g + l, c = gr.perm[s * ksub + q]!;
+            const v = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
+            sums.push(v);
+            if (v < m1 || (v === m1 && c < c1)) { m1 = v; q1 = q; c1 = c; }
+          }
+          found.push({ g, m1, sums });
+          if (q1 >= 0 && (m1 < bs || (m1 === bs && c1 < bc))) { bs = m1; bq = q1; bc = c1; bg = g; tau = threshold(bs); } else if (g === ga && bc === a) bg = g;
+        }
+        let aSearched = false;
+        for (const { g, m1, sums } of found) {
+          let v = m1;
+          if (g === bg) {
+            v = Infinity;
+            for (let l = 0; l < 16; l++) if (16 * g + l !== bq) v = Number.isNaN(sums[l]!) || Number.isNaN(v) ? NaN : Math.min(v, sums[l]!);
+          }
+          w[g] = lowerGroup(v);
+          if (g === ga) aSearched = true;
+        }
+        if (!aSearched && bc !== a) w[ga] = Math.min(w[ga]!, lowerGroup(dv));
+        toBf16(w, gr.lower, go);
+        index[p] = bc; dist[p] = bs; assign[p] = bc;
+        continue;
+      }
+      let bs = NaN, bi = -1, s2 = Infinity;
+      for (let c = 0; c < ksub; c++) {
+        const v = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
+        if (v !== v) continue;
+        if (bi < 0) { bs = v; bi = c; continue; }
+        if (v < bs) { s2 = bs; bs = v; bi = c; } else if (v < s2) s2 = v;
+      }
+      index[p] = bi; dist[p] = bs;
+      const lb = bi < 0 ? -1 : lowerFromExact(s2, ds, margin);
+      assign[p] = bi >= 0 && lb >= 0 ? bi : -1;
+      w.fill(Math.max(0, lb));
+      toBf16(w, gr.lower, go);
+    }
+  }
+  return skipped;
+}
+
+const bfF = new Float32Array(16), bfU = new Uint32Array(bfF.buffer);
+
+/** bfloat16 bits → f32. */
+function bf16(h: number): number {
+  bfU[0] = h << 16;
+  return bfF[0]!;
+}
+
+/** 16 non-negative f32 → bfloat16 bits (truncated: rounded down) at out[o ..]. */
+function toBf16(w: Float32Array, out: Uint16Array, o: number): void {
+  bfF.set(w);
+  for (let g = 0; g < 16; g++) out[o + g] = bfU[g]! >>> 16;
 }

@@ -120,6 +120,30 @@ export interface PqBounds {
   /** Optional input, m (f64): per sub-space the largest drift of the codes not in `top` (rounded up; NaN or
    *  +Inf disables the second chance). */
   restDrift?: Float64Array;
+  /** Optional, 256 codes only: group bounds (Yinyang-style). When present, `lower`, `drift`, `top` and
+   *  `restDrift` are neither read nor written. */
+  groups?: PqGroupBounds;
+}
+
+/** Codes per group in {@link PqGroupBounds}; 256 codes make {@link PQ_GROUPS} groups. */
+export const PQ_GROUP_SIZE = 16;
+export const PQ_GROUPS = 16;
+
+/**
+ * Group bounds of {@link PqBounds}: per sub-space the 256 codes are split into 16 groups of 16 by `perm`,
+ * and every (row, sub-space) pair keeps one lower bound per group, so a pair whose code may change searches
+ * only the groups that could hold a better code. Results are bit-identical to the brute-force search.
+ */
+export interface PqGroupBounds {
+  /** m × 256: per sub-space a permutation of 0..255; group g is codes perm[16g .. 16g + 15] (put nearby codes together). */
+  perm: Int32Array;
+  /** n × m × 16: a lower bound on the true Euclidean distance from the sub-vector to every code of group g
+   *  except the pair's code (`assign`), in the codebook of the last call, as bfloat16 bits (the upper half of
+   *  the f32, truncated: rounded down). */
+  lower: Uint16Array;
+  /** Input, m × 16 (f64): per group the largest code drift from the last call's codebook to this one (true
+   *  Euclidean, rounded up; NaN or +Inf makes the group's bounds 0). */
+  drift: Float64Array;
 }
 
 /** Result of {@link Kernels.sqBounds}. `rows` counts the finite rows that contributed. */

@@ -1,5 +1,5 @@
 import { expect, expectPositiveInt, IvfkitError, rowsOf } from '../util/errors.js';
-import { PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type PqBounds } from './types.js';
+import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type PqBounds } from './types.js';
 
 /** Argument checks shared by the reference and the wasm kernels (one message for one mistake). */
 
@@ -130,6 +130,29 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
   let bad = -1;
   for (let p = 0; p < a.length; p++) if ((a[p]! + 1) >>> 0 > ksub) { bad = p; break; }
   if (bad >= 0) expect(false, 'invalid-argument', `bounds.assign[${bad}]`, `an integer in [-1, ${ksub})`, a[bad]);
+  const gr = bounds.groups;
+  if (gr !== undefined) {
+    expect(ksub === PQ_GROUP_SIZE * PQ_GROUPS, 'invalid-argument', 'ksub with bounds.groups', PQ_GROUP_SIZE * PQ_GROUPS, ksub);
+    expect(typeof gr === 'object' && gr !== null, 'invalid-argument', 'bounds.groups', 'a PqGroupBounds object', gr);
+    expect(gr.perm instanceof Int32Array && gr.perm.length === m * ksub, 'dimension-mismatch', 'bounds.groups.perm length (Int32Array)',
+      `m·256 = ${m * ksub}`, gr.perm?.length);
+    expect(gr.lower instanceof Uint16Array && gr.lower.length === n * m * PQ_GROUPS, 'dimension-mismatch',
+      'bounds.groups.lower length (Uint16Array)', `n·m·16 = ${n * m * PQ_GROUPS}`, gr.lower?.length);
+    expect(gr.drift instanceof Float64Array && gr.drift.length === m * PQ_GROUPS, 'dimension-mismatch',
+      'bounds.groups.drift length (Float64Array)', `m·16 = ${m * PQ_GROUPS}`, gr.drift?.length);
+    const seen = new Uint8Array(ksub);
+    for (let s = 0; s < m; s++) {
+      seen.fill(0);
+      for (let q = 0; q < ksub; q++) {
+        const c = gr.perm[s * ksub + q]!;
+        if (!(c >= 0 && c < ksub) || seen[c]) {
+          expect(false, 'invalid-argument', `bounds.groups.perm[${s * ksub + q}]`, `a permutation of 0..${ksub - 1} per sub-space`, c);
+        }
+        seen[c] = 1;
+      }
+    }
+    return;
+  }
   if (bounds.top === undefined && bounds.restDrift === undefined) return;
   expect(bounds.top instanceof Int32Array && bounds.top.length === PQ_TOP * m, 'dimension-mismatch', 'bounds.top length (Int32Array)',
     `${PQ_TOP}·m = ${PQ_TOP * m}`, bounds.top?.length);
@@ -148,4 +171,17 @@ export function checkBoundsBias(bias: Float32Array | undefined): void {
     const b = bias[c]!;
     if (!(b >= 0 && b < Infinity)) throw new IvfkitError('invalid-argument', `bias[${c}] with bounds: expected a finite number ≥ 0, got ${b}`);
   }
+}
+
+const up32 = new Float32Array(1), up32Bits = new Uint32Array(up32.buffer);
+
+/** The smallest f32 ≥ v (+Inf for NaN): drifts handed to f32 kernels must not shrink. */
+export function roundUp32(v: number): number {
+  if (v !== v) return Infinity;
+  const f = Math.fround(v);
+  if (f >= v) return f;
+  if (f === 0) return 1.401298464324817e-45;
+  up32[0] = f;
+  if (f > 0) up32Bits[0]!++; else up32Bits[0]!--;
+  return up32[0]!;
 }

@@ -1,8 +1,8 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
-import { PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
+import { PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -37,6 +37,9 @@ export interface KernelExports {
     scratch: number, outIndex: number, outDist: number, sAssign: number, sLower: number, drift: number,
     lists: number, cnt: number, packed: number, pIdx: number, pDist: number, pLb: number, margin: number,
     top: number, rest: number, topT: number, nt: number): number;
+  pqAssignGrouped(x: number, n: number, d: number, m: number, cb: number, cbq: number, ts: number, t2: number, cn: number, cnmax: number,
+    perm: number, inv: number, scratch: number, outIndex: number, outDist: number, sAssign: number, gl: number, gd: number,
+    lists: number, cnt: number, packed: number, pIdx: number, pDist: number, pLb: number, pGl: number, margin: number): number;
   pqCodes8(idx: number, len: number, out: number): void;
   pqCodes4(idx: number, len: number, out: number): void;
   sqBounds(x: number, n: number, d: number, bounds: number): number;
@@ -82,6 +85,7 @@ class Arena {
   f32(p: number, len: number): Float32Array { return new Float32Array(this.buffer, p, len); }
   i32(p: number, len: number): Int32Array { return new Int32Array(this.buffer, p, len); }
   u8(p: number, len: number): Uint8Array { return new Uint8Array(this.buffer, p, len); }
+  u16(p: number, len: number): Uint16Array { return new Uint16Array(this.buffer, p, len); }
   f64(p: number, len: number): Float64Array { return new Float64Array(this.buffer, p, len); }
   i64(p: number, len: number): BigInt64Array { return new BigInt64Array(this.buffer, p, len); }
 }
@@ -310,6 +314,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ar.reset();
       const a0 = accIn(acc, m * ksub, ds);
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      if (bounds.groups) return pqGrouped(data, dim, codebook, m, ds, n, acc, a0, scale, lscale, bounds, opts.margin ?? 1, index, dist);
       const R = rowsPerBlock(dim, 2), rows = Math.min(R, n);
       const len = codebook.length;
       const cbp = ar.alloc(len * 4), tp = ar.alloc(len * 4), t2p = ar.alloc(len * 4);
@@ -474,6 +479,52 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
       emit(a, b, ip, dp, xp, secp, allp);
     });
+  }
+
+  /** pqAssignAccumulateBounded with group bounds (256 codes): codebook in slot order, group bounds copied per block. */
+  function pqGrouped(data: Float32Array, dim: number, codebook: Float32Array, m: number, ds: number, n: number, acc: Accumulators,
+    a0: { sp: number; cp: number; lp: number; rp: number }, scale: number, lscale: number, bounds: PqBounds, margin: number,
+    index: Int32Array | undefined, dist: Float32Array | undefined): number {
+    const ksub = 256, G = PQ_GROUPS, gr = bounds.groups!;
+    const len = codebook.length;
+    const cbp = ar.alloc(len * 4), cqp = ar.alloc(len * 4), tp = ar.alloc(len * 4), t2p = ar.alloc(len * 4);
+    const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), pmp = ar.alloc(m * ksub * 4), ivp = ar.alloc(m * ksub * 4);
+    const gdp = ar.alloc(m * G * 4), sp = ar.alloc(Math.max(6208, m * 4) + 336);
+    ar.f32(cbp, len).set(codebook);
+    const cq = ar.f32(cqp, len), pm = ar.i32(pmp, m * ksub), iv = ar.i32(ivp, m * ksub);
+    pm.set(gr.perm);
+    for (let s = 0; s < m; s++) {
+      for (let q = 0; q < ksub; q++) {
+        const c = gr.perm[s * ksub + q]!;
+        iv[s * ksub + c] = q;
+        cq.set(codebook.subarray((s * ksub + c) * ds, (s * ksub + c + 1) * ds), (s * ksub + q) * ds);
+      }
+    }
+    ex.pqTranspose(cqp, m, ksub, ds, tp);
+    ex.pqPrepare(cqp, m, ksub, ds, t2p, cnp, cmp);
+    const gd = ar.f32(gdp, m * G);
+    for (let p = 0; p < m * G; p++) gd[p] = roundUp32(gr.drift[p]!);
+    const R = rowsPerBlock(dim + m * G, 4), rows = Math.min(R, n);
+    const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4);
+    const sap = ar.alloc(rows * m * 4), glp = ar.alloc(rows * m * G * 2), lp = ar.alloc(rows * m * 4), cntp = ar.alloc(m * 4);
+    const pp = ar.alloc((rows + 4) * ds * 4), pip = ar.alloc((rows + 4) * 4), pdp = ar.alloc((rows + 4) * 4), plp = ar.alloc((rows + 4) * 4);
+    const pgp = ar.alloc((rows + 4) * G * 4);
+    let skipped = 0;
+    blocks(n, R, (a, b) => {
+      const r = b - a;
+      ar.f32(xp, r * dim).set(data.subarray(a * dim, b * dim));
+      ar.i32(sap, r * m).set(bounds.assign.subarray(a * m, b * m));
+      ar.u16(glp, r * m * G).set(gr.lower.subarray(a * m * G, b * m * G));
+      skipped += ex.pqAssignGrouped(xp, r, dim, m, cbp, cqp, tp, t2p, cnp, cmp, pmp, ivp, sp, ip, dp, sap, glp, gdp, lp, cntp, pp, pip, pdp, plp, pgp,
+        margin);
+      ex.pqAccumulate(xp, r, dim, m, ksub, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
+      bounds.assign.set(ar.i32(sap, r * m), a * m);
+      gr.lower.set(ar.u16(glp, r * m * G), a * m * G);
+      if (index) index.set(ar.i32(ip, r * m), a * m);
+      if (dist) dist.set(ar.f32(dp, r * m), a * m);
+    });
+    accOut(acc, m * ksub, ds, a0);
+    return skipped;
   }
 
   function pqRun(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, n: number,

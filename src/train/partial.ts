@@ -1,4 +1,4 @@
-import { PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds } from '../kernels/types.js';
+import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds, type PqGroupBounds } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed, lossShift, sumShift } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -525,7 +525,12 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
       bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift, top: new Int32Array(PQ_TOP * m).fill(-1),
         restDrift: new Float64Array(m).fill(Infinity) },
     };
+    if (ksub === PQ_GROUPS * PQ_GROUP_SIZE && n * m * PQ_GROUPS * 2 <= pqGroupPolicy.maxBytes) {
+      st.bounds.groups = { perm: pqGroupPerm(codebook, m, ksub, ds), lower: new Uint16Array(n * m * PQ_GROUPS), drift: new Float64Array(m * PQ_GROUPS) };
+    }
     pqBoundsOf.set(scratch, st);
+  } else if (st.bounds.groups) {
+    pqGroupDrift(st.codebook, codebook, m, ds, st.bounds.groups);
   } else {
     pqDrift(st.codebook, codebook, m, ksub, ds, st.bounds);
   }
@@ -535,6 +540,62 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
   scratch.bounds = undefined;
   scratch.skipped = skipped;
   scratch.rows = n * m;
+}
+
+/**
+ * Group bounds for 256 codes (`PqBounds.groups`): used when a shard's n·m·16 bounds (2 bytes each) fit in
+ * `maxBytes` (32 MiB for Lance's default PQ sample of 65,536 rows and 16 sub-vectors); larger shards keep one
+ * bound per pair.
+ */
+export const pqGroupPolicy = { maxBytes: 256 * 2 ** 20 };
+
+/** Per sub-space, the 256 codes in 16 groups of 16 nearby codes: halves split at the median of the coordinate
+ *  of largest spread (non-finite values sort last), four times. Returns m × 256 slot → code. */
+export function pqGroupPerm(codebook: Float32Array, m: number, ksub: number, ds: number): Int32Array {
+  const perm = new Int32Array(m * ksub);
+  const val = (s: number, c: number, j: number): number => {
+    const v = codebook[(s * ksub + c) * ds + j]!;
+    return Number.isFinite(v) ? v : Infinity;
+  };
+  for (let s = 0; s < m; s++) {
+    const codes = Array.from({ length: ksub }, (_, c) => c);
+    const split = (lo: number, hi: number): void => {
+      if (hi - lo <= PQ_GROUP_SIZE) return;
+      let bj = 0, bv = -1;
+      for (let j = 0; j < ds; j++) {
+        let a = 0, q = 0, cnt = 0;
+        for (let r = lo; r < hi; r++) { const v = val(s, codes[r]!, j); if (v < Infinity) { a += v; q += v * v; cnt++; } }
+        const spread = cnt > 0 ? q - (a * a) / cnt : 0;
+        if (spread > bv) { bv = spread; bj = j; }
+      }
+      const part = codes.slice(lo, hi).sort((x, y) => val(s, x, bj) - val(s, y, bj) || x - y);
+      for (let r = lo; r < hi; r++) codes[r] = part[r - lo]!;
+      const mid = (lo + hi) >> 1;
+      split(lo, mid);
+      split(mid, hi);
+    };
+    split(0, ksub);
+    perm.set(codes, s * ksub);
+  }
+  return perm;
+}
+
+/** Per group: the largest code drift ‖c_new − c_old‖ (f64, rounded up; +Inf when a code is not finite). */
+function pqGroupDrift(prev: Float32Array, next: Float32Array, m: number, ds: number, gr: PqGroupBounds): void {
+  const ksub = PQ_GROUPS * PQ_GROUP_SIZE;
+  for (let s = 0; s < m; s++) {
+    for (let g = 0; g < PQ_GROUPS; g++) {
+      let big = 0;
+      for (let h = 0; h < PQ_GROUP_SIZE; h++) {
+        const o = (s * ksub + gr.perm[s * ksub + g * PQ_GROUP_SIZE + h]!) * ds;
+        let q = 0;
+        for (let j = o; j < o + ds; j++) { const v = next[j]! - prev[j]!; q += v * v; }
+        const d = Math.sqrt(q) * (1 + 1e-9);
+        big = d < Infinity ? Math.max(big, d) : Infinity;
+      }
+      gr.drift[s * PQ_GROUPS + g] = big;
+    }
+  }
 }
 
 /** Per sub-space: largest code drift ‖c_new − c_old‖ (f64, rounded up), the code with it, the largest of

@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
-import { PQ_TOP, type Accumulators, type Kernels, type PqBounds } from '../../src/kernels/types.js';
+import { PQ_GROUPS, PQ_TOP, type Accumulators, type Kernels, type PqBounds, type PqGroupBounds } from '../../src/kernels/types.js';
 import { localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
 import { boundsPolicy } from '../../src/train/kmeans.js';
-import { kmeansPartialStats, pqBoundsDebug, type StatsScratch } from '../../src/train/partial.js';
+import { kmeansPartialStats, pqBoundsDebug, pqGroupPerm, pqGroupPolicy, type StatsScratch } from '../../src/train/partial.js';
 import { trainPq, type TrainPqOptions } from '../../src/train/pq.js';
 import { createRng } from '../../src/util/rng.js';
 import { blobs as fixtureBlobs, shardedExecutor } from './fixtures.js';
@@ -176,6 +176,189 @@ describe('pqAssignAccumulateBounded', () => {
   });
 });
 
+/** bfloat16 bits → number. */
+function bf16(h: number): number {
+  return new Float32Array(new Uint32Array([h << 16]).buffer)[0]!;
+}
+
+/** Group drifts as src/train/partial.ts computes them (largest code drift per group of perm). */
+function groupDrift(prev: Float32Array, next: Float32Array, m: number, ds: number, perm: Int32Array): Float64Array {
+  const out = new Float64Array(m * PQ_GROUPS);
+  for (let s = 0; s < m; s++) {
+    for (let q = 0; q < 256; q++) {
+      const c = perm[s * 256 + q]!;
+      let v = 0;
+      for (let j = 0; j < ds; j++) { const e = next[(s * 256 + c) * ds + j]! - prev[(s * 256 + c) * ds + j]!; v += e * e; }
+      const d = Math.sqrt(v) * (1 + 1e-9);
+      const g = s * PQ_GROUPS + (q >> 4);
+      out[g] = d < Infinity ? Math.max(out[g]!, d) : Infinity;
+    }
+  }
+  return out;
+}
+
+/** Every stored group bound is ≤ the true (f64) distance to every code of its group other than the pair's code. */
+function groupBoundsHold(x: Float32Array, dim: number, cb: Float32Array, m: number, b: PqBounds): void {
+  const ds = dim / m, n = x.length / dim, gr = b.groups!;
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++) {
+      const a = b.assign[i * m + s]!;
+      if (a < 0) continue;
+      for (let g = 0; g < PQ_GROUPS; g++) {
+        let best = Infinity;
+        for (let h = 0; h < 16; h++) {
+          const c = gr.perm[s * 256 + 16 * g + h]!;
+          if (c === a) continue;
+          let q = 0;
+          for (let j = 0; j < ds; j++) { const v = x[i * dim + s * ds + j]! - cb[(s * 256 + c) * ds + j]!; q += v * v; }
+          best = Math.min(best, q);
+        }
+        const l = bf16(gr.lower[((i * m + s) * PQ_GROUPS) + g]!);
+        if (!(l * l <= best)) expect(`pair ${i},${s} group ${g}: bound ${l}² ≤ ${best}`).toBe('a valid bound');
+      }
+    }
+  }
+}
+
+describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
+  const mkGroups = (n: number, m: number, perm: Int32Array): PqGroupBounds =>
+    ({ perm, lower: new Uint16Array(n * m * PQ_GROUPS), drift: new Float64Array(m * PQ_GROUPS) });
+  const cases = [
+    { d: 32, m: 4, n: 700, off: 0, spatial: true },
+    { d: 15, m: 3, n: 600, off: 0, spatial: true },
+    { d: 16, m: 2, n: 600, off: 500, spatial: true },
+    { d: 32, m: 4, n: 500, off: 0, spatial: false },
+  ];
+  for (const build of [...wasmBuilds, 'reference'] as const) {
+    it.each(cases)(`${build}: same codes, distances and sums as pqAssignAccumulate over moving codebooks, d=$d m=$m offset=$off spatial groups=$spatial`,
+      ({ d, m, n, off, spatial }) => {
+        const K = build === 'reference' ? ref : loadKernelsSync({ build });
+        const ds = d / m;
+        const x = withNaN(blobs(n, d, 12, d + 7, 1, off), d, 37);
+        const rng = createRng(d + 256, 5);
+        let cb = Float32Array.from({ length: m * 256 * ds }, (_, p) => x[(p % (n - 10)) + 5 * d]! + (rng.next() - 0.5) * 2);
+        for (let p = 0; p < cb.length; p++) if (!Number.isFinite(cb[p]!)) cb[p] = off;
+        // Spatial groups as training builds them, or a shuffled order (still exact, just fewer skips).
+        const perm = spatial ? pqGroupPerm(cb, m, 256, ds)
+          : Int32Array.from({ length: m * 256 }, (_, p) => ((p % 256) * 37 + 11 + (p >> 8)) % 256);
+        const b: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m), groups: mkGroups(n, m, perm) };
+        // A mutant that never lowers its bounds: the checks below must catch it.
+        const mutant: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m), groups: mkGroups(n, m, perm) };
+        let skippedLate = 0, mutantWrong = false;
+        for (let it = 0; it < 7; it++) {
+          const want = acc(m * 256, ds), got = acc(m * 256, ds);
+          const wi = new Int32Array(n * m), wd = new Float32Array(n * m), gi = new Int32Array(n * m), gd = new Float32Array(n * m);
+          K.pqAssignAccumulate(x, d, cb, m, 256, want, { outIndex: wi, outDist: wd });
+          const skipped = K.pqAssignAccumulateBounded(x, d, cb, m, 256, got, b, { outIndex: gi, outDist: gd });
+          if (it >= 3) skippedLate += skipped;
+          same(gi, wi, `iteration ${it} index`); same(gd, wd, `iteration ${it} dist`);
+          same(got.sums, want.sums, 'sums'); same(got.counts, want.counts, 'counts');
+          same(got.clusterLoss, want.clusterLoss, 'loss'); same(got.radius, want.radius, 'radius');
+          const r = ref.pqAssign(x, d, cb, m, 256);
+          same(gi, r.index, 'index vs reference'); same(gd, r.dist, 'dist vs reference');
+          groupBoundsHold(x, d, cb, m, b);
+          for (let p = 0; p < n * m; p++) if (b.assign[p]! >= 0) expect(b.assign[p]).toBe(gi[p]);
+          const mi = new Int32Array(n * m);
+          K.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, ds), mutant, { outIndex: mi });
+          if (mi.some((v, p) => v !== wi[p])) mutantWrong = true;
+          const next = cb.slice();
+          const scale = 0.3 / (it + 1);
+          for (let p = 0; p < next.length; p++) next[p] = next[p]! + (rng.next() - 0.5) * scale;
+          for (let s = 0; s < m; s++) next[(s * 256 + rng.int(256)) * ds] += it < 2 ? 3 : 0;
+          b.groups!.drift = groupDrift(cb, next, m, ds, perm);
+          cb = next;
+        }
+        if (off === 0) expect(skippedLate).toBeGreaterThan(0);
+        expect(mutantWrong).toBe(true);
+      });
+  }
+
+  it('non-finite codes: their groups search again (drift +Inf), results still the brute force', () => {
+    for (const build of [...wasmBuilds, 'reference'] as const) {
+      const K = build === 'reference' ? ref : loadKernelsSync({ build });
+      const n = 300, d = 16, m = 2, ds = 8;
+      const x = blobs(n, d, 8, 31);
+      let cb = Float32Array.from({ length: m * 256 * ds }, (_, p) => x[p % (n * d)]! + 0.01 * (p % 7));
+      const perm = pqGroupPerm(cb, m, 256, ds);
+      const b: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m), groups: mkGroups(n, m, perm) };
+      for (let it = 0; it < 4; it++) {
+        const wi = new Int32Array(n * m), wd = new Float32Array(n * m), gi = new Int32Array(n * m), gd = new Float32Array(n * m);
+        K.pqAssignAccumulate(x, d, cb, m, 256, acc(m * 256, ds), { outIndex: wi, outDist: wd });
+        K.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, ds), b, { outIndex: gi, outDist: gd });
+        same(gi, wi, `iteration ${it} index`); same(gd, wd, `iteration ${it} dist`);
+        const next = cb.map((v) => v * 1.01);
+        if (it === 1) next.fill(NaN, 5 * ds, 9 * ds);
+        if (it === 2) next.fill(Infinity, 300 * ds, 301 * ds);
+        b.groups!.drift = groupDrift(cb, next, m, ds, perm);
+        cb = next;
+      }
+    }
+  });
+
+  it('scalar wasm keeps the reference\'s group bounds bit for bit', () => {
+    const K = loadKernelsSync({ build: 'scalar' });
+    const n = 300, d = 21, m = 3, ds = 7;
+    const x = withNaN(blobs(n, d, 9, 4), d, 29);
+    const cb = Float32Array.from({ length: m * 256 * ds }, (_, p) => (x[(p % (n - 10)) + d] ?? 0) || 0.5);
+    const perm = pqGroupPerm(cb, m, 256, ds);
+    const mk = (): PqBounds => ({ assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m), groups: mkGroups(n, m, perm) });
+    const a = mk(), r = mk();
+    K.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, ds), a);
+    ref.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, ds), r);
+    same(a.assign, r.assign, 'assign'); same(a.groups!.lower, r.groups!.lower, 'group bounds');
+    const next = cb.map((v, p) => v * 1.001 + (p % (256 * ds) < 8 * ds ? 0.05 : 0));
+    a.groups!.drift = groupDrift(cb, next, m, ds, perm);
+    r.groups!.drift = a.groups!.drift;
+    const skipped = K.pqAssignAccumulateBounded(x, d, next, m, 256, acc(m * 256, ds), a);
+    expect(skipped).toBe(ref.pqAssignAccumulateBounded(x, d, next, m, 256, acc(m * 256, ds), r));
+    expect(skipped).toBeGreaterThan(0);
+    same(a.assign, r.assign, 'assign'); same(a.groups!.lower, r.groups!.lower, 'group bounds');
+  });
+
+  it('pqGroupPerm: a permutation per sub-space, groups tighter than the codebook', () => {
+    const m = 3, ds = 4;
+    const cb = blobs(m * 256, ds, 40, 8);
+    const perm = pqGroupPerm(cb, m, 256, ds);
+    for (let s = 0; s < m; s++) expect([...perm.subarray(s * 256, s * 256 + 256)].sort((p, q) => p - q)).toEqual([...Array(256).keys()]);
+    const spread = (codes: number[], s: number): number => {
+      let t = 0;
+      for (let j = 0; j < ds; j++) {
+        const v = codes.map((c) => cb[(s * 256 + c) * ds + j]!);
+        const mean = v.reduce((p, q) => p + q, 0) / v.length;
+        t += v.reduce((p, q) => p + (q - mean) ** 2, 0) / v.length;
+      }
+      return t;
+    };
+    for (let s = 0; s < m; s++) {
+      let within = 0;
+      for (let g = 0; g < 16; g++) within += spread([...perm.subarray(s * 256 + 16 * g, s * 256 + 16 * g + 16)], s) / 16;
+      expect(within).toBeLessThan(0.5 * spread([...Array(256).keys()], s));
+    }
+    const withNaNCode = cb.slice();
+    withNaNCode.fill(NaN, 10 * ds, 12 * ds);
+    const p2 = pqGroupPerm(withNaNCode, m, 256, ds);
+    expect([...p2.subarray(0, 256)].sort((p, q) => p - q)).toEqual([...Array(256).keys()]);
+  });
+
+  it('rejects group bounds of the wrong shape, a bad permutation or 16 codes, stating expected and actual', () => {
+    const K = loadKernelsSync({ build: 'simd' });
+    const n = 10, d = 8, m = 2;
+    const x = blobs(n, d, 2, 1), cb = blobs(m * 256, 4, 2, 2);
+    const perm = Int32Array.from({ length: m * 256 }, (_, p) => p % 256);
+    const base = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m) };
+    const groups = mkGroups(n, m, perm);
+    expect(() => K.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, 4), { ...base, groups: { ...groups, lower: new Uint16Array(5) } }))
+      .toThrow(/bounds\.groups\.lower length \(Uint16Array\): expected n·m·16 = 320, got 5/);
+    expect(() => ref.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, 4), { ...base, groups: { ...groups, drift: new Float64Array(3) } }))
+      .toThrow(/bounds\.groups\.drift length.*expected m·16 = 32, got 3/);
+    const dup = perm.slice(); dup[300] = 3;
+    expect(() => K.pqAssignAccumulateBounded(x, d, cb, m, 256, acc(m * 256, 4), { ...base, groups: { ...groups, perm: dup } }))
+      .toThrow(/bounds\.groups\.perm\[300\]: expected a permutation of 0\.\.255 per sub-space, got 3/);
+    expect(() => K.pqAssignAccumulateBounded(x, d, cb.subarray(0, m * 16 * 4), m, 16, acc(m * 16, 4), { ...base, groups }))
+      .toThrow(/ksub with bounds\.groups: expected 256, got 16/);
+  });
+});
+
 async function both(data: Float32Array, dim: number, opts: TrainPqOptions, executor?: () => KmeansExecutor): Promise<void> {
   const on = await trainPq(data, dim, { ...opts, bounds: true, ...(executor ? { executor: executor() } : {}) });
   const off = await trainPq(data, dim, { ...opts, bounds: false, ...(executor ? { executor: executor() } : {}) });
@@ -186,11 +369,12 @@ describe('trainPq with bounds: bit-identical to brute force', () => {
   // Bounds from the first iteration (the largest drifts), not from the Lloyd loop's start policy.
   beforeAll(() => { boundsPolicy.always = true; });
   afterAll(() => { boundsPolicy.always = false; });
-  afterEach(() => { pqBoundsDebug.zeroMargin = false; });
+  afterEach(() => { pqBoundsDebug.zeroMargin = false; pqGroupPolicy.maxBytes = 256 * 2 ** 20; });
 
-  for (const build of ['auto', 'scalar', 'reference'] as const) {
-    it(`blobs, several seeds, ds = 8 and odd ds, ksub 16 and 256 (${build})`, async () => {
+  for (const [build, perPair] of [['auto', false], ['scalar', false], ['reference', false], ['auto', true], ['scalar', true]] as const) {
+    it(`blobs, several seeds, ds = 8 and odd ds, ksub 16 and 256 (${build}${perPair ? ', one bound per pair' : ', group bounds for 256 codes'})`, async () => {
       const kernels = await loadKernels({ build });
+      if (perPair) pqGroupPolicy.maxBytes = 0;
       const n = build === 'reference' ? 600 : 1500;
       for (const [dim, m, bits_, seed] of [[32, 4, 8, 1], [21, 3, 8, 2], [32, 4, 4, 3], [14, 2, 4, 4], [16, 2, 8, 5], [15, 3, 8, 6]] as const) {
         await both(blobs(n, dim, 20, seed), dim, { numSubVectors: m, numBits: bits_, maxIters: 12, tolerance: 0, seed, kernels });
@@ -243,9 +427,10 @@ describe('trainPq with bounds: bit-identical to brute force', () => {
     expect(scratch.skipped).toBe(0);
   });
 
-  it('mutation check: without the rounding margins some result differs', async () => {
+  it('mutation check (one bound per pair): without the rounding margins some result differs', async () => {
     const kernels = await loadKernels();
     pqBoundsDebug.zeroMargin = true;
+    pqGroupPolicy.maxBytes = 0;
     let differs = false;
     for (const [seed, noise, offset] of [[1, 1, 1000], [2, 0.2, 100]] as const) {
       const data = blobs(2000, 16, 10, seed, noise, offset);
