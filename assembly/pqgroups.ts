@@ -337,9 +337,16 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
     const c = load<i32>(cnt + (<usize>s << 2));
     if (c > 0) {
       if (ASC_FEATURE_SIMD) {
-        for (let r = 0; r < c; r++) {
-          const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + <usize>r * sb;
-          memory.copy(dst, src, sb);
+        if (ds == 8) {
+          for (let r = 0; r < c; r++) {
+            const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + (<usize>r << 5);
+            v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
+          }
+        } else {
+          for (let r = 0; r < c; r++) {
+            const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + <usize>r * sb;
+            for (let j: usize = 0; j < sb; j += 4) store<f32>(dst + j, load<f32>(src + j));
+          }
         }
         const c4 = (c + 3) & ~3;
         if (c4 > c) memory.fill(packed + <usize>c * sb, 0, <usize>(c4 - c) * sb);

@@ -27,8 +27,9 @@ export interface TrainPqOptions {
   executor?: KmeansExecutor;
   kernels?: Kernels;
   /** Distance bounds per (row, sub-space) in the Lloyd iterations (pairs whose code provably cannot change
-   *  skip the search). Results are bit-identical either way; default true (the relaxed-SIMD build never
-   *  uses them). */
+   *  skip the search; with 256 codes one bound per group of 16 nearby codes, so the others search only a
+   *  few groups). Results are bit-identical either way; default true (the relaxed-SIMD build never uses
+   *  them). */
   bounds?: boolean;
   /** Progress: stage 'pq', iteration, loss = Σ sub-space losses. */
   onProgress?: (p: Progress) => void;
