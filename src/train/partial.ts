@@ -553,29 +553,31 @@ export const pqGroupPolicy = { maxBytes: 256 * 2 ** 20 };
  *  of largest spread (non-finite values sort last), four times. Returns m × 256 slot → code. */
 export function pqGroupPerm(codebook: Float32Array, m: number, ksub: number, ds: number): Int32Array {
   const perm = new Int32Array(m * ksub);
-  const val = (s: number, c: number, j: number): number => {
-    const v = codebook[(s * ksub + c) * ds + j]!;
-    return Number.isFinite(v) ? v : Infinity;
-  };
+  const col = new Float64Array(ksub * ds);
+  const keys = new Float64Array(ksub);
   for (let s = 0; s < m; s++) {
-    const codes = Array.from({ length: ksub }, (_, c) => c);
+    for (let p = 0; p < ksub * ds; p++) {
+      const v = codebook[s * ksub * ds + p]!;
+      col[(p % ds) * ksub + Math.floor(p / ds)] = Number.isFinite(v) ? v : Infinity;
+    }
+    const codes = perm.subarray(s * ksub, (s + 1) * ksub);
+    for (let c = 0; c < ksub; c++) codes[c] = c;
     const split = (lo: number, hi: number): void => {
       if (hi - lo <= PQ_GROUP_SIZE) return;
       let bj = 0, bv = -1;
       for (let j = 0; j < ds; j++) {
         let a = 0, q = 0, cnt = 0;
-        for (let r = lo; r < hi; r++) { const v = val(s, codes[r]!, j); if (v < Infinity) { a += v; q += v * v; cnt++; } }
+        for (let r = lo; r < hi; r++) { const v = col[j * ksub + codes[r]!]!; if (v < Infinity) { a += v; q += v * v; cnt++; } }
         const spread = cnt > 0 ? q - (a * a) / cnt : 0;
         if (spread > bv) { bv = spread; bj = j; }
       }
-      const part = codes.slice(lo, hi).sort((x, y) => val(s, x, bj) - val(s, y, bj) || x - y);
-      for (let r = lo; r < hi; r++) codes[r] = part[r - lo]!;
+      for (let c = 0; c < ksub; c++) keys[c] = col[bj * ksub + c]!;
+      codes.subarray(lo, hi).sort((x, y) => keys[x]! - keys[y]! || x - y);
       const mid = (lo + hi) >> 1;
       split(lo, mid);
       split(mid, hi);
     };
     split(0, ksub);
-    perm.set(codes, s * ksub);
   }
   return perm;
 }
