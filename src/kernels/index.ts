@@ -108,7 +108,7 @@ export async function loadKernels(opts: LoadWasmKernelsOptions = {}): Promise<Ke
   const p = (async () => {
     const mod = opts.module ?? (await getWasmModule(build));
     const instance = await WebAssembly.instantiate(mod, {});
-    return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES));
+    return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod));
   })();
   if (!key) return p;
   const shared = p.finally(() => kernelPromises.delete(key));
@@ -123,8 +123,9 @@ export function loadKernelsSync(opts: LoadWasmKernelsOptions = {}): Kernels {
   const key = cacheKey(build, opts);
   const hit = key ? kernelCache.get(key) : undefined;
   if (hit) return hit;
-  const instance = new WebAssembly.Instance(opts.module ?? getWasmModuleSync(build), {});
-  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES));
+  const mod = opts.module ?? getWasmModuleSync(build);
+  const instance = new WebAssembly.Instance(mod, {});
+  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod));
 }
 
 function wasmBuildOf(build: KernelBuildRequest): WasmBuild {

@@ -125,6 +125,16 @@ export interface PqBounds {
   groups?: PqGroupBounds;
 }
 
+/** State of {@link Kernels.pqGroupSession}: starts with no codes (the first step searches every pair). */
+export interface PqGroupSession {
+  readonly n: number;
+  /** One step: `drift` (m × 16, f64) = each group's largest code drift since the last step's codebook (ignored on
+   *  the first step). Same accumulators as `pqAssignAccumulate`, bit for bit; returns the pairs that skipped the search. */
+  step(codebook: Float32Array, acc: Accumulators, drift: Float64Array, opts?: PqAssignOptions & { margin?: 0 | 1 }): number;
+  /** Copies of the state, for tests: the codes (n × m, −1 = none) and the group bounds (n × m × 16, bfloat16 bits). */
+  state(): { assign: Int32Array; lower: Uint16Array };
+}
+
 /** Codes per group in {@link PqGroupBounds}; 256 codes make {@link PQ_GROUPS} groups. */
 export const PQ_GROUP_SIZE = 16;
 export const PQ_GROUPS = 16;
@@ -206,6 +216,12 @@ export interface Kernels {
    *  `margin` is a test hook (0 drops the rounding margins; never use it otherwise). */
   pqAssignAccumulateBounded(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, acc: Accumulators,
     bounds: PqBounds, opts?: PqAssignOptions & { margin?: 0 | 1 }): number;
+  /** The group-bounds PQ step (256 codes, as `pqAssignAccumulateBounded` with `bounds.groups`) with its state —
+   *  the rows (copied once, so `data` must not change afterwards), codes and group bounds — kept in wasm
+   *  memory of a separate instance between steps, so a step copies nothing per row; that memory goes when
+   *  the session is dropped. Undefined when sessions are unavailable (reference build, kernels made without
+   *  their module, or a browser main thread that refuses synchronous instantiation). */
+  pqGroupSession?(data: Float32Array, dim: number, m: number, perm: Int32Array): PqGroupSession | undefined;
   /** PQ: nearest code in each of M sub-spaces for every row, all sub-spaces in one pass.
    *  codebook flat [m][c][j], c < ksub (16 or 256). outIndex/outDist are n × M (row-major). */
   pqAssign(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number,

@@ -1,6 +1,6 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
-import { PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
+import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
 import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
@@ -92,9 +92,9 @@ class Arena {
 
 /** Wraps one wasm instance as {@link Kernels}. `blockBytes` bounds the rows copied in per step. */
 export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'relaxed' | 'scalar',
-  blockBytes = DEFAULT_BLOCK_BYTES): Kernels {
+  blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module): Kernels {
   const ex = instance.exports as unknown as KernelExports;
-  const ar = new Arena(ex);
+  const ar = new Arena(ex), arena = ar;
   const rowsPerBlock = (dim: number, align = 1): number => {
     const r = Math.max(align, Math.floor(blockBytes / (dim * 4)));
     return r - (r % align);
@@ -358,6 +358,48 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       return skipped;
     },
 
+    pqGroupSession(data, dim, m, perm): PqGroupSession | undefined {
+      const ksub = 256;
+      checkPq(data, dim, new Float32Array(m * ksub * (dim / m)), m, ksub);
+      const n = data.length / dim, ds = dim / m, G = PQ_GROUPS;
+      checkPqBounds({ assign: new Int32Array(n * m), lower: new Float32Array(n * m), drift: new Float64Array(3 * m),
+        groups: { perm, lower: new Uint16Array(n * m * G), drift: new Float64Array(m * G) } }, n, m, ksub);
+      if (!module) return undefined;
+      let own: WebAssembly.Instance;
+      try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
+      const e = own.exports as unknown as KernelExports, a = new Arena(e);
+      const xp = a.alloc(n * dim * 4), sap = a.alloc(n * m * 4), glp = a.alloc(n * m * G * 2), ip = a.alloc(n * m * 4), dp = a.alloc(n * m * 4);
+      const lp = a.alloc(n * m * 4), cntp = a.alloc(m * 4), pp = a.alloc((n + 4) * ds * 4), pip = a.alloc((n + 4) * 4), pdp = a.alloc((n + 4) * 4);
+      const plp = a.alloc((n + 4) * 4), pgp = a.alloc((n + 4) * G * 4);
+      a.f32(xp, n * dim).set(data);
+      a.i32(sap, n * m).fill(-1);
+      const permCopy = perm.slice();
+      const base = a.mark();
+      return {
+        n,
+        step(codebook, acc, drift, opts = {}) {
+          checkPq(data.subarray(0, dim), dim, codebook, m, ksub);
+          checkAccumulators(acc, m * ksub, ds);
+          expect(drift instanceof Float64Array && drift.length === m * G, 'dimension-mismatch', 'drift length (Float64Array)', `m·16 = ${m * G}`, drift?.length);
+          const index = opts.outIndex ? outI32(opts.outIndex, n * m, 'outIndex') : undefined;
+          const dist = opts.outDist ? outF32(opts.outDist, n * m, 'outDist') : undefined;
+          a.release(base);
+          const a0 = accIn(acc, m * ksub, ds, a);
+          const c = groupedCodebook(a, e, codebook, m, ds, permCopy, drift);
+          const skipped = n === 0 ? 0 : e.pqAssignGrouped(xp, n, dim, m, c.cbp, c.cqp, c.tp, c.t2p, c.cnp, c.cmp, c.pmp, c.ivp, c.sp, ip, dp, sap, glp, c.gdp,
+            lp, cntp, pp, pip, pdp, plp, pgp, opts.margin ?? 1);
+          if (n > 0) e.pqAccumulate(xp, n, dim, m, ksub, ip, dp, pow2(acc.shift), pow2(acc.lossShift), a0.sp, a0.cp, a0.lp, a0.rp);
+          accOut(acc, m * ksub, ds, a0, a);
+          if (index) index.set(a.i32(ip, n * m));
+          if (dist) dist.set(a.f32(dp, n * m));
+          return skipped;
+        },
+        state() {
+          return { assign: a.i32(sap, n * m).slice(), lower: a.u16(glp, n * m * G).slice() };
+        },
+      };
+    },
+
     pqAssign(data, dim, codebook, m, ksub, opts: PqAssignOptions = {}): AssignResult {
       const { n } = checkPq(data, dim, codebook, m, ksub);
       const index = outI32(opts.outIndex, n * m, 'outIndex');
@@ -435,7 +477,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
   }
 
   /** Copies the accumulators into the arena (after the caller's `ar.reset()`). */
-  function accIn(acc: Accumulators, k: number, dim: number): { sp: number; cp: number; lp: number; rp: number } {
+  function accIn(acc: Accumulators, k: number, dim: number, ar = arena): { sp: number; cp: number; lp: number; rp: number } {
     const sp = ar.alloc(k * dim * 8), cp = ar.alloc(k * 8), lp = ar.alloc(k * 8), rp = ar.alloc(k * 4);
     ar.i64(sp, k * dim).set(acc.sums);
     ar.f64(cp, k).set(acc.counts);
@@ -444,7 +486,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     return { sp, cp, lp, rp };
   }
 
-  function accOut(acc: Accumulators, k: number, dim: number, a0: { sp: number; cp: number; lp: number; rp: number }): void {
+  function accOut(acc: Accumulators, k: number, dim: number, a0: { sp: number; cp: number; lp: number; rp: number }, ar = arena): void {
     acc.sums.set(ar.i64(a0.sp, k * dim));
     acc.counts.set(ar.f64(a0.cp, k));
     acc.clusterLoss.set(ar.i64(a0.lp, k));
@@ -486,24 +528,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     a0: { sp: number; cp: number; lp: number; rp: number }, scale: number, lscale: number, bounds: PqBounds, margin: number,
     index: Int32Array | undefined, dist: Float32Array | undefined): number {
     const ksub = 256, G = PQ_GROUPS, gr = bounds.groups!;
-    const len = codebook.length;
-    const cbp = ar.alloc(len * 4), cqp = ar.alloc(len * 4), tp = ar.alloc(len * 4), t2p = ar.alloc(len * 4);
-    const cnp = ar.alloc(m * ksub * 4), cmp = ar.alloc(m * 4), pmp = ar.alloc(m * ksub * 4), ivp = ar.alloc(m * ksub * 4);
-    const gdp = ar.alloc(m * G * 4), sp = ar.alloc(Math.max(6208, m * 4) + 336);
-    ar.f32(cbp, len).set(codebook);
-    const cq = ar.f32(cqp, len), pm = ar.i32(pmp, m * ksub), iv = ar.i32(ivp, m * ksub);
-    pm.set(gr.perm);
-    for (let s = 0; s < m; s++) {
-      for (let q = 0; q < ksub; q++) {
-        const c = gr.perm[s * ksub + q]!;
-        iv[s * ksub + c] = q;
-        cq.set(codebook.subarray((s * ksub + c) * ds, (s * ksub + c + 1) * ds), (s * ksub + q) * ds);
-      }
-    }
-    ex.pqTranspose(cqp, m, ksub, ds, tp);
-    ex.pqPrepare(cqp, m, ksub, ds, t2p, cnp, cmp);
-    const gd = ar.f32(gdp, m * G);
-    for (let p = 0; p < m * G; p++) gd[p] = roundUp32(gr.drift[p]!);
+    const { cbp, cqp, tp, t2p, cnp, cmp, pmp, ivp, gdp, sp } = groupedCodebook(ar, ex, codebook, m, ds, gr.perm, gr.drift);
     const R = rowsPerBlock(dim + m * G, 4), rows = Math.min(R, n);
     const xp = ar.alloc(rows * dim * 4), ip = ar.alloc(rows * m * 4), dp = ar.alloc(rows * m * 4);
     const sap = ar.alloc(rows * m * 4), glp = ar.alloc(rows * m * G * 2), lp = ar.alloc(rows * m * 4), cntp = ar.alloc(m * 4);
@@ -525,6 +550,29 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     });
     accOut(acc, m * ksub, ds, a0);
     return skipped;
+  }
+
+  /** Codebook-side inputs of pqAssignGrouped in arena a: codebook, slot-ordered copy, transposes, norms, perm / inv, drifts. */
+  function groupedCodebook(a: Arena, e: KernelExports, codebook: Float32Array, m: number, ds: number, perm: Int32Array, drift: Float64Array) {
+    const ksub = 256, G = PQ_GROUPS, len = codebook.length;
+    const cbp = a.alloc(len * 4), cqp = a.alloc(len * 4), tp = a.alloc(len * 4), t2p = a.alloc(len * 4);
+    const cnp = a.alloc(m * ksub * 4), cmp = a.alloc(m * 4), pmp = a.alloc(m * ksub * 4), ivp = a.alloc(m * ksub * 4);
+    const gdp = a.alloc(m * G * 4), sp = a.alloc(Math.max(6208, m * 4) + 336);
+    a.f32(cbp, len).set(codebook);
+    const cq = a.f32(cqp, len), iv = a.i32(ivp, m * ksub);
+    a.i32(pmp, m * ksub).set(perm);
+    for (let s = 0; s < m; s++) {
+      for (let q = 0; q < ksub; q++) {
+        const c = perm[s * ksub + q]!;
+        iv[s * ksub + c] = q;
+        cq.set(codebook.subarray((s * ksub + c) * ds, (s * ksub + c + 1) * ds), (s * ksub + q) * ds);
+      }
+    }
+    e.pqTranspose(cqp, m, ksub, ds, tp);
+    e.pqPrepare(cqp, m, ksub, ds, t2p, cnp, cmp);
+    const gd = a.f32(gdp, m * G);
+    for (let p = 0; p < m * G; p++) gd[p] = roundUp32(drift[p]!);
+    return { cbp, cqp, tp, t2p, cnp, cmp, pmp, ivp, gdp, sp };
   }
 
   function pqRun(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, n: number,

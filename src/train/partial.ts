@@ -1,4 +1,4 @@
-import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds, type PqGroupBounds } from '../kernels/types.js';
+import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds, type PqGroupSession } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed, lossShift, sumShift } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -498,6 +498,8 @@ interface PqShardBounds {
   ksub: number;
   codebook: Float32Array;
   bounds: PqBounds;
+  /** Group bounds kept in wasm memory (`Kernels.pqGroupSession`), with the group order and drifts. */
+  session?: { run: PqGroupSession; perm: Int32Array; drift: Float64Array };
 }
 
 /** PQ bound state per scratch object (a shard's scratch lives where the shard lives: this thread or a worker). */
@@ -517,25 +519,31 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
   kernels: Kernels, stats: PartialStats, scratch: StatsScratch): void {
   const ds = dim / m;
   let st = pqBoundsOf.get(scratch);
-  if (!st || st.shard !== shard || st.dim !== dim || st.m !== m || st.ksub !== ksub || st.bounds.assign.length !== n * m) {
+  if (!st || st.shard !== shard || st.dim !== dim || st.m !== m || st.ksub !== ksub || (st.session ? st.session.run.n !== n : st.bounds.assign.length !== n * m)) {
+    const grouped = ksub === PQ_GROUPS * PQ_GROUP_SIZE && n * m * PQ_GROUPS * 2 <= pqGroupPolicy.maxBytes;
+    const perm = grouped ? pqGroupPerm(codebook, m, ksub, ds) : undefined;
+    const run = perm && n * (dim + 20 * m) * 4 <= pqGroupPolicy.sessionBytes ? kernels.pqGroupSession?.(shard, dim, m, perm) : undefined;
+    const per = run ? 0 : n * m;
     const drift = new Float64Array(3 * m);
     for (let s = 0; s < m; s++) drift[3 * s + 2] = -1;
     st = {
       shard, dim, m, ksub, codebook,
-      bounds: { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift, top: new Int32Array(PQ_TOP * m).fill(-1),
+      bounds: { assign: new Int32Array(per).fill(-1), lower: new Float32Array(per), drift, top: new Int32Array(PQ_TOP * m).fill(-1),
         restDrift: new Float64Array(m).fill(Infinity) },
     };
-    if (ksub === PQ_GROUPS * PQ_GROUP_SIZE && n * m * PQ_GROUPS * 2 <= pqGroupPolicy.maxBytes) {
-      st.bounds.groups = { perm: pqGroupPerm(codebook, m, ksub, ds), lower: new Uint16Array(n * m * PQ_GROUPS), drift: new Float64Array(m * PQ_GROUPS) };
-    }
+    if (run) st.session = { run, perm: perm!, drift: new Float64Array(m * PQ_GROUPS) };
+    else if (perm) st.bounds.groups = { perm, lower: new Uint16Array(n * m * PQ_GROUPS), drift: new Float64Array(m * PQ_GROUPS) };
     pqBoundsOf.set(scratch, st);
+  } else if (st.session) {
+    pqGroupDrift(st.codebook, codebook, m, ds, st.session.perm, st.session.drift);
   } else if (st.bounds.groups) {
-    pqGroupDrift(st.codebook, codebook, m, ds, st.bounds.groups);
+    pqGroupDrift(st.codebook, codebook, m, ds, st.bounds.groups.perm, st.bounds.groups.drift);
   } else {
     pqDrift(st.codebook, codebook, m, ksub, ds, st.bounds);
   }
-  const skipped = kernels.pqAssignAccumulateBounded(shard, dim, codebook, m, ksub, stats, st.bounds,
-    pqBoundsDebug.zeroMargin ? { margin: 0 } : {});
+  const opts = pqBoundsDebug.zeroMargin ? { margin: 0 as const } : {};
+  const skipped = st.session ? st.session.run.step(codebook, stats, st.session.drift, opts)
+    : kernels.pqAssignAccumulateBounded(shard, dim, codebook, m, ksub, stats, st.bounds, opts);
   st.codebook = codebook.slice();
   scratch.bounds = undefined;
   scratch.skipped = skipped;
@@ -545,9 +553,10 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
 /**
  * Group bounds for 256 codes (`PqBounds.groups`): used when a shard's n·m·16 bounds (2 bytes each) fit in
  * `maxBytes` (32 MiB for Lance's default PQ sample of 65,536 rows and 16 sub-vectors); larger shards keep one
- * bound per pair.
+ * bound per pair. Kept in wasm memory (`Kernels.pqGroupSession`: the shard, codes and bounds stay there between
+ * steps) when that takes at most `sessionBytes`; 0 turns sessions off.
  */
-export const pqGroupPolicy = { maxBytes: 256 * 2 ** 20 };
+export const pqGroupPolicy = { maxBytes: 256 * 2 ** 20, sessionBytes: 2 ** 30 };
 
 /** Per sub-space, the 256 codes in 16 groups of 16 nearby codes: halves split at the median of the coordinate
  *  of largest spread (non-finite values sort last), four times. Returns m × 256 slot → code. */
@@ -583,19 +592,19 @@ export function pqGroupPerm(codebook: Float32Array, m: number, ksub: number, ds:
 }
 
 /** Per group: the largest code drift ‖c_new − c_old‖ (f64, rounded up; +Inf when a code is not finite). */
-function pqGroupDrift(prev: Float32Array, next: Float32Array, m: number, ds: number, gr: PqGroupBounds): void {
+function pqGroupDrift(prev: Float32Array, next: Float32Array, m: number, ds: number, perm: Int32Array, out: Float64Array): void {
   const ksub = PQ_GROUPS * PQ_GROUP_SIZE;
   for (let s = 0; s < m; s++) {
     for (let g = 0; g < PQ_GROUPS; g++) {
       let big = 0;
       for (let h = 0; h < PQ_GROUP_SIZE; h++) {
-        const o = (s * ksub + gr.perm[s * ksub + g * PQ_GROUP_SIZE + h]!) * ds;
+        const o = (s * ksub + perm[s * ksub + g * PQ_GROUP_SIZE + h]!) * ds;
         let q = 0;
         for (let j = o; j < o + ds; j++) { const v = next[j]! - prev[j]!; q += v * v; }
         const d = Math.sqrt(q) * (1 + 1e-9);
         big = d < Infinity ? Math.max(big, d) : Infinity;
       }
-      gr.drift[s * PQ_GROUPS + g] = big;
+      out[s * PQ_GROUPS + g] = big;
     }
   }
 }

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import { createWasmKernels, getWasmModuleSync, isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
 import { PQ_GROUPS, PQ_TOP, type Accumulators, type Kernels, type PqBounds, type PqGroupBounds } from '../../src/kernels/types.js';
 import { localExecutor, type KmeansExecutor } from '../../src/train/executor.js';
 import { boundsPolicy } from '../../src/train/kmeans.js';
@@ -340,6 +340,58 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
     expect([...p2.subarray(0, 256)].sort((p, q) => p - q)).toEqual([...Array(256).keys()]);
   });
 
+  for (const build of wasmBuilds) {
+    it(`${build}: a session (state in wasm memory) gives the stateless kernel's codes, skips and bounds, bit for bit`, () => {
+      const K = loadKernelsSync({ build });
+      const n = 500, d = 32, m = 4, ds = 8;
+      const x = withNaN(blobs(n, d, 12, 44), d, 31);
+      const rng = createRng(77, 5);
+      let cb = Float32Array.from({ length: m * 256 * ds }, (_, p) => x[(p % (n - 10)) + 5 * d]! + (rng.next() - 0.5) * 2);
+      for (let p = 0; p < cb.length; p++) if (!Number.isFinite(cb[p]!)) cb[p] = 0;
+      const perm = pqGroupPerm(cb, m, 256, ds);
+      const session = K.pqGroupSession!(x, d, m, perm)!;
+      expect(session.n).toBe(n);
+      const b: PqBounds = { assign: new Int32Array(n * m).fill(-1), lower: new Float32Array(n * m), drift: new Float64Array(3 * m), groups: mkGroups(n, m, perm) };
+      let drift = new Float64Array(m * PQ_GROUPS);
+      let skippedLate = 0;
+      for (let it = 0; it < 6; it++) {
+        const want = acc(m * 256, ds), got = acc(m * 256, ds), stateless = acc(m * 256, ds);
+        const wi = new Int32Array(n * m), wd = new Float32Array(n * m), gi = new Int32Array(n * m), gd = new Float32Array(n * m);
+        K.pqAssignAccumulate(x, d, cb, m, 256, want, { outIndex: wi, outDist: wd });
+        const skipped = session.step(cb, got, drift, { outIndex: gi, outDist: gd });
+        expect(K.pqAssignAccumulateBounded(x, d, cb, m, 256, stateless, b)).toBe(skipped);
+        if (it >= 2) skippedLate += skipped;
+        same(gi, wi, `iteration ${it} index`); same(gd, wd, `iteration ${it} dist`);
+        same(got.sums, want.sums, 'sums'); same(got.counts, want.counts, 'counts');
+        same(got.clusterLoss, want.clusterLoss, 'loss'); same(got.radius, want.radius, 'radius');
+        const st = session.state();
+        same(st.assign, b.assign, 'assign'); same(st.lower, b.groups!.lower, 'group bounds');
+        groupBoundsHold(x, d, cb, m, { ...b, assign: st.assign, groups: { ...b.groups!, lower: st.lower } });
+        const next = cb.map((v) => v + (rng.next() - 0.5) * (0.2 / (it + 1)));
+        drift = groupDrift(cb, next, m, ds, perm);
+        b.groups!.drift = drift;
+        cb = next;
+      }
+      expect(skippedLate).toBeGreaterThan(0);
+    });
+  }
+
+  it('sessions: none for the reference build or kernels made without their module; bad input is rejected', () => {
+    expect(ref.pqGroupSession).toBeUndefined();
+    const bare = createWasmKernels(new WebAssembly.Instance(getWasmModuleSync('simd'), {}), 'simd');
+    const x = blobs(20, 8, 2, 1), perm = Int32Array.from({ length: 512 }, (_, p) => p % 256);
+    expect(bare.pqGroupSession!(x, 8, 2, perm)).toBeUndefined();
+    const K = loadKernelsSync({ build: 'simd' });
+    const dup = perm.slice(); dup[3] = 4;
+    expect(() => K.pqGroupSession!(x, 8, 2, dup)).toThrow(/bounds\.groups\.perm\[4\]: expected a permutation of 0\.\.255 per sub-space, got 4/);
+    expect(() => K.pqGroupSession!(x, 7, 2, perm)).toThrow(/dim/);
+    const session = K.pqGroupSession!(x, 8, 2, perm)!;
+    const cb = blobs(512, 4, 3, 2);
+    expect(() => session.step(cb, acc(512, 4), new Float64Array(31))).toThrow(/drift length.*expected m·16 = 32, got 31/);
+    expect(() => session.step(cb.subarray(4), acc(512, 4), new Float64Array(32))).toThrow(/codebook/);
+    expect(session.step(cb, acc(512, 4), new Float64Array(32))).toBe(0);
+  });
+
   it('rejects group bounds of the wrong shape, a bad permutation or 16 codes, stating expected and actual', () => {
     const K = loadKernelsSync({ build: 'simd' });
     const n = 10, d = 8, m = 2;
@@ -369,16 +421,24 @@ describe('trainPq with bounds: bit-identical to brute force', () => {
   // Bounds from the first iteration (the largest drifts), not from the Lloyd loop's start policy.
   beforeAll(() => { boundsPolicy.always = true; });
   afterAll(() => { boundsPolicy.always = false; });
-  afterEach(() => { pqBoundsDebug.zeroMargin = false; pqGroupPolicy.maxBytes = 256 * 2 ** 20; });
+  afterEach(() => { pqBoundsDebug.zeroMargin = false; pqGroupPolicy.maxBytes = 256 * 2 ** 20; pqGroupPolicy.sessionBytes = 2 ** 30; });
 
-  for (const [build, perPair] of [['auto', false], ['scalar', false], ['reference', false], ['auto', true], ['scalar', true]] as const) {
-    it(`blobs, several seeds, ds = 8 and odd ds, ksub 16 and 256 (${build}${perPair ? ', one bound per pair' : ', group bounds for 256 codes'})`, async () => {
-      const kernels = await loadKernels({ build });
-      if (perPair) pqGroupPolicy.maxBytes = 0;
+  const modes = { session: 'group bounds in a session for 256 codes', stateless: 'group bounds copied per step', perPair: 'one bound per pair' };
+  for (const [build, mode] of [['auto', 'session'], ['scalar', 'session'], ['reference', 'stateless'], ['auto', 'stateless'], ['auto', 'perPair'],
+    ['scalar', 'perPair']] as const) {
+    it(`blobs, several seeds, ds = 8 and odd ds, ksub 16 and 256 (${build}, ${modes[mode]})`, async () => {
+      const base = await loadKernels({ build });
+      if (mode === 'perPair') pqGroupPolicy.maxBytes = 0;
+      if (mode === 'stateless') pqGroupPolicy.sessionBytes = 0;
+      let sessions = 0;
+      const kernels: Kernels = base.pqGroupSession
+        ? { ...base, pqGroupSession: (...a: Parameters<NonNullable<Kernels['pqGroupSession']>>) => { const r = base.pqGroupSession!(...a); if (r) sessions++; return r; } }
+        : base;
       const n = build === 'reference' ? 600 : 1500;
       for (const [dim, m, bits_, seed] of [[32, 4, 8, 1], [21, 3, 8, 2], [32, 4, 4, 3], [14, 2, 4, 4], [16, 2, 8, 5], [15, 3, 8, 6]] as const) {
         await both(blobs(n, dim, 20, seed), dim, { numSubVectors: m, numBits: bits_, maxIters: 12, tolerance: 0, seed, kernels });
       }
+      expect(sessions > 0).toBe(mode === 'session');
     });
   }
 
