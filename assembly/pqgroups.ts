@@ -280,6 +280,19 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
   const dvs = scratch;
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
+    const ap = sAssign + (<usize>i * <usize>m << 2);
+    let anyKept = false;
+    for (let s = 0; s < m; s++) if (load<i32>(ap + (<usize>s << 2)) >= 0) { anyKept = true; break; }
+    if (!anyKept) {
+      // A row without codes (first step, NaN rows): every pair takes the full search.
+      for (let s = 0; s < m; s++) {
+        const cp = cnt + (<usize>s << 2);
+        const c = load<i32>(cp);
+        store<i32>(lists + ((<usize>s * <usize>n + <usize>c) << 2), i);
+        store<i32>(cp, c + 1);
+      }
+      continue;
+    }
     keptSums(xr, i, m, ds, 256, sAssign, cb, dvs);
     for (let s = 0; s < m; s++) {
       const p = (<usize>i * <usize>m + <usize>s) << 2;
