@@ -343,7 +343,7 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
   for (const build of wasmBuilds) {
     it(`${build}: a session (state in wasm memory) gives the stateless kernel's codes, skips and bounds, bit for bit`, () => {
       const K = loadKernelsSync({ build });
-      const n = 500, d = 32, m = 4, ds = 8;
+      const n = 4500, d = 32, m = 4, ds = 8;                  // three calls of up to 2,048 rows per step
       const x = withNaN(blobs(n, d, 12, 44), d, 31);
       const rng = createRng(77, 5);
       let cb = Float32Array.from({ length: m * 256 * ds }, (_, p) => x[(p % (n - 10)) + 5 * d]! + (rng.next() - 0.5) * 2);
@@ -366,7 +366,7 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
         same(got.clusterLoss, want.clusterLoss, 'loss'); same(got.radius, want.radius, 'radius');
         const st = session.state();
         same(st.assign, b.assign, 'assign'); same(st.lower, b.groups!.lower, 'group bounds');
-        groupBoundsHold(x, d, cb, m, { ...b, assign: st.assign, groups: { ...b.groups!, lower: st.lower } });
+        if (it % 2 === 1) groupBoundsHold(x, d, cb, m, { ...b, assign: st.assign, groups: { ...b.groups!, lower: st.lower } });
         const next = cb.map((v) => v + (rng.next() - 0.5) * (0.2 / (it + 1)));
         drift = groupDrift(cb, next, m, ds, perm);
         b.groups!.drift = drift;
