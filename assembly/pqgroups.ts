@@ -276,9 +276,44 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
   const k1 = 1 / (slack * g1), k2 = e / g1, rg = 1 / (1 + g), down = 1 - (1 - DOWN) * margin;
   const gs = scratch + ((<usize>max(6208, m << 2) + 15) & ~15), gw = gs + 256;
   for (let s = 0; s < m; s++) store<i32>(cnt + (<usize>s << 2), 0);
+  const f1 = <f32>(ds + 4) * <f32>1.9073486328125e-6; // 2^-19
+  const f2 = <f32>(ds + 4) * <f32>1.1754943508222875e-38; // 2^-126
+  let first = 0;
+  if (ASC_FEATURE_SIMD) {
+    // A block without any code (the first step): 4-row tiles straight from the rows, 64 rows per sub-space pass.
+    let fresh = true;
+    for (let p = 0, e2 = n * m; p < e2; p++) if (load<i32>(sAssign + (<usize>p << 2)) >= 0) { fresh = false; break; }
+    if (fresh) {
+      first = n & ~3;
+      const mp = scratch + 6144;
+      for (let i0 = 0; i0 < first; i0 += 64) {
+        const i1 = min(i0 + 64, first);
+        for (let s = 0; s < m; s++) {
+          const cbs = cbq + <usize>s * tsBytes, cbo = cb + <usize>s * tsBytes, ps = perm + (<usize>s << 10);
+          const t2s = t2 + <usize>s * tsBytes, cns = cn + (<usize>s << 10), cmax = load<f32>(cnmax + (<usize>s << 2));
+          for (let i = i0; i < i1; i += 4) {
+            const x0 = x + <usize>i * stride + <usize>s * sb, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
+            filterTile(x0, x1, x2, x3, t2s, cns, ds, scratch);
+            fullGrouped(x0, cbs, cbo, ps, ds, scratch, scratch + 4096, hmin(v128.load(mp, 0)), cmax, f1, f2, pIdx, pDist, pLb, pGl, 0, margin);
+            fullGrouped(x1, cbs, cbo, ps, ds, scratch + 1024, scratch + 4608, hmin(v128.load(mp, 16)), cmax, f1, f2, pIdx, pDist, pLb, pGl, 1, margin);
+            fullGrouped(x2, cbs, cbo, ps, ds, scratch + 2048, scratch + 5120, hmin(v128.load(mp, 32)), cmax, f1, f2, pIdx, pDist, pLb, pGl, 2, margin);
+            fullGrouped(x3, cbs, cbo, ps, ds, scratch + 3072, scratch + 5632, hmin(v128.load(mp, 48)), cmax, f1, f2, pIdx, pDist, pLb, pGl, 3, margin);
+            for (let q: usize = 0; q < 4; q++) {
+              const p = ((<usize>i + q) * <usize>m + <usize>s) << 2;
+              const bi = load<i32>(pIdx + (q << 2));
+              store<i32>(outIndex + p, bi);
+              store<f32>(outDist + p, load<f32>(pDist + (q << 2)));
+              store<i32>(sAssign + p, bi >= 0 && load<f32>(pLb + (q << 2)) >= 0 ? bi : -1);
+              encode16(pGl + (q << 6), gl + (p << 3));
+            }
+          }
+        }
+      }
+    }
+  }
   let skipped = 0;
   const dvs = scratch;
-  for (let i = 0; i < n; i++) {
+  for (let i = first; i < n; i++) {
     const xr = x + <usize>i * stride;
     const ap = sAssign + (<usize>i * <usize>m << 2);
     let anyKept = false;
@@ -340,8 +375,6 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
       store<i32>(cp, c + 1);
     }
   }
-  const f1 = <f32>(ds + 4) * <f32>1.9073486328125e-6; // 2^-19
-  const f2 = <f32>(ds + 4) * <f32>1.1754943508222875e-38; // 2^-126
   for (let s = 0; s < m; s++) {
     const ls = lists + (<usize>s * <usize>n << 2);
     const cbs = cbq + <usize>s * tsBytes, cbo = cb + <usize>s * tsBytes;

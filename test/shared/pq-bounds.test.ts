@@ -225,8 +225,8 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
     ({ perm, lower: new Uint16Array(n * m * PQ_GROUPS), drift: new Float64Array(m * PQ_GROUPS) });
   const cases = [
     { d: 32, m: 4, n: 700, off: 0, spatial: true },
-    { d: 15, m: 3, n: 600, off: 0, spatial: true },
-    { d: 16, m: 2, n: 600, off: 500, spatial: true },
+    { d: 15, m: 3, n: 603, off: 0, spatial: true },
+    { d: 16, m: 2, n: 601, off: 500, spatial: true },
     { d: 32, m: 4, n: 500, off: 0, spatial: false },
   ];
   for (const build of [...wasmBuilds, 'reference'] as const) {
@@ -343,7 +343,7 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
   for (const build of wasmBuilds) {
     it(`${build}: a session (state in wasm memory) gives the stateless kernel's codes, skips and bounds, bit for bit`, () => {
       const K = loadKernelsSync({ build });
-      const n = 4500, d = 32, m = 4, ds = 8;                  // three calls of up to 2,048 rows per step
+      const n = 4501, d = 32, m = 4, ds = 8;                  // three calls of up to 2,048 rows per step, the last with a tail
       const x = withNaN(blobs(n, d, 12, 44), d, 31);
       const rng = createRng(77, 5);
       let cb = Float32Array.from({ length: m * 256 * ds }, (_, p) => x[(p % (n - 10)) + 5 * d]! + (rng.next() - 0.5) * 2);
