@@ -5,14 +5,16 @@ import { DOWN, exactDist, filterTile, hmin, keptSums, P125, P23, pqExactSecond }
 // visited in slot order: slot q holds code perm[q], and group g is slots 16g .. 16g + 15 (the caller puts
 // nearby codes together). Per (row, sub-space) pair the caller keeps the code chosen last time (−1: none)
 // and 16 bounds: gl[g], a lower bound on the true Euclidean distance from the sub-vector to every code of
-// group g other than the kept one, stored as bfloat16 (the f32's upper half, truncated). Before a step, gl[g] drops by gd[g] (f32, rounded up: the largest drift
-// of the group's codes) and is rounded down; a pair whose kept code a passes the test of assembly/pq.ts
-// with L = min_g gl[g] keeps a. Otherwise every group whose bound fails that test against the best sum so
-// far gets the exact sums (the reference's bits, ties to the lowest code), starting from a's sum; a group
-// that passes cannot hold a code that beats or ties the best, so the result is the brute-force search's,
-// bit for bit. Searched groups get bounds from their exact sums, the others keep theirs (a's group takes in
-// a's sum when a loses). Pairs without a code, or whose kept sum is not finite, take the full search: the
-// filter of assembly/pq.ts in slot order, then bounds per group from the other codes' filter values.
+// group g other than the kept one, stored as bfloat16 (the f32's upper half, truncated). Before a step,
+// gl[g] drops by gd[g] (f32, rounded up: the largest drift of the group's codes) and is rounded down; a
+// pair whose kept code a passes the test of assembly/pq.ts with L = min_g gl[g] keeps a. Otherwise every
+// group whose bound fails that test against the best sum so far gets the exact sums (the reference's bits,
+// ties to the lowest code), starting from a's sum; a group that passes cannot hold a code that beats or
+// ties the best, so the result is the brute-force search's, bit for bit. Searched groups get bounds from
+// their exact sums, the others keep theirs (a's group takes in a's sum when a loses). Pairs without a code,
+// whose kept sum is not finite, or that would search FULL_GROUPS groups or more take the full search: the
+// filter of assembly/pq.ts in slot order (4-row tiles straight from the rows when no row of the call has a
+// code yet), then bounds per group from the other codes' filter values.
 
 const DOWNF: f32 = 0.9999997615814209; // 1 − 2^-22
 const FULL_GROUPS = 7;                      // a pair that needs this many groups takes the full search instead
