@@ -200,8 +200,8 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
  * lowers the loss by less than `startGain` (relative): before that the bookkeeping costs more than the
  * few rows it settles (workload A: 1.87 vs 1.95 s). The last iteration never starts them (starting costs
  * more than a plain step, and nothing follows). PQ with 256 codes whose group bounds fit
- * (`pqGroupPolicy`) starts them at the first iteration: its first bounded step costs about a plain one and
- * the second already searches ~45 % of the codes (workload B). Same bits either way. `always` (a test hook)
+ * (`pqGroupPolicy`) starts them at the first iteration: its first bounded step costs ~1.2× a plain one and
+ * the second already less than one (workload B). Same bits either way. `always` (a test hook)
  * turns them on from the start.
  */
 export const boundsPolicy = { startGain: 0.01, earlyDim: 256, always: false };
