@@ -220,7 +220,8 @@ export interface Kernels {
    *  the rows (copied once, so `data` must not change afterwards), codes and group bounds — kept in wasm
    *  memory of a separate instance between steps, so a step copies nothing per row; that memory goes when
    *  the session is dropped. Undefined when sessions are unavailable (reference build, kernels made without
-   *  their module, or a browser main thread that refuses synchronous instantiation). */
+   *  their module, a browser main thread that refuses synchronous instantiation, or memory that cannot grow
+   *  to hold the state). */
   pqGroupSession?(data: Float32Array, dim: number, m: number, perm: Int32Array): PqGroupSession | undefined;
   /** PQ: nearest code in each of M sub-spaces for every row, all sub-spaces in one pass.
    *  codebook flat [m][c][j], c < ksub (16 or 256). outIndex/outDist are n × M (row-major). */

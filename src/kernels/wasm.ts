@@ -372,10 +372,19 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       let own: WebAssembly.Instance;
       try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
-      const xp = a.alloc(n * dim * 4), sap = a.alloc(n * m * 4), glp = a.alloc(n * m * G * 2), ip = a.alloc(n * m * 4), dp = a.alloc(n * m * 4);
       const R = Math.min(n, SESSION_ROWS);
-      const lp = a.alloc(R * m * 4), cntp = a.alloc(m * 4), pp = a.alloc((R + 4) * ds * 4), pip = a.alloc((R + 4) * 4), pdp = a.alloc((R + 4) * 4);
-      const plp = a.alloc((R + 4) * 4), pgp = a.alloc((R + 4) * G * 4);
+      let xp = 0, sap = 0, glp = 0, ip = 0, dp = 0, lp = 0, cntp = 0, pp = 0, pip = 0, pdp = 0, plp = 0, pgp = 0;
+      try {
+        xp = a.alloc(n * dim * 4); sap = a.alloc(n * m * 4); glp = a.alloc(n * m * G * 2); ip = a.alloc(n * m * 4); dp = a.alloc(n * m * 4);
+        lp = a.alloc(R * m * 4); cntp = a.alloc(m * 4); pp = a.alloc((R + 4) * ds * 4); pip = a.alloc((R + 4) * 4); pdp = a.alloc((R + 4) * 4);
+        plp = a.alloc((R + 4) * 4); pgp = a.alloc((R + 4) * G * 4);
+        // Room for a step's codebook and accumulators now, so that no step has to grow the memory.
+        const probe = a.mark();
+        a.alloc(16 * m * ksub * ds + 64 * m * ksub + 65536);
+        a.release(probe);
+      } catch {
+        return undefined;                                   // memory.grow refused: the caller copies per step instead
+      }
       a.f32(xp, n * dim).set(data);
       a.i32(sap, n * m).fill(-1);
       const permCopy = perm.slice();

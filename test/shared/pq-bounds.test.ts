@@ -390,6 +390,15 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
     expect(() => session.step(cb, acc(512, 4), new Float64Array(31))).toThrow(/drift length.*expected m·16 = 32, got 31/);
     expect(() => session.step(cb.subarray(4), acc(512, 4), new Float64Array(32))).toThrow(/codebook/);
     expect(session.step(cb, acc(512, 4), new Float64Array(32))).toBe(0);
+    // A runtime that refuses the session's memory: no session (the caller then copies per step).
+    const grow = WebAssembly.Memory.prototype.grow;
+    WebAssembly.Memory.prototype.grow = function refuse(): number { throw new RangeError('WebAssembly.Memory.grow(): refused'); };
+    try {
+      expect(K.pqGroupSession!(x, 8, 2, perm)).toBeUndefined();
+    } finally {
+      WebAssembly.Memory.prototype.grow = grow;
+    }
+    expect(K.pqGroupSession!(x, 8, 2, perm)).toBeDefined();
   });
 
   it('rejects group bounds of the wrong shape, a bad permutation or 16 codes, stating expected and actual', () => {
