@@ -83,11 +83,14 @@ function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, 
 }
 
 /** Candidates of one sub-vector: codes whose filter value is ≤ thr get the exact sum. buf holds the 256
- *  filter values, bmin 32 vectors: lane l of vector b = min of codes 8b + l and 8b + 4 + l. */
-function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, thr: f32, outIndex: usize, outDist: usize, o: usize): void {
+ *  filter values, bmin 32 vectors: lane l of vector b = min of codes 8b + l and 8b + 4 + l. Codes are in
+ *  slot order when perm ≠ 0 (slot q holds code perm[q]; assembly/pqgroups.ts), else slot = code. Writes the
+ *  winning code and its sum (ties to the lowest code), returns its slot. */
+export function pqPick(xp: usize, cbs: usize, perm: usize, ds: i32, buf: usize, bmin: usize, thr: f32, outIndex: usize, outDist: usize,
+  o: usize): i32 {
   const tv = f32x4.splat(thr);
   const cbytes = <usize>ds << 2;
-  let bs: f32 = Infinity, bi: i32 = -1;
+  let bs: f32 = Infinity, bq: i32 = -1, bc: i32 = i32.MAX_VALUE;
   for (let b = 0; b < 32; b += 4) {
     const p = bmin + (<usize>b << 4);
     const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
@@ -97,18 +100,20 @@ function pqPick(xp: usize, cbs: usize, ds: i32, buf: usize, bmin: usize, thr: f3
     while (bits != 0) {
       const t = ctz(bits);
       bits &= bits - 1;
-      const c0 = ((b + (t >> 2)) << 3) + (t & 3);
+      const q0 = ((b + (t >> 2)) << 3) + (t & 3);
       for (let h = 0; h < 2; h++) {
-        const cc = c0 + (h << 2);
-        if (!(load<f32>(buf + (<usize>cc << 2)) <= thr)) continue;
+        const q = q0 + (h << 2);
+        if (!(load<f32>(buf + (<usize>q << 2)) <= thr)) continue;
         // Exact sums are finite here; candidates come out of order, so ties go to the lower code explicitly.
-        const acc = exactDist(xp, cbs + <usize>cc * cbytes, ds);
-        if (acc < bs || (acc == bs && cc < bi)) { bs = acc; bi = cc; }
+        const acc = exactDist(xp, cbs + <usize>q * cbytes, ds);
+        const c = perm != 0 ? load<i32>(perm + (<usize>q << 2)) : q;
+        if (acc < bs || (acc == bs && c < bc)) { bs = acc; bq = q; bc = c; }
       }
     }
   }
-  store<i32>(outIndex + o, bi);
+  store<i32>(outIndex + o, bq < 0 ? -1 : bc);
   store<f32>(outDist + o, bs);
+  return bq;
 }
 
 /** The GEMM-form filter for 4 sub-vectors x0..x3 (ds floats each) against the 256 codes of one sub-space
@@ -291,7 +296,7 @@ function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn:
   outIndex: usize, outDist: usize, o: usize): void {
   const sum = sqNormRow(xp, ds) + cmax;
   if (sum < <f32>1e30 && abs(amin) < <f32>1e30) {
-    pqPick(xp, cbs, ds, buf, bmin, amin + (sum * k1 + k2), outIndex, outDist, o);
+    pqPick(xp, cbs, 0, ds, buf, bmin, amin + (sum * k1 + k2), outIndex, outDist, o);
   } else {
     pqExactAll(xp, cbs, 256, ds, outIndex, outDist, o);
   }
@@ -548,7 +553,7 @@ function pqSearch16Bounded(xp: usize, ts: usize, cbs: usize, ds: i32, pIdx: usiz
   const xn = sqNormRow(xp, ds);
   const sum = xn + cmax;
   if (sum < <f32>1e30 && abs(amin) < <f32>1e30) {
-    pqPick(xp, cbs, ds, buf, bmin, amin + (sum * k1 + k2), pIdx, pDist, o);
+    pqPick(xp, cbs, 0, ds, buf, bmin, amin + (sum * k1 + k2), pIdx, pDist, o);
     const bi = load<i32>(pIdx + o);
     // The winner's lane of the pairwise minima now holds its partner only.
     store<f32>(bmin + (<usize>(bi >> 3) << 4) + (<usize>(bi & 3) << 2), load<f32>(buf + (<usize>(bi ^ 4) << 2)));
@@ -620,6 +625,32 @@ function pqSearch256Bounded(xp: usize, cnt: i32, ds: i32, cbs: usize, ts: usize,
       mn = min(mn, acc);
     }
     return mn;
+  }
+}
+
+/** Appends row i to sub-space s's list of pairs that take the full search (lists: m × n i32, cnt: m i32). */
+// @ts-ignore: decorator
+@inline export function pushListed(lists: usize, cnt: usize, n: i32, s: i32, i: i32): void {
+  const cp = cnt + (<usize>s << 2);
+  const c = load<i32>(cp);
+  store<i32>(lists + ((<usize>s * <usize>n + <usize>c) << 2), i);
+  store<i32>(cp, c + 1);
+}
+
+/** The sub-vectors (ds floats at xs + row·stride) of the c rows listed at ls, packed contiguously at packed. */
+// @ts-ignore: decorator
+@inline export function packListed(xs: usize, ls: usize, c: i32, stride: usize, ds: i32, packed: usize): void {
+  const sb = <usize>ds << 2;
+  if (ASC_FEATURE_SIMD && ds == 8) {
+    for (let r = 0; r < c; r++) {
+      const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + (<usize>r << 5);
+      v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
+    }
+  } else {
+    for (let r = 0; r < c; r++) {
+      const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + <usize>r * sb;
+      for (let j: usize = 0; j < sb; j += 4) store<f32>(dst + j, load<f32>(src + j));
+    }
   }
 }
 
@@ -724,10 +755,7 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
           }
         }
       }
-      const cp = cnt + (<usize>s << 2);
-      const c = load<i32>(cp);
-      store<i32>(lists + ((<usize>s * <usize>n + <usize>c) << 2), i);
-      store<i32>(cp, c + 1);
+      pushListed(lists, cnt, n, s, i);
     }
   }
   for (let s = 0; s < m; s++) {
@@ -736,17 +764,7 @@ export function pqAssignBounded(x: usize, n: i32, d: i32, m: i32, ksub: i32, t: 
     const ls = lists + (<usize>s * <usize>n << 2);
     const cbs = cb + <usize>s * tsBytes;
     const xs = x + <usize>s * sb;
-    if (ASC_FEATURE_SIMD && ds == 8) {
-      for (let r = 0; r < c; r++) {
-        const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + (<usize>r << 5);
-        v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
-      }
-    } else {
-      for (let r = 0; r < c; r++) {
-        const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + <usize>r * sb;
-        for (let j: usize = 0; j < sb; j += 4) store<f32>(dst + j, load<f32>(src + j));
-      }
-    }
+    packListed(xs, ls, c, stride, ds, packed);
     if (ASC_FEATURE_SIMD && ksub == 256) {
       const c4 = (c + 3) & ~3;
       if (c4 > c) memory.fill(packed + <usize>c * sb, 0, <usize>(c4 - c) * sb);

@@ -1,5 +1,5 @@
 import { sqNormRow } from './common';
-import { DOWN, exactDist, filterTile, hmin, keptSums, P125, P23, pqExactSecond } from './pq';
+import { DOWN, exactDist, filterTile, hmin, keptSums, P125, P23, packListed, pqExactSecond, pqPick, pushListed } from './pq';
 
 // PQ k-means with group bounds (256 codes per sub-space; Yinyang-style). The codes of a sub-space are
 // visited in slot order: slot q holds code perm[q], and group g is slots 16g .. 16g + 15 (the caller puts
@@ -22,36 +22,6 @@ const P19: f64 = 1.9073486328125e-6; // 2^-19
 const P20: f64 = 9.5367431640625e-7; // 2^-20
 const P40: f64 = 9.094947017729282e-13; // 2^-40
 
-/** Candidates of one sub-vector (as pqPick of assembly/pq.ts, codes in slot order at cbs, ties to the lowest
- *  code perm[q]): writes the code and its sum, returns the winner's slot. */
-function pickSlots(xp: usize, cbs: usize, perm: usize, ds: i32, buf: usize, bmin: usize, thr: f32, outIndex: usize, outDist: usize, o: usize): i32 {
-  const tv = f32x4.splat(thr);
-  const cbytes = <usize>ds << 2;
-  let bs: f32 = Infinity, bq: i32 = -1, bc: i32 = i32.MAX_VALUE;
-  for (let b = 0; b < 32; b += 4) {
-    const p = bmin + (<usize>b << 4);
-    const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
-    if (!v128.any_true(f32x4.le(f32x4.pmin(f32x4.pmin(v0, v1), f32x4.pmin(v2, v3)), tv))) continue;
-    let bits = i32x4.bitmask(f32x4.le(v0, tv)) | (i32x4.bitmask(f32x4.le(v1, tv)) << 4) |
-      (i32x4.bitmask(f32x4.le(v2, tv)) << 8) | (i32x4.bitmask(f32x4.le(v3, tv)) << 12);
-    while (bits != 0) {
-      const t = ctz(bits);
-      bits &= bits - 1;
-      const q0 = ((b + (t >> 2)) << 3) + (t & 3);
-      for (let h = 0; h < 2; h++) {
-        const q = q0 + (h << 2);
-        if (!(load<f32>(buf + (<usize>q << 2)) <= thr)) continue;
-        const acc = exactDist(xp, cbs + <usize>q * cbytes, ds);
-        const c = load<i32>(perm + (<usize>q << 2));
-        if (acc < bs || (acc == bs && c < bc)) { bs = acc; bq = q; bc = c; }
-      }
-    }
-  }
-  store<i32>(outIndex + o, bq < 0 ? -1 : bc);
-  store<f32>(outDist + o, bs);
-  return bq;
-}
-
 /** Full search of one sub-vector: code and sum to pIdx/pDist[r], 16 group bounds to pGl + 64·r, pLb[r] ≥ 0
  *  (−1: no code). */
 // @ts-ignore: decorator
@@ -61,7 +31,7 @@ function pickSlots(xp: usize, cbs: usize, perm: usize, ds: i32, buf: usize, bmin
   const sum = xn + cmax;
   const gp = pGl + (r << 6);
   if (sum < <f32>1e30 && abs(amin) < <f32>1e30) {
-    const bq = pickSlots(xp, cbs, perm, ds, buf, bmin, amin + (sum * k1 + k2), pIdx, pDist, r << 2);
+    const bq = pqPick(xp, cbs, perm, ds, buf, bmin, amin + (sum * k1 + k2), pIdx, pDist, r << 2);
     store<f32>(pLb + (r << 2), 0);
     if (bq >= 0) store<f32>(bmin + (<usize>(bq >> 3) << 4) + (<usize>(bq & 3) << 2), load<f32>(buf + (<usize>(bq ^ 4) << 2)));
     // t = a2 + ‖x‖²(1 − γ) − err in f32: err has 2^-19·sum more than assembly/pq.ts lowerFromFilter for the
@@ -322,12 +292,7 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
     for (let s = 0; s < m; s++) if (load<i32>(ap + (<usize>s << 2)) >= 0) { anyKept = true; break; }
     if (!anyKept) {
       // A row without codes (first step, NaN rows): every pair takes the full search.
-      for (let s = 0; s < m; s++) {
-        const cp = cnt + (<usize>s << 2);
-        const c = load<i32>(cp);
-        store<i32>(lists + ((<usize>s * <usize>n + <usize>c) << 2), i);
-        store<i32>(cp, c + 1);
-      }
+      for (let s = 0; s < m; s++) pushListed(lists, cnt, n, s, i);
       continue;
     }
     keptSums(xr, i, m, ds, 256, sAssign, cb, dvs);
@@ -371,10 +336,7 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
           continue;
         }
       }
-      const cp = cnt + (<usize>s << 2);
-      const c = load<i32>(cp);
-      store<i32>(lists + ((<usize>s * <usize>n + <usize>c) << 2), i);
-      store<i32>(cp, c + 1);
+      pushListed(lists, cnt, n, s, i);
     }
   }
   for (let s = 0; s < m; s++) {
@@ -385,17 +347,7 @@ export function pqAssignGrouped(x: usize, n: i32, d: i32, m: i32, cb: usize, cbq
     const c = load<i32>(cnt + (<usize>s << 2));
     if (c > 0) {
       if (ASC_FEATURE_SIMD) {
-        if (ds == 8) {
-          for (let r = 0; r < c; r++) {
-            const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + (<usize>r << 5);
-            v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
-          }
-        } else {
-          for (let r = 0; r < c; r++) {
-            const src = xs + <usize>load<i32>(ls + (<usize>r << 2)) * stride, dst = packed + <usize>r * sb;
-            for (let j: usize = 0; j < sb; j += 4) store<f32>(dst + j, load<f32>(src + j));
-          }
-        }
+        packListed(xs, ls, c, stride, ds, packed);
         const c4 = (c + 3) & ~3;
         if (c4 > c) memory.fill(packed + <usize>c * sb, 0, <usize>(c4 - c) * sb);
         const t2s = t2 + <usize>s * tsBytes, cns = cn + (<usize>s << 10), cmax = load<f32>(cnmax + (<usize>s << 2));

@@ -422,6 +422,19 @@ function lowerFromExact(s2: number, ds: number, margin: number): number {
   return f(Math.sqrt(t) * (1 - (1 - DOWN) * margin));
 }
 
+/** Exact search of one sub-vector (sub-space s): the best sum, its code (−1: none) and the second-best sum
+ *  (as assembly/pq.ts pqExactSecond). */
+function exactSecond(data: Float32Array, xo: number, codebook: Float32Array, s: number, ksub: number, ds: number): { bs: number; bi: number; s2: number } {
+  let bs = NaN, bi = -1, s2 = Infinity;
+  for (let c = 0; c < ksub; c++) {
+    const v = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
+    if (v !== v) continue;
+    if (bi < 0) { bs = v; bi = c; continue; }
+    if (v < bs) { s2 = bs; bs = v; bi = c; } else if (v < s2) s2 = v;
+  }
+  return { bs, bi, s2 };
+}
+
 /** Bounded PQ assignment (the exact-second variant of assembly/pq.ts pqAssignBounded). */
 function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m: number, ksub: number, ds: number, n: number,
   bounds: PqBounds, margin: number, index: Int32Array, dist: Float32Array): number {
@@ -466,13 +479,7 @@ function pqBoundedRef(data: Float32Array, dim: number, codebook: Float32Array, m
           }
         }
       }
-      let bs = NaN, bi = -1, s2 = Infinity;
-      for (let c = 0; c < ksub; c++) {
-        const acc = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
-        if (acc !== acc) continue;
-        if (bi < 0) { bs = acc; bi = c; continue; }
-        if (acc < bs) { s2 = bs; bs = acc; bi = c; } else if (acc < s2) s2 = acc;
-      }
+      const { bs, bi, s2 } = exactSecond(data, xo, codebook, s, ksub, ds);
       index[p] = bi; dist[p] = bs;
       const lb = bi < 0 ? -1 : lowerFromExact(s2, ds, margin);
       const ok = bi >= 0 && lb >= 0;
@@ -547,13 +554,7 @@ function pqGroupedRef(data: Float32Array, dim: number, codebook: Float32Array, m
         index[p] = bc; dist[p] = bs; assign[p] = bc;
         continue;
       }
-      let bs = NaN, bi = -1, s2 = Infinity;
-      for (let c = 0; c < ksub; c++) {
-        const v = pqDist(data, xo, codebook, (s * ksub + c) * ds, ds);
-        if (v !== v) continue;
-        if (bi < 0) { bs = v; bi = c; continue; }
-        if (v < bs) { s2 = bs; bs = v; bi = c; } else if (v < s2) s2 = v;
-      }
+      const { bs, bi, s2 } = exactSecond(data, xo, codebook, s, ksub, ds);
       index[p] = bi; dist[p] = bs;
       const lb = bi < 0 ? -1 : lowerFromExact(s2, ds, margin);
       assign[p] = bi >= 0 && lb >= 0 ? bi : -1;
