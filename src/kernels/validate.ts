@@ -134,23 +134,11 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
   if (gr !== undefined) {
     expect(ksub === PQ_GROUP_SIZE * PQ_GROUPS, 'invalid-argument', 'ksub with bounds.groups', PQ_GROUP_SIZE * PQ_GROUPS, ksub);
     expect(typeof gr === 'object' && gr !== null, 'invalid-argument', 'bounds.groups', 'a PqGroupBounds object', gr);
-    expect(gr.perm instanceof Int32Array && gr.perm.length === m * ksub, 'dimension-mismatch', 'bounds.groups.perm length (Int32Array)',
-      `m·256 = ${m * ksub}`, gr.perm?.length);
     expect(gr.lower instanceof Uint16Array && gr.lower.length === n * m * PQ_GROUPS, 'dimension-mismatch',
       'bounds.groups.lower length (Uint16Array)', `n·m·16 = ${n * m * PQ_GROUPS}`, gr.lower?.length);
     expect(gr.drift instanceof Float64Array && gr.drift.length === m * PQ_GROUPS, 'dimension-mismatch',
       'bounds.groups.drift length (Float64Array)', `m·16 = ${m * PQ_GROUPS}`, gr.drift?.length);
-    const seen = new Uint8Array(ksub);
-    for (let s = 0; s < m; s++) {
-      seen.fill(0);
-      for (let q = 0; q < ksub; q++) {
-        const c = gr.perm[s * ksub + q]!;
-        if (!(c >= 0 && c < ksub) || seen[c]) {
-          expect(false, 'invalid-argument', `bounds.groups.perm[${s * ksub + q}]`, `a permutation of 0..${ksub - 1} per sub-space`, c);
-        }
-        seen[c] = 1;
-      }
-    }
+    checkGroupPerm(gr.perm, m, ksub);
     return;
   }
   if (bounds.top === undefined && bounds.restDrift === undefined) return;
@@ -161,6 +149,23 @@ export function checkPqBounds(bounds: PqBounds, n: number, m: number, ksub: numb
   for (let p = 0; p < PQ_TOP * m; p++) {
     const c = bounds.top[p]!;
     if (c < -1 || c >= ksub) expect(false, 'invalid-argument', `bounds.top[${p}]`, `an integer in [-1, ${ksub})`, c);
+  }
+}
+
+/** `bounds.groups.perm`: per sub-space (m of them) a permutation of 0 .. ksub − 1. */
+export function checkGroupPerm(perm: Int32Array, m: number, ksub: number): void {
+  expect(perm instanceof Int32Array && perm.length === m * ksub, 'dimension-mismatch', 'bounds.groups.perm length (Int32Array)',
+    `m·256 = ${m * ksub}`, perm?.length);
+  const seen = new Uint8Array(ksub);
+  for (let s = 0; s < m; s++) {
+    seen.fill(0);
+    for (let q = 0; q < ksub; q++) {
+      const c = perm[s * ksub + q]!;
+      if (!(c >= 0 && c < ksub) || seen[c]) {
+        expect(false, 'invalid-argument', `bounds.groups.perm[${s * ksub + q}]`, `a permutation of 0..${ksub - 1} per sub-space`, c);
+      }
+      seen[c] = 1;
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
 import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -366,8 +366,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const ksub = 256;
       checkPq(data, dim, new Float32Array(m * ksub * (dim / m)), m, ksub);
       const n = data.length / dim, ds = dim / m, G = PQ_GROUPS;
-      checkPqBounds({ assign: new Int32Array(n * m), lower: new Float32Array(n * m), drift: new Float64Array(3 * m),
-        groups: { perm, lower: new Uint16Array(n * m * G), drift: new Float64Array(m * G) } }, n, m, ksub);
+      checkGroupPerm(perm, m, ksub);
       if (!module) return undefined;
       let own: WebAssembly.Instance;
       try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }

@@ -1,4 +1,4 @@
-import { PQ_GROUP_SIZE, PQ_GROUPS, type Kernels } from '../kernels/types.js';
+import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import type { Progress } from '../types.js';
 import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
@@ -7,7 +7,7 @@ import { createRng, DEFAULT_SEED, sampleDistinct, STREAM } from '../util/rng.js'
 import { gatherRows, localExecutor, type KmeansExecutor } from './executor.js';
 import { hierarchicalCentroids } from './hierarchical.js';
 import { kmeansPlusPlus, randomInit } from './init.js';
-import { finalizeCentroids, pqGroupPolicy, statsFingerprint, type PartialStats, type StatsContext } from './partial.js';
+import { finalizeCentroids, pqGroupsFit, statsFingerprint, type PartialStats, type StatsContext } from './partial.js';
 
 export type { KmeansExecutor } from './executor.js';
 export { gatherRows, localExecutor } from './executor.js';
@@ -140,8 +140,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   let bias: Float32Array | undefined;
   let bf = 0;
   let iterations = 0;
-  const grouped = pq !== undefined && pq.ksub === PQ_GROUPS * PQ_GROUP_SIZE && n * pq.m * PQ_GROUPS * 2 <= pqGroupPolicy.maxBytes;
-  let boundsOn = boundsPolicy.always || grouped, boundsUsed = boundsPolicy.always;
+  let boundsOn = boundsPolicy.always || (pq !== undefined && pqGroupsFit(n, pq.m, pq.ksub)), boundsUsed = boundsPolicy.always;
   let lastTotal = NaN;
   for (let it = 1; it <= maxIters; it++) {
     if (spec.signal) await yieldToEventLoop();

@@ -520,8 +520,7 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
   const ds = dim / m;
   let st = pqBoundsOf.get(scratch);
   if (!st || st.shard !== shard || st.dim !== dim || st.m !== m || st.ksub !== ksub || (st.session ? st.session.run.n !== n : st.bounds.assign.length !== n * m)) {
-    const grouped = ksub === PQ_GROUPS * PQ_GROUP_SIZE && n * m * PQ_GROUPS * 2 <= pqGroupPolicy.maxBytes;
-    const perm = grouped ? pqGroupPerm(codebook, m, ksub, ds) : undefined;
+    const perm = pqGroupsFit(n, m, ksub) ? pqGroupPerm(codebook, m, ksub, ds) : undefined;
     const run = perm && n * (dim + 20 * m) * 4 <= pqGroupPolicy.sessionBytes ? kernels.pqGroupSession?.(shard, dim, m, perm) : undefined;
     const per = run ? 0 : n * m;
     const drift = new Float64Array(3 * m);
@@ -557,6 +556,11 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
  * steps) when that takes at most `sessionBytes`; 0 turns sessions off.
  */
 export const pqGroupPolicy = { maxBytes: 256 * 2 ** 20, sessionBytes: 2 ** 30 };
+
+/** Whether PQ with ksub codes over n rows × m sub-spaces uses group bounds (`pqGroupPolicy.maxBytes`). */
+export function pqGroupsFit(n: number, m: number, ksub: number): boolean {
+  return ksub === PQ_GROUPS * PQ_GROUP_SIZE && n * m * PQ_GROUPS * 2 <= pqGroupPolicy.maxBytes;
+}
 
 /** Per sub-space, the 256 codes in 16 groups of 16 nearby codes: halves split at the median of the coordinate
  *  of largest spread (non-finite values sort last), four times. Returns m × 256 slot → code. */
