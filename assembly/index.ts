@@ -4,7 +4,7 @@ export { sqNorms, l2Many, dotMany } from './distance';
 export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { boundedScratchBytes, assignBounded } from './bounded';
-export { accumulate, pqAccumulate } from './kmeans';
+export { accumulate, pqAccumulate, pqAccumulateDelta, pqAccumulateStats, addI64 } from './kmeans';
 export { pqTranspose, pqPrepare, pqAssign, pqAssignBounded, pqCodes8, pqCodes4 } from './pq';
 export { pqAssignGrouped } from './pqgroups';
 export { sqBounds, sqEncode } from './sq';

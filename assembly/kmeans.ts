@@ -113,3 +113,119 @@ export function pqAccumulate(x: usize, n: i32, d: i32, m: i32, ksub: i32, index:
     }
   }
 }
+
+/** rowSimd with the sign flipped: sums −= the row's fixed-point values (same integers). */
+// @ts-ignore: decorator
+@inline function rowSimdNeg(xr: usize, sr: usize, d: i32, scale: f64): void {
+  const d4 = d & ~3;
+  const sv = f64x2.splat(scale), mv = f64x2.splat(MAGIC), mb = i64x2.splat(MAGIC_BITS);
+  for (let j = 0; j < d4; j += 4) {
+    const v = v128.load(xr + (<usize>j << 2));
+    const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v), sv), mv);
+    const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), sv), mv);
+    const p = sr + (<usize>j << 3);
+    v128.store(p, i64x2.sub(v128.load(p), i64x2.sub(lo, mb)));
+    v128.store(p, i64x2.sub(v128.load(p, 16), i64x2.sub(hi, mb)), 16);
+  }
+  for (let j = d4; j < d; j++) {
+    const p = sr + (<usize>j << 3);
+    store<i64>(p, load<i64>(p) - fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
+  }
+}
+
+// @ts-ignore: decorator
+@inline function rowScalarNeg(xr: usize, sr: usize, d: i32, scale: f64): void {
+  for (let j = 0; j < d; j++) {
+    const p = sr + (<usize>j << 3);
+    store<i64>(p, load<i64>(p) - fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
+  }
+}
+
+/** Moves pair (row xr's sub-vector s) from code b to code c in the kept sums (codes < 0: none). */
+// @ts-ignore: decorator
+@inline function movePair(xr: usize, sums: usize, s: i32, ksub: i32, ds: i32, b: i32, c: i32, scale: f64): void {
+  const sc = sums + (<usize>(s * ksub + c) * <usize>ds << 3), sb = sums + (<usize>(s * ksub + b) * <usize>ds << 3);
+  if (ASC_FEATURE_SIMD) {
+    if (<f64>rowMaxAbs(xr, ds) * scale < FAST_LIMIT) {
+      if (c >= 0) rowSimd(xr, sc, ds, scale);
+      if (b >= 0) rowSimdNeg(xr, sb, ds, scale);
+      return;
+    }
+  }
+  if (c >= 0) rowScalar(xr, sc, ds, scale);
+  if (b >= 0) rowScalarNeg(xr, sb, ds, scale);
+}
+
+/**
+ * PQ sums kept from one step to the next: for each (row, sub-space) pair whose code changed from prev to
+ * index, its sub-vector's fixed-point values (the integers of pqAccumulate) leave prev's sums and join
+ * index's (codes < 0: none); prev becomes index. i64 sums wrap, so the result equals summing every pair
+ * again whenever that sum is exact. Returns the pairs that changed.
+ */
+export function pqAccumulateDelta(x: usize, n: i32, d: i32, m: i32, ksub: i32, index: usize, prev: usize, scale: f64, sums: usize): i32 {
+  const stride = <usize>d << 2;
+  const ds = d / m;
+  const subBytes = <usize>ds << 2;
+  const m4 = ASC_FEATURE_SIMD ? m & ~3 : 0;
+  let changed = 0;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i * <usize>m;
+    const xr = x + <usize>i * stride;
+    let s = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; s < m4; s += 4) {
+        const ip = index + ((o + <usize>s) << 2), pp = prev + ((o + <usize>s) << 2);
+        let mask = i32x4.bitmask(v128.not(i32x4.eq(v128.load(ip), v128.load(pp))));
+        while (mask != 0) {
+          const h = ctz(mask);
+          mask &= mask - 1;
+          const c = load<i32>(ip + (<usize>h << 2)), b = load<i32>(pp + (<usize>h << 2));
+          store<i32>(pp + (<usize>h << 2), c);
+          changed++;
+          movePair(xr + <usize>(s + h) * subBytes, sums, s + h, ksub, ds, b, c, scale);
+        }
+      }
+    }
+    for (; s < m; s++) {
+      const ip = index + ((o + <usize>s) << 2), pp = prev + ((o + <usize>s) << 2);
+      const c = load<i32>(ip), b = load<i32>(pp);
+      if (c == b) continue;
+      changed++;
+      store<i32>(pp, c);
+      movePair(xr + <usize>s * subBytes, sums, s, ksub, ds, b, c, scale);
+    }
+  }
+  return changed;
+}
+
+/** The per-code parts of pqAccumulate other than the sums: counts, loss and radius of every pair with a code. */
+export function pqAccumulateStats(n: i32, m: i32, ksub: i32, index: usize, dist: usize, lossScale: f64,
+  counts: usize, loss: usize, radius: usize): void {
+  let p: usize = 0;
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < m; s++, p++) {
+      const c = load<i32>(index + (p << 2));
+      if (c < 0) continue;
+      const co = <usize>(s * ksub + c);
+      const dv = load<f32>(dist + (p << 2));
+      store<f64>(counts + (co << 3), load<f64>(counts + (co << 3)) + 1);
+      store<i64>(loss + (co << 3), load<i64>(loss + (co << 3)) + fixed(<f64>dv, lossScale));
+      if (dv > load<f32>(radius + (co << 2))) store<f32>(radius + (co << 2), dv);
+    }
+  }
+}
+
+/** dst[i] += src[i] for len i64 values (wrapping). */
+export function addI64(dst: usize, src: usize, len: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= len; i += 2) {
+      const p = dst + (<usize>i << 3);
+      v128.store(p, i64x2.add(v128.load(p), v128.load(src + (<usize>i << 3))));
+    }
+  }
+  for (; i < len; i++) {
+    const p = dst + (<usize>i << 3);
+    store<i64>(p, load<i64>(p) + load<i64>(src + (<usize>i << 3)));
+  }
+}

@@ -30,6 +30,10 @@ export interface KernelExports {
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
   pqAccumulate(x: number, n: number, d: number, m: number, ksub: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
+  pqAccumulateDelta(x: number, n: number, d: number, m: number, ksub: number, index: number, prev: number, scale: number, sums: number): number;
+  pqAccumulateStats(n: number, m: number, ksub: number, index: number, dist: number, lossScale: number,
+    counts: number, loss: number, radius: number): void;
+  addI64(dst: number, src: number, len: number): void;
   pqPrepare(cb: number, m: number, ksub: number, ds: number, t2: number, cn: number, cnmax: number): void;
   pqAssign(x: number, n: number, d: number, m: number, ksub: number, t: number, cb: number, t2: number, cn: number, cnmax: number,
     scratch: number, outIndex: number, outDist: number): void;
@@ -99,6 +103,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
   blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module): Kernels {
   const ex = instance.exports as unknown as KernelExports;
   const ar = new Arena(ex), arena = ar;
+  const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
+    sums: BigInt64Array; prev: Int32Array }>();
   const rowsPerBlock = (dim: number, align = 1): number => {
     const r = Math.max(align, Math.floor(blockBytes / (dim * 4)));
     return r - (r % align);
@@ -245,6 +251,17 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
       const sp = ar.alloc(ex.boundedScratchBytes(rows, G, kb, k, dim));
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
+      // The sums of the rows' last chosen centroids (kept.prev) stay with the bounds between calls; a call
+      // moves only the rows whose centroid changed. Afresh when the rows, shape or scale differ, or when
+      // most rows changed last time.
+      let kept = keptSums.get(bounds);
+      if (!kept || kept.data !== data || kept.k !== k || kept.dim !== dim || kept.shift !== acc.shift || 2 * kept.changed > n) {
+        kept = { data, k, dim, shift: acc.shift, changed: 0, fresh: true, sums: new BigInt64Array(k * dim), prev: new Int32Array(n).fill(-1) };
+        keptSums.set(bounds, kept);
+      }
+      const ksp = ar.alloc(k * dim * 8), prp = ar.alloc(rows * 4);
+      ar.i64(ksp, k * dim).set(kept.sums);
+      let changed = 0;
       let skipped = 0, computed = 0;
       const gsz = bounds.groupSize / 8;
       blocks(n, R, (a, b) => {
@@ -255,7 +272,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.f64(xnp, r).set(bounds.xnorm.subarray(a, b));
         ar.u8(epp, r * G).set(bounds.epoch.subarray(a * G, b * G));
         ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, bounds.now, xnp, bounds.cmax, sp, ip, dp, infop);
-        ex.accumulate(xp, r, dim, ip, dp, scale, lscale, a0.sp, a0.cp, a0.lp, a0.rp);
+        ar.i32(prp, r).set(kept!.prev.subarray(a, b));
+        changed += ex.pqAccumulateDelta(xp, r, dim, 1, k, ip, prp, scale, ksp);
+        kept!.prev.set(ar.i32(prp, r), a);
+        ex.pqAccumulateStats(r, 1, k, ip, dp, lscale, a0.cp, a0.lp, a0.rp);
         const info = ar.i32(infop, 2);
         skipped += info[0]!; computed += info[1]!;
         bounds.assign.set(ar.i32(asp, r), a);
@@ -264,6 +284,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         if (index) index.set(ar.i32(ip, r), a);
         if (dist) dist.set(ar.f32(dp, r), a);
       });
+      kept.sums.set(ar.i64(ksp, k * dim));
+      kept.changed = kept.fresh ? 0 : changed;
+      kept.fresh = false;
+      ex.addI64(a0.sp, ksp, k * dim);
       accOut(acc, k, dim, a0);
       return { skipped, blocks: computed };
     },
@@ -372,9 +396,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
       const R = Math.min(n, SESSION_ROWS);
-      let xp = 0, sap = 0, glp = 0, ip = 0, dp = 0, lp = 0, cntp = 0, pp = 0, pip = 0, pdp = 0, plp = 0, pgp = 0;
+      let xp = 0, sap = 0, glp = 0, ip = 0, dp = 0, lp = 0, cntp = 0, pp = 0, pip = 0, pdp = 0, plp = 0, pgp = 0, prevp = 0, ksp = 0;
       try {
         xp = a.alloc(n * dim * 4); sap = a.alloc(n * m * 4); glp = a.alloc(n * m * G * 2); ip = a.alloc(n * m * 4); dp = a.alloc(n * m * 4);
+        prevp = a.alloc(n * m * 4); ksp = a.alloc(m * ksub * ds * 8);
         lp = a.alloc(R * m * 4); cntp = a.alloc(m * 4); pp = a.alloc((R + 4) * ds * 4); pip = a.alloc((R + 4) * 4); pdp = a.alloc((R + 4) * 4);
         plp = a.alloc((R + 4) * 4); pgp = a.alloc((R + 4) * G * 4);
         // Room for a step's codebook and accumulators now, so that no step has to grow the memory.
@@ -386,6 +411,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       }
       a.f32(xp, n * dim).set(data);
       a.i32(sap, n * m).fill(-1);
+      // Sums of the codes of the last step (prevp) at scale 2^keptShift, moved on by the pairs that change.
+      let keptShift: number | undefined, lastChanged = 0;
       const permCopy = perm.slice();
       const base = a.mark();
       return {
@@ -405,7 +432,20 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
             skipped += e.pqAssignGrouped(xp + r0 * dim * 4, r, dim, m, c.cbp, c.cqp, c.tp, c.t2p, c.cnp, c.cmp, c.pmp, c.ivp, c.sp, ip + o, dp + o, sap + o,
               glp + o * 8, c.gdp, lp, cntp, pp, pip, pdp, plp, pgp, opts.margin ?? 1);
           }
-          if (n > 0) e.pqAccumulate(xp, n, dim, m, ksub, ip, dp, pow2(acc.shift), pow2(acc.lossShift), a0.sp, a0.cp, a0.lp, a0.rp);
+          if (n > 0) {
+            // Most pairs keep their code after the first steps: move the changed ones between the kept sums instead
+            // of summing every sub-vector again; after a step where most changed (or when the scale does), start afresh.
+            const fresh = keptShift !== acc.shift || 2 * lastChanged > n * m;
+            if (fresh) {
+              a.i32(prevp, n * m).fill(-1);
+              a.i64(ksp, m * ksub * ds).fill(0n);
+              keptShift = acc.shift;
+            }
+            const changed = e.pqAccumulateDelta(xp, n, dim, m, ksub, ip, prevp, pow2(acc.shift), ksp);
+            lastChanged = fresh ? 0 : changed;
+            e.addI64(a0.sp, ksp, m * ksub * ds);
+            e.pqAccumulateStats(n, m, ksub, ip, dp, pow2(acc.lossShift), a0.cp, a0.lp, a0.rp);
+          }
           accOut(acc, m * ksub, ds, a0, a);
           if (index) index.set(a.i32(ip, n * m));
           if (dist) dist.set(a.f32(dp, n * m));

@@ -80,6 +80,8 @@ const PISCINA = 'piscina';
  * piscina entry: one request in, one reply out (buffers moved, not copied).
  */
 export default async function piscinaTask(msg: WorkerRequest): Promise<unknown> {
+  // piscina's `move` is loaded with the kernels (a cold import costs tens of ms, not to be paid by the first stats reply).
+  if (msg?.op === 'init') piscinaMove ??= ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;
   const { value, transfer } = handleRequest(msg);
   if (transfer.length === 0) return value;
   piscinaMove ??= ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;

@@ -140,7 +140,10 @@ function centroidSequence(c: Case): Float32Array[] {
  * Runs the sequence through K.assignAccumulateBounded with fresh bounds, checking every call against
  * brute force (bits) and every stored bound against the true distances. Returns the per-call infos.
  */
-function runBounded(K: Kernels, c: Case, seq: Float32Array[], hook?: (t: number, b: AssignBounds) => void): BoundedInfo[] {
+/** `acc` (optional): the accumulators of call t from a fresh set at the test's scale (the same for the kernel
+ *  under test and its brute-force checks). */
+function runBounded(K: Kernels, c: Case, seq: Float32Array[], hook?: (t: number, b: AssignBounds) => void,
+  acc?: (t: number, a: Accumulators) => Accumulators): BoundedInfo[] {
   const { x, d, k, groupSize: gs } = c;
   const n = x.length / d;
   const G = Math.ceil(k / gs);
@@ -175,18 +178,19 @@ function runBounded(K: Kernels, c: Case, seq: Float32Array[], hook?: (t: number,
     bounds.cmax = Math.max(0, ...norms(cs, d)) * (1 + 1e-9);
     const what = `${K.build} ${c.name} call ${t}`;
     const outIndex = new Int32Array(n), outDist = new Float32Array(n);
-    const a = newAcc(k, d, shift, ls);
+    const mk = (): Accumulators => (acc ? acc(t, newAcc(k, d, shift, ls)) : newAcc(k, d, shift, ls));
+    const a = mk();
     const bias = c.biasScale !== undefined ? new Float32Array(k) : undefined;
     if (bias && t > 0) for (let i = 0; i < n; i++) if (prevIndex[i]! >= 0) bias[prevIndex[i]!] = bias[prevIndex[i]!]! + c.biasScale!;
     const info = K.assignAccumulateBounded(x, d, cs, a, bounds, { outIndex, outDist, ...(bias ? { bias } : {}) });
-    const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, shift, ls);
+    const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = mk();
     ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist, ...(bias ? { bias } : {}) });
     prevIndex.set(bIndex);
     same(outIndex, bIndex, `${what} index`);
     same(outDist, bDist, `${what} dist`);
     sameAcc(a, b, what);
     if (K !== ref) {
-      const w = newAcc(k, d, shift, ls);
+      const w = mk();
       K.assignAccumulate(x, d, cs, w, bias ? { bias } : {});
       sameAcc(a, w, `${what} (own brute force)`);
     }
@@ -282,6 +286,17 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
       expect(info.skipped).toBeGreaterThan(n / 2);
       expect(info.blocks).toBeLessThan((n * Math.ceil(k / 8)) / 4);
     }
+  });
+
+  it('sums kept from call to call: a new scale starts them afresh, sums already in the accumulators stay under them', () => {
+    const d = 8, k = 40, x = blobs(1500, d, 40, 23);
+    const c: Case = { name: 'rescaled', x, d, k, groupSize: 8, order: 'spatial', steps: 8 };
+    const infos = runBounded(K, c, sequence(c), undefined, (t, a) => {
+      if (t >= 3) a.shift -= 1 + (t >> 2);                 // calls 3, 4–7: two changes of scale
+      if (t % 3 === 2) { a.sums.fill(-7n, 5, 200); a.counts.fill(3, 2, 9); a.clusterLoss.fill(11n, 0, 5); a.radius.fill(0.25, 1, 4); }
+      return a;
+    });
+    expect(Math.max(...infos.map((f) => f.skipped))).toBeGreaterThan(0);
   });
 
   it('bounds keep their epoch: centroids that move away and come back settle rows again (net decay, not summed)', () => {

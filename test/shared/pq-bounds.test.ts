@@ -356,6 +356,10 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
       let skippedLate = 0;
       for (let it = 0; it < 6; it++) {
         const want = acc(m * 256, ds), got = acc(m * 256, ds), stateless = acc(m * 256, ds);
+        // The session keeps its sums between steps and moves only the pairs that change: a new scale (step 4) must
+        // start them afresh, and sums already in the accumulators must stay under them.
+        if (it >= 4) for (const a of [want, got]) a.shift = 18;
+        if (it === 5) for (const a of [want, got]) { a.sums.fill(-3n, 7, 900); a.counts.fill(2, 1, 60); a.clusterLoss.fill(5n, 0, 40); }
         const wi = new Int32Array(n * m), wd = new Float32Array(n * m), gi = new Int32Array(n * m), gd = new Float32Array(n * m);
         K.pqAssignAccumulate(x, d, cb, m, 256, want, { outIndex: wi, outDist: wd });
         const skipped = session.step(cb, got, drift, { outIndex: gi, outDist: gd });
