@@ -253,11 +253,11 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
       // The sums of the rows' last chosen centroids (kept.prev) stay with the bounds between calls; a call
       // moves only the rows whose centroid changed. Afresh when the rows, shape or scale differ, or when
-      // most rows changed last time.
+      // most rows changed last time; a call that throws leaves none.
       let kept = keptSums.get(bounds);
+      keptSums.delete(bounds);
       if (!kept || kept.data !== data || kept.k !== k || kept.dim !== dim || kept.shift !== acc.shift || 2 * kept.changed > n) {
         kept = { data, k, dim, shift: acc.shift, changed: 0, fresh: true, sums: new BigInt64Array(k * dim), prev: new Int32Array(n).fill(-1) };
-        keptSums.set(bounds, kept);
       }
       const ksp = ar.alloc(k * dim * 8), prp = ar.alloc(rows * 4);
       ar.i64(ksp, k * dim).set(kept.sums);
@@ -287,6 +287,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       kept.sums.set(ar.i64(ksp, k * dim));
       kept.changed = kept.fresh ? 0 : changed;
       kept.fresh = false;
+      keptSums.set(bounds, kept);
       ex.addI64(a0.sp, ksp, k * dim);
       accOut(acc, k, dim, a0);
       return { skipped, blocks: computed };

@@ -80,11 +80,12 @@ const PISCINA = 'piscina';
  * piscina entry: one request in, one reply out (buffers moved, not copied).
  */
 export default async function piscinaTask(msg: WorkerRequest): Promise<unknown> {
-  // piscina's `move` is loaded with the kernels (a cold import costs tens of ms, not to be paid by the first stats reply).
-  if (msg?.op === 'init') piscinaMove ??= ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;
+  const loadMove = async (): Promise<PiscinaMove> => ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;
+  // Loaded with the kernels: a cold import costs tens of ms, which the first stats reply should not pay.
+  if (msg?.op === 'init') piscinaMove ??= await loadMove();
   const { value, transfer } = handleRequest(msg);
   if (transfer.length === 0) return value;
-  piscinaMove ??= ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;
+  piscinaMove ??= await loadMove();
   return piscinaMove({ [Symbol.for('Piscina.transferable')]: transfer, [Symbol.for('Piscina.valueOf')]: value });
 }
 
