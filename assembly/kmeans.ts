@@ -15,30 +15,30 @@ const MAGIC: f64 = 6755399441055744.0; // 1.5 · 2^52
 const MAGIC_BITS: i64 = 0x4338000000000000;
 const FAST_LIMIT: f64 = 2251799813685248.0; // 2^51
 
+/** sums += the row's fixed-point values (neg: −=). */
 // @ts-ignore: decorator
-@inline function rowScalar(xr: usize, sr: usize, d: i32, scale: f64): void {
+@inline function rowScalar(xr: usize, sr: usize, d: i32, scale: f64, neg: bool = false): void {
   for (let j = 0; j < d; j++) {
     const p = sr + (<usize>j << 3);
-    store<i64>(p, load<i64>(p) + fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
+    const v = fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale);
+    store<i64>(p, neg ? load<i64>(p) - v : load<i64>(p) + v);
   }
 }
 
+/** rowScalar's integers by the fast path (the caller checks |x|·scale < 2^51). */
 // @ts-ignore: decorator
-@inline function rowSimd(xr: usize, sr: usize, d: i32, scale: f64): void {
+@inline function rowSimd(xr: usize, sr: usize, d: i32, scale: f64, neg: bool = false): void {
   const d4 = d & ~3;
   const sv = f64x2.splat(scale), mv = f64x2.splat(MAGIC), mb = i64x2.splat(MAGIC_BITS);
   for (let j = 0; j < d4; j += 4) {
     const v = v128.load(xr + (<usize>j << 2));
-    const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v), sv), mv);
-    const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), sv), mv);
+    const lo = i64x2.sub(f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v), sv), mv), mb);
+    const hi = i64x2.sub(f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), sv), mv), mb);
     const p = sr + (<usize>j << 3);
-    v128.store(p, i64x2.add(v128.load(p), i64x2.sub(lo, mb)));
-    v128.store(p, i64x2.add(v128.load(p, 16), i64x2.sub(hi, mb)), 16);
+    v128.store(p, neg ? i64x2.sub(v128.load(p), lo) : i64x2.add(v128.load(p), lo));
+    v128.store(p, neg ? i64x2.sub(v128.load(p, 16), hi) : i64x2.add(v128.load(p, 16), hi), 16);
   }
-  for (let j = d4; j < d; j++) {
-    const p = sr + (<usize>j << 3);
-    store<i64>(p, load<i64>(p) + fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
-  }
+  if (d4 < d) rowScalar(xr + (<usize>d4 << 2), sr + (<usize>d4 << 3), d - d4, scale, neg);
 }
 
 /** max |x_j| of a row as f32 (NaN when the row has a NaN): an unsigned max of the magnitude bits. */
@@ -114,33 +114,6 @@ export function pqAccumulate(x: usize, n: i32, d: i32, m: i32, ksub: i32, index:
   }
 }
 
-/** rowSimd with the sign flipped: sums −= the row's fixed-point values (same integers). */
-// @ts-ignore: decorator
-@inline function rowSimdNeg(xr: usize, sr: usize, d: i32, scale: f64): void {
-  const d4 = d & ~3;
-  const sv = f64x2.splat(scale), mv = f64x2.splat(MAGIC), mb = i64x2.splat(MAGIC_BITS);
-  for (let j = 0; j < d4; j += 4) {
-    const v = v128.load(xr + (<usize>j << 2));
-    const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v), sv), mv);
-    const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), sv), mv);
-    const p = sr + (<usize>j << 3);
-    v128.store(p, i64x2.sub(v128.load(p), i64x2.sub(lo, mb)));
-    v128.store(p, i64x2.sub(v128.load(p, 16), i64x2.sub(hi, mb)), 16);
-  }
-  for (let j = d4; j < d; j++) {
-    const p = sr + (<usize>j << 3);
-    store<i64>(p, load<i64>(p) - fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
-  }
-}
-
-// @ts-ignore: decorator
-@inline function rowScalarNeg(xr: usize, sr: usize, d: i32, scale: f64): void {
-  for (let j = 0; j < d; j++) {
-    const p = sr + (<usize>j << 3);
-    store<i64>(p, load<i64>(p) - fixed(<f64>load<f32>(xr + (<usize>j << 2)), scale));
-  }
-}
-
 /** Moves pair (row xr's sub-vector s) from code b to code c in the kept sums (codes < 0: none). */
 // @ts-ignore: decorator
 @inline function movePair(xr: usize, sums: usize, s: i32, ksub: i32, ds: i32, b: i32, c: i32, scale: f64): void {
@@ -148,12 +121,12 @@ export function pqAccumulate(x: usize, n: i32, d: i32, m: i32, ksub: i32, index:
   if (ASC_FEATURE_SIMD) {
     if (<f64>rowMaxAbs(xr, ds) * scale < FAST_LIMIT) {
       if (c >= 0) rowSimd(xr, sc, ds, scale);
-      if (b >= 0) rowSimdNeg(xr, sb, ds, scale);
+      if (b >= 0) rowSimd(xr, sb, ds, scale, true);
       return;
     }
   }
   if (c >= 0) rowScalar(xr, sc, ds, scale);
-  if (b >= 0) rowScalarNeg(xr, sb, ds, scale);
+  if (b >= 0) rowScalar(xr, sb, ds, scale, true);
 }
 
 /**
