@@ -82,15 +82,19 @@ function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, 
   return f32x4.extract_lane(m2, 0);
 }
 
+/** Slots of pqPick's candidates (up to 256). */
+const PICK: usize = memory.data(1024, 16);
+
 /** Candidates of one sub-vector: codes whose filter value is ≤ thr get the exact sum. buf holds the 256
  *  filter values, bmin 32 vectors: lane l of vector b = min of codes 8b + l and 8b + 4 + l. Codes are in
  *  slot order when perm ≠ 0 (slot q holds code perm[q]; assembly/pqgroups.ts), else slot = code. Writes the
- *  winning code and its sum (ties to the lowest code), returns its slot. */
+ *  winning code and its sum (ties to the lowest code), returns its slot. The sums are exactDist's, four
+ *  candidates at a time in separate running sums (each still in j order: the same bits, not one add's latency). */
 export function pqPick(xp: usize, cbs: usize, perm: usize, ds: i32, buf: usize, bmin: usize, thr: f32, outIndex: usize, outDist: usize,
   o: usize): i32 {
   const tv = f32x4.splat(thr);
   const cbytes = <usize>ds << 2;
-  let bs: f32 = Infinity, bq: i32 = -1, bc: i32 = i32.MAX_VALUE;
+  let nc = 0;
   for (let b = 0; b < 32; b += 4) {
     const p = bmin + (<usize>b << 4);
     const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
@@ -101,15 +105,36 @@ export function pqPick(xp: usize, cbs: usize, perm: usize, ds: i32, buf: usize, 
       const t = ctz(bits);
       bits &= bits - 1;
       const q0 = ((b + (t >> 2)) << 3) + (t & 3);
-      for (let h = 0; h < 2; h++) {
-        const q = q0 + (h << 2);
-        if (!(load<f32>(buf + (<usize>q << 2)) <= thr)) continue;
-        // Exact sums are finite here; candidates come out of order, so ties go to the lower code explicitly.
-        const acc = exactDist(xp, cbs + <usize>q * cbytes, ds);
-        const c = perm != 0 ? load<i32>(perm + (<usize>q << 2)) : q;
-        if (acc < bs || (acc == bs && c < bc)) { bs = acc; bq = q; bc = c; }
-      }
+      if (load<f32>(buf + (<usize>q0 << 2)) <= thr) { store<i32>(PICK + (<usize>nc << 2), q0); nc++; }
+      if (load<f32>(buf + (<usize>(q0 + 4) << 2)) <= thr) { store<i32>(PICK + (<usize>nc << 2), q0 + 4); nc++; }
     }
+  }
+  // Exact sums are finite here; candidates come out of order, so ties go to the lower code explicitly.
+  let bs: f32 = Infinity, bq: i32 = -1, bc: i32 = i32.MAX_VALUE;
+  let i = 0;
+  for (; i + 4 <= nc; i += 4) {
+    const l = PICK + (<usize>i << 2);
+    const q0 = load<i32>(l), q1 = load<i32>(l, 4), q2 = load<i32>(l, 8), q3 = load<i32>(l, 12);
+    const c0 = cbs + <usize>q0 * cbytes, c1 = cbs + <usize>q1 * cbytes, c2 = cbs + <usize>q2 * cbytes, c3 = cbs + <usize>q3 * cbytes;
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    for (let j = 0; j < ds; j++) {
+      const jo = <usize>j << 2;
+      const x = load<f32>(xp + jo);
+      const e0 = x - load<f32>(c0 + jo), e1 = x - load<f32>(c1 + jo), e2 = x - load<f32>(c2 + jo), e3 = x - load<f32>(c3 + jo);
+      s0 += e0 * e0; s1 += e1 * e1; s2 += e2 * e2; s3 += e3 * e3;
+    }
+    const k0 = perm != 0 ? load<i32>(perm + (<usize>q0 << 2)) : q0, k1 = perm != 0 ? load<i32>(perm + (<usize>q1 << 2)) : q1;
+    const k2 = perm != 0 ? load<i32>(perm + (<usize>q2 << 2)) : q2, k3 = perm != 0 ? load<i32>(perm + (<usize>q3 << 2)) : q3;
+    if (s0 < bs || (s0 == bs && k0 < bc)) { bs = s0; bq = q0; bc = k0; }
+    if (s1 < bs || (s1 == bs && k1 < bc)) { bs = s1; bq = q1; bc = k1; }
+    if (s2 < bs || (s2 == bs && k2 < bc)) { bs = s2; bq = q2; bc = k2; }
+    if (s3 < bs || (s3 == bs && k3 < bc)) { bs = s3; bq = q3; bc = k3; }
+  }
+  for (; i < nc; i++) {
+    const q = load<i32>(PICK + (<usize>i << 2));
+    const acc = exactDist(xp, cbs + <usize>q * cbytes, ds);
+    const c = perm != 0 ? load<i32>(perm + (<usize>q << 2)) : q;
+    if (acc < bs || (acc == bs && c < bc)) { bs = acc; bq = q; bc = c; }
   }
   store<i32>(outIndex + o, bq < 0 ? -1 : bc);
   store<f32>(outDist + o, bs);

@@ -61,10 +61,11 @@ const PAGE = 65536;
  * an `alloc` may be detached by growth).
  */
 class Arena {
-  private top = 0;
+  private top: number;
   private readonly base: number;
   constructor(private readonly ex: KernelExports) {
     this.base = (ex.heapBase() + 15) & ~15;
+    this.top = this.base;
   }
   reset(): void {
     this.top = this.base;
