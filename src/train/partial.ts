@@ -217,15 +217,11 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     const G = Math.ceil(k / gs);
     const xnorm = new Float64Array(n);
     if (!boundsDebug.zeroMargin) {
-      for (let i = 0, o = 0; i < n; i++, o += dim) {
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
-        for (; j + 4 <= dim; j += 4) {
-          const a = shard[o + j]!, b = shard[o + j + 1]!, c = shard[o + j + 2]!, d = shard[o + j + 3]!;
-          s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
-        }
-        for (; j < dim; j++) { const v = shard[o + j]!; s0 += v * v; }
-        xnorm[i] = Math.sqrt((s0 + s1) + (s2 + s3));
-      }
+      // ‖x‖² by the kernels in f32: the sum of dim rounded squares is within dim·2^-24 (relative) of the true
+      // one, so √ of it × (1 + (dim + 2)·2^-24) is an upper bound on ‖x‖, which is all the margin needs.
+      const sq = kernels.sqNorms(shard, dim);
+      const up = 1 + (dim + 2) * 2 ** -24;
+      for (let i = 0; i < n; i++) xnorm[i] = Math.sqrt(sq[i]!) * up;
     }
     st = {
       shard, dim, k, kept: [], steps: [],
