@@ -81,7 +81,7 @@ export interface AssignBounds {
   decay: Float64Array;
   /** The epoch (0 .. 255) of this call's centroids; decay[now·G ..] is 0. */
   now: number;
-  /** n values: ‖x_i‖ in f64 (for the rounding margin). */
+  /** n values, each ≥ ‖x_i‖ and close to it (for the rounding margin; partial.ts widens the kernels' f32 norms). */
   xnorm: Float64Array;
   /** An upper bound on ‖c‖ over the centroids of the call. */
   cmax: number;
