@@ -120,16 +120,22 @@ export function createReferenceKernels(): Kernels {
     build: 'reference',
 
     l2Many(q, base, dim, out) {
-      const n = checkQuery(q, base, dim);
-      const o = outF32(out, n, 'out');
-      for (let i = 0; i < n; i++) o[i] = l2F32(q, base, i * dim, dim);
+      const { n, nq } = checkQuery(q, base, dim);
+      const o = outF32(out, n * nq, 'out');
+      for (let j = 0; j < nq; j++) {
+        const qj = q.subarray(j * dim, j * dim + dim);
+        for (let i = 0; i < n; i++) o[j * n + i] = l2F32(qj, base, i * dim, dim);
+      }
       return o;
     },
 
     dotMany(q, base, dim, out) {
-      const n = checkQuery(q, base, dim);
-      const o = outF32(out, n, 'out');
-      for (let i = 0; i < n; i++) o[i] = dotStriped(q, base, i * dim, dim);
+      const { n, nq } = checkQuery(q, base, dim);
+      const o = outF32(out, n * nq, 'out');
+      for (let j = 0; j < nq; j++) {
+        const qj = q.subarray(j * dim, j * dim + dim);
+        for (let i = 0; i < n; i++) o[j * n + i] = dotStriped(qj, base, i * dim, dim);
+      }
       return o;
     },
 

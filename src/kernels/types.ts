@@ -170,9 +170,10 @@ export interface SqBoundsResult {
  */
 export interface Kernels {
   readonly build: KernelBuild;
-  /** ‖q − b_i‖² for every row b_i of `base`. */
+  /** ‖q − b_i‖² for every row b_i of `base`; with several queries (q of nq·dim values), nq × n values,
+   *  query-major (out[j·n + i] = ‖q_j − b_i‖², each the bits of the one-query call). */
   l2Many(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;
-  /** q · b_i for every row b_i of `base`. */
+  /** q · b_i for every row b_i of `base`; several queries as {@link Kernels.l2Many}. */
   dotMany(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;
   /** ‖x_i‖² for every row. */
   sqNorms(data: Float32Array, dim: number, out?: Float32Array): Float32Array;

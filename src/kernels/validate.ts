@@ -26,11 +26,12 @@ export function f32(a: unknown, name: string): asserts a is Float32Array {
 }
 
 /** q has dim values, base is rows of dim. Returns the row count of base. */
-export function checkQuery(q: Float32Array, base: Float32Array, dim: number): number {
+/** Rows of base and of q (one or more queries of dim values). */
+export function checkQuery(q: Float32Array, base: Float32Array, dim: number): { n: number; nq: number } {
   f32(q, 'q'); f32(base, 'base');
   const n = rowsOf(base, dim, 'base');
-  expect(q.length === dim, 'dimension-mismatch', 'q length', dim, q.length);
-  return n;
+  expect(q.length >= dim && q.length % dim === 0, 'dimension-mismatch', 'q length', `dim ${dim} or a multiple of it`, q.length);
+  return { n, nq: q.length / dim };
 }
 
 export function checkAssign(data: Float32Array, dim: number, centroids: Float32Array, opts: AssignOptions):

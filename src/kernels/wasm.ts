@@ -99,6 +99,9 @@ class Arena {
  *  the full searches of its sub-spaces (2,048: 3.1–3.4 s on workload B, 3.4–3.6 s with all rows in one call). */
 const SESSION_ROWS = 2048;
 
+/** Base rows per block when several queries pass over them (l2Many / dotMany): about half of a core's L2. */
+const MANY_BLOCK_BYTES = 256 * 1024;
+
 /** Wraps one wasm instance as {@link Kernels}. `blockBytes` bounds the rows copied in per step. */
 export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'relaxed' | 'scalar',
   blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module): Kernels {
@@ -521,16 +524,22 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
 
   function many(q: Float32Array, base: Float32Array, dim: number, out: Float32Array | undefined,
     fn: (q: number, x: number, n: number, d: number, out: number) => void): Float32Array {
-    const n = checkQuery(q, base, dim);
-    const o = outF32(out, n, 'out');
-    const R = rowsPerBlock(dim);
+    const { n, nq } = checkQuery(q, base, dim);
+    const o = outF32(out, n * nq, 'out');
+    // One query: large blocks. Several: blocks that stay in cache while every query passes over them.
+    const R = nq === 1 ? rowsPerBlock(dim) : Math.max(1, Math.min(rowsPerBlock(dim), Math.floor(MANY_BLOCK_BYTES / (dim * 4))));
+    const Q = Math.max(1, Math.min(nq, Math.floor(blockBytes / (dim * 4)), Math.floor(blockBytes / (Math.min(n, R) * 4 || 4))));
     ar.reset();
-    const qp = ar.alloc(dim * 4), xp = ar.alloc(Math.min(n, R) * dim * 4), op = ar.alloc(Math.min(n, R) * 4);
-    ar.f32(qp, dim).set(q);
-    blocks(n, R, (a, b) => {
-      ar.f32(xp, (b - a) * dim).set(base.subarray(a * dim, b * dim));
-      fn(qp, xp, b - a, dim, op);
-      o.set(ar.f32(op, b - a), a);
+    const qp = ar.alloc(Q * dim * 4), xp = ar.alloc(Math.min(n, R) * dim * 4), op = ar.alloc(Q * Math.min(n, R) * 4);
+    blocks(nq, Q, (qa, qb) => {
+      ar.f32(qp, (qb - qa) * dim).set(q.subarray(qa * dim, qb * dim));
+      blocks(n, R, (a, b) => {
+        const r = b - a;
+        ar.f32(xp, r * dim).set(base.subarray(a * dim, b * dim));
+        for (let j = 0; j < qb - qa; j++) fn(qp + j * dim * 4, xp, r, dim, op + j * r * 4);
+        const res = ar.f32(op, (qb - qa) * r);
+        for (let j = 0; j < qb - qa; j++) o.set(res.subarray(j * r, j * r + r), (qa + j) * n + a);
+      });
     });
     return o;
   }

@@ -84,9 +84,13 @@ export async function evaluateRecall(models: TrainedModels, base: Float32Array, 
   const ksub = pq ? 2 ** pq.numBits : 0;
   const ds = pq ? dim / m : 0;
   const codeBytes = pq ? (pq.numBits === 8 ? m : m / 2) : dim;
-  const table = new Float32Array(m * ksub);
-  const resid = new Float32Array(dim);
-  const cdist = new Float32Array(kc);
+  // ADC tables: one per query for dot, one per probe (its residual) for l2, computed per sub-space for all
+  // probes of the query in one kernel call.
+  const tables = new Float32Array((trainMetric === 'l2' ? nprobes : 1) * m * ksub);
+  const subs = new Float32Array(nprobes * ds), tout = new Float32Array(nprobes * ksub);
+  // Distances to the centroids for a chunk of queries at a time.
+  const QC = Math.max(1, Math.min(nq, Math.floor((1 << 22) / kc)));
+  const cdAll = new Float32Array(QC * kc);
   const perQuery = new Float64Array(nq);
   const top = new TopK(k);
   let hits = 0;
@@ -95,23 +99,36 @@ export async function evaluateRecall(models: TrainedModels, base: Float32Array, 
   for (let qi = 0; qi < nq; qi++) {
     const qv = q.subarray(qi * dim, qi * dim + dim);
     top.reset();
-    if (trainMetric === 'dot') {
-      kernels.dotMany(qv, centroids, dim, cdist);
-      for (let c = 0; c < kc; c++) cdist[c] = 1 - cdist[c]!;
-    } else kernels.l2Many(qv, centroids, dim, cdist);
+    if (qi % QC === 0) {
+      const qn = Math.min(QC, nq - qi), qs = q.subarray(qi * dim, (qi + qn) * dim), o = cdAll.subarray(0, qn * kc);
+      if (trainMetric === 'dot') {
+        kernels.dotMany(qs, centroids, dim, o);
+        for (let c = 0; c < o.length; c++) o[c] = 1 - o[c]!;
+      } else kernels.l2Many(qs, centroids, dim, o);
+    }
+    const cdist = cdAll.subarray((qi % QC) * kc, (qi % QC + 1) * kc);
     const probes = smallest(cdist, nprobes);
-    if (pq && trainMetric === 'dot') adcTable(kernels, qv, pq.codebook, m, ksub, ds, table, true);
+    if (pq && trainMetric === 'dot') adcTable(kernels, qv, pq.codebook, m, ksub, ds, tables, true);
+    if (pq && trainMetric === 'l2') {
+      const np = probes.length;
+      for (let mm = 0; mm < m; mm++) {
+        for (let pi = 0; pi < np; pi++) {
+          const co = probes[pi]! * dim + mm * ds;
+          for (let j = 0; j < ds; j++) subs[pi * ds + j] = qv[mm * ds + j]! - centroids[co + j]!;
+        }
+        kernels.l2Many(subs.subarray(0, np * ds), pq.codebook.subarray(mm * ksub * ds, (mm + 1) * ksub * ds), ds, tout.subarray(0, np * ksub));
+        for (let pi = 0; pi < np; pi++) tables.set(tout.subarray(pi * ksub, pi * ksub + ksub), (pi * m + mm) * ksub);
+      }
+    }
     const qcodes = sq ? kernels.sqEncode(qv, sq.lower, sq.upper) : undefined;
-    for (const p of probes) {
+    for (let pi = 0; pi < probes.length; pi++) {
+      const p = probes[pi]!;
       const s = start[p]!;
       const e = start[p + 1]!;
       if (e === s) continue;
       scanned += e - s;
       if (pq) {
-        if (trainMetric === 'l2') {
-          for (let j = 0; j < dim; j++) resid[j] = qv[j]! - centroids[p * dim + j]!;
-          adcTable(kernels, resid, pq.codebook, m, ksub, ds, table, false);
-        }
+        const table = trainMetric === 'l2' ? tables.subarray(pi * m * ksub, (pi + 1) * m * ksub) : tables;
         for (let t = s; t < e; t++) {
           const id = members[t]!;
           const co = id * codeBytes;
@@ -165,18 +182,33 @@ export function exactTopK(base: Float32Array, queries: Float32Array, dim: number
   const n = rowsOf(base, dim, 'base');
   const nq = rowsOf(queries, dim, 'queries');
   const out = new Int32Array(nq * k).fill(-1);
-  const dist = new Float32Array(n);
-  const top = new TopK(k);
-  for (let qi = 0; qi < nq; qi++) {
-    const qv = queries.subarray(qi * dim, qi * dim + dim);
-    if (metric === 'dot') kernels.dotMany(qv, base, dim, dist);
-    else kernels.l2Many(qv, base, dim, dist);
-    top.reset();
-    for (let i = 0; i < n; i++) top.push(metric === 'dot' ? -dist[i]! : dist[i]!, i);
-    out.set(top.ids(), qi * k);
+  // Chunks of queries × base rows: each kernel call scores a whole chunk of queries against a chunk of rows.
+  const QC = Math.min(nq, EXACT_QUERIES), C = Math.max(1, Math.min(n, Math.floor(EXACT_VALUES / Math.max(1, QC))));
+  const dist = new Float32Array(QC * C);
+  const tops = Array.from({ length: QC }, () => new TopK(k));
+  for (let qa = 0; qa < nq; qa += QC) {
+    const qn = Math.min(QC, nq - qa);
+    const qs = queries.subarray(qa * dim, (qa + qn) * dim);
+    for (const t of tops) t.reset();
+    for (let a = 0; a < n; a += C) {
+      const r = Math.min(C, n - a);
+      const chunk = base.subarray(a * dim, (a + r) * dim);
+      const d = dist.subarray(0, qn * r);
+      if (metric === 'dot') kernels.dotMany(qs, chunk, dim, d);
+      else kernels.l2Many(qs, chunk, dim, d);
+      for (let j = 0; j < qn; j++) {
+        const top = tops[j]!, o = j * r;
+        if (metric === 'dot') for (let i = 0; i < r; i++) top.push(-d[o + i]!, a + i);
+        else for (let i = 0; i < r; i++) top.push(d[o + i]!, a + i);
+      }
+    }
+    for (let j = 0; j < qn; j++) out.set(tops[j]!.ids(), (qa + j) * k);
   }
   return out;
 }
+
+/** exactTopK's chunks: queries per chunk, and values (queries × rows) per kernel call. */
+const EXACT_QUERIES = 1024, EXACT_VALUES = 1 << 22;
 
 function adcTable(kernels: Kernels, v: Float32Array, codebook: Float32Array, m: number, ksub: number, ds: number, table: Float32Array, dot: boolean): void {
   for (let mm = 0; mm < m; mm++) {

@@ -119,6 +119,22 @@ describe.each(builds)('kernels %s build', (build) => {
       expect(fm.mask[3]).toBe(0); expect(fm.mask[20]).toBe(0); expect(fm.mask[10]).toBe(1);
       const l2 = K.l2Many(q, x, d);
       for (let i = 30; i < 40; i++) expect(l2[i]).toBeCloseTo(l2f64(q, 0, x, i * d, d), 3);
+      // Several queries: query-major, each row the one-query call's bits.
+      const qs = randn(d + 6, 5 * d);
+      for (const fn of ['l2Many', 'dotMany'] as const) {
+        const many = K[fn](qs, x, d);
+        expect(many.length).toBe(5 * n);
+        same(many, ref[fn](qs, x, d), `${fn} × 5 queries`);
+        for (let j = 0; j < 5; j++) same(many.subarray(j * n, j * n + n), K[fn](qs.subarray(j * d, j * d + d), x, d), `${fn} query ${j}`);
+      }
+      if (d > 1) expect(() => K.l2Many(new Float32Array(d + 1), x, d)).toThrow(/q length: expected dim \d+ or a multiple of it, got \d+/);
+    });
+
+    it('l2Many with many queries over many rows: blocks of rows and of queries give the one-query bits', () => {
+      const d = 24, n = 3000, nq = 700;                       // several row blocks of 256 KiB and query blocks
+      const x = randn(31, n * d), qs = randn(32, nq * d);
+      const many = K.l2Many(qs, x, d);
+      for (const j of [0, 1, 349, 699]) same(many.subarray(j * n, j * n + n), ref.l2Many(qs.subarray(j * d, j * d + d), x, d), `query ${j}`);
     });
 
     it('maxAbs: the largest |x| over finite values, any length, NaN and ±Inf ignored', () => {

@@ -129,6 +129,21 @@ describe('evaluateRecall', () => {
       expect(Array.from(gt.subarray(q * 5, q * 5 + 5))).toEqual(order);
     }
   });
+  it('exactTopK in chunks (over 1,024 queries, over 4,096 rows per call): a full sort per query, l2 and dot', () => {
+    const d = 4, n = 5000, nq = 1100, k = 3;
+    const b = randomData(n, d, 21), qs = randomData(nq, d, 22);
+    b.fill(NaN, 7 * d, 8 * d);                                  // a NaN row never appears
+    for (const metric of ['l2', 'dot'] as const) {
+      const gt = exactTopK(b, qs, d, metric, k, kernels);
+      for (const q of [0, 1, 511, 1023, 1024, 1099]) {
+        const one = qs.subarray(q * d, q * d + d);
+        const v = metric === 'l2' ? kernels.l2Many(one, b, d) : kernels.dotMany(one, b, d).map((x) => -x);
+        const order = Array.from(v.keys()).filter((i) => !Number.isNaN(v[i]!)).sort((x, y) => v[x]! - v[y]! || x - y).slice(0, k);
+        expect(Array.from(gt.subarray(q * k, q * k + k)), `${metric} query ${q}`).toEqual(order);
+      }
+    }
+  });
+
   it('is 1 for IVF-flat probing every partition, lower with one probe, for every metric', async () => {
     for (const metric of ['l2', 'cosine', 'dot'] as const) {
       const m = { ...modelOf(randomData(12, dim, 12), dim, 12), metric };
