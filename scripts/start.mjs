@@ -15,7 +15,7 @@ try { await stat(join(root, 'dist', 'train', 'local.js')); } catch {
 }
 const { fromFloat32Array } = await dist('sources/memory.js');
 const { trainLocal } = await dist('train/local.js');
-const { evaluateRecall, exactTopK } = await dist('model/evaluate.js');
+const { createRecallEvaluator, exactTopK } = await dist('model/evaluate.js');
 const { loadKernels } = await dist('kernels/index.js');
 const { writeModelFiles } = await dist('node/index.js');
 
@@ -65,9 +65,12 @@ console.log(`IVF loss (sum of squared distances on the sample): ${models.ivf.los
 t = performance.now();
 const gt = exactTopK(base, queries, DIM, 'l2', 10, kernels);
 console.log(`exact top-10 for ${QUERIES} queries — ${ms(t)}`);
+t = performance.now();
+const evaluator = await createRecallEvaluator(models, base, { kernels });
+console.log(`IVF-PQ index of the ${base.length / DIM} base rows (partitions, PQ codes) — ${ms(t)}`);
 for (const nprobes of NPROBES) {
   t = performance.now();
-  const r = await evaluateRecall(models, base, queries, { k: 10, nprobes, groundTruth: gt, kernels });
+  const r = await evaluator.evaluate(queries, { k: 10, nprobes, groundTruth: gt });
   console.log(`  nprobes ${String(nprobes).padStart(2)}: recall@10 ${r.recall.toFixed(4)} (${r.index}, ${r.meanCandidates.toFixed(0)} candidates/query) — ${ms(t)}`);
 }
 

@@ -32,8 +32,8 @@ export { serializeSampleTask, deserializeSampleTask, serializeSampleResult, dese
 
 // Models: file, encoding, evaluation.
 export {
-  modelToArrowIPC, modelFromArrowIPC, MODEL_FORMAT_VERSION, assignPartitions, encodePq, encodeSq, evaluateRecall, exactTopK,
-  EVALUATE_DEFAULTS, type EncodeOptions, type EvaluateOptions, type RecallReport,
+  modelToArrowIPC, modelFromArrowIPC, MODEL_FORMAT_VERSION, assignPartitions, encodePq, encodeSq, evaluateRecall, createRecallEvaluator, exactTopK,
+  EVALUATE_DEFAULTS, type EncodeOptions, type EvaluateOptions, type RecallReport, type RecallEvaluator,
 } from './model/index.js';
 
 // Platform-neutral readers over bytes, Blobs, Files and URLs (file paths: `ivfkit/node`).

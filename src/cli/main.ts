@@ -5,7 +5,7 @@ import type { Metric, Progress, TrainedModels } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 import { trainLocal, type TrainParams } from '../train/local.js';
 import { modelFromArrowIPC } from '../model/io.js';
-import { evaluateRecall, exactTopK } from '../model/evaluate.js';
+import { createRecallEvaluator, exactTopK } from '../model/evaluate.js';
 import { loadKernels } from '../kernels/index.js';
 import { openVectorFile, openVectorFiles, readAllRows, writeModelFiles } from '../node/files.js';
 import type { NpyDtype } from '../model/npy.js';
@@ -189,18 +189,21 @@ async function evaluate(args: string[], v: Values): Promise<void> {
   const groundTruth = exactTopK(b, q, models.dim, models.metric === 'dot' ? 'dot' : 'l2', k, kernels);
   const tExact = ms(t1);
   const rows = [];
+  const t2 = performance.now();
+  const evaluator = await createRecallEvaluator(models, base, { kernels });
+  const tIndex = ms(t2);
   for (const nprobes of nprobesList) {
     const t = performance.now();
-    const r = await evaluateRecall(models, base, queries, { k, nprobes, groundTruth, kernels });
+    const r = await evaluator.evaluate(queries, { k, nprobes, groundTruth });
     const elapsed = performance.now() - t;
     rows.push({ nprobes, recall: r.recall, index: r.index, meanCandidates: r.meanCandidates, ms: Math.round(elapsed), msPerQuery: elapsed / r.queries });
   }
   const nq = queries.length / models.dim;
   if (v.json) {
-    out(JSON.stringify({ command: 'eval', model: describe(models), k, base: base.length / models.dim, queries: nq, timings: { loadMs: tLoad, exactMs: tExact }, results: rows }));
+    out(JSON.stringify({ command: 'eval', model: describe(models), k, base: base.length / models.dim, queries: nq, timings: { loadMs: tLoad, exactMs: tExact, indexMs: tIndex }, results: rows }));
     return;
   }
-  out(`${describe(models)}: ${base.length / models.dim} base rows, ${nq} queries, k=${k} (load ${tLoad} ms, exact search ${tExact} ms)`);
+  out(`${describe(models)}: ${base.length / models.dim} base rows, ${nq} queries, k=${k} (load ${tLoad} ms, exact search ${tExact} ms, index ${tIndex} ms)`);
   for (const r of rows) out(`  nprobes ${String(r.nprobes).padStart(4)}  recall@${k} ${r.recall.toFixed(4)}  ${r.meanCandidates.toFixed(0)} candidates/query  ${r.ms} ms (${r.msPerQuery.toFixed(3)} ms/query)`);
 }
 

@@ -44,25 +44,50 @@ export interface RecallReport {
 export async function evaluateRecall(models: TrainedModels, base: Float32Array, queries: Float32Array, opts: EvaluateOptions = {}): Promise<RecallReport> {
   checkModels(models);
   const kernels = opts.kernels ?? (await loadKernels());
-  const { dim, metric } = models;
-  const k = opts.k ?? EVALUATE_DEFAULTS.k;
-  const nprobesReq = opts.nprobes ?? EVALUATE_DEFAULTS.nprobes;
-  for (const [name, v] of [['k', k], ['nprobes', nprobesReq]] as const) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new IvfkitError('invalid-argument', `${name}: expected a positive integer, got ${String(v)}`);
-  }
+  checkEvaluateOptions(opts);
   if (!(base instanceof Float32Array) || !(queries instanceof Float32Array)) {
     throw new IvfkitError('invalid-argument', `base and queries: expected Float32Arrays, got ${base?.constructor?.name} and ${queries?.constructor?.name}`);
   }
-  const n = rowsOf(base, dim, 'base');
-  const nq = rowsOf(queries, dim, 'queries');
+  const n = rowsOf(base, models.dim, 'base');
+  const nq = rowsOf(queries, models.dim, 'queries');
   if (n === 0 || nq === 0) throw new IvfkitError('invalid-argument', `base and queries: expected at least one row each, got ${n} and ${nq}`);
-  const b = metric === 'cosine' ? kernels.normalize(base, dim) : base;
-  const q = metric === 'cosine' ? kernels.normalize(queries, dim) : queries;
-  const gt = opts.groundTruth ?? exactTopK(b, q, dim, metric === 'dot' ? 'dot' : 'l2', k, kernels);
-  if (gt.length !== nq * k) throw new IvfkitError('invalid-argument', `groundTruth length: expected queries ${nq} × k ${k} = ${nq * k}, got ${gt.length}`);
+  return (await createRecallEvaluator(models, base, { kernels })).evaluate(queries, opts);
+}
 
+/** An index built once over a base ({@link createRecallEvaluator}), searched by any number of query sets. */
+export interface RecallEvaluator {
+  /** {@link evaluateRecall} of these queries (`opts.kernels` is ignored: the evaluator's are used). */
+  evaluate(queries: Float32Array, opts?: EvaluateOptions): Promise<RecallReport>;
+}
+
+function checkEvaluateOptions(opts: EvaluateOptions): { k: number; nprobes: number } {
+  const k = opts.k ?? EVALUATE_DEFAULTS.k;
+  const nprobes = opts.nprobes ?? EVALUATE_DEFAULTS.nprobes;
+  for (const [name, v] of [['k', k], ['nprobes', nprobes]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new IvfkitError('invalid-argument', `${name}: expected a positive integer, got ${String(v)}`);
+  }
+  return { k, nprobes };
+}
+
+/**
+ * The index {@link evaluateRecall} searches — base rows in their partitions, encoded with the models' PQ
+ * or SQ — built once, so that several `nprobes` (or query sets) do not encode the base again. Same
+ * reports as {@link evaluateRecall}.
+ *
+ * @example
+ * const ev = await createRecallEvaluator(models, base);
+ * const groundTruth = exactTopK(base, queries, models.dim, 'l2', 10, kernels);
+ * for (const nprobes of [1, 4, 16]) console.log(nprobes, (await ev.evaluate(queries, { nprobes, groundTruth })).recall);
+ */
+export async function createRecallEvaluator(models: TrainedModels, base: Float32Array, opts: { kernels?: Kernels } = {}): Promise<RecallEvaluator> {
+  checkModels(models);
+  const kernels = opts.kernels ?? (await loadKernels());
+  const { dim, metric } = models;
+  if (!(base instanceof Float32Array)) throw new IvfkitError('invalid-argument', `base: expected a Float32Array, got ${(base as { constructor?: { name?: string } } | null)?.constructor?.name}`);
+  const n = rowsOf(base, dim, 'base');
+  if (n === 0) throw new IvfkitError('invalid-argument', 'base: expected at least one row, got 0');
+  const b = metric === 'cosine' ? kernels.normalize(base, dim) : base;
   const kc = models.ivf.numPartitions;
-  const nprobes = Math.min(nprobesReq, kc);
   const centroids = models.ivf.centroids;
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
   const part = kernels.assign(b, dim, centroids, { metric: trainMetric }).index;
@@ -80,97 +105,109 @@ export async function evaluateRecall(models: TrainedModels, base: Float32Array, 
   if (pq) codes = kernels.pqEncode(metric === 'dot' ? b : residualsFor(models, b, kernels, part), dim, pq.codebook, pq.numSubVectors, pq.numBits);
   else if (sq) codes = kernels.sqEncode(b, sq.lower, sq.upper);
 
-  const m = pq?.numSubVectors ?? 0;
-  const ksub = pq ? 2 ** pq.numBits : 0;
-  const ds = pq ? dim / m : 0;
-  const codeBytes = pq ? (pq.numBits === 8 ? m : m / 2) : dim;
-  // ADC tables: one per query for dot, one per probe (its residual) for l2, computed per sub-space for all
-  // probes of the query in one kernel call.
-  const tables = new Float32Array((trainMetric === 'l2' ? nprobes : 1) * m * ksub);
-  const subs = new Float32Array(nprobes * ds), tout = new Float32Array(nprobes * ksub);
-  // Distances to the centroids for a chunk of queries at a time.
-  const QC = Math.max(1, Math.min(nq, Math.floor((1 << 22) / kc)));
-  const cdAll = new Float32Array(QC * kc);
-  const perQuery = new Float64Array(nq);
-  const top = new TopK(k);
-  let hits = 0;
-  let truth = 0;
-  let scanned = 0;
-  for (let qi = 0; qi < nq; qi++) {
-    const qv = q.subarray(qi * dim, qi * dim + dim);
-    top.reset();
-    if (qi % QC === 0) {
-      const qn = Math.min(QC, nq - qi), qs = q.subarray(qi * dim, (qi + qn) * dim), o = cdAll.subarray(0, qn * kc);
-      if (trainMetric === 'dot') {
-        kernels.dotMany(qs, centroids, dim, o);
-        for (let c = 0; c < o.length; c++) o[c] = 1 - o[c]!;
-      } else kernels.l2Many(qs, centroids, dim, o);
-    }
-    const cdist = cdAll.subarray((qi % QC) * kc, (qi % QC + 1) * kc);
-    const probes = smallest(cdist, nprobes);
-    if (pq && trainMetric === 'dot') adcTable(kernels, qv, pq.codebook, m, ksub, ds, tables, true);
-    if (pq && trainMetric === 'l2') {
-      const np = probes.length;
-      for (let mm = 0; mm < m; mm++) {
-        for (let pi = 0; pi < np; pi++) {
-          const co = probes[pi]! * dim + mm * ds;
-          for (let j = 0; j < ds; j++) subs[pi * ds + j] = qv[mm * ds + j]! - centroids[co + j]!;
+  return {
+    async evaluate(queries: Float32Array, eopts: EvaluateOptions = {}): Promise<RecallReport> {
+      const { k, nprobes: nprobesReq } = checkEvaluateOptions(eopts);
+      if (!(queries instanceof Float32Array)) throw new IvfkitError('invalid-argument', `queries: expected a Float32Array, got ${(queries as { constructor?: { name?: string } } | null)?.constructor?.name}`);
+      const nq = rowsOf(queries, dim, 'queries');
+      if (nq === 0) throw new IvfkitError('invalid-argument', 'queries: expected at least one row, got 0');
+      const q = metric === 'cosine' ? kernels.normalize(queries, dim) : queries;
+      const gt = eopts.groundTruth ?? exactTopK(b, q, dim, metric === 'dot' ? 'dot' : 'l2', k, kernels);
+      if (gt.length !== nq * k) throw new IvfkitError('invalid-argument', `groundTruth length: expected queries ${nq} × k ${k} = ${nq * k}, got ${gt.length}`);
+      const nprobes = Math.min(nprobesReq, kc);
+      const m = pq?.numSubVectors ?? 0;
+      const ksub = pq ? 2 ** pq.numBits : 0;
+      const ds = pq ? dim / m : 0;
+      const codeBytes = pq ? (pq.numBits === 8 ? m : m / 2) : dim;
+      // ADC tables: one per query for dot, one per probe (its residual) for l2, computed per sub-space for all
+      // probes of the query in one kernel call.
+      const tables = new Float32Array((trainMetric === 'l2' ? nprobes : 1) * m * ksub);
+      const subs = new Float32Array(nprobes * ds), tout = new Float32Array(nprobes * ksub);
+      // Distances to the centroids for a chunk of queries at a time.
+      const QC = Math.max(1, Math.min(nq, Math.floor((1 << 22) / kc)));
+      const cdAll = new Float32Array(QC * kc);
+      const perQuery = new Float64Array(nq);
+      const top = new TopK(k);
+      let hits = 0;
+      let truth = 0;
+      let scanned = 0;
+      for (let qi = 0; qi < nq; qi++) {
+        const qv = q.subarray(qi * dim, qi * dim + dim);
+        top.reset();
+        if (qi % QC === 0) {
+          const qn = Math.min(QC, nq - qi), qs = q.subarray(qi * dim, (qi + qn) * dim), o = cdAll.subarray(0, qn * kc);
+          if (trainMetric === 'dot') {
+            kernels.dotMany(qs, centroids, dim, o);
+            for (let c = 0; c < o.length; c++) o[c] = 1 - o[c]!;
+          } else kernels.l2Many(qs, centroids, dim, o);
         }
-        kernels.l2Many(subs.subarray(0, np * ds), pq.codebook.subarray(mm * ksub * ds, (mm + 1) * ksub * ds), ds, tout.subarray(0, np * ksub));
-        for (let pi = 0; pi < np; pi++) tables.set(tout.subarray(pi * ksub, pi * ksub + ksub), (pi * m + mm) * ksub);
+        const cdist = cdAll.subarray((qi % QC) * kc, (qi % QC + 1) * kc);
+        const probes = smallest(cdist, nprobes);
+        if (pq && trainMetric === 'dot') adcTable(kernels, qv, pq.codebook, m, ksub, ds, tables, true);
+        if (pq && trainMetric === 'l2') {
+          const np = probes.length;
+          for (let mm = 0; mm < m; mm++) {
+            for (let pi = 0; pi < np; pi++) {
+              const co = probes[pi]! * dim + mm * ds;
+              for (let j = 0; j < ds; j++) subs[pi * ds + j] = qv[mm * ds + j]! - centroids[co + j]!;
+            }
+            kernels.l2Many(subs.subarray(0, np * ds), pq.codebook.subarray(mm * ksub * ds, (mm + 1) * ksub * ds), ds, tout.subarray(0, np * ksub));
+            for (let pi = 0; pi < np; pi++) tables.set(tout.subarray(pi * ksub, pi * ksub + ksub), (pi * m + mm) * ksub);
+          }
+        }
+        const qcodes = sq ? kernels.sqEncode(qv, sq.lower, sq.upper) : undefined;
+        for (let pi = 0; pi < probes.length; pi++) {
+          const p = probes[pi]!;
+          const s = start[p]!;
+          const e = start[p + 1]!;
+          if (e === s) continue;
+          scanned += e - s;
+          if (pq) {
+            const table = trainMetric === 'l2' ? tables.subarray(pi * m * ksub, (pi + 1) * m * ksub) : tables;
+            for (let t = s; t < e; t++) {
+              const id = members[t]!;
+              const co = id * codeBytes;
+              let d = 0;
+              if (pq.numBits === 8) for (let mm = 0; mm < m; mm++) d += table[mm * ksub + codes![co + mm]!]!;
+              else for (let mm = 0; mm < m; mm++) d += table[mm * ksub + ((codes![co + (mm >> 1)]! >> ((mm & 1) * 4)) & 15)]!;
+              top.push(trainMetric === 'dot' ? -d : d, id);
+            }
+          } else if (sq) {
+            for (let t = s; t < e; t++) {
+              const id = members[t]!;
+              const co = id * dim;
+              let d = 0;
+              if (trainMetric === 'dot') for (let j = 0; j < dim; j++) d -= qcodes![j]! * codes![co + j]!;
+              else for (let j = 0; j < dim; j++) { const x = qcodes![j]! - codes![co + j]!; d += x * x; }
+              top.push(d, id);
+            }
+          } else {
+            for (let t = s; t < e; t++) {
+              const id = members[t]!;
+              const row = b.subarray(id * dim, id * dim + dim);
+              let d = 0;
+              if (trainMetric === 'dot') { for (let j = 0; j < dim; j++) d -= qv[j]! * row[j]!; }
+              else for (let j = 0; j < dim; j++) { const x = qv[j]! - row[j]!; d += x * x; }
+              top.push(d, id);
+            }
+          }
+        }
+        const found = new Set(top.ids());
+        let h = 0;
+        let tq = 0;
+        for (let j = 0; j < k; j++) {
+          const id = gt[qi * k + j]!;
+          if (id < 0) continue;
+          tq++;
+          if (found.has(id)) h++;
+        }
+        perQuery[qi] = tq ? h / tq : 1;
+        hits += h;
+        truth += tq;
       }
-    }
-    const qcodes = sq ? kernels.sqEncode(qv, sq.lower, sq.upper) : undefined;
-    for (let pi = 0; pi < probes.length; pi++) {
-      const p = probes[pi]!;
-      const s = start[p]!;
-      const e = start[p + 1]!;
-      if (e === s) continue;
-      scanned += e - s;
-      if (pq) {
-        const table = trainMetric === 'l2' ? tables.subarray(pi * m * ksub, (pi + 1) * m * ksub) : tables;
-        for (let t = s; t < e; t++) {
-          const id = members[t]!;
-          const co = id * codeBytes;
-          let d = 0;
-          if (pq.numBits === 8) for (let mm = 0; mm < m; mm++) d += table[mm * ksub + codes![co + mm]!]!;
-          else for (let mm = 0; mm < m; mm++) d += table[mm * ksub + ((codes![co + (mm >> 1)]! >> ((mm & 1) * 4)) & 15)]!;
-          top.push(trainMetric === 'dot' ? -d : d, id);
-        }
-      } else if (sq) {
-        for (let t = s; t < e; t++) {
-          const id = members[t]!;
-          const co = id * dim;
-          let d = 0;
-          if (trainMetric === 'dot') for (let j = 0; j < dim; j++) d -= qcodes![j]! * codes![co + j]!;
-          else for (let j = 0; j < dim; j++) { const x = qcodes![j]! - codes![co + j]!; d += x * x; }
-          top.push(d, id);
-        }
-      } else {
-        for (let t = s; t < e; t++) {
-          const id = members[t]!;
-          const row = b.subarray(id * dim, id * dim + dim);
-          let d = 0;
-          if (trainMetric === 'dot') { for (let j = 0; j < dim; j++) d -= qv[j]! * row[j]!; }
-          else for (let j = 0; j < dim; j++) { const x = qv[j]! - row[j]!; d += x * x; }
-          top.push(d, id);
-        }
-      }
-    }
-    const found = new Set(top.ids());
-    let h = 0;
-    let tq = 0;
-    for (let j = 0; j < k; j++) {
-      const id = gt[qi * k + j]!;
-      if (id < 0) continue;
-      tq++;
-      if (found.has(id)) h++;
-    }
-    perQuery[qi] = tq ? h / tq : 1;
-    hits += h;
-    truth += tq;
-  }
-  return { recall: truth ? hits / truth : 1, k, nprobes, queries: nq, index, meanCandidates: scanned / nq, perQuery };
+      return { recall: truth ? hits / truth : 1, k, nprobes, queries: nq, index, meanCandidates: scanned / nq, perQuery };
+    },
+  };
 }
 
 /**

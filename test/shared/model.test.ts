@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Field, FixedSizeList, Float32, Table, makeData, makeVector, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { createReferenceKernels } from '../../src/kernels/index.js';
 import {
-  assignPartitions, encodePq, encodeSq, evaluateRecall, exactTopK, modelFromArrowIPC, modelToArrowIPC,
+  assignPartitions, encodePq, encodeSq, evaluateRecall, createRecallEvaluator, exactTopK, modelFromArrowIPC, modelToArrowIPC,
 } from '../../src/model/index.js';
 import type { TrainedModels } from '../../src/types.js';
 import { IvfkitError } from '../../src/util/errors.js';
@@ -142,6 +142,29 @@ describe('evaluateRecall', () => {
         expect(Array.from(gt.subarray(q * k, q * k + k)), `${metric} query ${q}`).toEqual(order);
       }
     }
+  });
+
+  it('createRecallEvaluator: one index, the reports of evaluateRecall for every nprobes, metric and quantizer; bad input', async () => {
+    const cent = randomData(12, dim, 13);
+    const pqModel = { ...modelOf(cent, dim, 12), pq: { numSubVectors: 4, numBits: 8 as const, codebook: randomData(4 * 256, 2, 14) } };
+    const sqModel = { ...modelOf(cent, dim, 12), sq: { numBits: 8 as const, lower: -3, upper: 3 } };
+    for (const metric of ['l2', 'cosine', 'dot'] as const) {
+      for (const m of [modelOf(cent, dim, 12), pqModel, sqModel].map((x) => ({ ...x, metric }))) {
+        const ev = await createRecallEvaluator(m, base, { kernels });
+        for (const nprobes of [1, 3, 12]) {
+          const want = await evaluateRecall(m, base, queries, { k: 7, nprobes, kernels });
+          const got = await ev.evaluate(queries, { k: 7, nprobes });
+          expect(got.recall, `${metric} ${got.index} nprobes ${nprobes}`).toBe(want.recall);
+          expect(Array.from(got.perQuery)).toEqual(Array.from(want.perQuery));
+          expect({ ...got, perQuery: 0 }).toEqual({ ...want, perQuery: 0 });
+        }
+      }
+    }
+    const ev = await createRecallEvaluator(modelOf(cent, dim, 12), base, { kernels });
+    await expect(ev.evaluate(new Float32Array(0))).rejects.toThrow(/queries: expected at least one row, got 0/);
+    await expect(ev.evaluate(queries, { nprobes: 0 })).rejects.toThrow(/nprobes: expected a positive integer, got 0/);
+    await expect(ev.evaluate(queries.subarray(1))).rejects.toThrow(/queries/);
+    await expect(createRecallEvaluator(modelOf(cent, dim, 12), new Float32Array(0), { kernels })).rejects.toThrow(/base: expected at least one row, got 0/);
   });
 
   it('is 1 for IVF-flat probing every partition, lower with one probe, for every metric', async () => {
