@@ -3,7 +3,6 @@ import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
 import { mergePartialStats, type PartialStats, type StatsContext } from '../train/partial.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
-import { maxAbs as maxAbsOf } from '../util/fixed.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
 
 export { defaultThreads, IS_NODE } from './pool.js';
@@ -72,21 +71,23 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
       throw e;
     }
   };
+  // Each worker reports its shard's max |x| when it loads it (in its kernels), so the executor never scans the rows.
+  let maxAbs = 0;
   try {
     await guard(Promise.all(workers.map(async (w, i) => {
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
       const shard = data.slice(lo * dim, hi * dim);
       await w.call({ op: 'init', build, ...(module ? { module } : {}) });
-      await w.call({ op: 'load', data: shard, dim }, [shard.buffer]);
+      const loaded = await w.call<{ rows: number; maxAbs: number }>({ op: 'load', data: shard, dim }, [shard.buffer]);
+      maxAbs = Math.max(maxAbs, loaded.maxAbs);
     })));
   } catch (e) {
     await close();
     throw e;
   }
-  let maxAbs: number | undefined;
   return {
     n, dim, threads, local: data,
-    get maxAbs(): number { return (maxAbs ??= maxAbsOf(data)); },
+    get maxAbs(): number { return maxAbs; },
     rows: async (indices) => gatherRows(data, dim, indices),
     async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
       if (aborted && signal) throw abortError(signal);

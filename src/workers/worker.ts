@@ -10,6 +10,7 @@
 import { loadKernelsSync } from '../kernels/index.js';
 import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
+import { maxAbs as maxAbsOf } from '../util/fixed.js';
 import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
 
 /** Requests understood by the worker. */
@@ -47,7 +48,8 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       state.data = msg.data;
       state.dim = msg.dim;
       state.scratch = {};
-      return { value: { rows }, transfer: [] };
+      // The shard's max |x| (finite values) while the worker has it at hand: the coordinator needs it for the scale.
+      return { value: { rows, maxAbs: state.kernels ? state.kernels.maxAbs(msg.data) : maxAbsOf(msg.data) }, transfer: [] };
     }
     case 'stats': {
       if (!state.kernels || !state.data) {

@@ -77,6 +77,19 @@ describe('thread pool executor', () => {
     }
   });
 
+  it('maxAbs comes from the workers: the largest finite |x| of all shards (NaN and ±Inf ignored), any build', async () => {
+    const x = data.slice(0, 900 * dim);
+    x[5] = NaN; x[17 * dim + 3] = -Infinity; x[800 * dim] = -41.25; x[450 * dim + 1] = 40;
+    for (const build of ['auto', 'reference'] as const) {
+      const ex = await createPoolExecutor(x, dim, { threads: 3, build });
+      try {
+        expect(ex.maxAbs, build).toBe(41.25);
+      } finally {
+        await ex.close();
+      }
+    }
+  });
+
   it('the reference kernels can run in the workers too', async () => {
     const kernels = await loadKernels({ build: 'reference' });
     const opts = { seed: 5, maxIters: 5, kernels };
