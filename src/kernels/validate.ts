@@ -25,8 +25,7 @@ export function f32(a: unknown, name: string): asserts a is Float32Array {
   expect(a instanceof Float32Array, 'invalid-argument', name, 'a Float32Array', a);
 }
 
-/** q has dim values, base is rows of dim. Returns the row count of base. */
-/** Rows of base and of q (one or more queries of dim values). */
+/** base is rows of dim, q one or more queries of dim values. Returns the row counts of both. */
 export function checkQuery(q: Float32Array, base: Float32Array, dim: number): { n: number; nq: number } {
   f32(q, 'q'); f32(base, 'base');
   const n = rowsOf(base, dim, 'base');
