@@ -3,6 +3,7 @@ export { heapBase } from './memory';
 export { sqNorms, l2Many, dotMany } from './distance';
 export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
+export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes } from "./assignq";
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { accumulate, pqAccumulate, pqAccumulateDelta, pqAccumulateStats, addI64 } from './kmeans';
 export { pqTranspose, pqPrepare, pqAssign, pqAssignBounded, pqCodes8, pqCodes4 } from './pq';

@@ -4,7 +4,7 @@ import * as scalarWasm from './generated/scalar.js';
 import * as simdWasm from './generated/simd.js';
 import { createReferenceKernels } from './reference.js';
 import type { KernelBuild, KernelBuildRequest, Kernels, LoadKernelsOptions } from './types.js';
-import { createWasmKernels, DEFAULT_BLOCK_BYTES } from './wasm.js';
+import { createWasmKernels, DEFAULT_BLOCK_BYTES, type QFilter } from './wasm.js';
 
 export type * from './types.js';
 export { createReferenceKernels } from './reference.js';
@@ -22,6 +22,8 @@ export interface LoadWasmKernelsOptions extends LoadKernelsOptions {
   blockBytes?: number;
   /** A module from {@link getWasmModule} (e.g. posted to a worker); `build` must then name its build. */
   module?: WebAssembly.Module;
+  /** When plain l2 assignment takes the exact 16-bit filter (default 'auto': by size); for tests and benchmarks. */
+  qFilter?: QFilter;
 }
 
 const sources: Record<WasmBuild, { base64: string }> = { simd: simdWasm, relaxed: relaxedWasm, scalar: scalarWasm };
@@ -108,7 +110,7 @@ export async function loadKernels(opts: LoadWasmKernelsOptions = {}): Promise<Ke
   const p = (async () => {
     const mod = opts.module ?? (await getWasmModule(build));
     const instance = await WebAssembly.instantiate(mod, {});
-    return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod));
+    return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod, opts.qFilter ?? 'auto'));
   })();
   if (!key) return p;
   const shared = p.finally(() => kernelPromises.delete(key));
@@ -125,7 +127,7 @@ export function loadKernelsSync(opts: LoadWasmKernelsOptions = {}): Kernels {
   if (hit) return hit;
   const mod = opts.module ?? getWasmModuleSync(build);
   const instance = new WebAssembly.Instance(mod, {});
-  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod));
+  return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod, opts.qFilter ?? 'auto'));
 }
 
 function wasmBuildOf(build: KernelBuildRequest): WasmBuild {
@@ -140,7 +142,9 @@ function cacheKey(build: WasmBuild, opts: LoadWasmKernelsOptions): string | unde
   if (!(Number.isInteger(bb) && bb >= 16)) {
     throw new IvfkitError('invalid-argument', `blockBytes: expected an integer ≥ 16, got ${String(bb)}`);
   }
-  return `${build}:${bb}`;
+  const q = opts.qFilter ?? 'auto';
+  if (q !== 'auto' && q !== 'on' && q !== 'off') throw new IvfkitError('invalid-argument', `qFilter: expected 'auto', 'on' or 'off', got ${String(q)}`);
+  return `${build}:${bb}:${q}`;
 }
 
 function remember(key: string | undefined, k: Kernels): Kernels {

@@ -118,6 +118,7 @@ function argminPush(best: number, s: number): boolean {
 export function createReferenceKernels(): Kernels {
   const K: Kernels = {
     build: 'reference',
+    filtersPlain: () => false,
 
     l2Many(q, base, dim, out) {
       const { n, nq } = checkQuery(q, base, dim);

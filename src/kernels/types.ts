@@ -170,6 +170,14 @@ export interface SqBoundsResult {
  */
 export interface Kernels {
   readonly build: KernelBuild;
+  /** True when a plain l2 {@link Kernels.assign} (no bias, no second/all outputs) of rows of `dim` values to
+   *  `k` centroids first estimates every distance with 16-bit integer dots (twice the f32 throughput), then
+   *  computes exactly the centroids the estimates cannot rule out: the same bits either way. */
+  filtersPlain(dim: number, k: number): boolean;
+  /** Counters of the 16-bit filter since the kernels were made: rows assigned through it, rows that needed
+   *  exact distances to several near centroids, and row blocks sent whole to the f32 kernel (non-finite or
+   *  out-of-range values). Absent for builds without the filter. */
+  readonly filterStats?: { rows: number; exact: number; fallbacks: number };
   /** ‖q − b_i‖² for every row b_i of `base`; with several queries (q of nq·dim values), nq × n values,
    *  query-major (out[j·n + i] = ‖q_j − b_i‖², each the bits of the one-query call). */
   l2Many(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;

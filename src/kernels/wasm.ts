@@ -20,6 +20,11 @@ export interface KernelExports {
   packCentroids(c: number, k: number, d: number, packed: number, cn: number, bias: number, biasOut: number): void;
   assignRows(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, metric: number,
     scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
+  packCentroidsQ(packed: number, kb: number, d: number, k: number, cn: number, qc: number, cnq: number, info: number): number;
+  assignRowsQ(x: number, n: number, d: number, packed: number, kb: number, cn: number, k: number, qc: number, cnq: number, info: number,
+    scratch: number, outIndex: number, outDist: number): number;
+  assignQCentroidBytes(kb: number, d: number): number;
+  assignQScratchBytes(n: number, d: number): number;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
@@ -102,9 +107,21 @@ const SESSION_ROWS = 2048;
 /** Base rows per block when several queries pass over them (l2Many / dotMany): about half of a core's L2. */
 const MANY_BLOCK_BYTES = 256 * 1024;
 
+/** Rows at least this long take the 16-bit filter in plain l2 assignment ('auto'). */
+export const Q_FILTER_MIN_DIM = 64;
+/** …and at least this many centroids. */
+export const Q_FILTER_MIN_K = 16;
+/** When plain l2 assignment uses the 16-bit filter: 'auto' by size, 'on' always (SIMD builds), 'off' never. */
+export type QFilter = 'auto' | 'on' | 'off';
+
+/** Whether plain l2 assignment of `dim`-value rows to k centroids takes the 16-bit filter. */
+export function filterApplies(build: 'simd' | 'relaxed' | 'scalar', qFilter: QFilter, dim: number, k: number): boolean {
+  return build !== 'scalar' && (qFilter === 'on' || (qFilter === 'auto' && dim >= Q_FILTER_MIN_DIM && k >= Q_FILTER_MIN_K));
+}
+
 /** Wraps one wasm instance as {@link Kernels}. `blockBytes` bounds the rows copied in per step. */
 export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'relaxed' | 'scalar',
-  blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module): Kernels {
+  blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module, qFilter: QFilter = 'auto'): Kernels {
   const ex = instance.exports as unknown as KernelExports;
   const ar = new Arena(ex), arena = ar;
   const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
@@ -119,8 +136,11 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     for (let a = 0; a < n; a += rows) fn(a, Math.min(n, a + rows));
   };
 
+  const filterStats = { rows: 0, exact: 0, fallbacks: 0 };
   return {
     build,
+    filtersPlain: (dim, k) => filterApplies(build, qFilter, dim, k),
+    ...(build === 'scalar' ? {} : { filterStats }),
 
     l2Many(q, base, dim, out) { return many(q, base, dim, out, ex.l2Many); },
     dotMany(q, base, dim, out) { return many(q, base, dim, out, ex.dotMany); },
@@ -577,7 +597,15 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     if (bias) ar.f32(bp, k).set(bias);
     ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
     ar.release(mark);
-    const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(rows * 68 + 16);
+    // The 16-bit filter (same bits as assignRows): plain l2 assignment of long enough rows.
+    let qcp = 0, cnqp = 0, qip = 0;
+    if (metric === 'l2' && !bias && !withSecond && !withAll && build !== 'scalar' &&
+        filterApplies(build, qFilter, dim, k)) {
+      const m0 = ar.mark();
+      qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
+      if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = 0; filterStats.fallbacks++; }
+    }
+    const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(qcp ? ex.assignQScratchBytes(rows, dim) : rows * 68 + 16);
     const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4), secp = withSecond ? ar.alloc(rows * 4) : 0;
     const allp = withAll ? ar.alloc(rows * kPad * 4) : 0;
     const mcode = metric === 'l2' ? 0 : 1;
@@ -586,7 +614,12 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const xv = ar.f32(xp, r4 * dim);
       xv.set(data.subarray(a * dim, b * dim));
       if (r4 > r) xv.fill(0, r * dim);
-      ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
+      if (qcp) {
+        const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp);
+        if (np < 0) filterStats.fallbacks++;
+        else { filterStats.rows += r; filterStats.exact += np; }
+      }
+      else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
       emit(a, b, ip, dp, xp, secp, allp);
     });
   }

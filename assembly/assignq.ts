@@ -1,0 +1,407 @@
+import { sqNormRow } from './common';
+import { assignRows } from './assign';
+
+// Exact l2 assignment through a 16-bit filter. Rows and centroids are rounded to integers times a power
+// of two (at most qmax in magnitude, so a dot of d products fits i32) and every distance is first
+// estimated by i32x4.dot_i16x8_s, twice the f32 tile's throughput. E bounds |estimate − f32 distance|
+// for a row over all centroids (quantization error by Cauchy–Schwarz plus the f32 tile's rounding).
+// A row whose estimated best beats its second by more than 2E has the same winner as the f32 kernel;
+// otherwise every centroid whose estimate lies within 2E of the best is computed exactly. Exact values
+// come from the f32 tile's own instruction sequence, so index and distance are assignRows' bits.
+
+const BLOCK: i32 = 8;
+const SUPER_BYTES: i32 = 192 * 1024;
+const GROUP: i32 = 32;
+const U: f64 = 5.9604644775390625e-8; // 2^-24
+const EXACT = memory.data(32, 16);
+
+// @ts-ignore: decorator
+@inline function fmadd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  else return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+/** Bytes of one i32 chunk of the tile sums: 64 pairs of dims. */
+const CHUNK_BYTES: usize = 256;
+
+/** Largest |q| such that the products of one chunk (128 dims, or d rounded up to even when shorter) sum within i32. */
+// @ts-ignore: decorator
+@inline function qmaxOf(d: i32): f64 {
+  const dp = min((d + 1) & ~1, 128);
+  return min<f64>(32767, Math.floor(Math.sqrt(2147483647.0 / <f64>dp)));
+}
+
+/** The smallest power of two s with m / s ≤ qmax (1 when m = 0). */
+// @ts-ignore: decorator
+@inline function scaleOf(m: f64, qmax: f64): f64 {
+  if (m == 0) return 1;
+  const t = m / qmax;
+  const e = <i32>((reinterpret<u64>(t) >> 52) & 0x7ff) - 1023;
+  return reinterpret<f64>(<u64>(e + 1 + 1023) << 52);
+}
+
+/** Bytes of the quantized centroids: kb blocks × d/2 pairs × 32 bytes. */
+export function assignQCentroidBytes(kb: i32, d: i32): i32 {
+  return kb * ((d + 1) >> 1) * 32;
+}
+
+/** Scratch of assignRowsQ for n rows (n a multiple of 4): n·(2·dpad + 96) + 64 bytes. */
+export function assignQScratchBytes(n: i32, d: i32): i32 {
+  return n * ((((d + 1) & ~1) << 1) + 96) + 64 + n * 68 + 16;
+}
+
+/**
+ * Quantizes the packed centroids (packCentroids' layout) into qc: per block and pair of dims, 16 i16 as
+ * [c0(2p), c0(2p+1), c1(2p), …, c3] [c4 … c7]. cnq = cn with +Inf on padding slots. info (f64 × 4):
+ * scale, max ‖c̃‖, max ‖c − c̃‖, max ‖c‖ (upper bounds). Returns 0 (unusable) for the scalar build or a
+ * non-finite centroid, else 1.
+ */
+export function packCentroidsQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq: usize, info: usize): i32 {
+  if (ASC_FEATURE_SIMD) return packQ(packed, kb, d, k, cn, qc, cnq, info);
+  return 0;
+}
+
+function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq: usize, info: usize): i32 {
+  const kPad = kb * BLOCK;
+  let m: f32 = 0, cmax: f32 = 0;
+  const total = <usize>kb * <usize>d * BLOCK;
+  for (let t: usize = 0; t < total; t++) {
+    const v = abs<f32>(load<f32>(packed + (t << 2)));
+    if (!(v <= 3.4028234663852886e38)) return 0;
+    m = max<f32>(m, v);
+  }
+  for (let c = 0; c < kPad; c++) {
+    const v = load<f32>(cn + (<usize>c << 2));
+    if (!(v <= 3.4028234663852886e38)) return 0;
+    cmax = max<f32>(cmax, v);
+    store<f32>(cnq + (<usize>c << 2), c < k ? v : Infinity);
+  }
+  const s = scaleOf(<f64>m, qmaxOf(d));
+  if (!(s >= 1e-30 && s <= 1e30) || !(cmax <= 1e37)) return 0;
+  const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
+  const pairs = (d + 1) >> 1;
+  const z = f32x4.splat(0);
+  let mt: f32 = 0, me: f32 = 0;
+  for (let b = 0; b < kb; b++) {
+    const src = packed + <usize>b * <usize>d * 32;
+    const dst = qc + <usize>b * <usize>pairs * 32;
+    let t0 = z, t1 = z, e0 = z, e1 = z;
+    for (let p = 0; p < pairs; p++) {
+      const j = p << 1;
+      const a = src + (<usize>j << 5);
+      const a0 = v128.load(a), a1 = v128.load(a, 16);
+      const odd = j + 1 < d;
+      const b0 = odd ? v128.load(a, 32) : z, b1 = odd ? v128.load(a, 48) : z;
+      const qa0 = f32x4.nearest(f32x4.mul(a0, inv)), qa1 = f32x4.nearest(f32x4.mul(a1, inv));
+      const qb0 = f32x4.nearest(f32x4.mul(b0, inv)), qb1 = f32x4.nearest(f32x4.mul(b1, inv));
+      const ra0 = f32x4.mul(qa0, sv), ra1 = f32x4.mul(qa1, sv), rb0 = f32x4.mul(qb0, sv), rb1 = f32x4.mul(qb1, sv);
+      t0 = f32x4.add(t0, f32x4.add(f32x4.mul(ra0, ra0), f32x4.mul(rb0, rb0)));
+      t1 = f32x4.add(t1, f32x4.add(f32x4.mul(ra1, ra1), f32x4.mul(rb1, rb1)));
+      const da0 = f32x4.sub(a0, ra0), da1 = f32x4.sub(a1, ra1), db0 = f32x4.sub(b0, rb0), db1 = f32x4.sub(b1, rb1);
+      e0 = f32x4.add(e0, f32x4.add(f32x4.mul(da0, da0), f32x4.mul(db0, db0)));
+      e1 = f32x4.add(e1, f32x4.add(f32x4.mul(da1, da1), f32x4.mul(db1, db1)));
+      const lo = v128.and(i32x4.trunc_sat_f32x4_s(qa0), i32x4.splat(0xffff));
+      const hi = i32x4.shl(i32x4.trunc_sat_f32x4_s(qb0), 16);
+      v128.store(dst + (<usize>p << 5), v128.or(lo, hi));
+      const lo1 = v128.and(i32x4.trunc_sat_f32x4_s(qa1), i32x4.splat(0xffff));
+      const hi1 = i32x4.shl(i32x4.trunc_sat_f32x4_s(qb1), 16);
+      v128.store(dst + (<usize>p << 5), v128.or(lo1, hi1), 16);
+    }
+    const tm = f32x4.max(t0, t1), em = f32x4.max(e0, e1);
+    mt = max<f32>(mt, max<f32>(max<f32>(f32x4.extract_lane(tm, 0), f32x4.extract_lane(tm, 1)), max<f32>(f32x4.extract_lane(tm, 2), f32x4.extract_lane(tm, 3))));
+    me = max<f32>(me, max<f32>(max<f32>(f32x4.extract_lane(em, 0), f32x4.extract_lane(em, 1)), max<f32>(f32x4.extract_lane(em, 2), f32x4.extract_lane(em, 3))));
+  }
+  // f32 sums of d squares: relative error below (d + 2)·2^-24.
+  const w = 1 + <f64>(d + 4) * U;
+  store<f64>(info, s);
+  store<f64>(info, Math.sqrt(<f64>mt * w) * (1 + U), 8);
+  store<f64>(info, Math.sqrt(<f64>me * w) * (1 + U), 16);
+  store<f64>(info, Math.sqrt(<f64>cmax * w) * (1 + U), 24);
+  return 1;
+}
+
+/**
+ * assignRows (l2, no bias, no second/all outputs) through the 16-bit filter; the same index and distance
+ * bits. n a multiple of 4. Rows with a non-finite norm, or scales out of range, send the whole call to
+ * assignRows. Returns the number of rows that needed the exact pass over their near centroids.
+ */
+export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
+  scratch: usize, outIndex: usize, outDist: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist);
+  return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
+}
+
+function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
+  scratch: usize, outIndex: usize, outDist: usize): i32 {
+  const dp = (d + 1) & ~1;
+  const qstride = <usize>dp << 1;
+  const xn = (scratch + 15) & ~<usize>15;
+  const s2 = xn + (<usize>n << 2);
+  const thr = s2 + (<usize>n << 2);
+  const state = (thr + (<usize>n << 3) + 15) & ~<usize>15;
+  const pend = state + <usize>n * 48;
+  const qx = pend + (<usize>n << 2);
+  const stride = <usize>d << 2;
+  const sc = load<f64>(info), ct = load<f64>(info, 8), ec = load<f64>(info, 16), cm = load<f64>(info, 24);
+  const qmax = qmaxOf(d);
+  const w = 1 + <f64>(d + 4) * U;
+  const z = f32x4.splat(0);
+  for (let i = 0; i < n; i++) {
+    const row = x + <usize>i * stride;
+    const nx = sqNormRow(row, d);
+    store<f32>(xn + (<usize>i << 2), nx);
+    let mv = z;
+    const d4 = d & ~3;
+    for (let j = 0; j < d4; j += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
+    let m = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (let j = d4; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(row + (<usize>j << 2))));
+    const s = scaleOf(<f64>m, qmax);
+    const two = 2 * s * sc;
+    if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(two >= 1e-30 && two <= 1e30)) {
+      return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
+    }
+    store<f32>(s2 + (<usize>i << 2), <f32>two);
+    const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
+    let t = z, e = z;
+    const qr = qx + <usize>i * qstride;
+    for (let j = 0; j < dp; j += 8) {
+      const p = row + (<usize>j << 2);
+      const left = d - j;
+      const a = left >= 4 ? v128.load(p) : partial(p, left);
+      const b = left >= 8 ? v128.load(p, 16) : (left > 4 ? partial(p + 16, left - 4) : z);
+      const qa = f32x4.nearest(f32x4.mul(a, inv)), qb = f32x4.nearest(f32x4.mul(b, inv));
+      const ra = f32x4.mul(qa, sv), rb = f32x4.mul(qb, sv);
+      t = f32x4.add(t, f32x4.add(f32x4.mul(ra, ra), f32x4.mul(rb, rb)));
+      const da = f32x4.sub(a, ra), db = f32x4.sub(b, rb);
+      e = f32x4.add(e, f32x4.add(f32x4.mul(da, da), f32x4.mul(db, db)));
+      const q16 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(qa), i32x4.trunc_sat_f32x4_s(qb));
+      if (left >= 8) v128.store(qr + (<usize>j << 1), q16);
+      else for (let l = 0; l < dp - j; l++) store<i16>(qr + (<usize>(j + l) << 1), lane16(q16, l));
+    }
+    const xt = Math.sqrt(<f64>sum4(t) * w) * (1 + U), ex = Math.sqrt(<f64>sum4(e) * w) * (1 + U);
+    const xr = Math.sqrt(<f64>nx * w) * (1 + U);
+    const q = xt * ec + ex * ct + ex * ec;
+    const big = max<f64>(xr, xt) + max<f64>(cm, ct);
+    // 2E: the estimate and the f32 distance each within E of the same value; E = 2Q + rounding of both.
+    const err = (2 * q + <f64>(2 * d + 24 + 2 * (d >> 7)) * U * big * big) * (1 + 1e-6) + 1e-30;
+    store<f64>(thr + (<usize>i << 3), 2 * err);
+  }
+  const inf = f32x4.splat(Infinity);
+  const none = i32x4.splat(-1);
+  for (let i = 0; i < n; i++) {
+    const st = state + <usize>i * 48;
+    v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
+  }
+  tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state);
+  let np = 0;
+  for (let i = 0; i < n; i++) {
+    const st = state + <usize>i * 48;
+    let b1: f32 = Infinity, b2: f32 = Infinity, bi = -1;
+    for (let l = 0; l < 4; l++) {
+      const v = load<f32>(st + (<usize>l << 2));
+      const s = load<f32>(st + (<usize>l << 2), 32);
+      b2 = min<f32>(b2, s);
+      if (v < b1) { b2 = min<f32>(b2, b1); b1 = v; bi = load<i32>(st + (<usize>l << 2), 16); } else b2 = min<f32>(b2, v);
+    }
+    const gap = load<f64>(thr + (<usize>i << 3));
+    if (bi >= 0 && <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap) {
+      exactBlock(x + <usize>i * stride, d, packed, bi >> 3, load<f32>(xn + (<usize>i << 2)), cn, EXACT);
+      store<i32>(outIndex + (<usize>i << 2), bi);
+      store<f32>(outDist + (<usize>i << 2), load<f32>(EXACT + (<usize>(bi & 7) << 2)));
+    } else {
+      // Candidates: estimates ≤ max(b1 + 2E, E) (rounded up to f32; distances are clamped at 0).
+      const tf = max<f64>(<f64>b1 + gap, 0.5 * gap);
+      let tv = <f32>tf;
+      if (<f64>tv < tf) tv = nextUp(tv);
+      store<f32>(st, tv);
+      store<i32>(outIndex + (<usize>i << 2), -1);
+      store<f32>(outDist + (<usize>i << 2), Infinity);
+      store<i32>(pend + (<usize>np << 2), i);
+      np++;
+    }
+  }
+  if (np > 0) {
+    const np4 = (np + 3) & ~3;
+    for (let p = np; p < np4; p++) store<i32>(pend + (<usize>p << 2), load<i32>(pend + (<usize>(np - 1) << 2)));
+    tilesExact(x, stride, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, outIndex, outDist);
+  }
+  return np;
+}
+
+function fallback(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, scratch: usize, outIndex: usize, outDist: usize): i32 {
+  assignRows(x, n, d, packed, kb, cn, 0, 0, (scratch + 15) & ~<usize>15, outIndex, outDist, k, 0, 0);
+  return -1;
+}
+
+// @ts-ignore: decorator
+@inline function sum4(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+function partial(p: usize, left: i32): v128 {
+  let v = f32x4.splat(0);
+  if (left > 0) v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (left > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (left > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  return v;
+}
+
+function lane16(v: v128, l: i32): i16 {
+  const t = memory.data(16, 16);
+  v128.store(t, v);
+  return load<i16>(t + (<usize>l << 1));
+}
+
+// @ts-ignore: decorator
+@inline function nextUp(v: f32): f32 {
+  if (v == Infinity) return v;
+  if (v == 0) return 1.4e-45;
+  const b = reinterpret<i32>(v);
+  return reinterpret<f32>(v > 0 ? b + 1 : b - 1);
+}
+
+/** Exact f32 distances of one row to the 8 slots of block b into out: the f32 tile's instruction sequence. */
+function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, out: usize): void {
+  const z = f32x4.splat(0);
+  let a0 = z, a1 = z;
+  let cp = packed + <usize>b * <usize>d * 32;
+  const end = row + (<usize>d << 2);
+  for (let p = row; p < end; p += 4) {
+    const v = v128.load32_splat(p);
+    a0 = fmadd(v, v128.load(cp), a0); a1 = fmadd(v, v128.load(cp, 16), a1);
+    cp += 32;
+  }
+  const o = cn + (<usize>b << 5);
+  const xv = f32x4.splat(nx);
+  v128.store(out, f32x4.max(f32x4.sub(f32x4.add(xv, v128.load(o)), f32x4.add(a0, a0)), z));
+  v128.store(out, f32x4.max(f32x4.sub(f32x4.add(xv, v128.load(o, 16)), f32x4.add(a1, a1)), z), 16);
+}
+
+/** Tile sums of 4 rows × the 8 centroids of one block into out (8 f32x4): i32 sums of up to 128 dims,
+ *  each converted and added in f32. */
+// @ts-ignore: decorator
+@inline function tileLoop(r0: usize, r1: usize, r2: usize, r3: usize, qstride: usize, cb: usize, out: usize): void {
+  const z = i32x4.splat(0), zf = f32x4.splat(0);
+  let f00 = zf, f01 = zf, f10 = zf, f11 = zf, f20 = zf, f21 = zf, f30 = zf, f31 = zf;
+  let cp = cb;
+  let xp = r0;
+  const xe = r0 + qstride, o1 = r1 - r0, o2 = r2 - r0, o3 = r3 - r0;
+  while (xp < xe) {
+    let a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+    const ce = min<usize>(xp + CHUNK_BYTES, xe);
+    while (xp < ce) {
+      const c0 = v128.load(cp), c1 = v128.load(cp, 16);
+      const v0 = v128.load32_splat(xp);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(v0, c0)); a01 = i32x4.add(a01, i32x4.dot_i16x8_s(v0, c1));
+      const v1 = v128.load32_splat(xp + o1);
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(v1, c0)); a11 = i32x4.add(a11, i32x4.dot_i16x8_s(v1, c1));
+      const v2 = v128.load32_splat(xp + o2);
+      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(v2, c0)); a21 = i32x4.add(a21, i32x4.dot_i16x8_s(v2, c1));
+      const v3 = v128.load32_splat(xp + o3);
+      a30 = i32x4.add(a30, i32x4.dot_i16x8_s(v3, c0)); a31 = i32x4.add(a31, i32x4.dot_i16x8_s(v3, c1));
+      cp += 32; xp += 4;
+    }
+    f00 = f32x4.add(f00, f32x4.convert_i32x4_s(a00)); f01 = f32x4.add(f01, f32x4.convert_i32x4_s(a01));
+    f10 = f32x4.add(f10, f32x4.convert_i32x4_s(a10)); f11 = f32x4.add(f11, f32x4.convert_i32x4_s(a11));
+    f20 = f32x4.add(f20, f32x4.convert_i32x4_s(a20)); f21 = f32x4.add(f21, f32x4.convert_i32x4_s(a21));
+    f30 = f32x4.add(f30, f32x4.convert_i32x4_s(a30)); f31 = f32x4.add(f31, f32x4.convert_i32x4_s(a31));
+  }
+  v128.store(out, f00); v128.store(out, f01, 16); v128.store(out, f10, 32); v128.store(out, f11, 48);
+  v128.store(out, f20, 64); v128.store(out, f21, 80); v128.store(out, f30, 96); v128.store(out, f31, 112);
+}
+
+// @ts-ignore: decorator
+@inline function estimate(acc: v128, nx: f32, two: f32, cnv: v128): v128 {
+  return f32x4.sub(f32x4.add(f32x4.splat(nx), cnv), f32x4.mul(acc, f32x4.splat(two)));
+}
+
+// @ts-ignore: decorator
+@inline function track(st: usize, e: v128, idx: v128): void {
+  const best = v128.load(st);
+  const lt = f32x4.lt(e, best);
+  v128.store(st, f32x4.min(best, e));
+  v128.store(st, v128.bitselect(idx, v128.load(st, 16), lt), 16);
+  v128.store(st, f32x4.min(v128.load(st, 32), f32x4.max(best, e)), 32);
+}
+
+/** First pass: every row's best estimate (per lane, with its index) and second-best estimate. */
+function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize): void {
+  const blockBytes = qstride << 3;
+  let superBlocks = SUPER_BYTES / <i32>blockBytes;
+  if (superBlocks < 1) superBlocks = 1;
+  const acc = memory.data(128, 16);
+  const lane = i32x4(0, 1, 2, 3);
+  for (let sb = 0; sb < kb; sb += superBlocks) {
+    const sbEnd = min(sb + superBlocks, kb);
+    for (let g = 0; g < n; g += GROUP) {
+      const gEnd = min(g + GROUP, n);
+      for (let b = sb; b < sbEnd; b++) {
+        const cb = qc + <usize>b * blockBytes;
+        const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
+        const i0 = i32x4.add(i32x4.splat(b * BLOCK), lane), i1 = i32x4.add(i0, i32x4.splat(4));
+        for (let i = g; i < gEnd; i += 4) {
+          const r0 = qx + <usize>i * qstride;
+          tileLoop(r0, r0 + qstride, r0 + 2 * qstride, r0 + 3 * qstride, qstride, cb, acc);
+          for (let r = 0; r < 4; r++) {
+            const ri = <usize>(i + r);
+            const nx = load<f32>(xn + (ri << 2)), two = load<f32>(s2 + (ri << 2));
+            const st = state + ri * 48;
+            track(st, estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), i0);
+            track(st, estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1), i1);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Second pass over the np pending rows (list pend, padded to np4 by repeating the last): exact distances
+ *  of every centroid whose estimate is ≤ the row's threshold (state[i] lane 0), in index order. */
+function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32, np: i32, pend: usize, d: i32, qc: usize, packed: usize,
+  kb: i32, cn: usize, cnq: usize, k: i32, xn: usize, s2: usize, state: usize, outIndex: usize, outDist: usize): void {
+  const blockBytes = qstride << 3;
+  let superBlocks = SUPER_BYTES / <i32>blockBytes;
+  if (superBlocks < 1) superBlocks = 1;
+  const acc = memory.data(128, 16);
+  for (let sb = 0; sb < kb; sb += superBlocks) {
+    const sbEnd = min(sb + superBlocks, kb);
+    for (let g = 0; g < np4; g += GROUP) {
+      const gEnd = min(g + GROUP, np4);
+      for (let b = sb; b < sbEnd; b++) {
+        const cb = qc + <usize>b * blockBytes;
+        const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
+        for (let i = g; i < gEnd; i += 4) {
+          const p0 = load<i32>(pend + (<usize>i << 2)), p1 = load<i32>(pend + (<usize>i << 2), 4);
+          const p2 = load<i32>(pend + (<usize>i << 2), 8), p3 = load<i32>(pend + (<usize>i << 2), 12);
+          tileLoop(qx + <usize>p0 * qstride, qx + <usize>p1 * qstride, qx + <usize>p2 * qstride, qx + <usize>p3 * qstride, qstride, cb, acc);
+          for (let r = 0; r < 4; r++) {
+            if (i + r >= np) break;
+            const ri = <usize>load<i32>(pend + (<usize>(i + r) << 2));
+            const nx = load<f32>(xn + (ri << 2)), two = load<f32>(s2 + (ri << 2));
+            const tv = f32x4.splat(load<f32>(state + ri * 48));
+            const m0 = f32x4.le(estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), tv);
+            const m1 = f32x4.le(estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1), tv);
+            const bits = i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4);
+            if (bits == 0) continue;
+            candidates(x + ri * stride, d, packed, b, nx, cn, k, bits, outIndex + (ri << 2), outDist + (ri << 2));
+          }
+        }
+      }
+    }
+  }
+}
+
+function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, oi: usize, od: usize): void {
+  exactBlock(row, d, packed, b, nx, cn, EXACT);
+  let bi = load<i32>(oi);
+  let bd = load<f32>(od);
+  for (let l = 0; l < BLOCK; l++) {
+    if (!(bits & (1 << l))) continue;
+    const c = b * BLOCK + l;
+    if (c >= k) break;
+    const v = load<f32>(EXACT + (<usize>l << 2));
+    if (bi < 0 || v < bd) { bi = c; bd = v; }
+  }
+  store<i32>(oi, bi);
+  store<f32>(od, bd);
+}
