@@ -45,9 +45,9 @@ export function assignQCentroidBytes(kb: i32, d: i32): i32 {
   return kb * ((d + 1) >> 1) * 32;
 }
 
-/** Scratch of assignRowsQ for n rows (n a multiple of 4): n·(2·dpad + 96) + 64 bytes. */
+/** Scratch of assignRowsQ for n rows (n a multiple of 4): n·(2·dpad + 96) + 64 bytes (≥ assignRows' n·68 + 16). */
 export function assignQScratchBytes(n: i32, d: i32): i32 {
-  return n * ((((d + 1) & ~1) << 1) + 96) + 64 + n * 68 + 16;
+  return n * ((((d + 1) & ~1) << 1) + 96) + 64;
 }
 
 /**
@@ -123,7 +123,8 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
 /**
  * assignRows (l2, no bias, no second/all outputs) through the 16-bit filter; the same index and distance
  * bits. n a multiple of 4. Rows with a non-finite norm, or scales out of range, send the whole call to
- * assignRows. Returns the number of rows that needed the exact pass over their near centroids.
+ * assignRows. Returns the number of rows that needed the exact pass over their near centroids, or −1
+ * when the call went to assignRows.
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
   scratch: usize, outIndex: usize, outDist: usize): i32 {
