@@ -599,8 +599,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     ar.release(mark);
     // The 16-bit filter (same bits as assignRows): plain l2 assignment of long enough rows.
     let qcp = 0, cnqp = 0, qip = 0;
-    if (metric === 'l2' && !bias && !withSecond && !withAll && build !== 'scalar' &&
-        filterApplies(build, qFilter, dim, k)) {
+    if (metric === 'l2' && !bias && !withSecond && !withAll && filterApplies(build, qFilter, dim, k)) {
       const m0 = ar.mark();
       qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
       if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = 0; filterStats.fallbacks++; }
@@ -618,8 +617,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp);
         if (np < 0) filterStats.fallbacks++;
         else { filterStats.rows += r; filterStats.exact += np; }
-      }
-      else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
+      } else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
       emit(a, b, ip, dp, xp, secp, allp);
     });
   }
