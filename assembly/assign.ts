@@ -1,4 +1,4 @@
-import { sqNormRow } from './common';
+import { fmadd, sqNormRow, tileDist } from './common';
 
 // Nearest-centroid assignment in GEMM form. Centroids are packed in blocks of 8: block b holds
 // centroids 8b .. 8b+7 as [j][8] (the last real centroid repeated as padding, so padding never wins:
@@ -53,12 +53,6 @@ export function assignRows(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn:
   }
 }
 
-// @ts-ignore: decorator
-@inline function fmadd(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  else return f32x4.add(acc, f32x4.mul(a, b));
-}
-
 // Per-row state: best selection value (f32x4), best unbiased distance (f32x4), best index (i32x4);
 // with `sec`, the second-best selection value (f32x4) in a separate array at sp.
 // @ts-ignore: decorator
@@ -76,12 +70,6 @@ export function assignRows(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn:
     const second = v128.load(sp);
     v128.store(sp, v128.bitselect(cand, second, v128.and(ok, f32x4.lt(cand, second))));
   }
-}
-
-// @ts-ignore: decorator
-@inline function tileDist(acc: v128, xnr: v128, cnv: v128, l2: bool): v128 {
-  if (l2) return f32x4.max(f32x4.sub(f32x4.add(xnr, cnv), f32x4.add(acc, acc)), f32x4.splat(0));
-  return f32x4.sub(f32x4.splat(1), acc);
 }
 
 function assignSimd(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, metric: i32,

@@ -1,8 +1,8 @@
-import { sqNormRow } from './common';
+import { fmadd, hmax4, sqNormRow, tileDist } from './common';
 import { assignRows } from './assign';
 
 // Exact l2 assignment through a 16-bit filter. Rows and centroids are rounded to integers times a power
-// of two (at most qmax in magnitude, so a dot of d products fits i32) and every distance is first
+// of two (at most qmax in magnitude, so a chunk of 128 products fits i32) and every distance is first
 // estimated by i32x4.dot_i16x8_s, twice the f32 tile's throughput. E bounds |estimate − f32 distance|
 // for a row over all centroids (quantization error by Cauchy–Schwarz plus the f32 tile's rounding).
 // A row whose estimated best beats its second by more than 2E has the same winner as the f32 kernel;
@@ -14,12 +14,6 @@ const SUPER_BYTES: i32 = 192 * 1024;
 const GROUP: i32 = 32;
 const U: f64 = 5.9604644775390625e-8; // 2^-24
 const EXACT = memory.data(32, 16);
-
-// @ts-ignore: decorator
-@inline function fmadd(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  else return f32x4.add(acc, f32x4.mul(a, b));
-}
 
 /** Bytes of one i32 chunk of the tile sums: 64 pairs of dims. */
 const CHUNK_BYTES: usize = 256;
@@ -107,9 +101,8 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
       const hi1 = i32x4.shl(i32x4.trunc_sat_f32x4_s(qb1), 16);
       v128.store(dst + (<usize>p << 5), v128.or(lo1, hi1), 16);
     }
-    const tm = f32x4.max(t0, t1), em = f32x4.max(e0, e1);
-    mt = max<f32>(mt, max<f32>(max<f32>(f32x4.extract_lane(tm, 0), f32x4.extract_lane(tm, 1)), max<f32>(f32x4.extract_lane(tm, 2), f32x4.extract_lane(tm, 3))));
-    me = max<f32>(me, max<f32>(max<f32>(f32x4.extract_lane(em, 0), f32x4.extract_lane(em, 1)), max<f32>(f32x4.extract_lane(em, 2), f32x4.extract_lane(em, 3))));
+    mt = max<f32>(mt, hmax4(f32x4.max(t0, t1)));
+    me = max<f32>(me, hmax4(f32x4.max(e0, e1)));
   }
   // f32 sums of d squares: relative error below (d + 2)·2^-24.
   const w = 1 + <f64>(d + 4) * U;
@@ -154,7 +147,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     let mv = z;
     const d4 = d & ~3;
     for (let j = 0; j < d4; j += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
-    let m = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    let m = hmax4(mv);
     for (let j = d4; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(row + (<usize>j << 2))));
     const s = scaleOf(<f64>m, qmax);
     const two = 2 * s * sc;
@@ -274,8 +267,8 @@ function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usiz
   }
   const o = cn + (<usize>b << 5);
   const xv = f32x4.splat(nx);
-  v128.store(out, f32x4.max(f32x4.sub(f32x4.add(xv, v128.load(o)), f32x4.add(a0, a0)), z));
-  v128.store(out, f32x4.max(f32x4.sub(f32x4.add(xv, v128.load(o, 16)), f32x4.add(a1, a1)), z), 16);
+  v128.store(out, tileDist(a0, xv, v128.load(o), true));
+  v128.store(out, tileDist(a1, xv, v128.load(o, 16), true), 16);
 }
 
 /** Tile sums of 4 rows × the 8 centroids of one block into out (8 f32x4): i32 sums of up to 128 dims,

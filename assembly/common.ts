@@ -34,3 +34,23 @@
   if (r > 2) { const a = load<f32>(t, 8); s2 += a * a; }
   return fold4(s0, s1, s2, s3);
 }
+
+/** acc + a·b per lane: fused in the relaxed build, mul then add otherwise (every f32 tile uses this one). */
+// @ts-ignore: decorator
+@inline export function fmadd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  else return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+/** A tile's distances from its dot sums: l2 max(0, (‖x‖² + ‖c‖²) − 2·dot), dot 1 − dot. */
+// @ts-ignore: decorator
+@inline export function tileDist(acc: v128, xnr: v128, cnv: v128, l2: bool): v128 {
+  if (l2) return f32x4.max(f32x4.sub(f32x4.add(xnr, cnv), f32x4.add(acc, acc)), f32x4.splat(0));
+  return f32x4.sub(f32x4.splat(1), acc);
+}
+
+/** The largest of four f32 lanes. */
+// @ts-ignore: decorator
+@inline export function hmax4(v: v128): f32 {
+  return max<f32>(max<f32>(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max<f32>(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+}

@@ -1,4 +1,4 @@
-import { sqNormRow } from './common';
+import { fmadd, sqNormRow } from './common';
 
 // Product quantization: for every row and every one of M sub-spaces, the nearest of ksub codes
 // (16 or 256) by Σ_j (x_j − c_j)², summed sequentially over j in f32 (as the reference).
@@ -67,12 +67,6 @@ function pqExactAll(xp: usize, cbs: usize, ksub: i32, ds: i32, outIndex: usize, 
     acc += e * e;
   }
   return acc;
-}
-
-// @ts-ignore: decorator
-@inline function fmadd(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  else return f32x4.add(acc, f32x4.mul(a, b));
 }
 
 // @ts-ignore: decorator
