@@ -65,10 +65,11 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
     m = max<f32>(m, v);
   }
   for (let c = 0; c < kPad; c++) {
+    if (c >= k) { store<f32>(cnq + (<usize>c << 2), Infinity); continue; }
     const v = load<f32>(cn + (<usize>c << 2));
     if (!(v <= 3.4028234663852886e38)) return 0;
     cmax = max<f32>(cmax, v);
-    store<f32>(cnq + (<usize>c << 2), c < k ? v : Infinity);
+    store<f32>(cnq + (<usize>c << 2), v);
   }
   const s = scaleOf(<f64>m, qmaxOf(d));
   if (!(s >= 1e-30 && s <= 1e30) || !(cmax <= 1e37)) return 0;
@@ -121,12 +122,25 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
   scratch: usize, outIndex: usize, outDist: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist);
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, 0, 0);
   return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
 }
 
+/**
+ * assignRowsQ for the bounded kernel's brute-force rows: outIndex receives slots; among equal exact
+ * distances the slot whose ord (centroid id) is lowest wins; est (f32 × n·kb·8) receives every estimate
+ * (+Inf on padding slots) and err (f64 × n) each row's E, so that a centroid's f32 distance is ≥ its
+ * estimate − E. Returns −1, with nothing written, when the call must go to assignRows (and always in
+ * the scalar build).
+ */
+export function assignQWithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
+  info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err);
+  return -1;
+}
+
 function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
-  scratch: usize, outIndex: usize, outDist: usize): i32 {
+  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize): i32 {
   const dp = (d + 1) & ~1;
   const qstride = <usize>dp << 1;
   const xn = (scratch + 15) & ~<usize>15;
@@ -152,7 +166,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const s = scaleOf(<f64>m, qmax);
     const two = 2 * s * sc;
     if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(two >= 1e-30 && two <= 1e30)) {
-      return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
+      return est ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
     }
     store<f32>(s2 + (<usize>i << 2), <f32>two);
     const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
@@ -177,8 +191,9 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const q = xt * ec + ex * ct + ex * ec;
     const big = max<f64>(xr, xt) + max<f64>(cm, ct);
     // 2E: the estimate and the f32 distance each within E of the same value; E = 2Q + rounding of both.
-    const err = (2 * q + <f64>(2 * d + 24 + 2 * (d >> 7)) * U * big * big) * (1 + 1e-6) + 1e-30;
-    store<f64>(thr + (<usize>i << 3), 2 * err);
+    const eb = (2 * q + <f64>(2 * d + 24 + 2 * (d >> 7)) * U * big * big) * (1 + 1e-6) + 1e-30;
+    store<f64>(thr + (<usize>i << 3), 2 * eb);
+    if (err) store<f64>(err + (<usize>i << 3), eb);
   }
   const inf = f32x4.splat(Infinity);
   const none = i32x4.splat(-1);
@@ -186,7 +201,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const st = state + <usize>i * 48;
     v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
   }
-  tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state);
+  tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state, est);
   let np = 0;
   for (let i = 0; i < n; i++) {
     const st = state + <usize>i * 48;
@@ -217,7 +232,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   if (np > 0) {
     const np4 = (np + 3) & ~3;
     for (let p = np; p < np4; p++) store<i32>(pend + (<usize>p << 2), load<i32>(pend + (<usize>(np - 1) << 2)));
-    tilesExact(x, stride, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, outIndex, outDist);
+    tilesExact(x, stride, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist);
   }
   return np;
 }
@@ -318,8 +333,10 @@ function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usiz
   v128.store(st, f32x4.min(v128.load(st, 32), f32x4.max(best, e)), 32);
 }
 
-/** First pass: every row's best estimate (per lane, with its index) and second-best estimate. */
-function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize): void {
+/** First pass: every row's best estimate (per lane, with its index) and second-best estimate; with est ≠ 0
+ *  every estimate is also stored (row-major, kb·8 per row). */
+function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize, est: usize): void {
+  const estRow = <usize>kb << 5;
   const blockBytes = qstride << 3;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
   if (superBlocks < 1) superBlocks = 1;
@@ -340,8 +357,13 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
             const ri = <usize>(i + r);
             const nx = load<f32>(xn + (ri << 2)), two = load<f32>(s2 + (ri << 2));
             const st = state + ri * 48;
-            track(st, estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), i0);
-            track(st, estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1), i1);
+            const e0 = estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), e1 = estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1);
+            track(st, e0, i0);
+            track(st, e1, i1);
+            if (est) {
+              const ep = est + ri * estRow + (<usize>b << 5);
+              v128.store(ep, e0); v128.store(ep, e1, 16);
+            }
           }
         }
       }
@@ -352,7 +374,7 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
 /** Second pass over the np pending rows (list pend, padded to np4 by repeating the last): exact distances
  *  of every centroid whose estimate is ≤ the row's threshold (state[i] lane 0), in index order. */
 function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32, np: i32, pend: usize, d: i32, qc: usize, packed: usize,
-  kb: i32, cn: usize, cnq: usize, k: i32, xn: usize, s2: usize, state: usize, outIndex: usize, outDist: usize): void {
+  kb: i32, cn: usize, cnq: usize, k: i32, xn: usize, s2: usize, state: usize, ord: usize, outIndex: usize, outDist: usize): void {
   const blockBytes = qstride << 3;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
   if (superBlocks < 1) superBlocks = 1;
@@ -377,7 +399,7 @@ function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32
             const m1 = f32x4.le(estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1), tv);
             const bits = i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4);
             if (bits == 0) continue;
-            candidates(x + ri * stride, d, packed, b, nx, cn, k, bits, outIndex + (ri << 2), outDist + (ri << 2));
+            candidates(x + ri * stride, d, packed, b, nx, cn, k, bits, ord, outIndex + (ri << 2), outDist + (ri << 2));
           }
         }
       }
@@ -385,7 +407,9 @@ function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32
   }
 }
 
-function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, oi: usize, od: usize): void {
+/** Exact distances of the candidate slots (bits) of block b, merged into the row's choice: smaller wins;
+ *  equal values go to the lower slot, or with ord ≠ 0 to the lower centroid id. */
+function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, ord: usize, oi: usize, od: usize): void {
   exactBlock(row, d, packed, b, nx, cn, EXACT);
   let bi = load<i32>(oi);
   let bd = load<f32>(od);
@@ -394,7 +418,7 @@ function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usiz
     const c = b * BLOCK + l;
     if (c >= k) break;
     const v = load<f32>(EXACT + (<usize>l << 2));
-    if (bi < 0 || v < bd) { bi = c; bd = v; }
+    if (bi < 0 || v < bd || (ord != 0 && v == bd && load<i32>(ord + (<usize>c << 2)) < load<i32>(ord + (<usize>bi << 2)))) { bi = c; bd = v; }
   }
   store<i32>(oi, bi);
   store<f32>(od, bd);

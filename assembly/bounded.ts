@@ -1,4 +1,5 @@
 import { assignRows } from './assign';
+import { assignQScratchBytes, assignQWithEstimates } from './assignq';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -55,10 +56,11 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
   return n * 45 + n * G * 2 + (G + 1) * 4 + RUN * G * 84 + G * 8 + 4 * BLOCK * 4 + RUN * 32 + fullBytes(kb, d) + 192;
 }
 
-/** Bytes of the brute-force work area (see fullRun): distances, assignRows scratch, choices, gathered rows. */
+/** Bytes of the brute-force work area (see fullRun): distances, assignRows scratch, choices, gathered rows,
+ *  the filter's scratch and per-row error bounds. */
 // @ts-ignore: decorator
 @inline function fullBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + assignQScratchBytes(RUN, d) + RUN * 8 + 32;
 }
 
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path. */
@@ -71,12 +73,13 @@ const FULL_DEN: i32 = 5;
  * added to the distance for the choice (Lance's balance term), as assignRows; the output distance is unbiased. assign (i32 × n),
  * epoch (u8 × n·G) and lower (f32 × n·G) are read and updated; decay (f64 × 256·G) and xnorm (f64 × n, ‖x_i‖
  * in f64) are read; renewed bounds get epoch `now`; cmax ≥ max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
- * distance blocks computed]. The rows that need a group are listed per group, so 4-row tiles are made of
+ * distance blocks computed, rows computed in full through the 16-bit filter, of those the rows that needed its exact pass].
+ * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias). The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -102,13 +105,17 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
 
   let fresh = true;
   for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
+  let qRows = 0, qExact = 0;
   if (fresh) {
     for (let q0 = 0; q0 < n; q0 += RUN) {
-      fullRun(x, min(RUN, n - q0), 0, q0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, fw,
-        outIndex, outDist);
+      const qe = fullRun(x, min(RUN, n - q0), 0, q0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, fw,
+        outIndex, outDist, qc, cnq, qinfo);
+      if (qe >= 0) { qRows += min(RUN, n - q0); qExact += qe; }
     }
     store<i32>(info, 0);
     store<i32>(info, n * kb, 4);
+    store<i32>(info, qRows, 8);
+    store<i32>(info, qExact, 12);
     return;
   }
 
@@ -203,8 +210,9 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   }
   // Rows that need most groups: the brute-force kernel is cheaper than the group tiles.
   for (let q0 = 0; q0 < nf; q0 += RUN) {
-    fullRun(x, min(RUN, nf - q0), fullIds + (<usize>q0 << 2), 0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now,
-      xnorm, cmax, fw, outIndex, outDist);
+    const qe = fullRun(x, min(RUN, nf - q0), fullIds + (<usize>q0 << 2), 0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now,
+      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo);
+    if (qe >= 0) { qRows += min(RUN, nf - q0); qExact += qe; }
   }
   blocks += nf * kb;
   // Pending rows in runs of RUN (their data stays in cache); per run and group, the rows that need the
@@ -348,6 +356,8 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   }
   store<i32>(info, skipped);
   store<i32>(info, blocks, 4);
+  store<i32>(info, qRows, 8);
+  store<i32>(info, qExact, 12);
 }
 
 const NONE: i32 = 0x7fffffff;
@@ -361,7 +371,7 @@ const NONE: i32 = 0x7fffffff;
  */
 function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, fw: usize,
-  outIndex: usize, outDist: usize): void {
+  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize): i32 {
   const stride = <usize>d << 2;
   const rowAll = <usize>kb * BLOCK << 2;
   const all = fw;                                           // f32 × RUN × kb·8: the run's distances
@@ -379,6 +389,15 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
     }
     if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
     xs = fx;
+  }
+  if (qc != 0 && !hasBias) {
+    const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
+    const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15;
+    const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb);
+    if (np >= 0) {
+      fullFromEstimates(m, ids, i0, kb, ord, gsz, G, assign, lower, epoch, now, xnorm, cmax, d, all, ib, db, eb, outIndex, outDist);
+      return min(np, m);
+    }
   }
   assignRows(xs, m4, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
   for (let r = 0; r < m; r++) {
@@ -445,6 +464,63 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
       store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>load<f32>(lo + (<usize>g << 2)), marg)));
       store<u8>(eq + <usize>g, <u8>now);
     }
+  }
+  return -1;
+}
+
+/**
+ * fullRun's end after the 16-bit filter (no bias): slot ib[r] won with distance db[r] (ties already to the
+ * lowest centroid id); every group's bound comes from its smallest estimate other than the winner's slot
+ * minus the row's E (eb[r]): the f32 distance is at least that, and margin() covers the rest.
+ */
+function fullFromEstimates(m: i32, ids: usize, i0: i32, kb: i32, ord: usize, gsz: i32, G: i32, assign: usize, lower: usize,
+  epoch: usize, now: i32, xnorm: usize, cmax: f64, d: i32, est: usize, ib: usize, db: usize, eb: usize, outIndex: usize, outDist: usize): void {
+  const rowAll = <usize>kb * BLOCK << 2;
+  for (let r = 0; r < m; r++) {
+    const i = ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r;
+    const ws = load<i32>(ib + (<usize>r << 2));
+    const bd = load<f32>(db + (<usize>r << 2));
+    const bi = load<i32>(ord + (<usize>ws << 2));
+    store<i32>(outIndex + (<usize>i << 2), bi);
+    store<f32>(outDist + (<usize>i << 2), bd);
+    const xnr = load<f64>(xnorm + (<usize>i << 3));
+    if (!(bd < Infinity) || !(xnr < Infinity)) {
+      store<i32>(assign + (<usize>i << 2), -1);
+      continue;
+    }
+    store<i32>(assign + (<usize>i << 2), bi);
+    const ar = est + <usize>r * rowAll;
+    const e = load<f64>(eb + (<usize>r << 3));
+    const marg = margin(d, xnr, cmax);
+    const lo = lower + (<usize>i * <usize>G << 2);
+    const eq = epoch + <usize>i * <usize>G;
+    const gNew = (ws / BLOCK) / gsz;
+    let g0 = 0;
+    if (ASC_FEATURE_SIMD && gsz == 1) {
+      // Four groups (blocks) at a time: lane minima, then bound = √max(0, min − E − margin) rounded down.
+      const c = f64x2.splat(e + marg), z = f64x2.splat(0), f = f64x2.splat((1 - 1e-12) * (1 - 2.384185791015625e-7));
+      for (; g0 + 4 <= G; g0 += 4) {
+        const p = ar + (<usize>g0 << 5);
+        const m0 = f32x4.min(v128.load(p), v128.load(p, 16)), m1 = f32x4.min(v128.load(p, 32), v128.load(p, 48));
+        const m2 = f32x4.min(v128.load(p, 64), v128.load(p, 80)), m3 = f32x4.min(v128.load(p, 96), v128.load(p, 112));
+        const a = f32x4.min(v128.shuffle<f32>(m0, m1, 0, 1, 4, 5), v128.shuffle<f32>(m0, m1, 2, 3, 6, 7));
+        const b = f32x4.min(v128.shuffle<f32>(m2, m3, 0, 1, 4, 5), v128.shuffle<f32>(m2, m3, 2, 3, 6, 7));
+        const r4 = f32x4.min(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+        const l0 = f64x2.mul(f64x2.sqrt(f64x2.max(f64x2.sub(f64x2.promote_low_f32x4(r4), c), z)), f);
+        const l1 = f64x2.mul(f64x2.sqrt(f64x2.max(f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(r4, r4, 2, 3, 0, 1)), c), z)), f);
+        v128.store(lo + (<usize>g0 << 2), v128.shuffle<f32>(f32x4.demote_f64x2_zero(l0), f32x4.demote_f64x2_zero(l1), 0, 1, 4, 5));
+      }
+    }
+    for (let g = g0; g < G; g++) {
+      let mn: f32 = Infinity;
+      const s0 = g * gsz * BLOCK, s1 = min(kb, (g + 1) * gsz) * BLOCK;
+      for (let sl = s0; sl < s1; sl++) mn = min<f32>(mn, load<f32>(ar + (<usize>sl << 2)));
+      store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mn - e, marg)));
+    }
+    let mw: f32 = Infinity;
+    for (let sl = gNew * gsz * BLOCK; sl < min(kb, (gNew + 1) * gsz) * BLOCK; sl++) if (sl != ws) mw = min<f32>(mw, load<f32>(ar + (<usize>sl << 2)));
+    store<f32>(lo + (<usize>gNew << 2), stored(boundFrom(<f64>mw - e, marg)));
+    memory.fill(eq, <u8>now, <usize>G);
   }
 }
 

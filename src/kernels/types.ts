@@ -172,9 +172,11 @@ export interface Kernels {
   readonly build: KernelBuild;
   /** True when a plain l2 {@link Kernels.assign} (no bias, no second/all outputs) of rows of `dim` values to
    *  `k` centroids first estimates every distance with 16-bit integer dots (twice the f32 throughput), then
-   *  computes exactly the centroids the estimates cannot rule out: the same bits either way. */
+   *  computes exactly the centroids the estimates cannot rule out: the same bits either way. The rows that
+   *  {@link Kernels.assignAccumulateBounded} computes in full (no bias) take the filter under the same rule;
+   *  their group bounds then come from the estimates. */
   filtersPlain(dim: number, k: number): boolean;
-  /** Counters of the 16-bit filter since the kernels were made: rows assigned through it, rows that needed
+  /** Counters of the 16-bit filter since the kernels were made: rows assigned through it (plain and bounded calls), rows that needed
    *  exact distances to several near centroids, and row blocks sent whole to the f32 kernel (non-finite or
    *  out-of-range values). Absent for builds without the filter. */
   readonly filterStats?: { rows: number; exact: number; fallbacks: number };

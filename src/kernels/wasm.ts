@@ -29,7 +29,7 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number): void;
+    info: number, qc: number, cnq: number, qinfo: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -268,6 +268,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
       ar.f32(cnp, kPad).fill(Infinity, k);
       ar.release(mark);
+      // Rows the kernel computes in full (all of them in a call without bounds) go through the 16-bit filter.
+      let qcp = 0, cnqp = 0, qip = 0;
+      if (!bias && filterApplies(build, qFilter, dim, k)) {
+        const m0 = ar.mark();
+        qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
+        if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = cnqp = qip = 0; filterStats.fallbacks++; }
+      }
       const dlp = ar.alloc(bounds.decay.length * 8), infop = ar.alloc(16);
       ar.f64(dlp, bounds.decay.length).set(bounds.decay);
       const xp = ar.alloc(rows * dim * 4), asp = ar.alloc(rows * 4), lop = ar.alloc(rows * G * 4), xnp = ar.alloc(rows * 8);
@@ -295,13 +302,15 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.f32(lop, r * G).set(bounds.lower.subarray(a * G, b * G));
         ar.f64(xnp, r).set(bounds.xnorm.subarray(a, b));
         ar.u8(epp, r * G).set(bounds.epoch.subarray(a * G, b * G));
-        ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, bounds.now, xnp, bounds.cmax, sp, ip, dp, infop);
+        ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, bounds.now, xnp, bounds.cmax, sp, ip, dp, infop,
+          qcp, cnqp, qip);
         ar.i32(prp, r).set(kept!.prev.subarray(a, b));
         changed += ex.pqAccumulateDelta(xp, r, dim, 1, k, ip, prp, scale, ksp);
         kept!.prev.set(ar.i32(prp, r), a);
         ex.pqAccumulateStats(r, 1, k, ip, dp, lscale, a0.cp, a0.lp, a0.rp);
-        const info = ar.i32(infop, 2);
+        const info = ar.i32(infop, 4);
         skipped += info[0]!; computed += info[1]!;
+        if (qcp) { filterStats.rows += info[2]!; filterStats.exact += info[3]!; }
         bounds.assign.set(ar.i32(asp, r), a);
         bounds.lower.set(ar.f32(lop, r * G), a * G);
         bounds.epoch.set(ar.u8(epp, r * G), a * G);

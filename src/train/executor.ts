@@ -22,8 +22,6 @@ export interface KmeansExecutor {
   rows(indices: Uint32Array): Promise<Float32Array>;
   /** The map step on every shard, merged (order-free thanks to fixed point). */
   partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats>;
-  /** Whether the shards' kernels take the 16-bit filter in a plain step ({@link Kernels.filtersPlain}); unknown = false. */
-  filtersPlain?(dim: number, k: number): boolean;
 }
 
 /** Copies rows `indices` of a row-major array. */
@@ -59,7 +57,6 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
     n, dim, local: data,
     get maxAbs(): number { return (maxAbs ??= k ? k.maxAbs(data) : maxAbsOf(data)); },
     rows: async (indices) => gatherRows(data, dim, indices),
-    filtersPlain: (d, kk) => (k ? k.filtersPlain(d, kk) : false),
     async partialStats(centroids, ctx) {
       k ??= await loadKernels();
       return kmeansPartialStats(data, dim, centroids, ctx, k, scratch);

@@ -181,8 +181,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
       prev[g] = l;
     }
     centroids = fin.centroids;
-    if (Math.abs(lastTotal - total) < boundsPolicy.startGain * Math.abs(total) || (!pq && cdim >= boundsPolicy.earlyDim &&
-      (!executor.filtersPlain?.(cdim, k) || maxIters - it >= boundsPolicy.earlyRemaining))) boundsOn = true;
+    if (Math.abs(lastTotal - total) < boundsPolicy.startGain * Math.abs(total) || (!pq && cdim >= boundsPolicy.earlyDim)) boundsOn = true;
     lastTotal = total;
     lossHistory.push(total);
     spec.onProgress?.({ stage: spec.stage, iteration: it, maxIters, loss: total });
@@ -196,10 +195,8 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
  * When the Lloyd loop turns distance bounds on (`bounds: true`): k-means rows of `earlyDim` or more values
  * from the second iteration (the per-row bookkeeping of a bounded step is small next to the distances, and
  * rows that need most groups take the brute-force kernel, so an early bounded step costs about a plain
- * one: workload E 6.7 → 5.8 s, Fashion-MNIST IVF 5.7 → 4.2 s). When the executor's plain steps take the
- * 16-bit filter (`filtersPlain`), a start step costs about two plain ones, so long rows start early only with
- * `earlyRemaining` or more iterations left to repay it (E, 5 iterations: 4.7 → 4.1 s; Fashion-MNIST, 10: bounds
- * 2.3 s vs plain 3.7 s); otherwise — and for PQ — once an iteration
+ * one: workload E 6.7 → 5.8 s, Fashion-MNIST IVF 5.7 → 4.2 s; the rows a step computes in full take the 16-bit
+ * filter like a plain step, so this holds with it too: E 4.2 → 3.7 s). Otherwise — and for PQ — once an iteration
  * lowers the loss by less than `startGain` (relative): before that the bookkeeping costs more than the
  * few rows it settles (workload A: 1.87 vs 1.95 s). The last iteration never starts them (starting costs
  * more than a plain step, and nothing follows). PQ with 256 codes whose group bounds fit
@@ -207,7 +204,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
  * the second already less than one (workload B). Same bits either way. `always` (a test hook)
  * turns them on from the start.
  */
-export const boundsPolicy = { startGain: 0.01, earlyDim: 256, earlyRemaining: 6, always: false };
+export const boundsPolicy = { startGain: 0.01, earlyDim: 256, always: false };
 
 function checkReturned(stats: PartialStats, fingerprint: string, k: number, cdim: number): void {
   if (!stats || stats.fingerprint !== fingerprint) {

@@ -1,5 +1,4 @@
 import { getWasmModule, resolveBuild } from '../kernels/index.js';
-import { filterApplies } from '../kernels/wasm.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
 import { mergePartialStats, type PartialStats, type StatsContext } from '../train/partial.js';
@@ -90,7 +89,6 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     n, dim, threads, local: data,
     get maxAbs(): number { return maxAbs; },
     rows: async (indices) => gatherRows(data, dim, indices),
-    filtersPlain: (d, k) => build !== 'reference' && filterApplies(build, 'auto', d, k),
     async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
       if (aborted && signal) throw abortError(signal);
       if (closed) throw new IvfkitError('closed', 'pool executor: expected an open executor, got a closed one');

@@ -84,10 +84,6 @@ describe('thread pool executor', () => {
       const ex = await createPoolExecutor(x, dim, { threads: 3, build });
       try {
         expect(ex.maxAbs, build).toBe(41.25);
-        // The workers' kernels filter plain steps of long rows exactly when the same build here does.
-        const here = await loadKernels({ build });
-        for (const [d, k] of [[768, 1024], [64, 16], [63, 16], [128, 8]]) expect(ex.filtersPlain!(d!, k!), `${build} ${d} ${k}`).toBe(here.filtersPlain(d!, k!));
-        expect(ex.filtersPlain!(768, 1024)).toBe(build === 'auto' && here.build !== 'scalar');
       } finally {
         await ex.close();
       }

@@ -231,6 +231,9 @@ const cases: Case[] = [
   { name: 'k=1 d=1', x: blobs(50, 1, 2, 2), d: 1, k: 1, groupSize: 8, order: 'identity', steps: 3 },
   { name: 'k=8 d=17 gs=16 shuffled', x: blobs(150, 17, 5, 3), d: 17, k: 8, groupSize: 16, order: 'shuffled', steps: 5 },
   { name: 'k=300 d=128 gs=24 spatial', x: blobs(260, 128, 40, 4), d: 128, k: 300, groupSize: 24, order: 'spatial', steps: 4 },
+  { name: 'k=61 d=96 gs=8 spatial', x: blobs(300, 96, 20, 19), d: 96, k: 61, groupSize: 8, order: 'spatial', steps: 5 },
+  { name: 'k=40 d=70 gs=8 shuffled, offset 50, jumps', x: blobs(280, 70, 12, 20, 50), d: 70, k: 40, groupSize: 8, order: 'shuffled', steps: 6,
+    jumps: [3] },
   { name: 'k=45 d=17 gs=16 shuffled, jumps', x: blobs(300, 17, 12, 5), d: 17, k: 45, groupSize: 16, order: 'shuffled', steps: 7, jumps: [2, 4] },
   { name: 'k=37 d=3 gs=24 identity, jumps', x: blobs(300, 3, 9, 6), d: 3, k: 37, groupSize: 24, order: 'identity', steps: 6, jumps: [3] },
   { name: 'NaN rows, duplicate rows (ties) k=20 d=3', x: withNaN(integers(200, 3, 7), 3, [0, 5, 77, 199]), d: 3, k: 20, groupSize: 8,
@@ -261,6 +264,7 @@ const variants = [
   { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
   { label: 'scalar', load: () => loadKernels({ build: 'scalar' }) },
   { label: 'auto, 2 KiB blocks', load: () => loadKernels({ build: 'auto', blockBytes: 2048 }) },
+  { label: 'auto, 16-bit filter on', load: () => loadKernels({ build: 'auto', qFilter: 'on' }) },
 ];
 
 describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => {
@@ -271,7 +275,13 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
   });
 
   it.each(cases)('$name: brute-force bits and valid bounds on every call', (c) => {
+    const before = K.filterStats?.rows ?? 0;
     const infos = runBounded(K, c, sequence(c));
+    // Rows computed in full (every row of the first call) take the 16-bit filter wherever a plain assignment
+    // would (blocks with a NaN row go to the f32 kernel whole).
+    if (K.filterStats && K.filtersPlain(c.d, c.k) && c.biasScale === undefined && c.x.every(Number.isFinite)) {
+      expect(K.filterStats.rows - before, 'rows through the 16-bit filter').toBeGreaterThanOrEqual(c.x.length / c.d);
+    }
     if (!c.roundingDominates) expect(Math.max(...infos.map((f) => f.skipped)), 'rows skipped in some call').toBeGreaterThan(0);
   });
 
