@@ -117,12 +117,13 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
 /**
  * assignRows (l2, no bias, no second/all outputs) through the 16-bit filter; the same index and distance
  * bits. n a multiple of 4. Rows with a non-finite norm, or scales out of range, send the whole call to
- * assignRows. Returns the number of rows that needed the exact pass over their near centroids, or −1
- * when the call went to assignRows.
+ * assignRows. est (0 = none): room for n·kb·8 f32; the first pass keeps every estimate there and the
+ * exact pass reads its candidates from them instead of estimating again. Returns the number of rows
+ * that needed the exact pass over their near centroids, or −1 when the call went to assignRows.
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
-  scratch: usize, outIndex: usize, outDist: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, 0, 0);
+  scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0);
   return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
 }
 
@@ -166,7 +167,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const s = scaleOf(<f64>m, qmax);
     const two = 2 * s * sc;
     if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(two >= 1e-30 && two <= 1e30)) {
-      return est ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
+      return err ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
     }
     store<f32>(s2 + (<usize>i << 2), <f32>two);
     const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
@@ -232,7 +233,8 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   if (np > 0) {
     const np4 = (np + 3) & ~3;
     for (let p = np; p < np4; p++) store<i32>(pend + (<usize>p << 2), load<i32>(pend + (<usize>(np - 1) << 2)));
-    tilesExact(x, stride, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist);
+    if (est) fromEstimates(x, stride, np, pend, d, packed, kb, cn, k, xn, state, ord, est, outIndex, outDist);
+    else tilesExact(x, stride, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist);
   }
   return np;
 }
@@ -409,6 +411,23 @@ function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32
 
 /** Exact distances of the candidate slots (bits) of block b, merged into the row's choice: smaller wins;
  *  equal values go to the lower slot, or with ord ≠ 0 to the lower centroid id. */
+/** The exact pass from kept estimates: per pending row, the blocks holding an estimate ≤ its threshold. */
+function fromEstimates(x: usize, stride: usize, np: i32, pend: usize, d: i32, packed: usize, kb: i32, cn: usize, k: i32, xn: usize,
+  state: usize, ord: usize, est: usize, outIndex: usize, outDist: usize): void {
+  const estRow = <usize>kb << 5;
+  for (let p = 0; p < np; p++) {
+    const ri = <usize>load<i32>(pend + (<usize>p << 2));
+    const tv = f32x4.splat(load<f32>(state + ri * 48));
+    const er = est + ri * estRow;
+    const nx = load<f32>(xn + (ri << 2));
+    for (let b = 0; b < kb; b++) {
+      const m0 = f32x4.le(v128.load(er + (<usize>b << 5)), tv), m1 = f32x4.le(v128.load(er + (<usize>b << 5), 16), tv);
+      if (!v128.any_true(v128.or(m0, m1))) continue;
+      candidates(x + ri * stride, d, packed, b, nx, cn, k, i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4), ord, outIndex + (ri << 2), outDist + (ri << 2));
+    }
+  }
+}
+
 function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, ord: usize, oi: usize, od: usize): void {
   exactBlock(row, d, packed, b, nx, cn, EXACT);
   let bi = load<i32>(oi);

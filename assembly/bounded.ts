@@ -66,6 +66,7 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path. */
 const FULL_NUM: i32 = 3;
 const FULL_DEN: i32 = 5;
+const Q_FULL_NUM: i32 = 3;
 
 /**
  * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
@@ -199,7 +200,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       if (g == go) inOld = u8(nd);
       c += i32(nd);
     }
-    if (c * FULL_DEN >= G * FULL_NUM) {
+    if (c * FULL_DEN >= G * (qc != 0 && !hasBias ? Q_FULL_NUM : FULL_NUM)) {
       store<i32>(fullIds + (<usize>nf << 2), i);
       nf++;
       continue;

@@ -22,7 +22,7 @@ export interface KernelExports {
     scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
   packCentroidsQ(packed: number, kb: number, d: number, k: number, cn: number, qc: number, cnq: number, info: number): number;
   assignRowsQ(x: number, n: number, d: number, packed: number, kb: number, cn: number, k: number, qc: number, cnq: number, info: number,
-    scratch: number, outIndex: number, outDist: number): number;
+    scratch: number, outIndex: number, outDist: number, est: number): number;
   assignQCentroidBytes(kb: number, d: number): number;
   assignQScratchBytes(n: number, d: number): number;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
@@ -597,7 +597,6 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const kb = Math.ceil(k / 8), kPad = kb * 8;
     let R = rowsPerBlock(dim, 4);
     if (withAll) R = Math.min(R, Math.max(4, Math.floor(blockBytes / (kPad * 4 * 4)) * 4));
-    const rows = Math.min(R, Math.ceil(n / 4) * 4);
     const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), bpp = bias ? ar.alloc(kPad * 4) : 0;
     // The raw centroids are only needed for packing: the row buffers below reuse their space.
     const mark = ar.mark();
@@ -613,6 +612,12 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
       if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = 0; filterStats.fallbacks++; }
     }
+    // The filter keeps its estimates (4 bytes per row and centroid) for the exact pass when at least 64 rows'
+    // fit in blockBytes; otherwise the exact pass estimates its rows again.
+    const estRows = Math.floor(blockBytes / (kPad * 4 * 4)) * 4;
+    if (qcp && estRows >= 64) R = Math.min(R, estRows);
+    const rows = Math.min(R, Math.ceil(n / 4) * 4);
+    const estp = qcp && estRows >= 64 ? ar.alloc(rows * kPad * 4) : 0;
     const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(qcp ? ex.assignQScratchBytes(rows, dim) : rows * 68 + 16);
     const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4), secp = withSecond ? ar.alloc(rows * 4) : 0;
     const allp = withAll ? ar.alloc(rows * kPad * 4) : 0;
@@ -623,7 +628,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       xv.set(data.subarray(a * dim, b * dim));
       if (r4 > r) xv.fill(0, r * dim);
       if (qcp) {
-        const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp);
+        const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp);
         if (np < 0) filterStats.fallbacks++;
         else { filterStats.rows += r; filterStats.exact += np; }
       } else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);

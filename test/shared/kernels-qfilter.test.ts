@@ -90,6 +90,7 @@ function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
 }
 
 describe.each(builds)('16-bit filter, %s build', (build) => {
+  // Default blocks keep the estimates for the exact pass; 4 KiB blocks only for k ≤ 16 (others estimate again).
   describe.each([undefined, 4096])('blockBytes %s', (blockBytes) => {
     const on = loadKernelsSync({ build, qFilter: 'on', ...(blockBytes ? { blockBytes } : {}) });
     const off = loadKernelsSync({ build, qFilter: 'off', ...(blockBytes ? { blockBytes } : {}) });
