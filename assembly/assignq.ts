@@ -151,48 +151,12 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const pend = state + <usize>n * 48;
   const qx = pend + (<usize>n << 2);
   const stride = <usize>d << 2;
-  const sc = load<f64>(info), ct = load<f64>(info, 8), ec = load<f64>(info, 16), cm = load<f64>(info, 24);
-  const qmax = qmaxOf(d);
-  const w = 1 + <f64>(d + 4) * U;
-  const z = f32x4.splat(0);
   for (let i = 0; i < n; i++) {
     const row = x + <usize>i * stride;
     const nx = sqNormRow(row, d);
     store<f32>(xn + (<usize>i << 2), nx);
-    let mv = z;
-    const d4 = d & ~3;
-    for (let j = 0; j < d4; j += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
-    let m = hmax4(mv);
-    for (let j = d4; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(row + (<usize>j << 2))));
-    const s = scaleOf(<f64>m, qmax);
-    const two = 2 * s * sc;
-    if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(two >= 1e-30 && two <= 1e30)) {
-      return err ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
-    }
-    store<f32>(s2 + (<usize>i << 2), <f32>two);
-    const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
-    let t = z, e = z;
-    const qr = qx + <usize>i * qstride;
-    for (let j = 0; j < dp; j += 8) {
-      const p = row + (<usize>j << 2);
-      const left = d - j;
-      const a = left >= 4 ? v128.load(p) : partial(p, left);
-      const b = left >= 8 ? v128.load(p, 16) : (left > 4 ? partial(p + 16, left - 4) : z);
-      const qa = f32x4.nearest(f32x4.mul(a, inv)), qb = f32x4.nearest(f32x4.mul(b, inv));
-      const ra = f32x4.mul(qa, sv), rb = f32x4.mul(qb, sv);
-      t = f32x4.add(t, f32x4.add(f32x4.mul(ra, ra), f32x4.mul(rb, rb)));
-      const da = f32x4.sub(a, ra), db = f32x4.sub(b, rb);
-      e = f32x4.add(e, f32x4.add(f32x4.mul(da, da), f32x4.mul(db, db)));
-      const q16 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(qa), i32x4.trunc_sat_f32x4_s(qb));
-      if (left >= 8) v128.store(qr + (<usize>j << 1), q16);
-      else for (let l = 0; l < dp - j; l++) store<i16>(qr + (<usize>(j + l) << 1), lane16(q16, l));
-    }
-    const xt = Math.sqrt(<f64>sum4(t) * w) * (1 + U), ex = Math.sqrt(<f64>sum4(e) * w) * (1 + U);
-    const xr = Math.sqrt(<f64>nx * w) * (1 + U);
-    const q = xt * ec + ex * ct + ex * ec;
-    const big = max<f64>(xr, xt) + max<f64>(cm, ct);
-    // 2E: the estimate and the f32 distance each within E of the same value; E = 2Q + rounding of both.
-    const eb = (2 * q + <f64>(2 * d + 24 + 2 * (d >> 7)) * U * big * big) * (1 + 1e-6) + 1e-30;
+    const eb = quantizeRow(row, d, nx, info, qx + <usize>i * qstride, s2 + (<usize>i << 2));
+    if (eb < 0) return err ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
     store<f64>(thr + (<usize>i << 3), 2 * eb);
     if (err) store<f64>(err + (<usize>i << 3), eb);
   }
@@ -239,6 +203,51 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   return np;
 }
 
+/**
+ * Rounds one row (d values, ‖x‖² = nx in f32) to i16 at its own power of two s into qr (d rounded up to
+ * even), stores 2·s·(centroid scale) as f32 at two, and returns the row's E: |estimate − f32 distance| ≤ E
+ * for every centroid packCentroidsQ packed (info). −1 when the row cannot take the filter (non-finite or
+ * huge norm, scale out of range).
+ */
+export function quantizeRow(row: usize, d: i32, nx: f32, info: usize, qr: usize, two: usize): f64 {
+  const dp = (d + 1) & ~1;
+  const sc = load<f64>(info), ct = load<f64>(info, 8), ec = load<f64>(info, 16), cm = load<f64>(info, 24);
+  const qmax = qmaxOf(d);
+  const w = 1 + <f64>(d + 4) * U;
+  const z = f32x4.splat(0);
+  let mv = z;
+  const d4 = d & ~3;
+  for (let j = 0; j < d4; j += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
+  let m = hmax4(mv);
+  for (let j = d4; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(row + (<usize>j << 2))));
+  const s = scaleOf(<f64>m, qmax);
+  const tw = 2 * s * sc;
+  if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(tw >= 1e-30 && tw <= 1e30)) return -1;
+  store<f32>(two, <f32>tw);
+  const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
+  let t = z, e = z;
+  for (let j = 0; j < dp; j += 8) {
+    const p = row + (<usize>j << 2);
+    const left = d - j;
+    const a = left >= 4 ? v128.load(p) : partial(p, left);
+    const b = left >= 8 ? v128.load(p, 16) : (left > 4 ? partial(p + 16, left - 4) : z);
+    const qa = f32x4.nearest(f32x4.mul(a, inv)), qb = f32x4.nearest(f32x4.mul(b, inv));
+    const ra = f32x4.mul(qa, sv), rb = f32x4.mul(qb, sv);
+    t = f32x4.add(t, f32x4.add(f32x4.mul(ra, ra), f32x4.mul(rb, rb)));
+    const da = f32x4.sub(a, ra), db = f32x4.sub(b, rb);
+    e = f32x4.add(e, f32x4.add(f32x4.mul(da, da), f32x4.mul(db, db)));
+    const q16 = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(qa), i32x4.trunc_sat_f32x4_s(qb));
+    if (left >= 8) v128.store(qr + (<usize>j << 1), q16);
+    else for (let l = 0; l < dp - j; l++) store<i16>(qr + (<usize>(j + l) << 1), lane16(q16, l));
+  }
+  const xt = Math.sqrt(<f64>sum4(t) * w) * (1 + U), ex = Math.sqrt(<f64>sum4(e) * w) * (1 + U);
+  const xr = Math.sqrt(<f64>nx * w) * (1 + U);
+  const q = xt * ec + ex * ct + ex * ec;
+  const big = max<f64>(xr, xt) + max<f64>(cm, ct);
+  // 2E: the estimate and the f32 distance each within E of the same value; E = 2Q + rounding of both.
+  return (2 * q + <f64>(2 * d + 24 + 2 * (d >> 7)) * U * big * big) * (1 + 1e-6) + 1e-30;
+}
+
 function fallback(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, scratch: usize, outIndex: usize, outDist: usize): i32 {
   assignRows(x, n, d, packed, kb, cn, 0, 0, (scratch + 15) & ~<usize>15, outIndex, outDist, k, 0, 0);
   return -1;
@@ -264,7 +273,7 @@ function lane16(v: v128, l: i32): i16 {
 }
 
 // @ts-ignore: decorator
-@inline function nextUp(v: f32): f32 {
+@inline export function nextUp(v: f32): f32 {
   if (v == Infinity) return v;
   if (v == 0) return 1.4e-45;
   const b = reinterpret<i32>(v);
@@ -272,7 +281,7 @@ function lane16(v: v128, l: i32): i16 {
 }
 
 /** Exact f32 distances of one row to the 8 slots of block b into out: the f32 tile's instruction sequence. */
-function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, out: usize): void {
+export function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, out: usize): void {
   const z = f32x4.splat(0);
   let a0 = z, a1 = z;
   let cp = packed + <usize>b * <usize>d * 32;
@@ -291,7 +300,7 @@ function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usiz
 /** Tile sums of 4 rows × the 8 centroids of one block into out (8 f32x4): i32 sums of up to 128 dims,
  *  each converted and added in f32. */
 // @ts-ignore: decorator
-@inline function tileLoop(r0: usize, r1: usize, r2: usize, r3: usize, qstride: usize, cb: usize, out: usize): void {
+@inline export function tileLoop(r0: usize, r1: usize, r2: usize, r3: usize, qstride: usize, cb: usize, out: usize): void {
   const z = i32x4.splat(0), zf = f32x4.splat(0);
   let f00 = zf, f01 = zf, f10 = zf, f11 = zf, f20 = zf, f21 = zf, f30 = zf, f31 = zf;
   let cp = cb;
@@ -322,7 +331,7 @@ function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usiz
 }
 
 // @ts-ignore: decorator
-@inline function estimate(acc: v128, nx: f32, two: f32, cnv: v128): v128 {
+@inline export function estimate(acc: v128, nx: f32, two: f32, cnv: v128): v128 {
   return f32x4.sub(f32x4.add(f32x4.splat(nx), cnv), f32x4.mul(acc, f32x4.splat(two)));
 }
 

@@ -1,5 +1,5 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates } from './assignq';
+import { assignQScratchBytes, assignQWithEstimates, estimate, exactBlock, nextUp, quantizeRow, tileLoop } from './assignq';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -66,7 +66,6 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path. */
 const FULL_NUM: i32 = 3;
 const FULL_DEN: i32 = 5;
-const Q_FULL_NUM: i32 = 3;
 
 /**
  * Assigns n rows of x. Packed slot p holds centroid ord[p] (kb·8 values; padding slots hold 0x7fffffff
@@ -75,12 +74,13 @@ const Q_FULL_NUM: i32 = 3;
  * epoch (u8 × n·G) and lower (f32 × n·G) are read and updated; decay (f64 × 256·G) and xnorm (f64 × n, ‖x_i‖
  * in f64) are read; renewed bounds get epoch `now`; cmax ≥ max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
  * distance blocks computed, rows computed in full through the 16-bit filter, of those the rows that needed its exact pass].
- * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias). The rows that need a group are listed per group, so 4-row tiles are made of
+ * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias);
+ * with qRun > 0, also every run of pending rows that need at least qRun blocks on average. The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -200,7 +200,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       if (g == go) inOld = u8(nd);
       c += i32(nd);
     }
-    if (c * FULL_DEN >= G * (qc != 0 && !hasBias ? Q_FULL_NUM : FULL_NUM)) {
+    if (c * FULL_DEN >= G * FULL_NUM) {
       store<i32>(fullIds + (<usize>nf << 2), i);
       nf++;
       continue;
@@ -240,6 +240,13 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       }
     }
     // cntG[g] is now the end of group g's rows (the start of g + 1's).
+    if (ASC_FEATURE_SIMD && qc != 0 && !hasBias && qRun > 0 && load<i32>(cntG + (<usize>G << 2)) * gsz >= qRun * (q1 - q0) &&
+      quantizeRun(x, stride, rowOf, xn, q0, q1, d, qinfo, fw, kb)) {
+      blocks += estimateRun(d, q0, G, gsz, kb, cntG, list, xn, qc, cnq, fw);
+      chooseRun(x, stride, d, q0, q1, G, gsz, kb, k, rowOf, xn, ubA, nCnt, need, oldIn, packed, cn, ord, pos, assign, lower, epoch, decay, now,
+        xnorm, cmax, fw, outIndex, outDist);
+      continue;
+    }
     let start = 0;
     for (let g = 0; g < G; g++) {
       const end = load<i32>(cntG + (<usize>g << 2));
@@ -522,6 +529,143 @@ function fullFromEstimates(m: i32, ids: usize, i0: i32, kb: i32, ord: usize, gsz
     for (let sl = gNew * gsz * BLOCK; sl < min(kb, (gNew + 1) * gsz) * BLOCK; sl++) if (sl != ws) mw = min<f32>(mw, load<f32>(ar + (<usize>sl << 2)));
     store<f32>(lo + (<usize>gNew << 2), stored(boundFrom(<f64>mw - e, marg)));
     memory.fill(eq, <u8>now, <usize>G);
+  }
+}
+
+// A run of pending rows through the 16-bit filter (SIMD, no bias), in the brute-force work area fw: the
+// run's estimates where fullRun keeps its distances, then the rows rounded to i16 (qstride bytes each),
+// 2·s·sc (f32) and E (f64) per row.
+
+// @ts-ignore: decorator
+@inline function runQx(fw: usize, kb: i32): usize {
+  return (fw + <usize>RUN * (<usize>kb << 5) + 15) & ~<usize>15;
+}
+
+/** Rounds the run's rows; false (nothing to undo) when one of them cannot take the filter. */
+function quantizeRun(x: usize, stride: usize, rowOf: usize, xn: usize, q0: i32, q1: i32, d: i32, qinfo: usize, fw: usize, kb: i32): bool {
+  const qstride = <usize>((d + 1) & ~1) << 1;
+  const qx = runQx(fw, kb), two = qx + <usize>RUN * qstride, err = (two + (<usize>RUN << 2) + 7) & ~<usize>7;
+  for (let q = q0; q < q1; q++) {
+    const r = <usize>(q - q0);
+    const row = x + <usize>load<i32>(rowOf + (<usize>q << 2)) * stride;
+    const e = quantizeRow(row, d, load<f32>(xn + (<usize>q << 2)), qinfo, qx + r * qstride, two + (r << 2));
+    if (e < 0) return false;
+    store<f64>(err + (r << 3), e);
+  }
+  return true;
+}
+
+/** Estimates of every (row, block) the run's group lists ask for, 4 listed rows per i16 tile; returns their number. */
+function estimateRun(d: i32, q0: i32, G: i32, gsz: i32, kb: i32, cntG: usize, list: usize, xn: usize, qc: usize, cnq: usize, fw: usize): i32 {
+  const qstride = <usize>((d + 1) & ~1) << 1, qBlock = qstride << 3, rowAll = <usize>kb << 5;
+  const qx = runQx(fw, kb), two = qx + <usize>RUN * qstride;
+  const acc = memory.data(128, 16);
+  let start = 0, count = 0;
+  for (let g = 0; g < G; g++) {
+    const end = load<i32>(cntG + (<usize>g << 2));
+    const len = end - start;
+    const lst = list + (<usize>start << 2);
+    start = end;
+    for (let b = g * gsz; len > 0 && b < min(kb, (g + 1) * gsz); b++) {
+      count += len;
+      const cb = qc + <usize>b * qBlock;
+      const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
+      for (let r = 0; r < len; r += 4) {
+        const ra = load<i32>(lst + (<usize>r << 2)) - q0, rb = load<i32>(lst + (<usize>min(r + 1, len - 1) << 2)) - q0;
+        const rc = load<i32>(lst + (<usize>min(r + 2, len - 1) << 2)) - q0, rd = load<i32>(lst + (<usize>min(r + 3, len - 1) << 2)) - q0;
+        tileLoop(qx + <usize>ra * qstride, qx + <usize>rb * qstride, qx + <usize>rc * qstride, qx + <usize>rd * qstride, qstride, cb, acc);
+        for (let t = 0; t < 4 && r + t < len; t++) {
+          const rr = t == 0 ? ra : t == 1 ? rb : t == 2 ? rc : rd;
+          const q = <usize>(rr + q0);
+          const nx = load<f32>(xn + (q << 2)), tw = load<f32>(two + (<usize>rr << 2));
+          const ep = fw + <usize>rr * rowAll + (<usize>b << 5);
+          v128.store(ep, estimate(v128.load(acc + (<usize>t << 5)), nx, tw, cn0));
+          v128.store(ep, estimate(v128.load(acc + (<usize>t << 5), 16), nx, tw, cn1), 16);
+        }
+      }
+    }
+  }
+  return count;
+}
+
+/**
+ * Per row of the run: the exact winner among the previous centroid and every centroid of its open groups
+ * whose estimate could reach it (estimate ≤ min(max(b1 + 2E, E), ub + E), b1 the best estimate), ties to
+ * the lowest centroid id; then the open groups' bounds from their estimates (other than the winner's
+ * slot) − E, and the previous group's as in assignBounded.
+ */
+function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gsz: i32, kb: i32, k: i32, rowOf: usize, xn: usize,
+  ubA: usize, nCnt: usize, need: usize, oldIn: usize, packed: usize, cn: usize, ord: usize, pos: usize, assign: usize, lower: usize,
+  epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize): void {
+  const qstride = <usize>((d + 1) & ~1) << 1, rowAll = <usize>kb << 5;
+  const two = runQx(fw, kb) + <usize>RUN * qstride, err = (two + (<usize>RUN << 2) + 7) & ~<usize>7;
+  const exact = memory.data(32, 16);
+  for (let q = q0; q < q1; q++) {
+    const r = <usize>(q - q0);
+    const i = load<i32>(rowOf + (<usize>q << 2));
+    const a = load<i32>(assign + (<usize>i << 2));
+    const ub = load<f32>(ubA + (<usize>q << 2));
+    const nx = load<f32>(xn + (<usize>q << 2));
+    const e = load<f64>(err + (r << 3));
+    const nq = need + (<usize>q * <usize>G << 1), nc = load<i32>(nCnt + (<usize>q << 2));
+    const er = fw + r * rowAll;
+    let bv = f32x4.splat(Infinity);
+    for (let t = 0; t < nc; t++) {
+      const g = <i32>load<u16>(nq + (<usize>t << 1));
+      for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl += 4) bv = f32x4.min(bv, v128.load(er + (<usize>sl << 2)));
+    }
+    const b1 = <f64>min<f32>(min<f32>(f32x4.extract_lane(bv, 0), f32x4.extract_lane(bv, 1)), min<f32>(f32x4.extract_lane(bv, 2), f32x4.extract_lane(bv, 3)));
+    let tf = max<f64>(b1 + 2 * e, e);
+    if (a >= 0 && ub < Infinity) tf = min<f64>(tf, <f64>ub + e);
+    let tl = <f32>tf;
+    if (<f64>tl < tf) tl = nextUp(tl);
+    const tv = f32x4.splat(tl);
+    const row = x + <usize>i * stride;
+    let bd: f32 = Infinity, bi: i32 = NONE;
+    for (let t = 0; t < nc; t++) {
+      const g = <i32>load<u16>(nq + (<usize>t << 1));
+      for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
+        const m0 = f32x4.le(v128.load(er + (<usize>b << 5)), tv), m1 = f32x4.le(v128.load(er + (<usize>b << 5), 16), tv);
+        if (!v128.any_true(v128.or(m0, m1))) continue;
+        const bits = i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4);
+        exactBlock(row, d, packed, b, nx, cn, exact);
+        for (let l = 0; l < BLOCK; l++) {
+          const sl = b * BLOCK + l;
+          if (!(bits & (1 << l)) || sl >= k) continue;
+          const v = load<f32>(exact + (<usize>l << 2)), c = load<i32>(ord + (<usize>sl << 2));
+          if (v < bd || (v == bd && c < bi)) { bd = v; bi = c; }
+        }
+      }
+    }
+    if (a >= 0 && (ub < bd || (ub == bd && a < bi))) { bd = ub; bi = a; }
+    if (bi == NONE) bi = -1;
+    store<i32>(outIndex + (<usize>i << 2), bi);
+    store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bd);
+    const xnr = load<f64>(xnorm + (<usize>i << 3));
+    if (bi < 0 || !(bd < Infinity) || !(xnr < Infinity) || !(nx < Infinity)) {
+      store<i32>(assign + (<usize>i << 2), -1);
+      continue;
+    }
+    store<i32>(assign + (<usize>i << 2), bi);
+    const marg = margin(d, xnr, cmax);
+    const lo = lower + (<usize>i * <usize>G << 2);
+    const eq = epoch + <usize>i * <usize>G;
+    const ws = load<i32>(pos + (<usize>bi << 2));
+    for (let t = 0; t < nc; t++) {
+      const g = <i32>load<u16>(nq + (<usize>t << 1));
+      let mn: f32 = Infinity;
+      for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl++) if (sl != ws) mn = min<f32>(mn, load<f32>(er + (<usize>sl << 2)));
+      store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mn - e, marg)));
+      store<u8>(eq + <usize>g, <u8>now);
+    }
+    const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
+    if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) {
+      const s = stored(boundFrom(<f64>ub, marg));
+      const eo = eq + <usize>gOld;
+      const cur = stored(<f64>load<f32>(lo + (<usize>gOld << 2)) - load<f64>(decay + ((<usize>load<u8>(eo) * <usize>G + <usize>gOld) << 3)));
+      store<f32>(lo + (<usize>gOld << 2), s < cur ? s : cur);
+      store<u8>(eo, <u8>now);
+    }
   }
 }
 

@@ -29,7 +29,7 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, qRun: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -275,6 +275,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
         if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = cnqp = qip = 0; filterStats.fallbacks++; }
       }
+      // Runs of pending rows take it too when they need many blocks per row (8 on average; rows of 256+ values):
+      // with few blocks, or short rows, rounding the rows and the exact pass cost more than it saves. 'on': always.
+      const qRun = qFilter === 'on' ? 1 : dim >= 256 ? 8 : 0;
       const dlp = ar.alloc(bounds.decay.length * 8), infop = ar.alloc(16);
       ar.f64(dlp, bounds.decay.length).set(bounds.decay);
       const xp = ar.alloc(rows * dim * 4), asp = ar.alloc(rows * 4), lop = ar.alloc(rows * G * 4), xnp = ar.alloc(rows * 8);
@@ -303,7 +306,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.f64(xnp, r).set(bounds.xnorm.subarray(a, b));
         ar.u8(epp, r * G).set(bounds.epoch.subarray(a * G, b * G));
         ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, bounds.now, xnp, bounds.cmax, sp, ip, dp, infop,
-          qcp, cnqp, qip);
+          qcp, cnqp, qip, qRun);
         ar.i32(prp, r).set(kept!.prev.subarray(a, b));
         changed += ex.pqAccumulateDelta(xp, r, dim, 1, k, ip, prp, scale, ksp);
         kept!.prev.set(ar.i32(prp, r), a);

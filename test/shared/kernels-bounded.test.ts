@@ -232,6 +232,8 @@ const cases: Case[] = [
   { name: 'k=8 d=17 gs=16 shuffled', x: blobs(150, 17, 5, 3), d: 17, k: 8, groupSize: 16, order: 'shuffled', steps: 5 },
   { name: 'k=300 d=128 gs=24 spatial', x: blobs(260, 128, 40, 4), d: 128, k: 300, groupSize: 24, order: 'spatial', steps: 4 },
   { name: 'k=61 d=96 gs=8 spatial', x: blobs(300, 96, 20, 19), d: 96, k: 61, groupSize: 8, order: 'spatial', steps: 5 },
+  { name: 'k=200 d=300 gs=8 shuffled (rows that need many groups)', x: blobs(240, 300, 30, 21), d: 300, k: 200, groupSize: 8, order: 'shuffled',
+    steps: 5 },
   { name: 'k=40 d=70 gs=8 shuffled, offset 50, jumps', x: blobs(280, 70, 12, 20, 50), d: 70, k: 40, groupSize: 8, order: 'shuffled', steps: 6,
     jumps: [3] },
   { name: 'k=45 d=17 gs=16 shuffled, jumps', x: blobs(300, 17, 12, 5), d: 17, k: 45, groupSize: 16, order: 'shuffled', steps: 7, jumps: [2, 4] },
