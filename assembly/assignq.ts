@@ -14,6 +14,8 @@ const SUPER_BYTES: i32 = 192 * 1024;
 const GROUP: i32 = 32;
 const U: f64 = 5.9604644775390625e-8; // 2^-24
 const EXACT = memory.data(32, 16);
+/** Rows settled by their estimates whose distance to the chosen slot is still to compute (4 at a time). */
+const DECIDED = memory.data(16, 16);
 
 /** Bytes of one i32 chunk of the tile sums: 64 pairs of dims. */
 const CHUNK_BYTES: usize = 256;
@@ -167,7 +169,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
   }
   tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state, est);
-  let np = 0;
+  let np = 0, nd = 0;
   for (let i = 0; i < n; i++) {
     const st = state + <usize>i * 48;
     let b1: f32 = Infinity, b2: f32 = Infinity, bi = -1;
@@ -179,9 +181,9 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     }
     const gap = load<f64>(thr + (<usize>i << 3));
     if (bi >= 0 && <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap) {
-      exactBlock(x + <usize>i * stride, d, packed, bi >> 3, load<f32>(xn + (<usize>i << 2)), cn, EXACT);
       store<i32>(outIndex + (<usize>i << 2), bi);
-      store<f32>(outDist + (<usize>i << 2), load<f32>(EXACT + (<usize>(bi & 7) << 2)));
+      store<i32>(DECIDED + (<usize>nd << 2), i);
+      if (++nd == 4) { exact4(x, stride, d, packed, cn, xn, outIndex, outDist); nd = 0; }
     } else {
       // Candidates: estimates ≤ max(b1 + 2E, E) (rounded up to f32; distances are clamped at 0).
       const tf = max<f64>(<f64>b1 + gap, 0.5 * gap);
@@ -193,6 +195,10 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
       store<i32>(pend + (<usize>np << 2), i);
       np++;
     }
+  }
+  if (nd > 0) {
+    for (let t = nd; t < 4; t++) store<i32>(DECIDED + (<usize>t << 2), load<i32>(DECIDED + (<usize>(nd - 1) << 2)));
+    exact4(x, stride, d, packed, cn, xn, outIndex, outDist);
   }
   if (np > 0) {
     const np4 = (np + 3) & ~3;
@@ -278,6 +284,36 @@ function lane16(v: v128, l: i32): i16 {
   if (v == 0) return 1.4e-45;
   const b = reinterpret<i32>(v);
   return reinterpret<f32>(v > 0 ? b + 1 : b - 1);
+}
+
+/**
+ * outDist of the 4 rows listed in DECIDED: the exact f32 distance to their slot outIndex[row], computed as the
+ * f32 tile computes that slot's half block (the same lane sequence, so the same bits); four independent chains.
+ */
+function exact4(x: usize, stride: usize, d: i32, packed: usize, cn: usize, xn: usize, outIndex: usize, outDist: usize): void {
+  const i0 = <usize>load<i32>(DECIDED), i1 = <usize>load<i32>(DECIDED, 4), i2 = <usize>load<i32>(DECIDED, 8), i3 = <usize>load<i32>(DECIDED, 12);
+  const s0 = load<i32>(outIndex + (i0 << 2)), s1 = load<i32>(outIndex + (i1 << 2));
+  const s2 = load<i32>(outIndex + (i2 << 2)), s3 = load<i32>(outIndex + (i3 << 2));
+  const bb = <usize>d << 5;
+  let c0 = packed + <usize>(s0 >> 3) * bb + (<usize>(s0 & 4) << 2), c1 = packed + <usize>(s1 >> 3) * bb + (<usize>(s1 & 4) << 2);
+  let c2 = packed + <usize>(s2 >> 3) * bb + (<usize>(s2 & 4) << 2), c3 = packed + <usize>(s3 >> 3) * bb + (<usize>(s3 & 4) << 2);
+  let r0 = x + i0 * stride, r1 = x + i1 * stride, r2 = x + i2 * stride, r3 = x + i3 * stride;
+  const z = f32x4.splat(0);
+  let a0 = z, a1 = z, a2 = z, a3 = z;
+  const end = r0 + (<usize>d << 2);
+  while (r0 < end) {
+    a0 = fmadd(v128.load32_splat(r0), v128.load(c0), a0); a1 = fmadd(v128.load32_splat(r1), v128.load(c1), a1);
+    a2 = fmadd(v128.load32_splat(r2), v128.load(c2), a2); a3 = fmadd(v128.load32_splat(r3), v128.load(c3), a3);
+    r0 += 4; r1 += 4; r2 += 4; r3 += 4; c0 += 32; c1 += 32; c2 += 32; c3 += 32;
+  }
+  laneOut(a0, s0, i0, cn, xn, outDist); laneOut(a1, s1, i1, cn, xn, outDist);
+  laneOut(a2, s2, i2, cn, xn, outDist); laneOut(a3, s3, i3, cn, xn, outDist);
+}
+
+// @ts-ignore: decorator
+@inline function laneOut(acc: v128, s: i32, i: usize, cn: usize, xn: usize, outDist: usize): void {
+  v128.store(EXACT, tileDist(acc, f32x4.splat(load<f32>(xn + (i << 2))), v128.load(cn + (<usize>(s & ~3) << 2)), true));
+  store<f32>(outDist + (i << 2), load<f32>(EXACT + (<usize>(s & 3) << 2)));
 }
 
 /** Exact f32 distances of one row to the 8 slots of block b into out: the f32 tile's instruction sequence. */
