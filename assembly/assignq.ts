@@ -221,10 +221,15 @@ export function quantizeRow(row: usize, d: i32, nx: f32, info: usize, qr: usize,
   const qmax = qmaxOf(d);
   const w = 1 + <f64>(d + 4) * U;
   const z = f32x4.splat(0);
-  let mv = z;
+  // |x| as bits: for non-negative floats the unsigned integer order is the float order (NaN above +Inf),
+  // and i32x4.max_u is one instruction where f32x4.max is a chain of several.
+  let mv = i32x4.splat(0);
+  const absMask = i32x4.splat(0x7fffffff);
   const d4 = d & ~3;
-  for (let j = 0; j < d4; j += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
-  let m = hmax4(mv);
+  for (let j = 0; j < d4; j += 4) mv = i32x4.max_u(mv, v128.and(v128.load(row + (<usize>j << 2)), absMask));
+  const mh = i32x4.max_u(mv, v128.shuffle<i32>(mv, mv, 2, 3, 0, 1));
+  const mm = i32x4.max_u(mh, v128.shuffle<i32>(mh, mh, 1, 0, 3, 2));
+  let m = reinterpret<f32>(i32x4.extract_lane(mm, 0));
   for (let j = d4; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(row + (<usize>j << 2))));
   const s = scaleOf(<f64>m, qmax);
   const tw = 2 * s * sc;
@@ -373,11 +378,12 @@ export function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, c
 
 // @ts-ignore: decorator
 @inline function track(st: usize, e: v128, idx: v128): void {
+  // Estimates are never NaN: pmin/pmax (one instruction each on x86) equal min/max here.
   const best = v128.load(st);
   const lt = f32x4.lt(e, best);
-  v128.store(st, f32x4.min(best, e));
+  v128.store(st, f32x4.pmin(best, e));
   v128.store(st, v128.bitselect(idx, v128.load(st, 16), lt), 16);
-  v128.store(st, f32x4.min(v128.load(st, 32), f32x4.max(best, e)), 32);
+  v128.store(st, f32x4.pmin(v128.load(st, 32), f32x4.pmax(best, e)), 32);
 }
 
 /** First pass: every row's best estimate (per lane, with its index) and second-best estimate; with est ≠ 0

@@ -509,11 +509,11 @@ function fullFromEstimates(m: i32, ids: usize, i0: i32, kb: i32, ord: usize, gsz
       const c = f64x2.splat(e + marg), z = f64x2.splat(0), f = f64x2.splat((1 - 1e-12) * (1 - 2.384185791015625e-7));
       for (; g0 + 4 <= G; g0 += 4) {
         const p = ar + (<usize>g0 << 5);
-        const m0 = f32x4.min(v128.load(p), v128.load(p, 16)), m1 = f32x4.min(v128.load(p, 32), v128.load(p, 48));
-        const m2 = f32x4.min(v128.load(p, 64), v128.load(p, 80)), m3 = f32x4.min(v128.load(p, 96), v128.load(p, 112));
-        const a = f32x4.min(v128.shuffle<f32>(m0, m1, 0, 1, 4, 5), v128.shuffle<f32>(m0, m1, 2, 3, 6, 7));
-        const b = f32x4.min(v128.shuffle<f32>(m2, m3, 0, 1, 4, 5), v128.shuffle<f32>(m2, m3, 2, 3, 6, 7));
-        const r4 = f32x4.min(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+        const m0 = f32x4.pmin(v128.load(p), v128.load(p, 16)), m1 = f32x4.pmin(v128.load(p, 32), v128.load(p, 48));
+        const m2 = f32x4.pmin(v128.load(p, 64), v128.load(p, 80)), m3 = f32x4.pmin(v128.load(p, 96), v128.load(p, 112));
+        const a = f32x4.pmin(v128.shuffle<f32>(m0, m1, 0, 1, 4, 5), v128.shuffle<f32>(m0, m1, 2, 3, 6, 7));
+        const b = f32x4.pmin(v128.shuffle<f32>(m2, m3, 0, 1, 4, 5), v128.shuffle<f32>(m2, m3, 2, 3, 6, 7));
+        const r4 = f32x4.pmin(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
         const l0 = f64x2.mul(f64x2.sqrt(f64x2.max(f64x2.sub(f64x2.promote_low_f32x4(r4), c), z)), f);
         const l1 = f64x2.mul(f64x2.sqrt(f64x2.max(f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(r4, r4, 2, 3, 0, 1)), c), z)), f);
         v128.store(lo + (<usize>g0 << 2), v128.shuffle<f32>(f32x4.demote_f64x2_zero(l0), f32x4.demote_f64x2_zero(l1), 0, 1, 4, 5));
@@ -612,7 +612,7 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
     let bv = f32x4.splat(Infinity);
     for (let t = 0; t < nc; t++) {
       const g = <i32>load<u16>(nq + (<usize>t << 1));
-      for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl += 4) bv = f32x4.min(bv, v128.load(er + (<usize>sl << 2)));
+      for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl += 4) bv = f32x4.pmin(bv, v128.load(er + (<usize>sl << 2)));
     }
     const b1 = <f64>min<f32>(min<f32>(f32x4.extract_lane(bv, 0), f32x4.extract_lane(bv, 1)), min<f32>(f32x4.extract_lane(bv, 2), f32x4.extract_lane(bv, 3)));
     let tf = max<f64>(b1 + 2 * e, e);
