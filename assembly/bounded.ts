@@ -869,7 +869,7 @@ function tileFinish(acc: usize, n0: f32, n1: f32, n2: f32, n3: f32, cn: usize, b
 
 // @ts-ignore: decorator
 @inline function dist4(acc: v128, xn: f32, cnv: v128): v128 {
-  return f32x4.max(f32x4.sub(f32x4.add(f32x4.splat(xn), cnv), f32x4.add(acc, acc)), f32x4.splat(0));
+  return f32x4.pmax(f32x4.sub(f32x4.add(f32x4.splat(xn), cnv), f32x4.add(acc, acc)), f32x4.splat(0));
 }
 
 // @ts-ignore: decorator
