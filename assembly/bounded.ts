@@ -334,14 +334,8 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       }
       if (a >= 0 && (us < bs || (us == bs && a < bi))) { bs = us; bi = a; bd = ub; }
       if (bi == NONE) bi = -1;
-      store<i32>(outIndex + (<usize>i << 2), bi);
-      store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bd);
       const xnr = load<f64>(xnorm + (<usize>i << 3));
-      if (bi < 0 || !(bd < Infinity) || !(bs < Infinity) || !(xnr < Infinity) || !(load<f32>(xn + (<usize>q << 2)) < Infinity)) {
-        store<i32>(assign + (<usize>i << 2), -1);
-        continue;
-      }
-      store<i32>(assign + (<usize>i << 2), bi);
+      if (!publish(i, bi, bd, bs < Infinity && xnr < Infinity && load<f32>(xn + (<usize>q << 2)) < Infinity, outIndex, outDist, assign)) continue;
       const marg = margin(d, xnr, cmax);
       const lo = lower + (<usize>i * <usize>G << 2);
       const eq = epoch + <usize>i * <usize>G;
@@ -353,13 +347,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
         store<f32>(lo + (<usize>g << 2), stored(boundFrom(<f64>mm, marg)));
         store<u8>(eq + <usize>g, <u8>now);
       }
-      if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) {
-        const s = stored(boundFrom(<f64>ub, marg));
-        const eo = eq + <usize>gOld;
-        const cur = stored(<f64>load<f32>(lo + (<usize>gOld << 2)) - load<f64>(decay + ((<usize>load<u8>(eo) * <usize>G + <usize>gOld) << 3)));
-        store<f32>(lo + (<usize>gOld << 2), s < cur ? s : cur);
-        store<u8>(eo, <u8>now);
-      }
+      if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) oldGroupBound(lo, eq, gOld, ub, marg, decay, G, now);
     }
   }
   store<i32>(info, skipped);
@@ -369,6 +357,27 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
 }
 
 const NONE: i32 = 0x7fffffff;
+
+/** A pending row's choice: outputs, and assign (−1 when it or its distances are not finite, ok false). Returns whether it keeps bounds. */
+// @ts-ignore: decorator
+@inline function publish(i: i32, bi: i32, bd: f32, ok: bool, outIndex: usize, outDist: usize, assign: usize): bool {
+  store<i32>(outIndex + (<usize>i << 2), bi);
+  store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bd);
+  const keep = bi >= 0 && bd < Infinity && ok;
+  store<i32>(assign + (<usize>i << 2), keep ? bi : -1);
+  return keep;
+}
+
+/** The row left its previous centroid's group without computing it: that group's bound becomes the smaller
+ *  of its decayed bound and the bound from ub (the distance to the centroid it left), at epoch `now`. */
+// @ts-ignore: decorator
+@inline function oldGroupBound(lo: usize, eq: usize, gOld: i32, ub: f32, marg: f64, decay: usize, G: i32, now: i32): void {
+  const s = stored(boundFrom(<f64>ub, marg));
+  const eo = eq + <usize>gOld;
+  const cur = stored(<f64>load<f32>(lo + (<usize>gOld << 2)) - load<f64>(decay + ((<usize>load<u8>(eo) * <usize>G + <usize>gOld) << 3)));
+  store<f32>(lo + (<usize>gOld << 2), s < cur ? s : cur);
+  store<u8>(eo, <u8>now);
+}
 
 /**
  * Brute force for m ≤ RUN rows, row r being ids[r] (ids = 0: i0 + r): the rows are gathered (padded to 4)
@@ -639,14 +648,8 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
     }
     if (a >= 0 && (ub < bd || (ub == bd && a < bi))) { bd = ub; bi = a; }
     if (bi == NONE) bi = -1;
-    store<i32>(outIndex + (<usize>i << 2), bi);
-    store<f32>(outDist + (<usize>i << 2), bi < 0 ? NaN : bd);
     const xnr = load<f64>(xnorm + (<usize>i << 3));
-    if (bi < 0 || !(bd < Infinity) || !(xnr < Infinity) || !(nx < Infinity)) {
-      store<i32>(assign + (<usize>i << 2), -1);
-      continue;
-    }
-    store<i32>(assign + (<usize>i << 2), bi);
+    if (!publish(i, bi, bd, xnr < Infinity && nx < Infinity, outIndex, outDist, assign)) continue;
     const marg = margin(d, xnr, cmax);
     const lo = lower + (<usize>i * <usize>G << 2);
     const eq = epoch + <usize>i * <usize>G;
@@ -659,13 +662,7 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
       store<u8>(eq + <usize>g, <u8>now);
     }
     const gOld = a >= 0 ? (load<i32>(pos + (<usize>a << 2)) / BLOCK) / gsz : -1;
-    if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) {
-      const s = stored(boundFrom(<f64>ub, marg));
-      const eo = eq + <usize>gOld;
-      const cur = stored(<f64>load<f32>(lo + (<usize>gOld << 2)) - load<f64>(decay + ((<usize>load<u8>(eo) * <usize>G + <usize>gOld) << 3)));
-      store<f32>(lo + (<usize>gOld << 2), s < cur ? s : cur);
-      store<u8>(eo, <u8>now);
-    }
+    if (gOld >= 0 && bi != a && !load<u8>(oldIn + <usize>q)) oldGroupBound(lo, eq, gOld, ub, marg, decay, G, now);
   }
 }
 
