@@ -22,7 +22,9 @@ export interface LoadWasmKernelsOptions extends LoadKernelsOptions {
   blockBytes?: number;
   /** A module from {@link getWasmModule} (e.g. posted to a worker); `build` must then name its build. */
   module?: WebAssembly.Module;
-  /** When plain l2 assignment takes the exact 16-bit filter (default 'auto': by size); for tests and benchmarks. */
+  /** When l2 assignment without a bias takes the exact 16-bit filter (default 'auto': where it pays — plain
+   *  assignment of rows of ≥ 64 values to ≥ 16 centroids, the bounded kernel's full rows likewise and its runs
+   *  of rows of ≥ 256 values that need ≥ 8 blocks; 'on': wherever it can, 'off': never); for tests and benchmarks. */
   qFilter?: QFilter;
 }
 
