@@ -87,6 +87,22 @@ export interface AssignBounds {
   cmax: number;
 }
 
+/**
+ * State of {@link Kernels.boundedSession}: one shard's rows and the per-row fields of its {@link AssignBounds}
+ * (assign, lower, epoch, xnorm) held in wasm memory between steps, so a step copies no row in or out.
+ */
+export interface BoundedSession {
+  readonly n: number;
+  /** {@link Kernels.assignAccumulateBounded} over the session's rows with the per-row state held here: from
+   *  `bounds` only groupSize (the session's), order, decay, now and cmax are read, and its arrays are not
+   *  written. Same bits as that call. */
+  step(centroids: Float32Array, acc: Accumulators, bounds: AssignBounds, opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
+  /** Copies the per-row state out into `bounds`' assign, lower and epoch. */
+  read(bounds: AssignBounds): void;
+  /** Copies `bounds`' per-row arrays in (after the caller changed them). */
+  write(bounds: AssignBounds): void;
+}
+
 /** What {@link Kernels.assignAccumulateBounded} skipped and computed. */
 export interface BoundedInfo {
   /** Rows whose bounds settled them with one distance. */
@@ -214,6 +230,10 @@ export interface Kernels {
    *  are updated for the next call. */
   assignAccumulateBounded(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, bounds: AssignBounds,
     opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
+  /** A {@link BoundedSession} over `data` (copied once: it must not change afterwards) for k centroids,
+   *  starting from `bounds`' per-row state. Its memory (a separate wasm instance) goes when the session is
+   *  dropped. Undefined when sessions are unavailable (as {@link Kernels.pqGroupSession}), or for no rows. */
+  boundedSession?(data: Float32Array, dim: number, k: number, bounds: AssignBounds): BoundedSession | undefined;
   /** {@link Kernels.pqAssign} then accumulation of every sub-vector (row i, sub-space s) into cluster
    *  `s·ksub + code` of `acc` (k = m·ksub clusters of dim/m), in one pass. `opts.outIndex` / `opts.outDist`
    *  (codes within the sub-space, as pqAssign) are filled when given. Same bits as the two steps. */

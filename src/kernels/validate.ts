@@ -90,11 +90,25 @@ export function checkBounds(b: AssignBounds, n: number, k: number): number {
   const G = Math.ceil(k / b.groupSize);
   expect(b.assign instanceof Int32Array && b.assign.length === n, 'dimension-mismatch', 'bounds.assign length', n, b.assign?.length);
   expect(b.lower instanceof Float32Array && b.lower.length === n * G, 'dimension-mismatch', 'bounds.lower length', `n·G = ${n * G}`, b.lower?.length);
+  checkBoundsPlan(b, k);
+  expect(b.epoch instanceof Uint8Array && b.epoch.length === n * G, 'dimension-mismatch', 'bounds.epoch length', `n·G = ${n * G}`, b.epoch?.length);
+  expect(b.xnorm instanceof Float64Array && b.xnorm.length === n, 'dimension-mismatch', 'bounds.xnorm length', n, b.xnorm?.length);
+  for (let i = 0; i < n; i++) {
+    const a = b.assign[i]!;
+    if (a < -1 || a >= k) throw new IvfkitError('invalid-argument', `bounds.assign[${i}]: expected −1 .. ${k - 1}, got ${a}`);
+  }
+  return G;
+}
+
+/** The per-call fields of bounds (groupSize, order, decay, now, cmax) for k centroids; returns G. */
+export function checkBoundsPlan(b: Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'now' | 'cmax'>, k: number): number {
+  expect(typeof b === 'object' && b !== null, 'invalid-argument', 'bounds', 'an AssignBounds object', b);
+  expect(Number.isInteger(b.groupSize) && b.groupSize > 0 && b.groupSize % 8 === 0, 'invalid-argument', 'bounds.groupSize',
+    'a positive multiple of 8', b.groupSize);
+  const G = Math.ceil(k / b.groupSize);
   expect(b.decay instanceof Float64Array && b.decay.length === 256 * G, 'dimension-mismatch', 'bounds.decay length', `256·G = ${256 * G}`,
     b.decay?.length);
   expect(Number.isInteger(b.now) && b.now >= 0 && b.now < 256, 'invalid-argument', 'bounds.now', 'an integer in 0 .. 255', b.now);
-  expect(b.epoch instanceof Uint8Array && b.epoch.length === n * G, 'dimension-mismatch', 'bounds.epoch length', `n·G = ${n * G}`, b.epoch?.length);
-  expect(b.xnorm instanceof Float64Array && b.xnorm.length === n, 'dimension-mismatch', 'bounds.xnorm length', n, b.xnorm?.length);
   expect(typeof b.cmax === 'number' && b.cmax >= 0, 'invalid-argument', 'bounds.cmax', 'a number ≥ 0', b.cmax);
   if (b.order !== undefined) {
     expect(b.order instanceof Int32Array && b.order.length === k, 'dimension-mismatch', 'bounds.order length', k, b.order?.length);
@@ -104,10 +118,6 @@ export function checkBounds(b: AssignBounds, n: number, k: number): number {
       if (!(c >= 0 && c < k) || seen[c]) throw new IvfkitError('invalid-argument', `bounds.order: expected a permutation of 0 .. ${k - 1}, got ${c} at ${p}`);
       seen[c] = 1;
     }
-  }
-  for (let i = 0; i < n; i++) {
-    const a = b.assign[i]!;
-    if (a < -1 || a >= k) throw new IvfkitError('invalid-argument', `bounds.assign[${i}]: expected −1 .. ${k - 1}, got ${a}`);
   }
   return G;
 }

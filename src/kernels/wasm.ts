@@ -1,8 +1,8 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
-import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
+import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type BoundedSession, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -248,42 +248,14 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const index = opts.outIndex ? outI32(opts.outIndex, n, 'outIndex') : undefined;
       const dist = opts.outDist ? outF32(opts.outDist, n, 'outDist') : undefined;
       if (n === 0) return { skipped: 0, blocks: 0 };
-      const bias = opts.bias;
       ar.reset();
       const a0 = accIn(acc, k, dim);
-      const kb = Math.ceil(k / 8), kPad = kb * 8;
-      const R = Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 7 + 64)));
+      const R = boundedRows(dim, G);
       const rows = Math.min(R, n);
-      const pp = ar.alloc(kPad * dim * 4), cnp = ar.alloc(kPad * 4), ordp = ar.alloc(kPad * 4), posp = ar.alloc(k * 4);
-      const bpp = bias ? ar.alloc(kPad * 4) : 0;
-      const mark = ar.mark();
-      const cp = ar.alloc(k * dim * 4), bp = bias ? ar.alloc(k * 4) : 0;
-      const ord = ar.i32(ordp, kPad), pos = ar.i32(posp, k), cv = ar.f32(cp, k * dim);
-      if (bounds.order) ord.set(bounds.order); else for (let p = 0; p < k; p++) ord[p] = p;
-      ord.fill(0x7fffffff, k);
-      for (let p = 0; p < k; p++) pos[ord[p]!] = p;
-      if (bounds.order) for (let p = 0; p < k; p++) cv.set(centroids.subarray(ord[p]! * dim, (ord[p]! + 1) * dim), p * dim);
-      else cv.set(centroids);
-      if (bias) { const bv = ar.f32(bp, k); for (let p = 0; p < k; p++) bv[p] = bias[ord[p]!]!; }
-      ex.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
-      ar.f32(cnp, kPad).fill(Infinity, k);
-      ar.release(mark);
-      // Rows the kernel computes in full (all of them in a call without bounds) go through the 16-bit filter.
-      let qcp = 0, cnqp = 0, qip = 0;
-      if (!bias && filterApplies(build, qFilter, dim, k)) {
-        const m0 = ar.mark();
-        qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
-        if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = cnqp = qip = 0; filterStats.fallbacks++; }
-      }
-      // Runs of pending rows take it too when they need many blocks per row (8 on average; rows of 256+ values):
-      // with few blocks, or short rows, rounding the rows and the exact pass cost more than it saves. 'on': always.
-      const qRun = qFilter === 'on' ? 1 : dim >= 256 ? 8 : 0;
-      const dlp = ar.alloc(bounds.decay.length * 8), infop = ar.alloc(16);
-      ar.f64(dlp, bounds.decay.length).set(bounds.decay);
+      const c = boundedCentroids(ar, ex, centroids, k, dim, bounds, opts.bias, rows);
       const xp = ar.alloc(rows * dim * 4), asp = ar.alloc(rows * 4), lop = ar.alloc(rows * G * 4), xnp = ar.alloc(rows * 8);
       const epp = ar.alloc(rows * G);
       const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4);
-      const sp = ar.alloc(ex.boundedScratchBytes(rows, G, kb, k, dim));
       const scale = pow2(acc.shift), lscale = pow2(acc.lossShift);
       // The sums of the rows' last chosen centroids (kept.prev) stay with the bounds between calls; a call
       // moves only the rows whose centroid changed. Afresh when the rows, shape or scale differ, or when
@@ -297,7 +269,6 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ar.i64(ksp, k * dim).set(kept.sums);
       let changed = 0;
       let skipped = 0, computed = 0;
-      const gsz = bounds.groupSize / 8;
       blocks(n, R, (a, b) => {
         const r = b - a;
         ar.f32(xp, r * dim).set(data.subarray(a * dim, b * dim));
@@ -305,15 +276,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         ar.f32(lop, r * G).set(bounds.lower.subarray(a * G, b * G));
         ar.f64(xnp, r).set(bounds.xnorm.subarray(a, b));
         ar.u8(epp, r * G).set(bounds.epoch.subarray(a * G, b * G));
-        ex.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, bounds.now, xnp, bounds.cmax, sp, ip, dp, infop,
-          qcp, cnqp, qip, qRun);
-        ar.i32(prp, r).set(kept!.prev.subarray(a, b));
+        const info = c.run(xp, r, asp, lop, epp, xnp, ip, dp);
+        skipped += info[0]!;
+        computed += info[1]!;
+        ar.i32(prp, r).set(kept.prev.subarray(a, b));
         changed += ex.pqAccumulateDelta(xp, r, dim, 1, k, ip, prp, scale, ksp);
-        kept!.prev.set(ar.i32(prp, r), a);
+        kept.prev.set(ar.i32(prp, r), a);
         ex.pqAccumulateStats(r, 1, k, ip, dp, lscale, a0.cp, a0.lp, a0.rp);
-        const info = ar.i32(infop, 4);
-        skipped += info[0]!; computed += info[1]!;
-        if (qcp) { filterStats.rows += info[2]!; filterStats.exact += info[3]!; }
         bounds.assign.set(ar.i32(asp, r), a);
         bounds.lower.set(ar.f32(lop, r * G), a * G);
         bounds.epoch.set(ar.u8(epp, r * G), a * G);
@@ -327,6 +296,86 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       ex.addI64(a0.sp, ksp, k * dim);
       accOut(acc, k, dim, a0);
       return { skipped, blocks: computed };
+    },
+
+    boundedSession(data, dim, k, bounds): BoundedSession | undefined {
+      f32(data, 'data');
+      const n = rowsOf(data, dim);
+      expect(Number.isSafeInteger(k) && k > 0, 'invalid-argument', 'k', 'a positive integer', k);
+      const G = checkBounds(bounds, n, k), gs = bounds.groupSize;
+      if (!module || n === 0) return undefined;
+      let own: WebAssembly.Instance;
+      try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
+      const e = own.exports as unknown as KernelExports, a = new Arena(e);
+      const R = Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
+      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0;
+      try {
+        xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * G * 4); epp = a.alloc(n * G); xnp = a.alloc(n * 8);
+        ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
+        // Room for a step's centroids, filter, scratch and accumulators now, so that no step has to grow the memory.
+        const probe = a.mark();
+        a.alloc(k * dim * 12 + 24 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) + 16 * kPad + 256 * G * 8 +
+          e.boundedScratchBytes(R, G, kb, k, dim) + 4096);
+        a.release(probe);
+      } catch {
+        return undefined;                                   // memory.grow refused: the caller copies per call instead
+      }
+      a.f32(xp, n * dim).set(data);
+      const same = (b: AssignBounds): void => {
+        const g = checkBounds(b, n, k);
+        expect(g === G && b.groupSize === gs, 'dimension-mismatch', "bounds.groupSize (the session's)", gs, b.groupSize);
+      };
+      const write = (b: AssignBounds): void => {
+        same(b);
+        a.i32(asp, n).set(b.assign); a.f32(lop, n * G).set(b.lower); a.u8(epp, n * G).set(b.epoch); a.f64(xnp, n).set(b.xnorm);
+      };
+      write(bounds);
+      let keptShift: number | undefined, lastChanged = 0;
+      const base = a.mark();
+      return {
+        n,
+        step(centroids, acc, b, opts = {}) {
+          checkAssign(data.subarray(0, dim), dim, centroids, opts.bias ? { bias: opts.bias } : {});
+          expect(centroids.length === k * dim, 'dimension-mismatch', 'centroids length', `k·dim = ${k * dim}`, centroids.length);
+          checkAccumulators(acc, k, dim);
+          expect(checkBoundsPlan(b, k) === G && b.groupSize === gs, 'invalid-argument', "bounds.groupSize (the session's)", gs, b.groupSize);
+          checkBoundsBias(opts.bias);
+          const index = opts.outIndex ? outI32(opts.outIndex, n, 'outIndex') : undefined;
+          const dist = opts.outDist ? outF32(opts.outDist, n, 'outDist') : undefined;
+          a.release(base);
+          const a0 = accIn(acc, k, dim, a);
+          const c = boundedCentroids(a, e, centroids, k, dim, b, opts.bias, R);
+          // As in assignAccumulateBounded: the sums of the rows' last centroids stay here; afresh on a new scale or
+          // after a step where most rows changed.
+          const fresh = keptShift !== acc.shift || 2 * lastChanged > n;
+          if (fresh) {
+            a.i32(prevp, n).fill(-1);
+            a.i64(ksp, k * dim).fill(0n);
+            keptShift = acc.shift;
+          }
+          let skipped = 0, computed = 0, changed = 0;
+          const scale = pow2(acc.shift);
+          for (let r0 = 0; r0 < n; r0 += R) {
+            const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
+            const info = c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o);
+            skipped += info[0]!;
+            computed += info[1]!;
+            changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
+          }
+          lastChanged = fresh ? 0 : changed;
+          e.pqAccumulateStats(n, 1, k, ip, dp, pow2(acc.lossShift), a0.cp, a0.lp, a0.rp);
+          e.addI64(a0.sp, ksp, k * dim);
+          accOut(acc, k, dim, a0, a);
+          if (index) index.set(a.i32(ip, n));
+          if (dist) dist.set(a.f32(dp, n));
+          return { skipped, blocks: computed };
+        },
+        read(b) {
+          same(b);
+          b.assign.set(a.i32(asp, n)); b.lower.set(a.f32(lop, n * G)); b.epoch.set(a.u8(epp, n * G));
+        },
+        write,
+      };
     },
 
     accumulate(data, dim, index, dist, acc: Accumulators) {
@@ -574,6 +623,61 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       });
     });
     return o;
+  }
+
+  /** Rows per assignBounded call: a block's rows and bounds fit in blockBytes. */
+  function boundedRows(dim: number, G: number): number {
+    return Math.max(4, Math.floor(blockBytes / (dim * 4 + G * 7 + 64)));
+  }
+
+  /**
+   * The centroid side of a bounded step in arena `a` of instance `e`: centroids packed in `plan.order`
+   * (bias with them), the 16-bit filter's centroids when it applies, the decay table, and scratch for
+   * blocks of up to `rows` rows. `run` assigns one block; it returns the block's info (skipped, blocks).
+   */
+  function boundedCentroids(a: Arena, e: KernelExports, centroids: Float32Array, k: number, dim: number,
+    plan: Pick<AssignBounds, 'order' | 'groupSize' | 'decay' | 'now' | 'cmax'>, bias: Float32Array | undefined, rows: number) {
+    const kb = Math.ceil(k / 8), kPad = kb * 8, G = Math.ceil(k / plan.groupSize);
+    const pp = a.alloc(kPad * dim * 4), cnp = a.alloc(kPad * 4), ordp = a.alloc(kPad * 4), posp = a.alloc(k * 4);
+    const bpp = bias ? a.alloc(kPad * 4) : 0;
+    const mark = a.mark();
+    const cp = a.alloc(k * dim * 4), bp = bias ? a.alloc(k * 4) : 0;
+    const ord = a.i32(ordp, kPad), pos = a.i32(posp, k), cv = a.f32(cp, k * dim);
+    const order = plan.order;
+    if (order) ord.set(order); else for (let p = 0; p < k; p++) ord[p] = p;
+    ord.fill(0x7fffffff, k);
+    for (let p = 0; p < k; p++) pos[ord[p]!] = p;
+    if (order) for (let p = 0; p < k; p++) cv.set(centroids.subarray(ord[p]! * dim, (ord[p]! + 1) * dim), p * dim);
+    else cv.set(centroids);
+    if (bias) { const bv = a.f32(bp, k); for (let p = 0; p < k; p++) bv[p] = bias[ord[p]!]!; }
+    e.packCentroids(cp, k, dim, pp, cnp, bp, bpp);
+    a.f32(cnp, kPad).fill(Infinity, k);
+    a.release(mark);
+    // Rows the kernel computes in full (all of them in a call without bounds) go through the 16-bit filter.
+    let qcp = 0, cnqp = 0, qip = 0;
+    if (!bias && filterApplies(build, qFilter, dim, k)) {
+      const m0 = a.mark();
+      qcp = a.alloc(e.assignQCentroidBytes(kb, dim)); cnqp = a.alloc(kPad * 4); qip = a.alloc(32);
+      if (!e.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { a.release(m0); qcp = cnqp = qip = 0; filterStats.fallbacks++; }
+    }
+    // Runs of pending rows take it too when they need many blocks per row (8 on average; rows of 256+ values):
+    // with few blocks, or short rows, rounding the rows and the exact pass cost more than it saves. 'on': always.
+    const qRun = qFilter === 'on' ? 1 : dim >= 256 ? 8 : 0;
+    const dlp = a.alloc(plan.decay.length * 8), infop = a.alloc(16);
+    a.f64(dlp, plan.decay.length).set(plan.decay);
+    const sp = a.alloc(e.boundedScratchBytes(rows, G, kb, k, dim));
+    const gsz = plan.groupSize / 8, now = plan.now, cmax = plan.cmax;
+    return {
+      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number): Int32Array {
+        e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun);
+        const info = a.i32(infop, 4);
+        if (qcp) {
+          filterStats.rows += info[2]!;
+          filterStats.exact += info[3]!;
+        }
+        return info;
+      },
+    };
   }
 
   /** Copies the accumulators into the arena (after the caller's `ar.reset()`). */

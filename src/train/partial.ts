@@ -1,4 +1,4 @@
-import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type Kernels, type PqBounds, type PqGroupSession } from '../kernels/types.js';
+import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type BoundedSession, type Kernels, type PqBounds, type PqGroupSession } from '../kernels/types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed, lossShift, sumShift } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -119,6 +119,8 @@ export interface BoundsState {
   steps: Float64Array[];
   /** What the kernel reads and updates. */
   kernel: AssignBounds;
+  /** The rows and kernel's per-row state in wasm memory ({@link Kernels.boundedSession}) when the kernels have sessions. */
+  session?: BoundedSession;
 }
 
 /** Epochs a bounds state lives before it is rebuilt (one row of the decay table each). */
@@ -230,9 +232,12 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
         lower: new Float32Array(n * G), epoch: new Uint8Array(n * G), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, xnorm, cmax: 0,
       },
     };
+    const session = kernels.boundedSession?.(shard, dim, k, st.kernel);
+    if (session) st.session = session;
   }
   st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
-  const info = kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, { ...(bias ? { bias } : {}), ...(outIndex ? { outIndex } : {}) });
+  const o = { ...(bias ? { bias } : {}), ...(outIndex ? { outIndex } : {}) };
+  const info = st.session ? st.session.step(centroids, stats, st.kernel, o) : kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, o);
   const keep = Math.max(2, Math.min(KEEP_EPOCHS, Math.floor(2 ** 25 / (4 * centroids.length))));
   st.kept.push({ epoch: st.kernel.now, centroids: centroids.slice() });
   if (st.kept.length > keep) st.kept.shift();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
-import type { Accumulators, AssignBounds, BoundedInfo, Kernels } from '../../src/kernels/index.js';
+import type { Accumulators, AssignBounds, BoundedInfo, BoundedSession, Kernels } from '../../src/kernels/index.js';
 import { spatialOrder } from '../../src/train/partial.js';
 import { IvfkitError } from '../../src/util/errors.js';
 import { sumShift } from '../../src/util/fixed.js';
@@ -261,12 +261,43 @@ const sequence = (c: Case): Float32Array[] => {
   return seqs.get(c.name)!;
 };
 
+/**
+ * K with assignAccumulateBounded run through a {@link BoundedSession} per bounds object: the per-row state stays in
+ * the session from call to call (copied out after each call for the checks, and in again only when the caller
+ * changed it in between), so every check of this file also covers the session's own state.
+ */
+function throughSessions(K: Kernels): Kernels {
+  const sessions = new WeakMap<AssignBounds, { s: BoundedSession; last: AssignBounds }>();
+  const copy = (b: AssignBounds): AssignBounds => ({ ...b, assign: b.assign.slice(), lower: b.lower.slice(), epoch: b.epoch.slice() });
+  const changed = (b: AssignBounds, l: AssignBounds): boolean =>
+    b.assign.some((v, i) => v !== l.assign[i]) || b.lower.some((v, i) => !Object.is(v, l.lower[i])) || b.epoch.some((v, i) => v !== l.epoch[i]);
+  return {
+    ...K,
+    assignAccumulateBounded(data, dim, centroids, acc, bounds, opts) {
+      let e = sessions.get(bounds);
+      if (!e) {
+        const s = K.boundedSession!(data, dim, centroids.length / dim, bounds);
+        expect(s, `${K.build}: a session for ${data.length / dim} rows`).toBeDefined();
+        e = { s: s!, last: copy(bounds) };
+        sessions.set(bounds, e);
+      } else if (changed(bounds, e.last)) e.s.write(bounds);
+      const info = e.s.step(centroids, acc, bounds, opts);
+      e.s.read(bounds);
+      e.last = copy(bounds);
+      return info;
+    },
+  };
+}
+
 const variants = [
   { label: 'reference', load: async () => ref },
   { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
   { label: 'scalar', load: () => loadKernels({ build: 'scalar' }) },
   { label: 'auto, 2 KiB blocks', load: () => loadKernels({ build: 'auto', blockBytes: 2048 }) },
   { label: 'auto, 16-bit filter on', load: () => loadKernels({ build: 'auto', qFilter: 'on' }) },
+  { label: 'auto, sessions', load: async () => throughSessions(await loadKernels({ build: 'auto' })) },
+  { label: 'scalar, sessions', load: async () => throughSessions(await loadKernels({ build: 'scalar' })) },
+  { label: 'auto, 2 KiB blocks, 16-bit filter on, sessions', load: async () => throughSessions(await loadKernels({ build: 'auto', blockBytes: 2048, qFilter: 'on' })) },
 ];
 
 describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => {
