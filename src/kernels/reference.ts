@@ -2,7 +2,7 @@ import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
 import { PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions,
   type PqBounds, type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkDrift, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -145,6 +145,29 @@ export function createReferenceKernels(): Kernels {
       const o = outF32(out, n, 'out');
       for (let i = 0; i < n; i++) o[i] = sqNormF32(data, i * dim, dim);
       return o;
+    },
+
+    groupDrift(centroids, previous, dim, groupSize, order) {
+      const { k, G } = checkDrift(centroids, previous, dim, groupSize, order);
+      const out = new Float64Array(previous.length * G);
+      previous.forEach((prev, e) => {
+        for (let g = 0; g < G; g++) {
+          let m = 0;
+          for (let q = g * groupSize; q < Math.min(k, (g + 1) * groupSize); q++) {
+            const o = (order ? order[q]! : q) * dim;
+            let s0 = 0, s1 = 0, j = 0;
+            for (; j + 2 <= dim; j += 2) {
+              const v0 = centroids[o + j]! - prev[o + j]!, v1 = centroids[o + j + 1]! - prev[o + j + 1]!;
+              s0 += v0 * v0; s1 += v1 * v1;
+            }
+            if (j < dim) { const v = centroids[o + j]! - prev[o + j]!; s0 += v * v; }
+            const t = s0 + s1;
+            if (t > m || t !== t) m = t;
+          }
+          out[e * G + g] = m;
+        }
+      });
+      return out;
     },
 
     normalize(data, dim, out) {

@@ -203,6 +203,11 @@ export interface Kernels {
   dotMany(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;
   /** ‖x_i‖² for every row. */
   sqNorms(data: Float32Array, dim: number, out?: Float32Array): Float32Array;
+  /** How far each group of centroids moved: for every earlier set p in `previous` (each k × dim, like
+   *  `centroids`) and group g of `groupSize` centroids (order[g·groupSize ..], identity when absent), the
+   *  largest Σ_j (c_ij − p_ij)² over the group in f64 (two lane sums, even and odd j, folded s0 + s1: the
+   *  same bits in every build; NaN when one is NaN). previous.length × G values (G = ⌈k / groupSize⌉). */
+  groupDrift(centroids: Float32Array, previous: readonly Float32Array[], dim: number, groupSize: number, order?: Int32Array): Float64Array;
   /** x / ‖x‖ for every row; a zero row becomes a NaN row (then dropped as non-finite, as Lance). */
   normalize(data: Float32Array, dim: number, out?: Float32Array): Float32Array;
   /** mask[i] = 1 when every value of row i is finite; `count` = number of such rows. */

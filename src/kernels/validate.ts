@@ -100,6 +100,31 @@ export function checkBounds(b: AssignBounds, n: number, k: number): number {
   return G;
 }
 
+/** `order` is a permutation of 0 .. k − 1 (`what` names it in errors). */
+export function checkOrder(order: Int32Array, k: number, what: string): void {
+  expect(order instanceof Int32Array && order.length === k, 'dimension-mismatch', `${what} length`, k, order?.length);
+  const seen = new Uint8Array(k);
+  for (let p = 0; p < k; p++) {
+    const c = order[p]!;
+    if (!(c >= 0 && c < k) || seen[c]) throw new IvfkitError('invalid-argument', `${what}: expected a permutation of 0 .. ${k - 1}, got ${c} at ${p}`);
+    seen[c] = 1;
+  }
+}
+
+/** Arguments of groupDrift; returns k and the number of groups G. */
+export function checkDrift(centroids: Float32Array, previous: readonly Float32Array[], dim: number, groupSize: number,
+  order: Int32Array | undefined): { k: number; G: number } {
+  f32(centroids, 'centroids');
+  const k = rowsOf(centroids, dim, 'centroids');
+  expect(k > 0, 'invalid-argument', 'number of centroids', 'at least 1', k);
+  expect(Number.isSafeInteger(groupSize) && groupSize > 0, 'invalid-argument', 'groupSize', 'a positive integer', groupSize);
+  expect(Array.isArray(previous), 'invalid-argument', 'previous', 'an array of Float32Array', previous);
+  previous.forEach((p, e) => expect(p instanceof Float32Array && p.length === centroids.length, 'dimension-mismatch',
+    `previous[${e}] length (Float32Array)`, centroids.length, p?.length));
+  if (order !== undefined) checkOrder(order, k, 'order');
+  return { k, G: Math.ceil(k / groupSize) };
+}
+
 /** The per-call fields of bounds (groupSize, order, decay, now, cmax) for k centroids; returns G. */
 export function checkBoundsPlan(b: Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'now' | 'cmax'>, k: number): number {
   expect(typeof b === 'object' && b !== null, 'invalid-argument', 'bounds', 'an AssignBounds object', b);
@@ -110,15 +135,7 @@ export function checkBoundsPlan(b: Pick<AssignBounds, 'groupSize' | 'order' | 'd
     b.decay?.length);
   expect(Number.isInteger(b.now) && b.now >= 0 && b.now < 256, 'invalid-argument', 'bounds.now', 'an integer in 0 .. 255', b.now);
   expect(typeof b.cmax === 'number' && b.cmax >= 0, 'invalid-argument', 'bounds.cmax', 'a number ≥ 0', b.cmax);
-  if (b.order !== undefined) {
-    expect(b.order instanceof Int32Array && b.order.length === k, 'dimension-mismatch', 'bounds.order length', k, b.order?.length);
-    const seen = new Uint8Array(k);
-    for (let p = 0; p < k; p++) {
-      const c = b.order[p]!;
-      if (!(c >= 0 && c < k) || seen[c]) throw new IvfkitError('invalid-argument', `bounds.order: expected a permutation of 0 .. ${k - 1}, got ${c} at ${p}`);
-      seen[c] = 1;
-    }
-  }
+  if (b.order !== undefined) checkOrder(b.order, k, 'bounds.order');
   return G;
 }
 

@@ -2,7 +2,7 @@ import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { pow2 } from './reference.js';
 import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type BoundedSession, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkDrift, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -12,6 +12,7 @@ export interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   sqNorms(x: number, n: number, d: number, out: number): void;
+  groupDrift(c: number, p: number, s: number, k: number, d: number, ord: number, gs: number, out: number): void;
   l2Many(q: number, x: number, n: number, d: number, out: number): void;
   dotMany(q: number, x: number, n: number, d: number, out: number): void;
   normalize(x: number, n: number, d: number, out: number): void;
@@ -157,6 +158,24 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         o.set(ar.f32(op, b - a), a);
       });
       return o;
+    },
+
+    groupDrift(centroids, previous, dim, groupSize, order) {
+      const { k, G } = checkDrift(centroids, previous, dim, groupSize, order);
+      const out = new Float64Array(previous.length * G);
+      if (previous.length === 0) return out;
+      const len = centroids.length;
+      ar.reset();
+      const cp = ar.alloc(len * 4), pp = ar.alloc(len * 4), ordp = ar.alloc(k * 4), op = ar.alloc(G * 8);
+      ar.f32(cp, len).set(centroids);
+      const ov = ar.i32(ordp, k);
+      if (order) ov.set(order); else for (let p = 0; p < k; p++) ov[p] = p;
+      previous.forEach((p, e) => {
+        ar.f32(pp, len).set(p);
+        ex.groupDrift(cp, pp, 1, k, dim, ordp, groupSize, op);
+        out.set(ar.f64(op, G), e * G);
+      });
+      return out;
     },
 
     normalize(data, dim, out) {

@@ -201,17 +201,19 @@ export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
  */
 function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
   stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined, outIndex?: Int32Array): void {
+  // max ‖c‖ from the kernels' f32 ‖c‖² (within dim·2^-24 relative, as ‖x‖ below); a non-finite centroid drops the state.
+  const csq = kernels.sqNorms(centroids, dim);
   let cmax = 0, finite = true;
   for (let c = 0; c < k; c++) {
-    let s = 0;
-    for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]!; s += v * v; }
-    if (!Number.isFinite(s)) finite = false;
-    cmax = Math.max(cmax, Math.sqrt(s));
+    const s = csq[c]!;
+    if (!(s < Infinity)) finite = false;
+    else if (s > cmax) cmax = s;
   }
+  cmax = Math.sqrt(cmax) * (1 + (dim + 2) * 2 ** -24);
   let st = scratch.bounds;
   scratch.bounds = undefined;
   if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.assign.length === n && st.kernel.now + 1 < MAX_EPOCHS) {
-    st.kernel.decay = nextDecay(st, centroids);
+    st.kernel.decay = nextDecay(st, centroids, kernels);
     st.kernel.now++;
   } else {
     const kb = Math.ceil(k / 8);
@@ -253,36 +255,27 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
  * decay[e + 1] plus the step from e to e + 1; each rounded up, so every entry is at least the true largest
  * movement (triangle inequality). Epochs after the next hold +Inf.
  */
-function nextDecay(st: BoundsState, centroids: Float32Array): Float64Array {
+function nextDecay(st: BoundsState, centroids: Float32Array, kernels: Kernels): Float64Array {
   const { groupSize: gs, order, decay: old, now } = st.kernel;
   const { k, dim, kept, steps } = st;
   const G = Math.ceil(k / gs);
-  const net = (prev: Float32Array, out: Float64Array, o: number): void => {
-    for (let g = 0; g < G; g++) {
-      let m = 0;
-      for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
-        const c = order ? order[p]! : p;
-        let s = 0;
-        for (let j = c * dim, e = j + dim; j < e; j++) { const v = centroids[j]! - prev[j]!; s += v * v; }
-        m = Math.max(m, Math.sqrt(s));
-      }
-      out[o + g] = m * (1 + 1e-9);
-    }
-  };
+  // Net movement from every kept epoch (the newest is the last step): √ of the kernels' f64 sums, rounded up.
+  const net = kernels.groupDrift(centroids, kept.map((s) => s.centroids), dim, gs, order);
+  for (let i = 0; i < net.length; i++) net[i] = Math.sqrt(net[i]!) * (1 + 1e-9);
+  const measured = (s: number): Float64Array => net.subarray(s * G, (s + 1) * G);
   const decay = new Float64Array(256 * G).fill(Infinity);
   decay.fill(0, (now + 1) * G, (now + 2) * G);
   const step = decay.subarray(now * G, (now + 1) * G);
-  net(kept[kept.length - 1]!.centroids, decay, now * G);
+  step.set(measured(kept.length - 1));
   const up = (a: number, b: number): number => (a + b) * (1 + 1e-15);
-  const measured = new Float64Array(G);
   for (let e = now - 1; e >= 0; e--) {
     const o = e * G;
     const s = steps[e]!;
     for (let g = 0; g < G; g++) decay[o + g] = Math.min(up(old[o + g]!, step[g]!), up(decay[o + G + g]!, s[g]!));
-    const snap = kept.find((s) => s.epoch === e);
-    if (!snap) continue;
-    net(snap.centroids, measured, 0);
-    for (let g = 0; g < G; g++) decay[o + g] = Math.min(decay[o + g]!, measured[g]!);
+    const at = kept.findIndex((s) => s.epoch === e);
+    if (at < 0) continue;
+    const m = measured(at);
+    for (let g = 0; g < G; g++) decay[o + g] = Math.min(decay[o + g]!, m[g]!);
   }
   steps.push(step.slice());
   return decay;

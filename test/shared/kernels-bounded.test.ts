@@ -399,3 +399,57 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
     }
   });
 });
+
+describe('groupDrift', () => {
+  const builds = [
+    { label: 'reference', load: async () => ref },
+    { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
+    { label: 'scalar', load: () => loadKernels({ build: 'scalar' }) },
+  ];
+  const shapes = [{ k: 13, d: 3, gs: 8 }, { k: 40, d: 17, gs: 16 }, { k: 64, d: 128, gs: 8 }, { k: 9, d: 1, gs: 24 }, { k: 30, d: 70, gs: 8 }];
+
+  it.each(builds)('$label: the largest squared movement per group, the same bits as the reference, for any order', async ({ load }) => {
+    const K = await load();
+    for (const { k, d, gs } of shapes) {
+      const c = blobs(k, d, 5, k + d);
+      const prev = [blobs(k, d, 5, k + d + 1), c.map((v, i) => (i % 5 === 0 ? v + 0.25 : v)), c.slice()];
+      const G = Math.ceil(k / gs);
+      for (const order of [undefined, shuffled(k, k + gs)]) {
+        const got = K.groupDrift(c, prev, d, gs, order);
+        same(got, ref.groupDrift(c, prev, d, gs, order), `k=${k} d=${d} gs=${gs} ${order ? 'shuffled' : 'identity'}`);
+        expect(got.length).toBe(prev.length * G);
+        for (let e = 0; e < prev.length; e++) {
+          for (let g = 0; g < G; g++) {
+            let m = 0;
+            for (let q = g * gs; q < Math.min(k, (g + 1) * gs); q++) m = Math.max(m, trueDist(c, order ? order[q]! : q, prev[e]!, order ? order[q]! : q, d) ** 2);
+            expect(Math.abs(got[e * G + g]! - m), `set ${e} group ${g}`).toBeLessThanOrEqual(m * 1e-12);
+          }
+        }
+        expect(Array.from(got.subarray(2 * G, 3 * G)), 'unmoved').toEqual(new Array(G).fill(0));
+      }
+    }
+  });
+
+  it.each(builds)('$label: NaN stays; bad arguments throw IvfkitError stating expected and actual', async ({ load }) => {
+    const K = await load();
+    const k = 12, d = 5, c = blobs(k, d, 3, 7), p = c.slice();
+    p[3 * d + 2] = NaN;
+    const got = K.groupDrift(c, [p, c], d, 8);
+    expect(Number.isNaN(got[0]!)).toBe(true);
+    expect(got[1]).toBe(0);
+    expect(Array.from(got.subarray(2))).toEqual([0, 0]);
+    expect(K.groupDrift(c, [], d, 8).length).toBe(0);
+    const bad: [() => unknown, RegExp][] = [
+      [() => K.groupDrift(c, [c.subarray(1)], d, 8), /previous\[0\] length \(Float32Array\): expected 60, got 59/],
+      [() => K.groupDrift(c, [c], d, 0), /groupSize: expected a positive integer, got 0/],
+      [() => K.groupDrift(c, [c], d, 8, Int32Array.from({ length: k }, () => 0)), /order: expected a permutation of 0 \.\. 11, got 0 at 1/],
+      [() => K.groupDrift(c, [c], 7, 8), /centroids/],
+    ];
+    for (const [f, msg] of bad) {
+      let err: unknown;
+      try { f(); } catch (e) { err = e; }
+      expect(err, String(msg)).toBeInstanceOf(IvfkitError);
+      expect((err as Error).message).toMatch(msg);
+    }
+  });
+});
