@@ -5,6 +5,7 @@ import * as simdWasm from './generated/simd.js';
 import { createReferenceKernels } from './reference.js';
 import type { KernelBuild, KernelBuildRequest, Kernels, LoadKernelsOptions } from './types.js';
 import { createWasmKernels, DEFAULT_BLOCK_BYTES, type QFilter } from './wasm.js';
+import { warmUp } from './warmup.js';
 
 export type * from './types.js';
 export { createReferenceKernels } from './reference.js';
@@ -80,7 +81,12 @@ export async function getWasmModule(build: KernelBuildRequest = DEFAULT_KERNEL_B
   if (m) return m;
   let p = modulePromises.get(b);
   if (!p) {
-    p = WebAssembly.compile(getWasmBytes(b) as BufferSource).then((mod) => { moduleCache.set(b, mod); return mod; });
+    p = (async () => {
+      const mod = await WebAssembly.compile(getWasmBytes(b) as BufferSource);
+      warmUp(mod, b, await WebAssembly.instantiate(mod, {}));
+      moduleCache.set(b, mod);
+      return mod;
+    })();
     modulePromises.set(b, p);
   }
   return p;
@@ -92,6 +98,7 @@ export function getWasmModuleSync(build: KernelBuildRequest = DEFAULT_KERNEL_BUI
   let m = moduleCache.get(b);
   if (!m) {
     m = new WebAssembly.Module(getWasmBytes(b) as BufferSource);
+    warmUp(m, b, new WebAssembly.Instance(m, {}));
     moduleCache.set(b, m);
   }
   return m;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import { getWasmModule, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import { warmUp } from '../../src/kernels/warmup.js';
 import type { Accumulators, AssignBounds, BoundedInfo, BoundedSession, Kernels } from '../../src/kernels/index.js';
 import { spatialOrder } from '../../src/train/partial.js';
 import { IvfkitError } from '../../src/util/errors.js';
@@ -451,5 +452,14 @@ describe('groupDrift', () => {
       expect(err, String(msg)).toBeInstanceOf(IvfkitError);
       expect((err as Error).message).toMatch(msg);
     }
+  });
+});
+
+describe('warm-up at module load', () => {
+  it.each(['simd', 'scalar'] as const)('%s: runs every step to the end on a throwaway instance, without touching the caches', async (build) => {
+    const mod = await getWasmModule(build);
+    expect(warmUp(mod, build, await WebAssembly.instantiate(mod, {}))).toBe(true);
+    const bogus = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), {});
+    expect(warmUp(mod, build, bogus), 'an instance without the kernels').toBe(false);
   });
 });
