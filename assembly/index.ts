@@ -6,6 +6,7 @@ export { packCentroids, assignRows } from './assign';
 export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes } from "./assignq";
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { groupDrift } from './drift';
+export { orderSplit } from './order';
 export { accumulate, pqAccumulate, pqAccumulateDelta, pqAccumulateStats, addI64 } from './kmeans';
 export { pqTranspose, pqPrepare, pqAssign, pqAssignBounded, pqCodes8, pqCodes4 } from './pq';
 export { pqAssignGrouped } from './pqgroups';

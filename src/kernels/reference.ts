@@ -1,8 +1,9 @@
+import { spatialOrder } from './order.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { roundHalfEven } from '../util/fixed.js';
 import { PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions,
   type PqBounds, type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkDrift, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkCentroidOrder, checkDrift, checkPq, checkPqBounds, checkQuery, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /*
  * Plain-TS oracle for every kernel. The arithmetic is pinned down in f32 (Math.fround after every
@@ -168,6 +169,10 @@ export function createReferenceKernels(): Kernels {
         }
       });
       return out;
+    },
+
+    centroidOrder(centroids, dim, groupSize) {
+      return spatialOrder(centroids, checkCentroidOrder(centroids, dim, groupSize), dim, groupSize);
     },
 
     normalize(data, dim, out) {

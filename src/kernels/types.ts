@@ -208,6 +208,10 @@ export interface Kernels {
    *  largest Σ_j (c_ij − p_ij)² over the group in f64 (two lane sums, even and odd j, folded s0 + s1: the
    *  same bits in every build; NaN when one is NaN). previous.length × G values (G = ⌈k / groupSize⌉). */
   groupDrift(centroids: Float32Array, previous: readonly Float32Array[], dim: number, groupSize: number, order?: Int32Array): Float64Array;
+  /** A permutation of the k centroids into groups of `groupSize` nearby ones (for {@link AssignBounds.order}):
+   *  recursive halving at multiples of groupSize along each part's principal direction (3 power iterations in f64
+   *  from a fixed start), ties by id. The same permutation in every build (src/kernels/order.ts). */
+  centroidOrder(centroids: Float32Array, dim: number, groupSize: number): Int32Array;
   /** x / ‖x‖ for every row; a zero row becomes a NaN row (then dropped as non-finite, as Lance). */
   normalize(data: Float32Array, dim: number, out?: Float32Array): Float32Array;
   /** mask[i] = 1 when every value of row i is finite; `count` = number of such rows. */

@@ -111,6 +111,15 @@ export function checkOrder(order: Int32Array, k: number, what: string): void {
   }
 }
 
+/** Arguments of centroidOrder; returns k. */
+export function checkCentroidOrder(centroids: Float32Array, dim: number, groupSize: number): number {
+  f32(centroids, 'centroids');
+  const k = rowsOf(centroids, dim, 'centroids');
+  expect(k > 0, 'invalid-argument', 'number of centroids', 'at least 1', k);
+  expect(Number.isSafeInteger(groupSize) && groupSize > 0, 'invalid-argument', 'groupSize', 'a positive integer', groupSize);
+  return k;
+}
+
 /** Arguments of groupDrift; returns k and the number of groups G. */
 export function checkDrift(centroids: Float32Array, previous: readonly Float32Array[], dim: number, groupSize: number,
   order: Int32Array | undefined): { k: number; G: number } {

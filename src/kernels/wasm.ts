@@ -1,8 +1,9 @@
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
+import { ORDER_POWER_STEPS, orderByHalving } from './order.js';
 import { pow2 } from './reference.js';
 import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type BoundedSession, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkDrift, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkCentroidOrder, checkDrift, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -13,6 +14,7 @@ export interface KernelExports {
   heapBase(): number;
   sqNorms(x: number, n: number, d: number, out: number): void;
   groupDrift(c: number, p: number, s: number, k: number, d: number, ord: number, gs: number, out: number): void;
+  orderSplit(c: number, order: number, lo: number, hi: number, d: number, w: number, mean: number, dir: number, next: number, proj: number, its: number): void;
   l2Many(q: number, x: number, n: number, d: number, out: number): void;
   dotMany(q: number, x: number, n: number, d: number, out: number): void;
   normalize(x: number, n: number, d: number, out: number): void;
@@ -176,6 +178,20 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         out.set(ar.f64(op, G), e * G);
       });
       return out;
+    },
+
+    centroidOrder(centroids, dim, groupSize) {
+      const k = checkCentroidOrder(centroids, dim, groupSize);
+      ar.reset();
+      const cp = ar.alloc(k * dim * 4), op = ar.alloc(k * 4), wp = ar.alloc(k * dim * 8), mp = ar.alloc(dim * 8), dp = ar.alloc(dim * 8);
+      const np = ar.alloc(dim * 8), pp = ar.alloc(k * 8);
+      ar.f32(cp, k * dim).set(centroids);
+      const proj = ar.f64(pp, k);
+      const order = orderByHalving(k, groupSize, ar.i32(op, k), (lo, hi) => {
+        ex.orderSplit(cp, op, lo, hi, dim, wp, mp, dp, np, pp, ORDER_POWER_STEPS);
+        return proj;
+      });
+      return order.slice();
     },
 
     normalize(data, dim, out) {

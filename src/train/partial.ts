@@ -230,7 +230,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     st = {
       shard, dim, k, kept: [], steps: [],
       kernel: {
-        groupSize: gs, order: finite ? spatialOrder(centroids, k, dim, gs) : undefined, assign: new Int32Array(n).fill(-1),
+        groupSize: gs, order: finite ? kernels.centroidOrder(centroids, dim, gs) : undefined, assign: new Int32Array(n).fill(-1),
         lower: new Float32Array(n * G), epoch: new Uint8Array(n * G), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, xnorm, cmax: 0,
       },
     };
@@ -281,69 +281,8 @@ function nextDecay(st: BoundsState, centroids: Float32Array, kernels: Kernels): 
   return decay;
 }
 
-/**
- * A permutation of the k centroids into groups of `gs` nearby ones: recursive halving (at multiples of
- * gs) along each part's principal direction (a few power iterations from a fixed start). Deterministic.
- */
-export function spatialOrder(centroids: Float32Array, k: number, dim: number, gs: number): Int32Array {
-  const order = Int32Array.from({ length: k }, (_, c) => c);
-  const w = new Float64Array(k * dim);
-  const mean = new Float64Array(dim), dir = new Float64Array(dim), next = new Float64Array(dim);
-  const proj = new Float64Array(k);
-  const stack = [0, k];
-  while (stack.length > 0) {
-    const hi = stack.pop()!, lo = stack.pop()!;
-    if (hi - lo <= gs) continue;
-    splitOnce(centroids, order, w, lo, hi, dim, mean, dir, next, proj);
-    const mid = lo + gs * Math.max(1, Math.floor((hi - lo) / (2 * gs)));
-    stack.push(mid, hi, lo, mid);
-  }
-  return order;
-}
-
-/** w[q ..] · v over dim values (four running sums: the loop is not bound by one add's latency). */
-function dotRow(w: Float64Array, q: number, v: Float64Array, dim: number): number {
-  let t0 = 0, t1 = 0, t2 = 0, t3 = 0, j = 0;
-  for (; j + 4 <= dim; j += 4) {
-    t0 += w[q + j]! * v[j]!; t1 += w[q + j + 1]! * v[j + 1]!;
-    t2 += w[q + j + 2]! * v[j + 2]!; t3 += w[q + j + 3]! * v[j + 3]!;
-  }
-  for (; j < dim; j++) t0 += w[q + j]! * v[j]!;
-  return (t0 + t1) + (t2 + t3);
-}
-
-/** Orders order[lo, hi) by the projection on the part's principal direction (3 power steps from a fixed
- *  start); w receives the part's rows minus their mean. */
-function splitOnce(centroids: Float32Array, order: Int32Array, w: Float64Array, lo: number, hi: number, dim: number,
-  mean: Float64Array, dir: Float64Array, next: Float64Array, proj: Float64Array): void {
-  const cnt = hi - lo;
-  mean.fill(0);
-  for (let p = lo; p < hi; p++) {
-    const o = order[p]! * dim;
-    for (let j = 0; j < dim; j++) mean[j] = mean[j]! + centroids[o + j]!;
-  }
-  for (let j = 0; j < dim; j++) { mean[j] = mean[j]! / cnt; dir[j] = ((j * 0x9e3779b1) >>> 0) / 4294967296 - 0.5; }
-  for (let p = lo, q = 0; p < hi; p++, q += dim) {
-    const o = order[p]! * dim;
-    for (let j = 0; j < dim; j++) w[q + j] = centroids[o + j]! - mean[j]!;
-  }
-  const end = cnt * dim;
-  for (let it = 0; it < 3; it++) {
-    next.fill(0);
-    for (let q = 0; q < end; q += dim) {
-      const t = dotRow(w, q, dir, dim);
-      for (let j = 0; j < dim; j++) next[j] = next[j]! + t * w[q + j]!;
-    }
-    let norm = 0;
-    for (let j = 0; j < dim; j++) norm += next[j]! * next[j]!;
-    if (!(norm > 0)) break;
-    norm = Math.sqrt(norm);
-    for (let j = 0; j < dim; j++) dir[j] = next[j]! / norm;
-  }
-  for (let p = lo, q = 0; p < hi; p++, q += dim) proj[order[p]!] = dotRow(w, q, dir, dim);
-  const part = Array.from(order.subarray(lo, hi)).sort((a, b) => proj[a]! - proj[b]! || a - b);
-  order.set(part, lo);
-}
+/** The centroid order of the bounds in plain TS (the kernels' `centroidOrder`; also for tests). */
+export { spatialOrder } from '../kernels/order.js';
 
 function checkContext(ctx: StatsContext): void {
   expect(typeof ctx === 'object' && ctx !== null, 'invalid-argument', 'ctx', 'a StatsContext', ctx);

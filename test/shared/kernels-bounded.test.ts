@@ -463,3 +463,43 @@ describe('warm-up at module load', () => {
     expect(warmUp(mod, build, bogus), 'an instance without the kernels').toBe(false);
   });
 });
+
+describe('centroidOrder', () => {
+  const builds = [
+    { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
+    { label: 'scalar', load: () => loadKernels({ build: 'scalar' }) },
+  ];
+  const shapes = [
+    { k: 256, d: 128, gs: 8, x: blobs(256, 128, 40, 31) }, { k: 61, d: 17, gs: 8, x: blobs(61, 17, 9, 32) }, { k: 45, d: 3, gs: 16, x: blobs(45, 3, 7, 33) },
+    { k: 30, d: 1, gs: 8, x: blobs(30, 1, 4, 34) }, { k: 5, d: 6, gs: 8, x: blobs(5, 6, 2, 35) }, { k: 100, d: 70, gs: 24, x: blobs(100, 70, 12, 36) },
+    { k: 40, d: 5, gs: 8, x: integers(40, 5, 2) }, { k: 24, d: 4, gs: 8, x: new Float32Array(96).fill(3) },
+  ];
+
+  it.each(builds)('$label: the permutation of the plain-TS order, bit for bit (odd dims, ties, identical centroids)', async ({ load }) => {
+    const K = await load();
+    for (const { k, d, gs, x } of shapes) {
+      const got = K.centroidOrder(x, d, gs);
+      same(got, spatialOrder(x, k, d, gs), `k=${k} d=${d} gs=${gs}`);
+      same(Int32Array.from(got).sort(), Int32Array.from({ length: k }, (_, c) => c), `k=${k}: a permutation`);
+      same(ref.centroidOrder(x, d, gs), got, `k=${k}: reference kernel`);
+    }
+  });
+
+  it('groups nearby centroids: every group of 8 of well-separated blobs holds one blob', () => {
+    const d = 16, blobsOf = 8, per = 8;
+    const x = new Float32Array(blobsOf * per * d);
+    const rng = createRng(5, 1);
+    for (let b = 0; b < blobsOf; b++) for (let i = 0; i < per; i++) for (let j = 0; j < d; j++) x[(b * per + i) * d + j] = 100 * ((b >> (j % 3)) & 1) + j * b + rng.next();
+    const order = ref.centroidOrder(x, d, 8);
+    for (let g = 0; g < blobsOf; g++) expect(new Set(Array.from(order.subarray(g * 8, g * 8 + 8), (c) => Math.floor(c / per))).size, `group ${g}`).toBe(1);
+  });
+
+  it('bad arguments throw IvfkitError stating expected and actual', async () => {
+    const K = await loadKernels({ build: 'auto' });
+    for (const k of [ref, K]) {
+      expect(() => k.centroidOrder(new Float32Array(10), 3, 8)).toThrow(IvfkitError);
+      expect(() => k.centroidOrder(new Float32Array(9), 3, 0)).toThrow(/groupSize: expected a positive integer, got 0/);
+      expect(() => k.centroidOrder(new Float32Array(0), 3, 8)).toThrow(/number of centroids: expected at least 1, got 0/);
+    }
+  });
+});
