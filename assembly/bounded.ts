@@ -76,11 +76,11 @@ const FULL_DEN: i32 = 5;
  * distance blocks computed, rows computed in full through the 16-bit filter, of those the rows that needed its exact pass].
  * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias);
  * with qRun > 0, also every run of pending rows that need at least qRun blocks on average. The rows that need a group are listed per group, so 4-row tiles are made of
- * rows that all need that group.
+ * rows that all need that group. xsq (0 = compute them): f32 × n, each row's ‖x‖² as sqNorms gives it.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -156,7 +156,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   let skipped = 0, blocks = 0, np = 0, nf = 0;
   for (let i = 0; i < n; i++) {
     const xr = x + <usize>i * stride;
-    const xni = sqNormRow(xr, d);
+    const xni = xsq != 0 ? load<f32>(xsq + (<usize>i << 2)) : sqNormRow(xr, d);
     const a = load<i32>(assign + (<usize>i << 2));
     let t: f64 = Infinity;
     let ub: f32 = NaN, us: f32 = NaN;

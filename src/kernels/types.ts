@@ -87,6 +87,14 @@ export interface AssignBounds {
   cmax: number;
 }
 
+/** The per-call fields of {@link AssignBounds} (what a {@link BoundedSession} step reads). */
+export type BoundsPlan = Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'now' | 'cmax'>;
+
+/** Where a {@link BoundedSession} starts: the group size, and optionally per-row state of an {@link AssignBounds}
+ *  (absent: no bounds yet, every row takes the full assignment first; `xnorm` absent: from the rows' f32 norms,
+ *  √‖x‖² · (1 + (dim + 2)·2⁻²⁴), an upper bound as the margin needs). */
+export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'>>;
+
 /**
  * State of {@link Kernels.boundedSession}: one shard's rows and the per-row fields of its {@link AssignBounds}
  * (assign, lower, epoch, xnorm) held in wasm memory between steps, so a step copies no row in or out.
@@ -96,7 +104,7 @@ export interface BoundedSession {
   /** {@link Kernels.assignAccumulateBounded} over the session's rows with the per-row state held here: from
    *  `bounds` only groupSize (the session's), order, decay, now and cmax are read, and its arrays are not
    *  written. Same bits as that call. */
-  step(centroids: Float32Array, acc: Accumulators, bounds: AssignBounds, opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
+  step(centroids: Float32Array, acc: Accumulators, bounds: BoundsPlan, opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
   /** Copies the per-row state out into `bounds`' assign, lower and epoch. */
   read(bounds: AssignBounds): void;
   /** Copies `bounds`' per-row arrays in (after the caller changed them). */
@@ -239,10 +247,11 @@ export interface Kernels {
    *  are updated for the next call. */
   assignAccumulateBounded(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, bounds: AssignBounds,
     opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
-  /** A {@link BoundedSession} over `data` (copied once: it must not change afterwards) for k centroids,
-   *  starting from `bounds`' per-row state. Its memory (a separate wasm instance) goes when the session is
-   *  dropped. Undefined when sessions are unavailable (as {@link Kernels.pqGroupSession}), or for no rows. */
-  boundedSession?(data: Float32Array, dim: number, k: number, bounds: AssignBounds): BoundedSession | undefined;
+  /** A {@link BoundedSession} over `data` (copied once: it must not change afterwards) for k centroids, from
+   *  `start`. The session also keeps each row's ‖x‖² (f32), so steps do not compute it again. Its memory (a
+   *  separate wasm instance) goes when the session is dropped. Undefined when sessions are unavailable (as
+   *  {@link Kernels.pqGroupSession}), or for no rows. */
+  boundedSession?(data: Float32Array, dim: number, k: number, start: BoundsStart): BoundedSession | undefined;
   /** {@link Kernels.pqAssign} then accumulation of every sub-vector (row i, sub-space s) into cluster
    *  `s·ksub + code` of `acc` (k = m·ksub clusters of dim/m), in one pass. `opts.outIndex` / `opts.outDist`
    *  (codes within the sub-space, as pqAssign) are filled when given. Same bits as the two steps. */

@@ -32,7 +32,7 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, qRun: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -333,29 +333,37 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       return { skipped, blocks: computed };
     },
 
-    boundedSession(data, dim, k, bounds): BoundedSession | undefined {
+    boundedSession(data, dim, k, start): BoundedSession | undefined {
       f32(data, 'data');
       const n = rowsOf(data, dim);
       expect(Number.isSafeInteger(k) && k > 0, 'invalid-argument', 'k', 'a positive integer', k);
-      const G = checkBounds(bounds, n, k), gs = bounds.groupSize;
+      const full = start?.assign !== undefined || start?.lower !== undefined || start?.epoch !== undefined;
+      if (full) checkBounds(start as AssignBounds, n, k);
+      expect(typeof start === 'object' && start !== null && Number.isInteger(start.groupSize) && start.groupSize > 0 && start.groupSize % 8 === 0,
+        'invalid-argument', 'start.groupSize', 'a positive multiple of 8', start?.groupSize);
+      const gs = start.groupSize, G = Math.ceil(k / gs);
+      if (!full && start.xnorm !== undefined) {
+        expect(start.xnorm instanceof Float64Array && start.xnorm.length === n, 'dimension-mismatch', 'start.xnorm length', n, start.xnorm?.length);
+      }
       if (!module || n === 0) return undefined;
       let own: WebAssembly.Instance;
       try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
       const R = Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
-      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0;
+      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0;
       try {
+        // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
+        // accumulators, so that no step has to grow the memory.
+        a.release(a.alloc(n * (dim * 4 + G * 5 + 32) + k * dim * 20 + 24 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) + 16 * kPad +
+          256 * G * 8 + e.boundedScratchBytes(R, G, kb, k, dim) + 8192));
+        a.reset();
         xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * G * 4); epp = a.alloc(n * G); xnp = a.alloc(n * 8);
-        ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
-        // Room for a step's centroids, filter, scratch and accumulators now, so that no step has to grow the memory.
-        const probe = a.mark();
-        a.alloc(k * dim * 12 + 24 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) + 16 * kPad + 256 * G * 8 +
-          e.boundedScratchBytes(R, G, kb, k, dim) + 4096);
-        a.release(probe);
+        xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
       } catch {
         return undefined;                                   // memory.grow refused: the caller copies per call instead
       }
       a.f32(xp, n * dim).set(data);
+      e.sqNorms(xp, n, dim, xsp);
       const same = (b: AssignBounds): void => {
         const g = checkBounds(b, n, k);
         expect(g === G && b.groupSize === gs, 'dimension-mismatch', "bounds.groupSize (the session's)", gs, b.groupSize);
@@ -364,7 +372,15 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         same(b);
         a.i32(asp, n).set(b.assign); a.f32(lop, n * G).set(b.lower); a.u8(epp, n * G).set(b.epoch); a.f64(xnp, n).set(b.xnorm);
       };
-      write(bounds);
+      if (full) write(start as AssignBounds);
+      else {
+        a.i32(asp, n).fill(-1);
+        if (start.xnorm) a.f64(xnp, n).set(start.xnorm);
+        else {
+          const sq = a.f32(xsp, n), xn = a.f64(xnp, n), up = 1 + (dim + 2) * 2 ** -24;
+          for (let i = 0; i < n; i++) xn[i] = Math.sqrt(sq[i]!) * up;
+        }
+      }
       let keptShift: number | undefined, lastChanged = 0;
       const base = a.mark();
       return {
@@ -392,7 +408,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
-            const info = c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o);
+            const info = c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o);
             skipped += info[0]!;
             computed += info[1]!;
             changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
@@ -703,8 +719,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const sp = a.alloc(e.boundedScratchBytes(rows, G, kb, k, dim));
     const gsz = plan.groupSize / 8, now = plan.now, cmax = plan.cmax;
     return {
-      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number): Int32Array {
-        e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun);
+      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0): Int32Array {
+        e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq);
         const info = a.i32(infop, 4);
         if (qcp) {
           filterStats.rows += info[2]!;

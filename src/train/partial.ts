@@ -119,7 +119,8 @@ export interface BoundsState {
   steps: Float64Array[];
   /** What the kernel reads and updates. */
   kernel: AssignBounds;
-  /** The rows and kernel's per-row state in wasm memory ({@link Kernels.boundedSession}) when the kernels have sessions. */
+  /** The rows and the kernel's per-row state in wasm memory ({@link Kernels.boundedSession}) when the kernels have sessions
+   *  (`kernel`'s per-row arrays are then empty). */
   session?: BoundedSession;
 }
 
@@ -212,29 +213,19 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   cmax = Math.sqrt(cmax) * (1 + (dim + 2) * 2 ** -24);
   let st = scratch.bounds;
   scratch.bounds = undefined;
-  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.assign.length === n && st.kernel.now + 1 < MAX_EPOCHS) {
+  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.now + 1 < MAX_EPOCHS) {
     st.kernel.decay = nextDecay(st, centroids, kernels);
     st.kernel.now++;
   } else {
     const kb = Math.ceil(k / 8);
     const gs = 8 * Math.max(1, Math.ceil((kb * n) / boundsDebug.maxEntries));
     const G = Math.ceil(k / gs);
-    const xnorm = new Float64Array(n);
-    if (!boundsDebug.zeroMargin) {
-      // ‖x‖² by the kernels in f32: the sum of dim rounded squares is within dim·2^-24 (relative) of the true
-      // one, so √ of it × (1 + (dim + 2)·2^-24) is an upper bound on ‖x‖, which is all the margin needs.
-      const sq = kernels.sqNorms(shard, dim);
-      const up = 1 + (dim + 2) * 2 ** -24;
-      for (let i = 0; i < n; i++) xnorm[i] = Math.sqrt(sq[i]!) * up;
-    }
-    st = {
-      shard, dim, k, kept: [], steps: [],
-      kernel: {
-        groupSize: gs, order: finite ? kernels.centroidOrder(centroids, dim, gs) : undefined, assign: new Int32Array(n).fill(-1),
-        lower: new Float32Array(n * G), epoch: new Uint8Array(n * G), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, xnorm, cmax: 0,
-      },
-    };
-    const session = kernels.boundedSession?.(shard, dim, k, st.kernel);
+    const order = finite ? kernels.centroidOrder(centroids, dim, gs) : undefined;
+    const plan = { groupSize: gs, ...(order ? { order } : {}), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, cmax: 0 };
+    // A session keeps the rows, the per-row state and ‖x‖ (from its f32 ‖x‖²) in wasm memory; without one, the arrays live here.
+    const session = kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) });
+    const none = { assign: new Int32Array(0), lower: new Float32Array(0), epoch: new Uint8Array(0), xnorm: new Float64Array(0) };
+    st = { shard, dim, k, kept: [], steps: [], kernel: { ...plan, ...(session ? none : rowState(shard, dim, n, G, kernels)) } };
     if (session) st.session = session;
   }
   st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
@@ -247,6 +238,18 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   scratch.skipped = info.skipped;
   scratch.blocks = info.blocks;
   scratch.rows = n;
+}
+
+/** Per-row state of a bounds start without a session: no bounds yet, and ‖x‖ from the kernels' f32 ‖x‖²
+ *  (within dim·2^-24 relative of the true sum, so √ of it × (1 + (dim + 2)·2^-24) is an upper bound, all the margin needs). */
+function rowState(shard: Float32Array, dim: number, n: number, G: number, kernels: Kernels): Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'> {
+  const xnorm = new Float64Array(n);
+  if (!boundsDebug.zeroMargin) {
+    const sq = kernels.sqNorms(shard, dim);
+    const up = 1 + (dim + 2) * 2 ** -24;
+    for (let i = 0; i < n; i++) xnorm[i] = Math.sqrt(sq[i]!) * up;
+  }
+  return { assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G), xnorm };
 }
 
 /**

@@ -503,3 +503,38 @@ describe('centroidOrder', () => {
     }
   });
 });
+
+describe('boundedSession from a fresh start', () => {
+  it.each(['auto', 'scalar'] as const)('%s: no arrays = no bounds and ‖x‖ from the rows\' f32 norms; the same steps as a session given those arrays', async (build) => {
+    const K = await loadKernels({ build });
+    const c = cases.find((x) => x.name.startsWith('k=61 d=96'))!;
+    const { x, d, k, groupSize: gs } = c;
+    const n = x.length / d, G = Math.ceil(k / gs);
+    const up = 1 + (d + 2) * 2 ** -24;
+    const xnorm = Float64Array.from(K.sqNorms(x, d), (v) => Math.sqrt(v) * up);
+    const given: AssignBounds = { groupSize: gs, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G),
+      decay: new Float64Array(256 * G).fill(Infinity), now: 0, xnorm, cmax: 0 };
+    const a = K.boundedSession!(x, d, k, { groupSize: gs })!, b = K.boundedSession!(x, d, k, given)!;
+    const seq = sequence(c);
+    const sa = { ...given, assign: new Int32Array(n), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G) };
+    let skipped = 0;
+    for (let t = 0; t < seq.length; t++) {
+      const cs = seq[t]!;
+      given.now = t;
+      given.decay.fill(Infinity).fill(0, t * G, (t + 1) * G);
+      if (t > 0) given.decay.set(K.groupDrift(cs, [seq[t - 1]!], d, gs).map((v) => Math.sqrt(v) * (1 + 1e-9)), (t - 1) * G);
+      given.cmax = Math.sqrt(Math.max(...K.sqNorms(cs, d))) * up * (1 + 1e-9);
+      const oa = { outIndex: new Int32Array(n), outDist: new Float32Array(n) }, ob = { outIndex: new Int32Array(n), outDist: new Float32Array(n) };
+      const accA = newAcc(k, d, 12, 8), accB = newAcc(k, d, 12, 8);
+      const ia = a.step(cs, accA, given, oa), ib = b.step(cs, accB, given, ob);
+      expect(ia, `step ${t}`).toEqual(ib);
+      skipped += ia.skipped;
+      same(oa.outIndex, ob.outIndex, `step ${t} index`); same(oa.outDist, ob.outDist, `step ${t} dist`); sameAcc(accA, accB, `step ${t}`);
+      a.read(sa); b.read(given);
+      same(sa.assign, given.assign, `step ${t} assign`); same(sa.lower, given.lower, `step ${t} lower`); same(sa.epoch, given.epoch, `step ${t} epoch`);
+    }
+    expect(skipped, 'rows settled by their bounds').toBeGreaterThan(0);
+    expect(() => K.boundedSession!(x, d, k, { groupSize: 12 })).toThrow(/start\.groupSize: expected a positive multiple of 8, got 12/);
+    expect(() => K.boundedSession!(x, d, k, { groupSize: 8, xnorm: new Float64Array(3) })).toThrow(/start\.xnorm length: expected 300, got 3/);
+  });
+});
