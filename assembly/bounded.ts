@@ -76,11 +76,12 @@ const FULL_DEN: i32 = 5;
  * distance blocks computed, rows computed in full through the 16-bit filter, of those the rows that needed its exact pass].
  * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias);
  * with qRun > 0, also every run of pending rows that need at least qRun blocks on average. The rows that need a group are listed per group, so 4-row tiles are made of
- * rows that all need that group. xsq (0 = compute them): f32 × n, each row's ‖x‖² as sqNorms gives it.
+ * rows that all need that group. xsq (0 = compute them): f32 × n, each row's ‖x‖² as sqNorms gives it. full ≠ 0: every
+ * row is computed in full (as in the first call), whatever its bounds say; all its bounds are renewed.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -105,7 +106,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   const fw = (fullIds + (<usize>n << 2) + 15) & ~<usize>15; // the brute-force work area (fullBytes)
 
   let fresh = true;
-  for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
+  if (full == 0) for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
   let qRows = 0, qExact = 0;
   if (fresh) {
     for (let q0 = 0; q0 < n; q0 += RUN) {

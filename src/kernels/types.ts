@@ -95,6 +95,13 @@ export type BoundsPlan = Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'n
  *  √‖x‖² · (1 + (dim + 2)·2⁻²⁴), an upper bound as the margin needs). */
 export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'>>;
 
+/** Options of a {@link BoundedSession} step. */
+export interface BoundedStepOptions {
+  /** Compute every row in full, whatever its bounds say (the cost of a plain filtered step), renewing all its
+   *  bounds: a step before bounds pay for themselves that still leaves them ready for the next one. */
+  full?: boolean;
+}
+
 /**
  * State of {@link Kernels.boundedSession}: one shard's rows and the per-row fields of its {@link AssignBounds}
  * (assign, lower, epoch, xnorm) held in wasm memory between steps, so a step copies no row in or out.
@@ -104,7 +111,7 @@ export interface BoundedSession {
   /** {@link Kernels.assignAccumulateBounded} over the session's rows with the per-row state held here: from
    *  `bounds` only groupSize (the session's), order, decay, now and cmax are read, and its arrays are not
    *  written. Same bits as that call. */
-  step(centroids: Float32Array, acc: Accumulators, bounds: BoundsPlan, opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
+  step(centroids: Float32Array, acc: Accumulators, bounds: BoundsPlan, opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'> & BoundedStepOptions): BoundedInfo;
   /** Copies the per-row state out into `bounds`' assign, lower and epoch. */
   read(bounds: AssignBounds): void;
   /** Copies `bounds`' per-row arrays in (after the caller changed them). */

@@ -32,7 +32,7 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -408,7 +408,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
-            const info = c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o);
+            const info = c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
             skipped += info[0]!;
             computed += info[1]!;
             changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
@@ -719,8 +719,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const sp = a.alloc(e.boundedScratchBytes(rows, G, kb, k, dim));
     const gsz = plan.groupSize / 8, now = plan.now, cmax = plan.cmax;
     return {
-      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0): Int32Array {
-        e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq);
+      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false): Int32Array {
+        e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq,
+          full ? 1 : 0);
         const info = a.i32(infop, 4);
         if (qcp) {
           filterStats.rows += info[2]!;

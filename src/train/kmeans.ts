@@ -145,8 +145,9 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   for (let it = 1; it <= maxIters; it++) {
     if (spec.signal) await yieldToEventLoop();
     throwIfAborted(spec.signal, 'k-means');
+    const bounded = spec.bounds === true && boundsOn && (it < maxIters || boundsUsed);
     const ctx: StatsContext = { iteration: it, shift, lossShift: lShift, metric, ...(bias ? { bias } : {}), ...(pq ? { pq } : {}),
-      ...(spec.bounds === true && boundsOn && (it < maxIters || boundsUsed) ? { bounds: true } : {}) };
+      ...(bounded ? { bounds: true } : spec.bounds === true && !pq && it < maxIters ? { boundsSoon: true } : {}) };
     boundsUsed = ctx.bounds === true;
     const expected = statsFingerprint(centroids, ctx);
     const stats = await executor.partialStats(centroids, ctx);

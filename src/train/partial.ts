@@ -25,6 +25,10 @@ export interface StatsContext {
    *  (l2, with or without a bias ≥ 0; needs a per-shard scratch). Results are bit-identical either way.
    *  Default false: on the reference workload the bookkeeping still costs more than it saves. */
   bounds?: boolean;
+  /** With `bounds` off: bounds may come on in a later step. Kernels with bounded sessions then compute every row in
+   *  full through the session (about the cost of a plain step) and keep its bounds, so the first bounded step
+   *  already has them instead of computing everything once more. Same bits either way. */
+  boundsSoon?: boolean;
 }
 
 /**
@@ -158,9 +162,9 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
   const k = rowsOf(centroids, dim, 'centroids');
   const stats = emptyStats(k, dim, fingerprint, ctx);
   if (n === 0) return stats;
-  if (scratch && ctx.bounds === true && ctx.metric === 'l2' && kernels.build !== 'relaxed' && (!ctx.bias || ctx.bias.every((b) => b >= 0 && b < Infinity))) {
-    boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch, ctx.bias);
-    return stats;
+  const boundsFit = ctx.metric === 'l2' && kernels.build !== 'relaxed' && (!ctx.bias || ctx.bias.every((b) => b >= 0 && b < Infinity));
+  if (scratch && boundsFit && (ctx.bounds === true || (ctx.boundsSoon === true && kernels.boundedSession))) {
+    if (boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch, ctx.bias, undefined, ctx.bounds !== true)) return stats;
   }
   if (scratch) { scratch.bounds = undefined; scratch.skipped = 0; scratch.blocks = n * Math.ceil(k / 8); scratch.rows = n; }
   kernels.assignAccumulate(shard, dim, centroids, stats, { metric: ctx.metric, ...(ctx.bias ? { bias: ctx.bias } : {}) });
@@ -198,10 +202,11 @@ export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
  * the per-row state kept in `scratch`. Here: the groups (8 centroids each, larger when n·k exceeds
  * `boundsDebug.maxEntries`), one epoch per call with the decay table of {@link nextDecay}, ‖x‖ once
  * per shard and ‖c‖ per call. Non-finite centroids drop the state; so does epoch 256 (it is rebuilt).
- * `outIndex` (optional) receives the chosen centroids.
+ * `outIndex` (optional) receives the chosen centroids. `full`: every row computed in full through a bounded
+ * session, keeping the bounds for later steps; false (nothing done) when the kernels give no session.
  */
 function boundedStep(shard: Float32Array, dim: number, n: number, k: number, centroids: Float32Array, kernels: Kernels,
-  stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined, outIndex?: Int32Array): void {
+  stats: PartialStats, scratch: StatsScratch, bias: Float32Array | undefined, outIndex?: Int32Array, full = false): boolean {
   // max ‖c‖ from the kernels' f32 ‖c‖² (within dim·2^-24 relative, as ‖x‖ below); a non-finite centroid drops the state.
   const csq = kernels.sqNorms(centroids, dim);
   let cmax = 0, finite = true;
@@ -225,11 +230,13 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     // A session keeps the rows, the per-row state and ‖x‖ (from its f32 ‖x‖²) in wasm memory; without one, the arrays live here.
     const session = kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) });
     const none = { assign: new Int32Array(0), lower: new Float32Array(0), epoch: new Uint8Array(0), xnorm: new Float64Array(0) };
+    if (full && !session) return false;
     st = { shard, dim, k, kept: [], steps: [], kernel: { ...plan, ...(session ? none : rowState(shard, dim, n, G, kernels)) } };
     if (session) st.session = session;
   }
+  if (full && !st.session) return false;
   st.kernel.cmax = boundsDebug.zeroMargin ? 0 : cmax * (1 + 1e-9);
-  const o = { ...(bias ? { bias } : {}), ...(outIndex ? { outIndex } : {}) };
+  const o = { ...(bias ? { bias } : {}), ...(outIndex ? { outIndex } : {}), ...(full ? { full } : {}) };
   const info = st.session ? st.session.step(centroids, stats, st.kernel, o) : kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, o);
   const keep = Math.max(2, Math.min(KEEP_EPOCHS, Math.floor(2 ** 25 / (4 * centroids.length))));
   st.kept.push({ epoch: st.kernel.now, centroids: centroids.slice() });
@@ -238,6 +245,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   scratch.skipped = info.skipped;
   scratch.blocks = info.blocks;
   scratch.rows = n;
+  return true;
 }
 
 /** Per-row state of a bounds start without a session: no bounds yet, and ‖x‖ from the kernels' f32 ‖x‖²

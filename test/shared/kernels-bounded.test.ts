@@ -538,3 +538,47 @@ describe('boundedSession from a fresh start', () => {
     expect(() => K.boundedSession!(x, d, k, { groupSize: 8, xnorm: new Float64Array(3) })).toThrow(/start\.xnorm length: expected 300, got 3/);
   });
 });
+
+describe('boundedSession full steps', () => {
+  it.each(['auto', 'scalar'] as const)('%s: { full: true } computes every row, gives the same bits and leaves bounds the next step uses', async (build) => {
+    const K = await loadKernels({ build });
+    const c = cases.find((x) => x.name.startsWith('k=45 d=17 gs=16 shuffled, jumps'))!;
+    const { x, d, k, groupSize: gs } = c;
+    const n = x.length / d, G = Math.ceil(k / gs), kb = Math.ceil(k / 8);
+    const seq = sequence(c);
+    const up = 1 + (d + 2) * 2 ** -24;
+    const plan = { groupSize: gs, decay: new Float64Array(256 * G), now: 0, cmax: 0 };
+    const s = K.boundedSession!(x, d, k, { groupSize: gs })!;
+    const state: AssignBounds = { ...plan, assign: new Int32Array(n), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G),
+      xnorm: Float64Array.from(K.sqNorms(x, d), (v) => Math.sqrt(v) * up) };
+    const infos: BoundedInfo[] = [];
+    for (let t = 0; t < seq.length; t++) {
+      const cs = seq[t]!;
+      plan.now = t;
+      plan.decay.fill(Infinity).fill(0, t * G, (t + 1) * G);
+      for (let e = t - 1; e >= 0; e--) plan.decay.set(K.groupDrift(cs, [seq[e]!], d, gs).map((v) => Math.sqrt(v) * (1 + 1e-9)), e * G);
+      plan.cmax = Math.sqrt(Math.max(...K.sqNorms(cs, d))) * up * (1 + 1e-9);
+      const out = { outIndex: new Int32Array(n), outDist: new Float32Array(n) }, acc = newAcc(k, d, 12, 8);
+      const info = s.step(cs, acc, plan, { ...out, full: t < 3 });
+      infos.push(info);
+      const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, 12, 8);
+      ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist });
+      same(out.outIndex, bIndex, `step ${t} index`); same(out.outDist, bDist, `step ${t} dist`); sameAcc(acc, b, `step ${t}`);
+      s.read(state);
+      for (let i = 0; i < n; i++) {
+        if (state.assign[i]! < 0) continue;
+        for (let g = 0; g < G; g++) {
+          if (t < 3) expect(state.epoch[i * G + g], 'a full step renews every bound').toBe(t);
+          const l = state.lower[i * G + g]! - plan.decay[state.epoch[i * G + g]! * G + g]!;
+          if (!(l > 0)) continue;
+          for (let p = g * gs; p < Math.min(k, (g + 1) * gs); p++) {
+            if (p === state.assign[i]) continue;
+            expect(l, `step ${t} row ${i} group ${g}`).toBeLessThanOrEqual(trueDist(x, i, cs, p, d));
+          }
+        }
+      }
+    }
+    for (const info of infos.slice(0, 3)) expect(info).toEqual({ skipped: 0, blocks: n * kb });
+    expect(Math.max(...infos.slice(3).map((f) => f.skipped)), 'the steps after the full ones settle rows').toBeGreaterThan(0);
+  });
+});

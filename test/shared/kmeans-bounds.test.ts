@@ -210,6 +210,34 @@ describe('when the Lloyd loop turns bounds on', () => {
   });
 });
 
+describe('steps before bounds start (boundsSoon)', () => {
+  it('kernels with sessions compute every row through one and keep its bounds, so the first bounded step already settles rows; others take plain steps', async () => {
+    const kernels = await loadKernels();
+    const dim = 16, n = 3000, k = 20;
+    const data = blobs(n, dim, 20, 31, 2), cs = data.slice(0, k * dim);
+    let m = 0;
+    for (const v of data) m = Math.max(m, Math.abs(v));
+    const ctx = { iteration: 1, shift: sumShift(m, n), lossShift: lossShift('l2', dim, m, n), metric: 'l2' as const };
+    const plain = kmeansPartialStats(data, dim, cs, ctx, kernels);
+    const scratch: StatsScratch = {};
+    const soon = kmeansPartialStats(data, dim, cs, { ...ctx, boundsSoon: true }, kernels, scratch);
+    expect(scratch.bounds, 'bounds kept').toBeDefined();
+    expect({ skipped: scratch.skipped, blocks: scratch.blocks }).toEqual({ skipped: 0, blocks: n * Math.ceil(k / 8) });
+    const next = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: 2, bounds: true }, kernels, scratch);
+    expect(scratch.skipped, 'rows settled by the kept bounds').toBeGreaterThan(n / 2);
+    for (const s of [soon, next]) {
+      expect(Array.from(s.sums)).toEqual(Array.from(plain.sums));
+      expect(Array.from(s.counts)).toEqual(Array.from(plain.counts));
+      expect(Array.from(s.clusterLoss)).toEqual(Array.from(plain.clusterLoss));
+    }
+    const ref = await loadKernels({ build: 'reference' });
+    const refScratch: StatsScratch = {};
+    const r = kmeansPartialStats(data, dim, cs, { ...ctx, boundsSoon: true }, ref, refScratch);
+    expect(refScratch.bounds, 'no session: a plain step keeps nothing').toBeUndefined();
+    expect(Array.from(r.sums)).toEqual(Array.from(plain.sums));
+  });
+});
+
 describe('bounds state over many map steps', () => {
   it('300 steps with moving centroids: same stats as brute force; the state is rebuilt after 255 epochs', async () => {
     const kernels = await loadKernels();
