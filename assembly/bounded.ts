@@ -64,7 +64,7 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
 }
 
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path. */
-const FULL_NUM: i32 = 3;
+const FULL_NUM: i32 = 2;
 const FULL_DEN: i32 = 5;
 
 /**

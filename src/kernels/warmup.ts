@@ -39,6 +39,7 @@ function exercise(instance: WebAssembly.Instance, mod: WebAssembly.Module, build
   const xnorm = Float64Array.from(sq, (v) => Math.sqrt(v) * 1.001);
   const bounds: AssignBounds = { groupSize: gs, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G),
     decay: new Float64Array(256 * G).fill(Infinity), now: 0, xnorm, cmax: 0 };
+  K.centroidOrder(c, d, gs);
   const session = K.boundedSession?.(x, d, k, bounds);
   for (let t = 0; t < 5; t++) {
     const next = c.map((v, i) => v + (((i * 7 + t) % 5) - 2) * 0.01);
