@@ -90,12 +90,18 @@ export function statsFingerprint(centroids: Float32Array, ctx: StatsContext): st
   return h.hex();
 }
 
-/** Zeroed stats for k clusters of dimension dim. */
-export function emptyStats(k: number, dim: number, fingerprint: string, ctx: StatsContext): PartialStats {
+/** Zeroed stats for k clusters of dimension dim (sums in `scratch.spare` when it has their size). */
+export function emptyStats(k: number, dim: number, fingerprint: string, ctx: StatsContext, scratch?: StatsScratch): PartialStats {
+  let sums: BigInt64Array;
+  const spare = scratch?.spare;
+  if (spare && spare.byteLength === k * dim * 8) {
+    scratch!.spare = undefined;
+    new Int32Array(spare).fill(0);
+    sums = new BigInt64Array(spare);
+  } else sums = new BigInt64Array(k * dim);
   return {
     k, dim, iteration: ctx.iteration, fingerprint, shift: ctx.shift, lossShift: ctx.lossShift,
-    sums: new BigInt64Array(k * dim), counts: new Float64Array(k), clusterLoss: new BigInt64Array(k),
-    radius: new Float32Array(k).fill(-Infinity),
+    sums, counts: new Float64Array(k), clusterLoss: new BigInt64Array(k), radius: new Float32Array(k).fill(-Infinity),
   };
 }
 
@@ -110,6 +116,10 @@ export interface StatsScratch {
   blocks?: number;
   /** Rows of the last call. */
   rows?: number;
+  /** A buffer the caller hands back (the `sums` of an earlier result it no longer reads): the next call whose
+   *  sums have its size uses it (zeroed) instead of a new one, and clears this field. Fresh buffers of a few
+   *  hundred KiB cost ~1.5 ms per step in first-touch page faults on the shared bench host. */
+  spare?: ArrayBuffer;
 }
 
 /** Bounds of one shard against the centroids of earlier calls (Yinyang-style groups, one epoch per call). */
@@ -149,7 +159,7 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
     const ds = dim / m;
     expect(centroids.length === m * ksub * ds, 'dimension-mismatch', 'codebook length', `m·ksub·ds = ${m * ksub * ds}`, centroids.length);
     expect(ctx.bias === undefined, 'invalid-argument', 'bias with pq', 'undefined', 'a bias');
-    const stats = emptyStats(m * ksub, ds, fingerprint, ctx);
+    const stats = emptyStats(m * ksub, ds, fingerprint, ctx, scratch);
     if (n === 0) return stats;
     if (scratch && ctx.bounds === true && kernels.build !== 'relaxed') {
       pqBoundedStep(shard, dim, n, m, ksub, centroids, kernels, stats, scratch);
@@ -160,7 +170,7 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
     return stats;
   }
   const k = rowsOf(centroids, dim, 'centroids');
-  const stats = emptyStats(k, dim, fingerprint, ctx);
+  const stats = emptyStats(k, dim, fingerprint, ctx, scratch);
   if (n === 0) return stats;
   const boundsFit = ctx.metric === 'l2' && kernels.build !== 'relaxed' && (!ctx.bias || ctx.bias.every((b) => b >= 0 && b < Infinity));
   if (scratch && boundsFit && (ctx.bounds === true || (ctx.boundsSoon === true && kernels.boundedSession))) {
@@ -400,7 +410,10 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
   expect(groups * gk === k, 'dimension-mismatch', 'k of stats', `pq.m · pq.ksub = ${groups * gk}`, k);
   const seed = opts.seed ?? 0, redo = opts.redo ?? 0, split = opts.splitEmpty ?? true;
   const centroids = prev.slice();
-  const sums = i64ToF64(stats.sums);
+  // Each i64 sum as the nearest double (as i64ToF64), read in place: no k·dim temporary per step.
+  const sums = LITTLE_ENDIAN ? undefined : i64ToF64(stats.sums);
+  const lo32 = new Uint32Array(stats.sums.buffer, stats.sums.byteOffset, stats.sums.length * 2);
+  const hi32 = new Int32Array(stats.sums.buffer, stats.sums.byteOffset, stats.sums.length * 2);
   const scale = 2 ** -stats.shift;
   const groupLoss: number[] = [], groupEmpty: number[] = [];
   let empty = 0, loss = 0;
@@ -418,7 +431,8 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
       const cnt = stats.counts[c]!;
       if (cnt === 0) continue;
       const f = scale / cnt;
-      for (let j = c * dim, e = j + dim; j < e; j++) centroids[j] = sums[j]! * f;
+      if (sums) for (let j = c * dim, e = j + dim; j < e; j++) centroids[j] = sums[j]! * f;
+      else for (let j = c * dim, e = j + dim; j < e; j++) centroids[j] = (hi32[2 * j + 1]! * 4294967296 + lo32[2 * j]!) * f;
     }
     if (split && ge > 0) {
       const rng = createRng(opts.pq ? pqSubspaceSeed(seed, g) : seed, STREAM.SPLIT, redo, stats.iteration);

@@ -73,6 +73,7 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   };
   // Each worker reports its shard's max |x| when it loads it (in its kernels), so the executor never scans the rows.
   let maxAbs = 0;
+  const spare: (ArrayBuffer | undefined)[] = [];
   try {
     await guard(Promise.all(workers.map(async (w, i) => {
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
@@ -92,8 +93,16 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
       if (aborted && signal) throw abortError(signal);
       if (closed) throw new IvfkitError('closed', 'pool executor: expected an open executor, got a closed one');
-      const stats = await guard(Promise.all(workers.map((w) => w.call<PartialStats>({ op: 'stats', centroids, ctx }))));
-      return stats.length === 1 ? stats[0]! : mergePartialStats(...stats);
+      const stats = await guard(Promise.all(workers.map((w, i) => {
+        const s = spare[i];
+        spare[i] = undefined;
+        return w.call<PartialStats>({ op: 'stats', centroids, ctx, ...(s ? { spare: s } : {}) }, s ? [s] : []);
+      })));
+      if (stats.length === 1) return stats[0]!;
+      const merged = mergePartialStats(...stats);
+      // The shards' sums were copied into `merged`: each worker gets its buffer back with its next request.
+      stats.forEach((s, i) => { spare[i] = s.sums.buffer as ArrayBuffer; });
+      return merged;
     },
     close,
   };

@@ -17,7 +17,7 @@ import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScr
 export type WorkerRequest =
   | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }
   | { op: 'load'; data: Float32Array; dim: number }
-  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext }
+  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
   | { op: 'noop' }
   | { op: 'echo'; buffer: ArrayBuffer };
 
@@ -55,6 +55,7 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       if (!state.kernels || !state.data) {
         throw new IvfkitError('invalid-state', `worker: expected init and load before stats, got kernels ${state.kernels ? 'set' : 'unset'}, shard ${state.data ? 'set' : 'unset'}`);
       }
+      if (msg.spare instanceof ArrayBuffer) state.scratch.spare = msg.spare;
       const s = kmeansPartialStats(state.data, state.dim, msg.centroids, msg.ctx, state.kernels, state.scratch);
       return { value: s, transfer: statsBuffers(s) };
     }

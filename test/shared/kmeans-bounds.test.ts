@@ -238,6 +238,28 @@ describe('steps before bounds start (boundsSoon)', () => {
   });
 });
 
+describe('spare sums buffer (StatsScratch.spare)', () => {
+  it('a call reuses a handed-back buffer of the right size (zeroed first), clears the field, and gives the same stats', async () => {
+    const kernels = await loadKernels();
+    const dim = 8, n = 500, k = 12;
+    const data = blobs(n, dim, 6, 41, 2), cs = data.slice(0, k * dim);
+    const ctx = { iteration: 1, shift: 20, lossShift: 20, metric: 'l2' as const };
+    const want = kmeansPartialStats(data, dim, cs, ctx, kernels);
+    const spare = new BigInt64Array(k * dim).fill(-3n).buffer;
+    const scratch: StatsScratch = { spare };
+    const got = kmeansPartialStats(data, dim, cs, ctx, kernels, scratch);
+    expect(got.sums.buffer).toBe(spare);
+    expect(scratch.spare).toBeUndefined();
+    expect(Array.from(got.sums)).toEqual(Array.from(want.sums));
+    const wrong = new ArrayBuffer(16);
+    scratch.spare = wrong;
+    const again = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: 2 }, kernels, scratch);
+    expect(again.sums.buffer).not.toBe(wrong);
+    expect(scratch.spare, 'a buffer of another size stays').toBe(wrong);
+    expect(Array.from(again.sums)).toEqual(Array.from(want.sums));
+  });
+});
+
 describe('bounds state over many map steps', () => {
   it('300 steps with moving centroids: same stats as brute force; the state is rebuilt after 255 epochs', async () => {
     const kernels = await loadKernels();
