@@ -249,8 +249,12 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   const o = { ...(bias ? { bias } : {}), ...(outIndex ? { outIndex } : {}), ...(full ? { full } : {}) };
   const info = st.session ? st.session.step(centroids, stats, st.kernel, o) : kernels.assignAccumulateBounded(shard, dim, centroids, stats, st.kernel, o);
   const keep = Math.max(2, Math.min(KEEP_EPOCHS, Math.floor(2 ** 25 / (4 * centroids.length))));
-  st.kept.push({ epoch: st.kernel.now, centroids: centroids.slice() });
-  if (st.kept.length > keep) st.kept.shift();
+  // The oldest kept set's buffer takes the new copy once the list is full (no fresh k·dim buffer per step).
+  const reuse = st.kept.length >= keep ? st.kept.shift()!.centroids : undefined;
+  while (st.kept.length >= keep) st.kept.shift();
+  const copy = reuse && reuse.length === centroids.length ? reuse : new Float32Array(centroids.length);
+  copy.set(centroids);
+  st.kept.push({ epoch: st.kernel.now, centroids: copy });
   if (finite) scratch.bounds = st;
   scratch.skipped = info.skipped;
   scratch.blocks = info.blocks;
