@@ -22,6 +22,9 @@ export interface KmeansExecutor {
   rows(indices: Uint32Array): Promise<Float32Array>;
   /** The map step on every shard, merged (order-free thanks to fixed point). */
   partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats>;
+  /** Optional: the caller no longer reads `stats` (a result of partialStats), so its buffers may be reused by a
+   *  later call (the Lloyd loop calls it after each update; fresh buffers cost page faults every step). */
+  release?(stats: PartialStats): void;
 }
 
 /** Copies rows `indices` of a row-major array. */
@@ -60,6 +63,10 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
     async partialStats(centroids, ctx) {
       k ??= await loadKernels();
       return kmeansPartialStats(data, dim, centroids, ctx, k, scratch);
+    },
+    release(stats) {
+      const b = stats?.sums?.buffer;
+      if (b instanceof ArrayBuffer && b.byteLength > 0) scratch.spare = b;
     },
     async nearest(centroids) {
       k ??= await loadKernels();

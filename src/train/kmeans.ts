@@ -185,6 +185,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
     if (Math.abs(lastTotal - total) < boundsPolicy.startGain * Math.abs(total) || (!pq && cdim >= boundsPolicy.earlyDim)) boundsOn = true;
     lastTotal = total;
     lossHistory.push(total);
+    executor.release?.(stats);
     spec.onProgress?.({ stage: spec.stage, iteration: it, maxIters, loss: total });
     if (frozen.every((f) => f === 1)) break;
   }

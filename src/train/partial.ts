@@ -357,12 +357,23 @@ export function i64ToF64(src: BigInt64Array, out = new Float64Array(src.length))
  */
 export function mergePartialStats(...stats: PartialStats[]): PartialStats {
   if (stats.length === 1 && Array.isArray(stats[0])) stats = stats[0] as unknown as PartialStats[];
+  return mergeInto(stats);
+}
+
+/** {@link mergePartialStats}, the merged sums in `spare` when it has their size (a buffer the caller owns and
+ *  no longer reads). */
+export function mergeInto(stats: PartialStats[], spare?: ArrayBuffer): PartialStats {
   expect(stats.length > 0, 'invalid-argument', 'partial stats to merge', 'at least one', 0);
   const a = stats[0]!;
   checkStats(a, 'stats[0]');
+  let sums: BigInt64Array;
+  if (spare && spare.byteLength === a.sums.byteLength) {
+    sums = new BigInt64Array(spare);
+    sums.set(a.sums);
+  } else sums = a.sums.slice();
   const out: PartialStats = {
     k: a.k, dim: a.dim, iteration: a.iteration, fingerprint: a.fingerprint, shift: a.shift, lossShift: a.lossShift,
-    sums: a.sums.slice(), counts: a.counts.slice(), clusterLoss: a.clusterLoss.slice(), radius: a.radius.slice(),
+    sums, counts: a.counts.slice(), clusterLoss: a.clusterLoss.slice(), radius: a.radius.slice(),
   };
   for (let s = 1; s < stats.length; s++) {
     const b = stats[s]!;

@@ -1,7 +1,7 @@
 import { getWasmModule, resolveBuild } from '../kernels/index.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
-import { mergePartialStats, type PartialStats, type StatsContext } from '../train/partial.js';
+import { mergeInto, type PartialStats, type StatsContext } from '../train/partial.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
 
@@ -74,6 +74,7 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   // Each worker reports its shard's max |x| when it loads it (in its kernels), so the executor never scans the rows.
   let maxAbs = 0;
   const spare: (ArrayBuffer | undefined)[] = [];
+  let mainSpare: ArrayBuffer | undefined;
   try {
     await guard(Promise.all(workers.map(async (w, i) => {
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
@@ -99,10 +100,18 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
         return w.call<PartialStats>({ op: 'stats', centroids, ctx, ...(s ? { spare: s } : {}) }, s ? [s] : []);
       })));
       if (stats.length === 1) return stats[0]!;
-      const merged = mergePartialStats(...stats);
+      const merged = mergeInto(stats, mainSpare);
+      mainSpare = undefined;
       // The shards' sums were copied into `merged`: each worker gets its buffer back with its next request.
       stats.forEach((s, i) => { spare[i] = s.sums.buffer as ArrayBuffer; });
       return merged;
+    },
+    release(stats: PartialStats): void {
+      // A single shard's stats came from its worker: its buffer goes back there; merged ones are reused here.
+      const b = stats?.sums?.buffer;
+      if (!(b instanceof ArrayBuffer) || b.byteLength === 0) return;
+      if (workers.length === 1) spare[0] = b;
+      else mainSpare = b;
     },
     close,
   };

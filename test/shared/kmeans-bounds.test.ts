@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
 import { boundsPolicy, kmeans, kmeansWith, localExecutor, type KmeansExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
-import { boundsDebug, kmeansPartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
+import { boundsDebug, kmeansPartialStats, mergeInto, mergePartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
 import { lossShift, sumShift } from '../../src/util/fixed.js';
 import { blobs, integers, shardedExecutor } from './fixtures.js';
 
@@ -257,6 +257,27 @@ describe('spare sums buffer (StatsScratch.spare)', () => {
     expect(again.sums.buffer).not.toBe(wrong);
     expect(scratch.spare, 'a buffer of another size stays').toBe(wrong);
     expect(Array.from(again.sums)).toEqual(Array.from(want.sums));
+  });
+
+  it('mergeInto writes into a spare buffer; a local executor reuses what release() hands back', async () => {
+    const kernels = await loadKernels();
+    const dim = 8, n = 600, k = 10;
+    const data = blobs(n, dim, 5, 42, 2), cs = data.slice(0, k * dim);
+    const ctx = { iteration: 1, shift: 20, lossShift: 20, metric: 'l2' as const };
+    const a = kmeansPartialStats(data.subarray(0, 300 * dim), dim, cs, ctx, kernels);
+    const b = kmeansPartialStats(data.subarray(300 * dim), dim, cs, ctx, kernels);
+    const spare = new BigInt64Array(k * dim).fill(9n).buffer;
+    const m = mergeInto([a, b], spare), want = mergePartialStats(a, b);
+    expect(m.sums.buffer).toBe(spare);
+    expect(Array.from(m.sums)).toEqual(Array.from(want.sums));
+    expect(Array.from(m.counts)).toEqual(Array.from(want.counts));
+    const ex = localExecutor(data, dim, kernels);
+    const s1 = await ex.partialStats(cs, ctx);
+    const ref = Array.from(s1.sums);
+    ex.release!(s1);
+    const s2 = await ex.partialStats(cs, { ...ctx, iteration: 2 });
+    expect(s2.sums.buffer).toBe(s1.sums.buffer);
+    expect(Array.from(s2.sums)).toEqual(ref);
   });
 });
 
