@@ -207,6 +207,10 @@ export function nearestCentroids(shard: Float32Array, dim: number, centroids: Fl
  *  that some test must catch); `maxEntries` caps n·G (larger groups of centroids when n·k is large). */
 export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
 
+/** A k-means bounded session holds a second copy of the shard (and its per-row bounds) in wasm memory: used only
+ *  while that takes at most `sessionBytes` (1 GiB); larger shards copy 4 MiB blocks per call instead. */
+export const boundsSessionPolicy = { sessionBytes: 2 ** 30 };
+
 /**
  * The map step with bounds (l2, optional bias ≥ 0): {@link Kernels.assignAccumulateBounded} over the shard, with
  * the per-row state kept in `scratch`. Here: the groups (8 centroids each, larger when n·k exceeds
@@ -238,7 +242,8 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     const order = finite ? kernels.centroidOrder(centroids, dim, gs) : undefined;
     const plan = { groupSize: gs, ...(order ? { order } : {}), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, cmax: 0 };
     // A session keeps the rows, the per-row state and ‖x‖ (from its f32 ‖x‖²) in wasm memory; without one, the arrays live here.
-    const session = kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) });
+    const fits = n * (dim * 4 + G * 5 + 32) <= boundsSessionPolicy.sessionBytes;
+    const session = fits ? kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) }) : undefined;
     const none = { assign: new Int32Array(0), lower: new Float32Array(0), epoch: new Uint8Array(0), xnorm: new Float64Array(0) };
     if (full && !session) return false;
     st = { shard, dim, k, kept: [], steps: [], kernel: { ...plan, ...(session ? none : rowState(shard, dim, n, G, kernels)) } };

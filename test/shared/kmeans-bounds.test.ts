@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
 import { boundsPolicy, kmeans, kmeansWith, localExecutor, type KmeansExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
-import { boundsDebug, kmeansPartialStats, mergeInto, mergePartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
+import { boundsDebug, boundsSessionPolicy, kmeansPartialStats, mergeInto, mergePartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
 import { lossShift, sumShift } from '../../src/util/fixed.js';
 import { blobs, integers, shardedExecutor } from './fixtures.js';
 
@@ -229,6 +229,18 @@ describe('steps before bounds start (boundsSoon)', () => {
       expect(Array.from(s.sums)).toEqual(Array.from(plain.sums));
       expect(Array.from(s.counts)).toEqual(Array.from(plain.counts));
       expect(Array.from(s.clusterLoss)).toEqual(Array.from(plain.clusterLoss));
+    }
+    boundsSessionPolicy.sessionBytes = 0;
+    try {
+      const capped: StatsScratch = {};
+      const c1 = kmeansPartialStats(data, dim, cs, { ...ctx, boundsSoon: true }, kernels, capped);
+      expect(capped.bounds, 'over the session cap: a plain step keeps nothing').toBeUndefined();
+      const c2 = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: 2, bounds: true }, kernels, capped);
+      expect(capped.bounds?.session, 'bounds without a session (per-call copies)').toBeUndefined();
+      expect(capped.bounds).toBeDefined();
+      for (const s of [c1, c2]) expect(Array.from(s.sums)).toEqual(Array.from(plain.sums));
+    } finally {
+      boundsSessionPolicy.sessionBytes = 2 ** 30;
     }
     const ref = await loadKernels({ build: 'reference' });
     const refScratch: StatsScratch = {};
