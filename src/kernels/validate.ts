@@ -214,6 +214,12 @@ export function checkBoundsBias(bias: Float32Array | undefined): void {
   }
 }
 
+/** √ of a kernels' f32 ‖v‖² (dim rounded squares summed: within dim·2^-24 relative of the true sum) times this is
+ *  an upper bound on the true ‖v‖, which is all the bounds' rounding margins need. */
+export function normUp(dim: number): number {
+  return 1 + (dim + 2) * 2 ** -24;
+}
+
 const up32 = new Float32Array(1), up32Bits = new Uint32Array(up32.buffer);
 
 /** The smallest f32 ≥ v (+Inf for NaN): drifts handed to f32 kernels must not shrink. */

@@ -3,7 +3,7 @@ import { ORDER_POWER_STEPS, orderByHalving } from './order.js';
 import { pow2 } from './reference.js';
 import { PQ_GROUPS, PQ_TOP, type PqGroupSession, type Accumulators, type AssignBounds, type BoundedSession, type AssignOptions, type AssignResult, type BoundedInfo, type Kernels, type PqAssignOptions, type PqBounds,
   type SqBoundsResult } from './types.js';
-import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkCentroidOrder, checkDrift, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, outF32, outI32, outU8, roundUp32 } from './validate.js';
+import { checkAccumulate, checkAccumulators, checkAssign, checkBounds, checkBoundsBias, checkBoundsPlan, checkCentroidOrder, checkDrift, checkGroupPerm, checkPq, checkPqBounds, checkQuery, f32, normUp, outF32, outI32, outU8, roundUp32 } from './validate.js';
 
 /** Bytes of input rows copied into wasm memory per kernel call (larger inputs are processed in blocks). */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -13,7 +13,7 @@ export interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   sqNorms(x: number, n: number, d: number, out: number): void;
-  groupDrift(c: number, p: number, s: number, k: number, d: number, ord: number, gs: number, out: number): void;
+  groupDrift(c: number, p: number, k: number, d: number, ord: number, gs: number, out: number): void;
   orderSplit(c: number, order: number, lo: number, hi: number, d: number, w: number, mean: number, dir: number, next: number, proj: number, its: number): void;
   l2Many(q: number, x: number, n: number, d: number, out: number): void;
   dotMany(q: number, x: number, n: number, d: number, out: number): void;
@@ -174,7 +174,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       if (order) ov.set(order); else for (let p = 0; p < k; p++) ov[p] = p;
       previous.forEach((p, e) => {
         ar.f32(pp, len).set(p);
-        ex.groupDrift(cp, pp, 1, k, dim, ordp, groupSize, op);
+        ex.groupDrift(cp, pp, k, dim, ordp, groupSize, op);
         out.set(ar.f64(op, G), e * G);
       });
       return out;
@@ -377,7 +377,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         a.i32(asp, n).fill(-1);
         if (start.xnorm) a.f64(xnp, n).set(start.xnorm);
         else {
-          const sq = a.f32(xsp, n), xn = a.f64(xnp, n), up = 1 + (dim + 2) * 2 ** -24;
+          const sq = a.f32(xsp, n), xn = a.f64(xnp, n), up = normUp(dim);
           for (let i = 0; i < n; i++) xn[i] = Math.sqrt(sq[i]!) * up;
         }
       }

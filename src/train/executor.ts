@@ -2,7 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { expect, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
-import { kmeansPartialStats, nearestCentroids, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
+import { kmeansPartialStats, nearestCentroids, releasedSums, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
 
 /**
  * Where the rows of a k-means run live. The Lloyd loop talks to the data only through this, so the
@@ -65,8 +65,7 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
       return kmeansPartialStats(data, dim, centroids, ctx, k, scratch);
     },
     release(stats) {
-      const b = stats?.sums?.buffer;
-      if (b instanceof ArrayBuffer && b.byteLength > 0) scratch.spare = b;
+      scratch.spare = releasedSums(stats) ?? scratch.spare;
     },
     async nearest(centroids) {
       k ??= await loadKernels();

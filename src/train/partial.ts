@@ -1,4 +1,5 @@
 import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type BoundedSession, type Kernels, type PqBounds, type PqGroupSession } from '../kernels/types.js';
+import { normUp } from '../kernels/validate.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed, lossShift, sumShift } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
@@ -88,6 +89,12 @@ export function statsFingerprint(centroids: Float32Array, ctx: StatsContext): st
   h.bytes(centroids);
   if (ctx.bias) h.word(0xb1a5).bytes(ctx.bias);
   return h.hex();
+}
+
+/** The sums buffer of stats handed back to an executor (`KmeansExecutor.release`), unless it is not a live ArrayBuffer. */
+export function releasedSums(stats: PartialStats): ArrayBuffer | undefined {
+  const b = stats?.sums?.buffer;
+  return b instanceof ArrayBuffer && b.byteLength > 0 ? b : undefined;
 }
 
 /** Zeroed stats for k clusters of dimension dim (sums in `scratch.spare` when it has their size). */
@@ -229,7 +236,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     if (!(s < Infinity)) finite = false;
     else if (s > cmax) cmax = s;
   }
-  cmax = Math.sqrt(cmax) * (1 + (dim + 2) * 2 ** -24);
+  cmax = Math.sqrt(cmax) * normUp(dim);
   let st = scratch.bounds;
   scratch.bounds = undefined;
   if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.now + 1 < MAX_EPOCHS) {
@@ -239,14 +246,15 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     const kb = Math.ceil(k / 8);
     const gs = 8 * Math.max(1, Math.ceil((kb * n) / boundsDebug.maxEntries));
     const G = Math.ceil(k / gs);
-    const order = finite ? kernels.centroidOrder(centroids, dim, gs) : undefined;
-    const plan = { groupSize: gs, ...(order ? { order } : {}), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, cmax: 0 };
     // A session keeps the rows, the per-row state and ‖x‖ (from its f32 ‖x‖²) in wasm memory; without one, the arrays live here.
     const fits = n * (dim * 4 + G * 5 + 32) <= boundsSessionPolicy.sessionBytes;
     const session = fits ? kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) }) : undefined;
-    const none = { assign: new Int32Array(0), lower: new Float32Array(0), epoch: new Uint8Array(0), xnorm: new Float64Array(0) };
     if (full && !session) return false;
-    st = { shard, dim, k, kept: [], steps: [], kernel: { ...plan, ...(session ? none : rowState(shard, dim, n, G, kernels)) } };
+    const order = finite ? kernels.centroidOrder(centroids, dim, gs) : undefined;
+    const plan = { groupSize: gs, ...(order ? { order } : {}), decay: new Float64Array(256 * G).fill(Infinity).fill(0, 0, G), now: 0, cmax: 0 };
+    const rows = session ? { assign: new Int32Array(0), lower: new Float32Array(0), epoch: new Uint8Array(0), xnorm: new Float64Array(0) }
+      : rowState(shard, dim, n, G, kernels);
+    st = { shard, dim, k, kept: [], steps: [], kernel: { ...plan, ...rows } };
     if (session) st.session = session;
   }
   if (full && !st.session) return false;
@@ -267,13 +275,12 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   return true;
 }
 
-/** Per-row state of a bounds start without a session: no bounds yet, and ‖x‖ from the kernels' f32 ‖x‖²
- *  (within dim·2^-24 relative of the true sum, so √ of it × (1 + (dim + 2)·2^-24) is an upper bound, all the margin needs). */
+/** Per-row state of a bounds start without a session: no bounds yet, and ‖x‖ from the kernels' f32 ‖x‖² ({@link normUp}). */
 function rowState(shard: Float32Array, dim: number, n: number, G: number, kernels: Kernels): Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'> {
   const xnorm = new Float64Array(n);
   if (!boundsDebug.zeroMargin) {
     const sq = kernels.sqNorms(shard, dim);
-    const up = 1 + (dim + 2) * 2 ** -24;
+    const up = normUp(dim);
     for (let i = 0; i < n; i++) xnorm[i] = Math.sqrt(sq[i]!) * up;
   }
   return { assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G), xnorm };

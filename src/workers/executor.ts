@@ -1,7 +1,7 @@
 import { getWasmModule, resolveBuild } from '../kernels/index.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
-import { mergeInto, type PartialStats, type StatsContext } from '../train/partial.js';
+import { mergeInto, releasedSums, type PartialStats, type StatsContext } from '../train/partial.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
 
@@ -108,8 +108,8 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     },
     release(stats: PartialStats): void {
       // A single shard's stats came from its worker: its buffer goes back there; merged ones are reused here.
-      const b = stats?.sums?.buffer;
-      if (!(b instanceof ArrayBuffer) || b.byteLength === 0) return;
+      const b = releasedSums(stats);
+      if (!b) return;
       if (workers.length === 1) spare[0] = b;
       else mainSpare = b;
     },
