@@ -30,14 +30,14 @@ const RUN: i32 = 128;
 const DCHUNK: i32 = 256;
 
 // @ts-ignore: decorator
-@inline function margin(d: i32, xnorm: f64, cmax: f64): f64 {
+@inline export function margin(d: i32, xnorm: f64, cmax: f64): f64 {
   const s = xnorm + cmax;
   return 4.0 * <f64>(d + 4) * U32 * s * s * (1 + 1e-6) + <f64>d * 1e-35;
 }
 
 /** A lower bound on the true distance from a kernel distance m (squared, f32 arithmetic). */
 // @ts-ignore: decorator
-@inline function boundFrom(m: f64, marg: f64): f64 {
+@inline export function boundFrom(m: f64, marg: f64): f64 {
   if (m == Infinity) return Infinity;
   if (m != m) return -Infinity;
   const t = m - marg;
@@ -46,7 +46,7 @@ const DCHUNK: i32 = 256;
 
 /** Stored form of bound l (rounded down to f32, infinities kept). */
 // @ts-ignore: decorator
-@inline function stored(l: f64): f32 {
+@inline export function stored(l: f64): f32 {
   if (l == Infinity || l == -Infinity) return <f32>l;
   return <f32>(l * (1 - 2.384185791015625e-7));
 }
@@ -125,29 +125,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     return;
   }
 
-  // Dot products with the previous centroids, four rows at a time (independent chains, each sequential).
-  let i4 = 0;
-  for (; i4 + 4 <= n; i4 += 4) {
-    const x0 = x + <usize>i4 * stride, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
-    let c0 = slotPtr(packed, pos, assign, i4, blockBytes), c1 = slotPtr(packed, pos, assign, i4 + 1, blockBytes);
-    let c2 = slotPtr(packed, pos, assign, i4 + 2, blockBytes), c3 = slotPtr(packed, pos, assign, i4 + 3, blockBytes);
-    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-    for (let j = 0; j < d; j++) {
-      const o = <usize>j << 2;
-      s0 += load<f32>(x0 + o) * load<f32>(c0); s1 += load<f32>(x1 + o) * load<f32>(c1);
-      s2 += load<f32>(x2 + o) * load<f32>(c2); s3 += load<f32>(x3 + o) * load<f32>(c3);
-      c0 += BLOCK << 2; c1 += BLOCK << 2; c2 += BLOCK << 2; c3 += BLOCK << 2;
-    }
-    store<f32>(dots + (<usize>i4 << 2), s0); store<f32>(dots + (<usize>i4 << 2), s1, 4);
-    store<f32>(dots + (<usize>i4 << 2), s2, 8); store<f32>(dots + (<usize>i4 << 2), s3, 12);
-  }
-  for (; i4 < n; i4++) {
-    const xr = x + <usize>i4 * stride;
-    let cp = slotPtr(packed, pos, assign, i4, blockBytes);
-    let s0: f32 = 0;
-    for (let j = 0; j < d; j++) { s0 += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp); cp += BLOCK << 2; }
-    store<f32>(dots + (<usize>i4 << 2), s0);
-  }
+  prevDots(x, n, d, packed, pos, assign, dots);
 
   for (let g = 0; g < G; g++) {
     let m: f64 = 0;
@@ -672,6 +650,36 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
 }
 
 /** Address of row i's previous centroid in the packed layout (slot 0 when it has none). */
+/** dots[i] = x_i · c_assign[i] (sequential f32, the bits of assignRows' dot), four rows at a time as independent chains;
+ *  a row with assign[i] < 0 gets the dot with slot 0 (unused). */
+export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, assign: usize, dots: usize): void {
+  const stride = <usize>d << 2;
+  const blockBytes = <usize>d * BLOCK << 2;
+  let i4 = 0;
+  for (; i4 + 4 <= n; i4 += 4) {
+    const x0 = x + <usize>i4 * stride, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
+    let c0 = slotPtr(packed, pos, assign, i4, blockBytes), c1 = slotPtr(packed, pos, assign, i4 + 1, blockBytes);
+    let c2 = slotPtr(packed, pos, assign, i4 + 2, blockBytes), c3 = slotPtr(packed, pos, assign, i4 + 3, blockBytes);
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    for (let j = 0; j < d; j++) {
+      const o = <usize>j << 2;
+      s0 += load<f32>(x0 + o) * load<f32>(c0); s1 += load<f32>(x1 + o) * load<f32>(c1);
+      s2 += load<f32>(x2 + o) * load<f32>(c2); s3 += load<f32>(x3 + o) * load<f32>(c3);
+      c0 += BLOCK << 2; c1 += BLOCK << 2; c2 += BLOCK << 2; c3 += BLOCK << 2;
+    }
+    store<f32>(dots + (<usize>i4 << 2), s0); store<f32>(dots + (<usize>i4 << 2), s1, 4);
+    store<f32>(dots + (<usize>i4 << 2), s2, 8); store<f32>(dots + (<usize>i4 << 2), s3, 12);
+  }
+  for (; i4 < n; i4++) {
+    const xr = x + <usize>i4 * stride;
+    let cp = slotPtr(packed, pos, assign, i4, blockBytes);
+    let s0: f32 = 0;
+    for (let j = 0; j < d; j++) { s0 += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp); cp += BLOCK << 2; }
+    store<f32>(dots + (<usize>i4 << 2), s0);
+  }
+
+}
+
 // @ts-ignore: decorator
 @inline function slotPtr(packed: usize, pos: usize, assign: usize, i: i32, blockBytes: usize): usize {
   const a = load<i32>(assign + (<usize>i << 2));

@@ -5,6 +5,7 @@ export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes } from "./assignq";
 export { boundedScratchBytes, assignBounded } from './bounded';
+export { pairsScratchBytes, centroidDrift, assignPairs } from './pairs';
 export { groupDrift } from './drift';
 export { orderSplit } from './order';
 export { accumulate, pqAccumulate, pqAccumulateDelta, pqAccumulateStats, addI64 } from './kmeans';

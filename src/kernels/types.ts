@@ -93,7 +93,13 @@ export type BoundsPlan = Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'n
 /** Where a {@link BoundedSession} starts: the group size, and optionally per-row state of an {@link AssignBounds}
  *  (absent: no bounds yet, every row takes the full assignment first; `xnorm` absent: from the rows' f32 norms,
  *  √‖x‖² · (1 + (dim + 2)·2⁻²⁴), an upper bound as the margin needs). */
-export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'>>;
+export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'>> & {
+  /** One bound per (row, centroid) instead of per group (Elkan-style; n·k f32 in the session, no per-row start
+   *  state): each step measures how far every centroid moved since the last one and packs the centroids by that
+   *  movement, largest first, so a row computes only the blocks up to the last one it cannot rule out. For
+   *  steps without bias; best when the 16-bit filter applies (rows of ≥ 256 values). */
+  pairs?: boolean;
+};
 
 /** Options of a {@link BoundedSession} step. */
 export interface BoundedStepOptions {
@@ -108,14 +114,20 @@ export interface BoundedStepOptions {
  */
 export interface BoundedSession {
   readonly n: number;
+  /** Whether the session keeps one bound per (row, centroid) ({@link BoundsStart.pairs}). */
+  readonly pairs: boolean;
   /** {@link Kernels.assignAccumulateBounded} over the session's rows with the per-row state held here: from
    *  `bounds` only groupSize (the session's), order, decay, now and cmax are read, and its arrays are not
-   *  written. Same bits as that call. */
+   *  written. Same bits as that call. A pairs session reads only cmax (its order and decay are its own) and
+   *  takes no bias. */
   step(centroids: Float32Array, acc: Accumulators, bounds: BoundsPlan, opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'> & BoundedStepOptions): BoundedInfo;
-  /** Copies the per-row state out into `bounds`' assign, lower and epoch. */
+  /** Copies the per-row state out into `bounds`' assign, lower and epoch (not for a pairs session). */
   read(bounds: AssignBounds): void;
-  /** Copies `bounds`' per-row arrays in (after the caller changed them). */
+  /** Copies `bounds`' per-row arrays in (after the caller changed them; not for a pairs session). */
   write(bounds: AssignBounds): void;
+  /** A pairs session's state, copied out (for checks): for every row i with assign[i] ≥ 0 and centroid c ≠ assign[i],
+   *  lower[i·k + slot[c]] − dcum[c] ≤ the true distance from row i to c as of the last step. */
+  readPairs(): { assign: Int32Array; lower: Float32Array; slot: Int32Array; dcum: Float64Array };
 }
 
 /** What {@link Kernels.assignAccumulateBounded} skipped and computed. */

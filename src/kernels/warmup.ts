@@ -41,6 +41,7 @@ function exercise(instance: WebAssembly.Instance, mod: WebAssembly.Module, build
     decay: new Float64Array(256 * G).fill(Infinity), now: 0, xnorm, cmax: 0 };
   K.centroidOrder(c, d, gs);
   const session = K.boundedSession?.(x, d, k, bounds);
+  const pairs = qFilter === 'auto' ? K.boundedSession?.(x, d, k, { groupSize: gs, pairs: true }) : undefined;
   for (let t = 0; t < 5; t++) {
     const next = c.map((v, i) => v + (((i * 7 + t) % 5) - 2) * 0.01);
     bounds.now = t;
@@ -49,5 +50,6 @@ function exercise(instance: WebAssembly.Instance, mod: WebAssembly.Module, build
     c = next;
     bounds.cmax = Math.sqrt(Math.max(...K.sqNorms(c, d))) * 1.001;
     if (session) session.step(c, acc(k, d), bounds); else K.assignAccumulateBounded(x, d, c, acc(k, d), bounds);
+    pairs?.step(c, acc(k, d), bounds);
   }
 }

@@ -33,6 +33,11 @@ export interface KernelExports {
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number): void;
+  pairsScratchBytes(n: number, kb: number, d: number): number;
+  centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
+  assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
+    assign: number, lower: number, last: number, dcum: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
+    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -338,6 +343,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const n = rowsOf(data, dim);
       expect(Number.isSafeInteger(k) && k > 0, 'invalid-argument', 'k', 'a positive integer', k);
       const full = start?.assign !== undefined || start?.lower !== undefined || start?.epoch !== undefined;
+      const pairs = start?.pairs === true;
+      expect(!(pairs && full), 'invalid-argument', 'start of a pairs session', 'no per-row state (it starts without bounds)', 'assign/lower/epoch');
       if (full) checkBounds(start as AssignBounds, n, k);
       expect(typeof start === 'object' && start !== null && Number.isInteger(start.groupSize) && start.groupSize > 0 && start.groupSize % 8 === 0,
         'invalid-argument', 'start.groupSize', 'a positive multiple of 8', start?.groupSize);
@@ -350,21 +357,27 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
       const R = Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
-      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0;
+      // Per row: group bounds and epochs, or (pairs) one bound per centroid; pairs also keep the last centroids,
+      // their cumulative movement and this step's movement.
+      const perRow = pairs ? k * 4 : G * 5;
+      const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
+      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0;
       try {
         // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
         // accumulators, so that no step has to grow the memory.
-        a.release(a.alloc(n * (dim * 4 + G * 5 + 32) + k * dim * 20 + 24 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) + 16 * kPad +
-          256 * G * 8 + e.boundedScratchBytes(R, G, kb, k, dim) + 8192));
+        a.release(a.alloc(n * (dim * 4 + perRow + 32) + k * dim * (pairs ? 28 : 20) + 40 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) +
+          16 * kPad + 256 * G * 8 + scratch + 8192));
         a.reset();
-        xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * G * 4); epp = a.alloc(n * G); xnp = a.alloc(n * 8);
+        xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k : G) * 4); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
         xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
+        if (pairs) { lastp = a.alloc(k * dim * 4); dcp = a.alloc(k * 8); drp = a.alloc(k * 8); slotp = a.alloc(k * 4); }
       } catch {
         return undefined;                                   // memory.grow refused: the caller copies per call instead
       }
       a.f32(xp, n * dim).set(data);
       e.sqNorms(xp, n, dim, xsp);
       const same = (b: AssignBounds): void => {
+        expect(!pairs, 'invalid-argument', 'group bounds of the session', 'a session with group bounds', 'a pairs session');
         const g = checkBounds(b, n, k);
         expect(g === G && b.groupSize === gs, 'dimension-mismatch', "bounds.groupSize (the session's)", gs, b.groupSize);
       };
@@ -381,21 +394,40 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           for (let i = 0; i < n; i++) xn[i] = Math.sqrt(sq[i]!) * up;
         }
       }
-      let keptShift: number | undefined, lastChanged = 0;
+      let keptShift: number | undefined, lastChanged = 0, moved = false;
       const base = a.mark();
       return {
         n,
+        pairs,
         step(centroids, acc, b, opts = {}) {
           checkAssign(data.subarray(0, dim), dim, centroids, opts.bias ? { bias: opts.bias } : {});
           expect(centroids.length === k * dim, 'dimension-mismatch', 'centroids length', `k·dim = ${k * dim}`, centroids.length);
           checkAccumulators(acc, k, dim);
           expect(checkBoundsPlan(b, k) === G && b.groupSize === gs, 'invalid-argument', "bounds.groupSize (the session's)", gs, b.groupSize);
           checkBoundsBias(opts.bias);
+          expect(!(pairs && opts.bias), 'invalid-argument', 'bias of a pairs session step', 'none', 'a bias');
           const index = opts.outIndex ? outI32(opts.outIndex, n, 'outIndex') : undefined;
           const dist = opts.outDist ? outF32(opts.outDist, n, 'outDist') : undefined;
           a.release(base);
           const a0 = accIn(acc, k, dim, a);
-          const c = boundedCentroids(a, e, centroids, k, dim, b, opts.bias, R);
+          let plan = b;
+          if (pairs) {
+            // How far each centroid moved since the last step (the bounds' decay); blocks ordered by it, largest first.
+            const order = new Int32Array(k);
+            for (let c = 0; c < k; c++) order[c] = c;
+            if (moved) {
+              const m0 = a.mark(), cur = a.alloc(k * dim * 4);
+              a.f32(cur, k * dim).set(centroids);
+              e.centroidDrift(cur, lastp, k, dim, dcp, drp);
+              a.release(m0);
+              const dr = a.f64(drp, k);
+              const key = (c: number): number => (dr[c]! >= 0 ? dr[c]! : Infinity);
+              order.sort((p, q) => key(q) - key(p) || p - q);
+            } else a.f32(lastp, k * dim).set(centroids);
+            moved = true;
+            plan = { ...b, order };
+          }
+          const c = boundedCentroids(a, e, centroids, k, dim, plan, opts.bias, R, scratch);
           // As in assignAccumulateBounded: the sums of the rows' last centroids stay here; afresh on a new scale or
           // after a step where most rows changed.
           const fresh = keptShift !== acc.shift || 2 * lastChanged > n;
@@ -408,11 +440,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
-            const info = c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
+            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k, slotp, dcp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true)
+              : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
             skipped += info[0]!;
             computed += info[1]!;
             changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
           }
+          if (pairs) a.i32(slotp, k).set(a.i32(c.posp, k));   // the bounds are now in this step's order
           lastChanged = fresh ? 0 : changed;
           e.pqAccumulateStats(n, 1, k, ip, dp, pow2(acc.lossShift), a0.cp, a0.lp, a0.rp);
           e.addI64(a0.sp, ksp, k * dim);
@@ -426,6 +460,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           b.assign.set(a.i32(asp, n)); b.lower.set(a.f32(lop, n * G)); b.epoch.set(a.u8(epp, n * G));
         },
         write,
+        readPairs() {
+          expect(pairs, 'invalid-argument', 'pair bounds of the session', 'a pairs session', 'a session with group bounds');
+          return { assign: a.i32(asp, n).slice(), lower: a.f32(lop, n * k).slice(), slot: a.i32(slotp, k).slice(), dcum: a.f64(dcp, k).slice() };
+        },
       };
     },
 
@@ -687,7 +725,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
    * blocks of up to `rows` rows. `run` assigns one block; it returns the block's info (skipped, blocks).
    */
   function boundedCentroids(a: Arena, e: KernelExports, centroids: Float32Array, k: number, dim: number,
-    plan: Pick<AssignBounds, 'order' | 'groupSize' | 'decay' | 'now' | 'cmax'>, bias: Float32Array | undefined, rows: number) {
+    plan: Pick<AssignBounds, 'order' | 'groupSize' | 'decay' | 'now' | 'cmax'>, bias: Float32Array | undefined, rows: number,
+    scratchBytes = e.boundedScratchBytes(rows, Math.ceil(k / plan.groupSize), Math.ceil(k / 8), k, dim)) {
     const kb = Math.ceil(k / 8), kPad = kb * 8, G = Math.ceil(k / plan.groupSize);
     const pp = a.alloc(kPad * dim * 4), cnp = a.alloc(kPad * 4), ordp = a.alloc(kPad * 4), posp = a.alloc(k * 4);
     const bpp = bias ? a.alloc(kPad * 4) : 0;
@@ -716,18 +755,28 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const qRun = qFilter === 'on' ? 1 : dim >= 256 ? 8 : 0;
     const dlp = a.alloc(plan.decay.length * 8), infop = a.alloc(16);
     a.f64(dlp, plan.decay.length).set(plan.decay);
-    const sp = a.alloc(e.boundedScratchBytes(rows, G, kb, k, dim));
+    const sp = a.alloc(scratchBytes);
     const gsz = plan.groupSize / 8, now = plan.now, cmax = plan.cmax;
+    const count = (): Int32Array => {
+      const info = a.i32(infop, 4);
+      if (qcp) {
+        filterStats.rows += info[2]!;
+        filterStats.exact += info[3]!;
+      }
+      return info;
+    };
     return {
       run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false): Int32Array {
         e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq,
           full ? 1 : 0);
-        const info = a.i32(infop, 4);
-        if (qcp) {
-          filterStats.rows += info[2]!;
-          filterStats.exact += info[3]!;
-        }
-        return info;
+        return count();
+      },
+      posp,
+      /** One block through assignPairs (lop: its rows' per-centroid bounds in the order slotp gives, dcp: the cumulative movement). */
+      pairs(xp: number, r: number, asp: number, lop: number, slotp: number, dcp: number, xnp: number, ip: number, dp: number, xsq: number,
+        full: boolean): Int32Array {
+        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, slotp, dcp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0);
+        return count();
       },
     };
   }

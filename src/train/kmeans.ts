@@ -147,7 +147,8 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
     throwIfAborted(spec.signal, 'k-means');
     const bounded = spec.bounds === true && boundsOn && (it < maxIters || boundsUsed);
     const ctx: StatsContext = { iteration: it, shift, lossShift: lShift, metric, ...(bias ? { bias } : {}), ...(pq ? { pq } : {}),
-      ...(bounded ? { bounds: true } : spec.bounds === true && !pq && it < maxIters ? { boundsSoon: true } : {}) };
+      ...(bounded ? { bounds: true } : spec.bounds === true && !pq && it < maxIters ? { boundsSoon: true } : {}),
+      ...(!pq && spec.balanceFactor > 0 ? { balanced: true } : {}) };
     boundsUsed = ctx.bounds === true;
     const expected = statsFingerprint(centroids, ctx);
     const stats = await executor.partialStats(centroids, ctx);

@@ -582,3 +582,91 @@ describe('boundedSession full steps', () => {
     expect(Math.max(...infos.slice(3).map((f) => f.skipped)), 'the steps after the full ones settle rows').toBeGreaterThan(0);
   });
 });
+
+/**
+ * A pairs session (one bound per row and centroid, blocks packed by movement) through a case's centroid sequence:
+ * every step must give brute force's bits, and every bound it keeps must be a true lower bound. `full`: steps
+ * computed in full. Returns the per-step infos.
+ */
+function runPairs(K: Kernels, c: Case, full: (t: number) => boolean = () => false): BoundedInfo[] {
+  const { x, d, k, groupSize: gs } = c;
+  const n = x.length / d, G = Math.ceil(k / gs);
+  const seq = sequence(c);
+  const s = K.boundedSession!(x, d, k, { groupSize: gs, pairs: true })!;
+  expect(s.pairs).toBe(true);
+  const plan = { groupSize: gs, decay: new Float64Array(256 * G).fill(Infinity), now: 0, cmax: 0 };
+  const infos: BoundedInfo[] = [];
+  for (let t = 0; t < seq.length; t++) {
+    const cs = seq[t]!, what = `${K.build} ${c.name} step ${t}`;
+    plan.cmax = Math.max(0, ...norms(cs, d)) * (1 + 1e-9);
+    const out = { outIndex: new Int32Array(n), outDist: new Float32Array(n) }, acc = newAcc(k, d, 12, 8);
+    infos.push(s.step(cs, acc, plan, { ...out, full: full(t) }));
+    const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, 12, 8);
+    ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist });
+    same(out.outIndex, bIndex, `${what} index`); same(out.outDist, bDist, `${what} dist`); sameAcc(acc, b, what);
+    const st = s.readPairs();
+    for (let i = 0; i < n; i++) {
+      const as = st.assign[i]!;
+      if (as < 0) continue;
+      if (as !== bIndex[i]) expect(`${what} assign[${i}] = ${as}`).toBe(`${what} assign[${i}] = ${bIndex[i]}`);
+      for (let cc = 0; cc < k; cc++) {
+        if (cc === as) continue;
+        const l = st.lower[i * k + st.slot[cc]!]! - st.dcum[cc]!;
+        if (Number.isNaN(l) || !(l > 0)) continue;
+        const td = trueDist(x, i, cs, cc, d);
+        if (!(l <= td)) expect(`${what} row ${i} centroid ${cc}: bound ${l} vs distance ${td}`).toBe('a lower bound');
+      }
+    }
+  }
+  return infos;
+}
+
+const pairVariants = [
+  { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
+  { label: 'scalar (no filter: assignRows)', load: () => loadKernels({ build: 'scalar' }) },
+  { label: 'auto, 16-bit filter on', load: () => loadKernels({ build: 'auto', qFilter: 'on' }) },
+  { label: 'auto, 2 KiB blocks, 16-bit filter on', load: () => loadKernels({ build: 'auto', blockBytes: 2048, qFilter: 'on' }) },
+];
+
+describe.each(pairVariants)('boundedSession with pair bounds, $label', ({ load }) => {
+  it.each(cases.filter((c) => c.biasScale === undefined))('$name: brute-force bits every step, every kept bound a true lower bound', async (c) => {
+    const K = await load();
+    const n = c.x.length / c.d, kb = Math.ceil(c.k / 8);
+    const infos = runPairs(K, c);
+    expect(infos[0], 'the first step computes every row').toEqual({ skipped: 0, blocks: n * kb });
+    for (const f of infos) expect(f.blocks).toBeLessThanOrEqual(n * kb);
+    if (!c.roundingDominates && c.jumps === undefined && c.k >= 20) {
+      expect(infos.slice(1).some((f) => f.skipped > 0 || f.blocks < n * kb), `${c.name}: later steps skip work`).toBe(true);
+    }
+  });
+});
+
+describe('boundedSession with pair bounds: full steps, skipped work, and misuse', () => {
+  it.each(['auto', 'scalar'] as const)('%s: { full: true } renews every bound; once the centroids settle, rows are settled with one distance', async (build) => {
+    const K = await loadKernels({ build });
+    const c = cases.find((x) => x.name.startsWith('k=200 d=300'))!;
+    const n = c.x.length / c.d, kb = Math.ceil(c.k / 8);
+    const infos = runPairs(K, c, (t) => t < 2);
+    for (const f of infos.slice(0, 2)) expect(f).toEqual({ skipped: 0, blocks: n * kb });
+    expect(infos.at(-1)!.skipped, 'settled rows in the last step').toBeGreaterThan(n / 2);
+    expect(infos.at(-1)!.blocks).toBeLessThan(n * kb / 4);
+  });
+
+  it('a pairs session takes no bias and no start state, and keeps no group bounds', async () => {
+    const K = await loadKernels();
+    const c = cases[0]!;
+    const { x, d, k, groupSize: gs } = c;
+    const n = x.length / d, G = Math.ceil(k / gs);
+    const state: AssignBounds = { groupSize: gs, assign: new Int32Array(n).fill(-1), lower: new Float32Array(n * G), epoch: new Uint8Array(n * G),
+      decay: new Float64Array(256 * G).fill(Infinity), now: 0, xnorm: norms(x, d), cmax: 0 };
+    expect(() => K.boundedSession!(x, d, k, { ...state, pairs: true })).toThrow(/start of a pairs session: expected no per-row state/);
+    const s = K.boundedSession!(x, d, k, { groupSize: gs, pairs: true })!;
+    const cs = sequence(c)[0]!;
+    expect(() => s.step(cs, newAcc(k, d, 12, 8), state, { bias: new Float32Array(k) })).toThrow(/bias of a pairs session step: expected none/);
+    expect(() => s.read(state)).toThrow(IvfkitError);
+    expect(() => s.write(state)).toThrow(/expected a session with group bounds, got a pairs session/);
+    const g = K.boundedSession!(x, d, k, { groupSize: gs })!;
+    expect(g.pairs).toBe(false);
+    expect(() => g.readPairs()).toThrow(/pair bounds of the session: expected a pairs session/);
+  });
+});

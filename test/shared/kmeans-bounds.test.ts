@@ -351,3 +351,37 @@ describe('nearest centroids after a k-means run (residuals)', () => {
     expect(Array.from(idx)).toEqual(Array.from(kernels.assign(data, dim, cs, { metric: 'l2' }).index.subarray(0, 4000)));
   });
 });
+
+describe('pair bounds (one per row and centroid) in k-means', () => {
+  it(`k ≥ ${boundsSessionPolicy.pairMinK}, rows of ≥ ${boundsSessionPolicy.pairMinDim} values, no balance term: steps through a pairs session; results as without bounds`, async () => {
+    const kernels = await loadKernels();
+    const dim = boundsSessionPolicy.pairMinDim, k = boundsSessionPolicy.pairMinK, n = 1600;
+    const data = blobs(n, dim, 40, 61, 2);
+    const seen: (boolean | undefined)[] = [];
+    const scratch: StatsScratch = {};
+    const exec: KmeansExecutor = { ...localExecutor(data, dim, kernels),
+      partialStats: (c, ctx) => { const s = kmeansPartialStats(data, dim, c, ctx, kernels, scratch); seen.push(scratch.bounds?.session?.pairs); return s; } };
+    const on = await kmeansWith(exec, k, { maxIters: 5, tolerance: 0, seed: 3, bounds: true });
+    same(on, await kmeansWith(localExecutor(data, dim, kernels), k, { maxIters: 5, tolerance: 0, seed: 3, bounds: false }));
+    expect(seen).toEqual([true, true, true, true, true]);
+    expect(scratch.skipped, 'the last step settles rows').toBeGreaterThan(0);
+    const again: StatsScratch = {};
+    const balanced: (boolean | undefined)[] = [];
+    const bx: KmeansExecutor = { ...exec, partialStats: (c, ctx) => { const s = kmeansPartialStats(data, dim, c, ctx, kernels, again); balanced.push(again.bounds?.session?.pairs); return s; } };
+    const b = await kmeansWith(bx, k, { maxIters: 4, tolerance: 0, seed: 3, bounds: true, balanceFactor: 1 });
+    same(b, await kmeansWith(localExecutor(data, dim, kernels), k, { maxIters: 4, tolerance: 0, seed: 3, bounds: false, balanceFactor: 1 }));
+    expect(balanced, 'a balance term keeps group bounds from the start').toEqual([false, false, false, false]);
+    // A direct caller that adds a bias to a pairs state: group bounds from that step, same stats as brute force.
+    const direct: StatsScratch = {};
+    const cs = data.slice(0, k * dim);
+    const ctx = { iteration: 1, shift: sumShift(kernels.maxAbs(data), n), lossShift: 20, metric: 'l2' as const, bounds: true };
+    kmeansPartialStats(data, dim, cs, ctx, kernels, direct);
+    expect(direct.bounds?.session?.pairs).toBe(true);
+    const bias = new Float32Array(k).fill(0.5);
+    const withBias = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: 2, bias }, kernels, direct);
+    expect(direct.bounds?.session?.pairs).toBe(false);
+    const plain = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: 2, bias, bounds: false }, kernels);
+    expect(Array.from(withBias.sums)).toEqual(Array.from(plain.sums));
+    expect(Array.from(withBias.counts)).toEqual(Array.from(plain.counts));
+  });
+});

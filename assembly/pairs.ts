@@ -1,0 +1,294 @@
+import { assignRows } from './assign';
+import { assignQScratchBytes, assignQWithEstimates, nextUp } from './assignq';
+import { boundFrom, margin, prevDots, stored } from './bounded';
+import { sqNormRow } from './common';
+
+// Nearest-centroid assignment (l2, no bias) with one lower bound per (row, centroid), as in Elkan's k-means,
+// for the k-means session. lower[i·k + p] (slot p of the call's packing) is a lower bound on the true Euclidean
+// distance from row i to centroid ord[p] plus dcum of that centroid as it was when the bound was stored; dcum[c]
+// only grows, each call by at least how far c moved, so lower − dcum(now) bounds the distance now (triangle
+// inequality). The host packs the centroids by movement, largest first (a new order each call: every row's
+// bounds are permuted from the last call's slots first): the centroids a row cannot rule out then gather in
+// the first blocks, and a row computes the prefix of blocks up to the last one holding a centroid that could
+// reach the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
+// does not apply) in runs over their longest prefix; the previous centroid, whose exact distance is known,
+// joins when it lies beyond. Index and distance are assignRows' bits, ties to the lowest centroid id.
+
+const BLOCK: i32 = 8;
+/** Rows per run through the filter (the work area holds a run's estimates). */
+const RUN: i32 = 128;
+/** Relative slack of the skip test e > √t·(1 + SLACK), so that e·e·(1 − 1e-12) > t as the group kernel asks. */
+const SLACK: f64 = 1e-11;
+
+/** Bytes of the run work area: estimates (or distances), assignRows scratch, winners, gathered rows, the
+ *  filter's scratch, per-row E. */
+// @ts-ignore: decorator
+@inline function runBytes(kb: i32, d: i32): i32 {
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * 8 + 96;
+}
+
+/** Bytes of scratch assignPairs needs for n rows of d values and kb blocks. */
+export function pairsScratchBytes(n: i32, kb: i32, d: i32): i32 {
+  return n * 16 + (kb + 2) * 4 + kb * BLOCK * 16 + runBytes(kb, d) + 96;
+}
+
+/**
+ * Movement of k centroids (d floats each) since prev: drift[c] ≥ ‖cur_c − prev_c‖ (f64, rounded up),
+ * dcum[c] += drift[c] (rounded up); then prev ← cur.
+ */
+export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usize, drift: usize): void {
+  const up = 1 + <f64>(d + 8) * 2.220446049250313e-16;
+  for (let c = 0; c < k; c++) {
+    const a = cur + (<usize>c * <usize>d << 2), b = prev + (<usize>c * <usize>d << 2);
+    let s0: f64 = 0, s1: f64 = 0;
+    let j = 0;
+    for (; j + 2 <= d; j += 2) {
+      const v0 = <f64>load<f32>(a + (<usize>j << 2)) - <f64>load<f32>(b + (<usize>j << 2));
+      const v1 = <f64>load<f32>(a + (<usize>j << 2), 4) - <f64>load<f32>(b + (<usize>j << 2), 4);
+      s0 += v0 * v0; s1 += v1 * v1;
+    }
+    if (j < d) { const v = <f64>load<f32>(a + (<usize>j << 2)) - <f64>load<f32>(b + (<usize>j << 2)); s0 += v * v; }
+    const m = Math.sqrt((s0 + s1) * up) * (1 + 4.440892098500626e-16);
+    store<f64>(drift + (<usize>c << 3), m);
+    const o = dcum + (<usize>c << 3);
+    store<f64>(o, (load<f64>(o) + m) * (1 + 4.440892098500626e-16));
+  }
+  memory.copy(prev, cur, <usize>k * <usize>d << 2);
+}
+
+/**
+ * Assigns n rows of x (n·d f32) to k centroids packed in blocks of 8 (assign.ts' layout) in the host's order:
+ * slot p holds centroid ord[p] (padding slots ord 0x7fffffff, cn +Inf), pos[c] is the slot of centroid c.
+ * assign (i32 × n, −1 = none) and lower (f32 × n·k, see above) are read and updated; last (i32 × k): the slot of
+ * each centroid in the last call (its bounds' order); dcum (f64 × k, by id) is this call's; xnorm (f64 × n) ≥ ‖x_i‖; cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms
+ * gives it. qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them. full ≠ 0 (or no row
+ * with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
+ * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter,
+ * of those the rows that needed its exact pass].
+ */
+export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
+  assign: usize, lower: usize, last: usize, dcum: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
+  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32): void {
+  const stride = <usize>d << 2;
+  const rowL = <usize>k << 2;
+  const dots = (scratch + 15) & ~<usize>15;                // f32 × n: x_i · c_assign[i]
+  const ubA = dots + (<usize>n << 2);                      // f32 × n: kernel distance to assign[i]
+  const pl = ubA + (<usize>n << 2);                        // i32 × n: blocks a pending row needs (its prefix)
+  const sorted = pl + (<usize>n << 2);                     // i32 × n: pending rows, longest prefix first
+  const cnt = sorted + (<usize>n << 2);                    // i32 × (kb + 2): rows per prefix length
+  const dcu = (cnt + (<usize>(kb + 2) << 2) + 15) & ~<usize>15; // f32 × kb·8: dcum in slot order, rounded up
+  const dcd = dcu + (<usize>kb * BLOCK << 2);              // f32 × kb·8: rounded down
+  const from = dcd + (<usize>kb * BLOCK << 2);             // i32 × k: a slot's place in the last call's order
+  const tmp = (from + (<usize>k << 2) + 15) & ~<usize>15;  // f32 × k: one row's bounds being permuted
+  const fw = (tmp + (<usize>k << 2) + 15) & ~<usize>15;
+
+  let fresh = full != 0;
+  if (!fresh) {
+    fresh = true;
+    for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
+  }
+  for (let s = 0; s < kb * BLOCK; s++) {
+    const v = s < k ? load<f64>(dcum + (<usize>load<i32>(ord + (<usize>s << 2)) << 3)) : 0;
+    store<f32>(dcu + (<usize>s << 2), upF32(v));
+    store<f32>(dcd + (<usize>s << 2), downF32(v));
+  }
+  let same = true;
+  for (let p = 0; p < k; p++) {
+    const f = load<i32>(last + (<usize>load<i32>(ord + (<usize>p << 2)) << 2));
+    store<i32>(from + (<usize>p << 2), f);
+    if (f != p) same = false;
+  }
+  if (!fresh) prevDots(x, n, d, packed, pos, assign, dots);
+
+  let skipped = 0, np = 0;
+  for (let i = 0; i <= kb + 1; i++) store<i32>(cnt + (<usize>i << 2), 0);
+  for (let i = 0; i < n; i++) {
+    const a = load<i32>(assign + (<usize>i << 2));
+    let p = kb;
+    let ub: f32 = NaN;
+    if (!fresh && !same) permute(lower + <usize>i * rowL, from, tmp, k);
+    if (!fresh && a >= 0) {
+      const xni = xsq != 0 ? load<f32>(xsq + (<usize>i << 2)) : sqNormRow(x + <usize>i * stride, d);
+      const sa = load<i32>(pos + (<usize>a << 2));
+      const dot = load<f32>(dots + (<usize>i << 2));
+      ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
+      if (ub < Infinity) {
+        const t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
+        p = openPrefix(lower + <usize>i * rowL, dcu, kb, k, sa, upF32(Math.sqrt(t) * (1 + SLACK)));
+        if (p == 0) {
+          store<i32>(pl + (<usize>i << 2), 0);
+          store<i32>(outIndex + (<usize>i << 2), a);
+          store<f32>(outDist + (<usize>i << 2), ub);
+          skipped++;
+          continue;
+        }
+      }
+    }
+    store<f32>(ubA + (<usize>i << 2), ub);
+    store<i32>(pl + (<usize>i << 2), p);
+    const c = cnt + (<usize>p << 2);
+    store<i32>(c, load<i32>(c) + 1);
+    np++;
+  }
+  // Counting sort, longest prefix first: cnt[p] becomes the start of length p's rows.
+  let at = 0;
+  for (let p = kb; p >= 1; p--) {
+    const c = cnt + (<usize>p << 2), m = load<i32>(c);
+    store<i32>(c, at);
+    at += m;
+  }
+  for (let i = 0; i < n; i++) {
+    const p = load<i32>(pl + (<usize>i << 2));
+    if (p == 0) continue;
+    const c = cnt + (<usize>p << 2), o = load<i32>(c);
+    store<i32>(sorted + (<usize>o << 2), i);
+    store<i32>(c, o + 1);
+  }
+  let blocks = 0, qRows = 0, qExact = 0;
+  for (let q0 = 0; q0 < np; q0 += RUN) {
+    const m = min(RUN, np - q0);
+    const ids = sorted + (<usize>q0 << 2);
+    const p = load<i32>(pl + (<usize>load<i32>(ids) << 2));
+    blocks += m * p;
+    const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo);
+    if (qe >= 0) { qRows += m; qExact += qe; }
+  }
+  store<i32>(info, skipped);
+  store<i32>(info, blocks, 4);
+  store<i32>(info, qRows, 8);
+  store<i32>(info, qExact, 12);
+}
+
+/** f32 at or above v (NaN stays NaN). */
+// @ts-ignore: decorator
+@inline function upF32(v: f64): f32 {
+  const f = <f32>v;
+  return <f64>f < v ? nextUp(f) : f;
+}
+
+/** f32 at or below v (NaN stays NaN). */
+// @ts-ignore: decorator
+@inline function downF32(v: f64): f32 {
+  const f = <f32>v;
+  return <f64>f > v ? -nextUp(-f) : f;
+}
+
+/** lo[p] ← lo[from[p]] for the k bounds of one row (through tmp). */
+function permute(lo: usize, from: usize, tmp: usize, k: i32): void {
+  for (let p = 0; p < k; p++) store<f32>(tmp + (<usize>p << 2), load<f32>(lo + (<usize>load<i32>(from + (<usize>p << 2)) << 2)));
+  memory.copy(lo, tmp, <usize>k << 2);
+}
+
+/**
+ * The blocks a row must compute: 1 + the last block holding a slot other than sa whose bound lower − dcum is
+ * not above r (f32, rounded up; dcu the movements rounded up), 0 when there is none. In f32: a bound is above
+ * when lower > (dcu + r)·(1 + 2⁻²¹), which the rounding of the sum cannot fake. Padding slots (≥ k) hold
+ * whatever; they are not read.
+ */
+function openPrefix(lo: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
+  let b = kb - 1;
+  const up: f32 = 1 + 4.76837158203125e-7;
+  if (!ASC_FEATURE_SIMD || kb * BLOCK > k) {
+    // The last block holds padding slots (and the scalar build goes one by one throughout).
+    for (; b >= (ASC_FEATURE_SIMD ? kb - 1 : 0); b--) {
+      for (let s = min(k, (b + 1) * BLOCK) - 1; s >= b * BLOCK; s--) {
+        if (s != sa && !(load<f32>(lo + (<usize>s << 2)) > (load<f32>(dcu + (<usize>s << 2)) + r) * up)) return b + 1;
+      }
+    }
+  }
+  if (ASC_FEATURE_SIMD) {
+    const rv = f32x4.splat(r), uv = f32x4.splat(up), av = i32x4.splat(sa), lane = i32x4(0, 1, 2, 3);
+    for (; b >= 0; b--) {
+      const o = <usize>b * BLOCK << 2;
+      const t0 = f32x4.mul(f32x4.add(v128.load(dcu + o), rv), uv), t1 = f32x4.mul(f32x4.add(v128.load(dcu + o, 16), rv), uv);
+      const s0 = i32x4.add(i32x4.splat(b * BLOCK), lane), s1 = i32x4.add(s0, i32x4.splat(4));
+      // Open: not above the threshold (NaN included), and not the previous centroid's slot.
+      const n0 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o), t0)), i32x4.eq(s0, av));
+      const n1 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o, 16), t1)), i32x4.eq(s1, av));
+      if (v128.any_true(v128.or(n0, n1))) return b + 1;
+    }
+  }
+  return 0;
+}
+
+/**
+ * m rows (ids) over the first p blocks: the filter (or assignRows) gives the winner among those slots, the
+ * previous centroid joins when its slot lies beyond, and every centroid of the prefix gets a new bound (from
+ * its estimate − E, or its exact distance); the previous centroid too when beyond. Returns the rows that
+ * needed the filter's exact pass, or −1 when the run went to assignRows.
+ */
+function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, cn: usize, ord: usize, pos: usize, k: i32,
+  assign: usize, lower: usize, dcd: usize, dcum: usize, ubA: usize, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize,
+  qc: usize, cnq: usize, qinfo: usize): i32 {
+  const stride = <usize>d << 2;
+  const kq = min(k, p * BLOCK);
+  const rowAll = <usize>p * BLOCK << 2;
+  const all = fw;                                           // f32 × RUN × p·8: estimates or distances
+  const rs = all + <usize>RUN * rowAll;                     // assignRows scratch (RUN·68 + 16 bytes)
+  const ib = rs + <usize>RUN * 68 + 16;                     // i32 × RUN: winning slots
+  const db = ib + (<usize>RUN << 2);                        // f32 × RUN: their distances
+  const fx = (db + (<usize>RUN << 2) + 15) & ~<usize>15;    // f32 × (RUN + 4) × d: gathered rows
+  const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
+  const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15; // f64 × RUN: E per row
+  const m4 = (m + 3) & ~3;
+  for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
+  if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
+  let np = -1;
+  if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb);
+  const exact = np < 0;
+  if (exact) assignRows(fx, m4, d, packed, p, cn, 0, 0, rs, ib, db, kq, 0, all);
+  for (let r = 0; r < m; r++) {
+    const i = load<i32>(ids + (<usize>r << 2));
+    const ar = all + <usize>r * rowAll;
+    let ws = load<i32>(ib + (<usize>r << 2));
+    let bd = load<f32>(db + (<usize>r << 2));
+    let bi = -1;
+    if (ws >= 0) {
+      bi = load<i32>(ord + (<usize>ws << 2));
+      // assignRows breaks ties by slot; the lowest centroid id wins here.
+      if (exact) for (let s = 0; s < kq; s++) {
+        const c = load<i32>(ord + (<usize>s << 2));
+        if (load<f32>(ar + (<usize>s << 2)) == bd && c < bi) bi = c;
+      }
+    } else bd = NaN;
+    const xnr = load<f64>(xnorm + (<usize>i << 3));
+    const marg = margin(d, xnr, cmax);
+    const a = load<i32>(assign + (<usize>i << 2));
+    if (a >= 0 && load<i32>(pos + (<usize>a << 2)) >= kq) {
+      const ub = load<f32>(ubA + (<usize>i << 2));
+      if (ub < bd || (ub == bd && a < bi) || (bi < 0 && ub == ub)) { bi = a; bd = ub; }
+      store<f32>(lower + ((<usize>i * <usize>k + <usize>load<i32>(pos + (<usize>a << 2))) << 2), stored(boundFrom(<f64>ub, marg) + load<f64>(dcum + (<usize>a << 3))));
+    }
+    store<i32>(outIndex + (<usize>i << 2), bi);
+    store<f32>(outDist + (<usize>i << 2), bd);
+    if (bi < 0 || !(bd < Infinity) || !(xnr < Infinity)) {
+      store<i32>(assign + (<usize>i << 2), -1);
+      continue;
+    }
+    store<i32>(assign + (<usize>i << 2), bi);
+    const e = exact ? 0 : load<f64>(eb + (<usize>r << 3));
+    renew(ar, lower + <usize>i * (<usize>k << 2), dcd, kq, upF32(e + marg));
+  }
+  return np;
+}
+
+/**
+ * New bounds of slots 0 .. kq−1 of a row from its estimates (or distances) v: lo[s] = √max(0, v − c) + dcd[s],
+ * each step rounded down (c = E + margin rounded up; NaN stays NaN, so the centroid stays open).
+ */
+function renew(v: usize, lo: usize, dcd: usize, kq: i32, c: f32): void {
+  let s = 0;
+  if (ASC_FEATURE_SIMD) {
+    const cv = f32x4.splat(c), z = f32x4.splat(0), f = f32x4.splat(1 - 4.76837158203125e-7), g = f32x4.splat(1 - 2.384185791015625e-7);
+    for (; s + 4 <= kq; s += 4) {
+      const o = <usize>s << 2;
+      const t = f32x4.sqrt(f32x4.max(f32x4.sub(v128.load(v + o), cv), z));
+      v128.store(lo + o, f32x4.mul(f32x4.add(f32x4.mul(t, f), v128.load(dcd + o)), g));
+    }
+  }
+  for (; s < kq; s++) {
+    const o = <usize>s << 2;
+    const t = Mathf.sqrt(max<f32>(load<f32>(v + o) - c, 0));
+    store<f32>(lo + o, (t * <f32>(1 - 4.76837158203125e-7) + load<f32>(dcd + o)) * <f32>(1 - 2.384185791015625e-7));
+  }
+}
