@@ -16,7 +16,7 @@ import { sqNormRow } from './common';
 
 const BLOCK: i32 = 8;
 /** Rows per run through the filter (the work area holds a run's estimates). */
-const RUN: i32 = 128;
+const RUN: i32 = 64;
 /** Relative slack of the skip test e > √t·(1 + SLACK), so that e·e·(1 − 1e-12) > t as the group kernel asks. */
 const SLACK: f64 = 1e-11;
 

@@ -356,7 +356,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       let own: WebAssembly.Instance;
       try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
-      const R = Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
+      // A pairs step sorts its rows by the blocks they need: all of them in one call (its scratch is small per row).
+      const R = pairs ? n : Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
       // Per row: group bounds and epochs, or (pairs) one bound per centroid; pairs also keep the last centroids,
       // their cumulative movement and this step's movement.
       const perRow = pairs ? k * 4 : G * 5;

@@ -625,7 +625,6 @@ const pairVariants = [
   { label: 'auto (SIMD)', load: () => loadKernels({ build: 'auto' }) },
   { label: 'scalar (no filter: assignRows)', load: () => loadKernels({ build: 'scalar' }) },
   { label: 'auto, 16-bit filter on', load: () => loadKernels({ build: 'auto', qFilter: 'on' }) },
-  { label: 'auto, 2 KiB blocks, 16-bit filter on', load: () => loadKernels({ build: 'auto', blockBytes: 2048, qFilter: 'on' }) },
 ];
 
 describe.each(pairVariants)('boundedSession with pair bounds, $label', ({ load }) => {
