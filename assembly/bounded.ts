@@ -125,7 +125,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     return;
   }
 
-  prevDots(x, n, d, packed, pos, assign, dots);
+  prevDots(x, n, d, packed, pos, assign, dots, 0);
 
   for (let g = 0; g < G; g++) {
     let m: f64 = 0;
@@ -651,33 +651,40 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
 
 /** Address of row i's previous centroid in the packed layout (slot 0 when it has none). */
 /** dots[i] = x_i · c_assign[i] (sequential f32, the bits of assignRows' dot), four rows at a time as independent chains;
- *  a row with assign[i] < 0 gets the dot with slot 0 (unused). */
-export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, assign: usize, dots: usize): void {
+ *  a row with assign[i] < 0 gets the dot with centroid 0 (unused). The centroids are read from raw (k × d, by id)
+ *  when raw ≠ 0 (contiguous), else from the packed blocks (slot pos[c], a value every 32 bytes). */
+export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, assign: usize, dots: usize, raw: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
+  const step: usize = raw != 0 ? 4 : BLOCK << 2;
   let i4 = 0;
   for (; i4 + 4 <= n; i4 += 4) {
     const x0 = x + <usize>i4 * stride, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
-    let c0 = slotPtr(packed, pos, assign, i4, blockBytes), c1 = slotPtr(packed, pos, assign, i4 + 1, blockBytes);
-    let c2 = slotPtr(packed, pos, assign, i4 + 2, blockBytes), c3 = slotPtr(packed, pos, assign, i4 + 3, blockBytes);
+    let c0 = centroidPtr(packed, pos, assign, i4, blockBytes, raw, stride), c1 = centroidPtr(packed, pos, assign, i4 + 1, blockBytes, raw, stride);
+    let c2 = centroidPtr(packed, pos, assign, i4 + 2, blockBytes, raw, stride), c3 = centroidPtr(packed, pos, assign, i4 + 3, blockBytes, raw, stride);
     let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
     for (let j = 0; j < d; j++) {
       const o = <usize>j << 2;
       s0 += load<f32>(x0 + o) * load<f32>(c0); s1 += load<f32>(x1 + o) * load<f32>(c1);
       s2 += load<f32>(x2 + o) * load<f32>(c2); s3 += load<f32>(x3 + o) * load<f32>(c3);
-      c0 += BLOCK << 2; c1 += BLOCK << 2; c2 += BLOCK << 2; c3 += BLOCK << 2;
+      c0 += step; c1 += step; c2 += step; c3 += step;
     }
     store<f32>(dots + (<usize>i4 << 2), s0); store<f32>(dots + (<usize>i4 << 2), s1, 4);
     store<f32>(dots + (<usize>i4 << 2), s2, 8); store<f32>(dots + (<usize>i4 << 2), s3, 12);
   }
   for (; i4 < n; i4++) {
     const xr = x + <usize>i4 * stride;
-    let cp = slotPtr(packed, pos, assign, i4, blockBytes);
+    let cp = centroidPtr(packed, pos, assign, i4, blockBytes, raw, stride);
     let s0: f32 = 0;
-    for (let j = 0; j < d; j++) { s0 += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp); cp += BLOCK << 2; }
+    for (let j = 0; j < d; j++) { s0 += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp); cp += step; }
     store<f32>(dots + (<usize>i4 << 2), s0);
   }
+}
 
+// @ts-ignore: decorator
+@inline function centroidPtr(packed: usize, pos: usize, assign: usize, i: i32, blockBytes: usize, raw: usize, stride: usize): usize {
+  if (raw != 0) return raw + <usize>max(load<i32>(assign + (<usize>i << 2)), 0) * stride;
+  return slotPtr(packed, pos, assign, i, blockBytes);
 }
 
 // @ts-ignore: decorator

@@ -7,8 +7,8 @@ import { sqNormRow } from './common';
 // for the k-means session. lower[i·k + p] (slot p of the call's packing) is a lower bound on the true Euclidean
 // distance from row i to centroid ord[p] plus dcum of that centroid as it was when the bound was stored; dcum[c]
 // only grows, each call by at least how far c moved, so lower − dcum(now) bounds the distance now (triangle
-// inequality). The host packs the centroids by movement, largest first (a new order each call: every row's
-// bounds are permuted from the last call's slots first): the centroids a row cannot rule out then gather in
+// inequality). The host packs the centroids by movement, largest first (a new order each call: a row's bounds
+// are brought from the last call's slots into the new ones as its scan reaches them): the centroids a row cannot rule out then gather in
 // the first blocks, and a row computes the prefix of blocks up to the last one holding a centroid that could
 // reach the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
 // does not apply) in runs over their longest prefix; the previous centroid, whose exact distance is known,
@@ -60,14 +60,15 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
  * Assigns n rows of x (n·d f32) to k centroids packed in blocks of 8 (assign.ts' layout) in the host's order:
  * slot p holds centroid ord[p] (padding slots ord 0x7fffffff, cn +Inf), pos[c] is the slot of centroid c.
  * assign (i32 × n, −1 = none) and lower (f32 × n·k, see above) are read and updated; last (i32 × k): the slot of
- * each centroid in the last call (its bounds' order); dcum (f64 × k, by id) is this call's; xnorm (f64 × n) ≥ ‖x_i‖; cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms
+ * each centroid in the last call (its bounds' order); dcum (f64 × k, by id) is this call's; raw (0 = none): the
+ * centroids by id (k × d, for the dots with the previous centroids); xnorm (f64 × n) ≥ ‖x_i‖; cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms
  * gives it. qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them. full ≠ 0 (or no row
  * with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
  * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter,
  * of those the rows that needed its exact pass].
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
-  assign: usize, lower: usize, last: usize, dcum: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
+  assign: usize, lower: usize, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
   qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32): void {
   const stride = <usize>d << 2;
   const rowL = <usize>k << 2;
@@ -98,7 +99,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     store<i32>(from + (<usize>p << 2), f);
     if (f != p) same = false;
   }
-  if (!fresh) prevDots(x, n, d, packed, pos, assign, dots);
+  if (!fresh) prevDots(x, n, d, packed, pos, assign, dots, raw);
 
   let skipped = 0, np = 0;
   for (let i = 0; i <= kb + 1; i++) store<i32>(cnt + (<usize>i << 2), 0);
@@ -106,7 +107,6 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     const a = load<i32>(assign + (<usize>i << 2));
     let p = kb;
     let ub: f32 = NaN;
-    if (!fresh && !same) permute(lower + <usize>i * rowL, from, tmp, k);
     if (!fresh && a >= 0) {
       const xni = xsq != 0 ? load<f32>(xsq + (<usize>i << 2)) : sqNormRow(x + <usize>i * stride, d);
       const sa = load<i32>(pos + (<usize>a << 2));
@@ -114,7 +114,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
       ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
       if (ub < Infinity) {
         const t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
-        p = openPrefix(lower + <usize>i * rowL, dcu, kb, k, sa, upF32(Math.sqrt(t) * (1 + SLACK)));
+        p = openPrefix(lower + <usize>i * rowL, same ? 0 : from, tmp, dcu, kb, k, sa, upF32(Math.sqrt(t) * (1 + SLACK)));
         if (p == 0) {
           store<i32>(pl + (<usize>i << 2), 0);
           store<i32>(outIndex + (<usize>i << 2), a);
@@ -173,42 +173,48 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
   return <f64>f > v ? -nextUp(-f) : f;
 }
 
-/** lo[p] ← lo[from[p]] for the k bounds of one row (through tmp). */
-function permute(lo: usize, from: usize, tmp: usize, k: i32): void {
-  for (let p = 0; p < k; p++) store<f32>(tmp + (<usize>p << 2), load<f32>(lo + (<usize>load<i32>(from + (<usize>p << 2)) << 2)));
-  memory.copy(lo, tmp, <usize>k << 2);
-}
-
 /**
  * The blocks a row must compute: 1 + the last block holding a slot other than sa whose bound lower − dcum is
  * not above r (f32, rounded up; dcu the movements rounded up), 0 when there is none. In f32: a bound is above
- * when lower > (dcu + r)·(1 + 2⁻²¹), which the rounding of the sum cannot fake. Padding slots (≥ k) hold
- * whatever; they are not read.
+ * when lower > (dcu + r)·(1 + 2⁻²¹), which the rounding of the sum cannot fake. from ≠ 0: the row's bounds are
+ * still in the last call's order (slot p's bound at from[p]); the blocks are brought into this call's order as
+ * the scan reaches them (through tmp) and the slots from the returned prefix on are written back: the prefix's
+ * bounds are all renewed by the run that computes the row, so the old ones are not needed. Padding slots (≥ k)
+ * hold whatever; they are not read.
  */
-function openPrefix(lo: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
-  let b = kb - 1;
+function openPrefix(lo: usize, from: usize, tmp: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
+  const src = from != 0 ? tmp : lo;
+  let p = 0;
+  for (let b = kb - 1; b >= 0; b--) {
+    const s0 = b * BLOCK, s1 = min(k, s0 + BLOCK);
+    if (from != 0) {
+      for (let s = s0; s < s1; s++) store<f32>(tmp + (<usize>s << 2), load<f32>(lo + (<usize>load<i32>(from + (<usize>s << 2)) << 2)));
+    }
+    if (blockOpen(src, dcu, s0, s1, sa, r)) { p = b + 1; break; }
+  }
+  const t0 = p * BLOCK;
+  if (from != 0 && t0 < k) memory.copy(lo + (<usize>t0 << 2), tmp + (<usize>t0 << 2), <usize>(k - t0) << 2);
+  return p;
+}
+
+/** Whether slots s0 .. s1−1 (at most one block) hold one other than sa whose bound does not rule it out (see openPrefix). */
+// @ts-ignore: decorator
+@inline function blockOpen(lo: usize, dcu: usize, s0: i32, s1: i32, sa: i32, r: f32): bool {
   const up: f32 = 1 + 4.76837158203125e-7;
-  if (!ASC_FEATURE_SIMD || kb * BLOCK > k) {
-    // The last block holds padding slots (and the scalar build goes one by one throughout).
-    for (; b >= (ASC_FEATURE_SIMD ? kb - 1 : 0); b--) {
-      for (let s = min(k, (b + 1) * BLOCK) - 1; s >= b * BLOCK; s--) {
-        if (s != sa && !(load<f32>(lo + (<usize>s << 2)) > (load<f32>(dcu + (<usize>s << 2)) + r) * up)) return b + 1;
-      }
-    }
-  }
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && s1 - s0 == BLOCK) {
+    const o = <usize>s0 << 2;
     const rv = f32x4.splat(r), uv = f32x4.splat(up), av = i32x4.splat(sa), lane = i32x4(0, 1, 2, 3);
-    for (; b >= 0; b--) {
-      const o = <usize>b * BLOCK << 2;
-      const t0 = f32x4.mul(f32x4.add(v128.load(dcu + o), rv), uv), t1 = f32x4.mul(f32x4.add(v128.load(dcu + o, 16), rv), uv);
-      const s0 = i32x4.add(i32x4.splat(b * BLOCK), lane), s1 = i32x4.add(s0, i32x4.splat(4));
-      // Open: not above the threshold (NaN included), and not the previous centroid's slot.
-      const n0 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o), t0)), i32x4.eq(s0, av));
-      const n1 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o, 16), t1)), i32x4.eq(s1, av));
-      if (v128.any_true(v128.or(n0, n1))) return b + 1;
-    }
+    const t0 = f32x4.mul(f32x4.add(v128.load(dcu + o), rv), uv), t1 = f32x4.mul(f32x4.add(v128.load(dcu + o, 16), rv), uv);
+    const i0 = i32x4.add(i32x4.splat(s0), lane), i1 = i32x4.add(i0, i32x4.splat(4));
+    // Open: not above the threshold (NaN included), and not the previous centroid's slot.
+    const n0 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o), t0)), i32x4.eq(i0, av));
+    const n1 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o, 16), t1)), i32x4.eq(i1, av));
+    return v128.any_true(v128.or(n0, n1));
   }
-  return 0;
+  for (let s = s0; s < s1; s++) {
+    if (s != sa && !(load<f32>(lo + (<usize>s << 2)) > (load<f32>(dcu + (<usize>s << 2)) + r) * up)) return true;
+  }
+  return false;
 }
 
 /**

@@ -36,7 +36,7 @@ export interface KernelExports {
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
-    assign: number, lower: number, last: number, dcum: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
+    assign: number, lower: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
@@ -441,7 +441,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
-            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k, slotp, dcp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true)
+            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true)
               : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
             skipped += info[0]!;
             computed += info[1]!;
@@ -774,9 +774,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       },
       posp,
       /** One block through assignPairs (lop: its rows' per-centroid bounds in the order slotp gives, dcp: the cumulative movement). */
-      pairs(xp: number, r: number, asp: number, lop: number, slotp: number, dcp: number, xnp: number, ip: number, dp: number, xsq: number,
-        full: boolean): Int32Array {
-        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, slotp, dcp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0);
+      pairs(xp: number, r: number, asp: number, lop: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number, dp: number,
+        xsq: number, full: boolean): Int32Array {
+        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0);
         return count();
       },
     };
