@@ -125,7 +125,7 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
   scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0);
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0);
   return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
 }
 
@@ -134,16 +134,17 @@ export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
  * distances the slot whose ord (centroid id) is lowest wins; est (f32 × n·kb·8) receives every estimate
  * (+Inf on padding slots) and err (f64 × n) each row's E, so that a centroid's f32 distance is ≥ its
  * estimate − E. Returns −1, with nothing written, when the call must go to assignRows (and always in
- * the scalar build).
+ * the scalar build). qx (0 = round them here): the rows already rounded by roundRow (n × d rounded up to even
+ * i16), with their meta (f64 × 3 each) and ‖x‖² as sqNorms gives it (nx, f32 × n).
  */
 export function assignQWithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
-  info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err);
+  info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize, meta: usize, nx: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx);
   return -1;
 }
 
 function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
-  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize): i32 {
+  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize, nxIn: usize): i32 {
   const dp = (d + 1) & ~1;
   const qstride = <usize>dp << 1;
   const xn = (scratch + 15) & ~<usize>15;
@@ -151,13 +152,14 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const thr = s2 + (<usize>n << 2);
   const state = (thr + (<usize>n << 3) + 15) & ~<usize>15;
   const pend = state + <usize>n * 48;
-  const qx = pend + (<usize>n << 2);
+  const qx = qxIn != 0 ? qxIn : pend + (<usize>n << 2);
   const stride = <usize>d << 2;
   for (let i = 0; i < n; i++) {
     const row = x + <usize>i * stride;
-    const nx = sqNormRow(row, d);
+    const nx = nxIn != 0 ? load<f32>(nxIn + (<usize>i << 2)) : sqNormRow(row, d);
     store<f32>(xn + (<usize>i << 2), nx);
-    const eb = quantizeRow(row, d, nx, info, qx + <usize>i * qstride, s2 + (<usize>i << 2));
+    const eb = metaIn != 0 ? rowError(metaIn + <usize>i * 24, d, nx, info, s2 + (<usize>i << 2))
+      : quantizeRow(row, d, nx, info, qx + <usize>i * qstride, s2 + (<usize>i << 2));
     if (eb < 0) return err ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
     store<f64>(thr + (<usize>i << 3), 2 * eb);
     if (err) store<f64>(err + (<usize>i << 3), eb);
@@ -216,8 +218,18 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
  * huge norm, scale out of range).
  */
 export function quantizeRow(row: usize, d: i32, nx: f32, info: usize, qr: usize, two: usize): f64 {
+  const meta = memory.data(24, 8);
+  if (!roundRow(row, d, qr, meta)) return -1;
+  return rowError(meta, d, nx, info, two);
+}
+
+/**
+ * The part of quantizeRow that depends on the row alone: qr as there, and meta (f64 × 3) = s, ‖x̃‖ and
+ * ‖x − x̃‖ (both rounded up); false (s = NaN) when the scale is out of range or a value is not finite.
+ */
+export function roundRow(row: usize, d: i32, qr: usize, meta: usize): bool {
+  if (!ASC_FEATURE_SIMD) { store<f64>(meta, NaN); return false; }
   const dp = (d + 1) & ~1;
-  const sc = load<f64>(info), ct = load<f64>(info, 8), ec = load<f64>(info, 16), cm = load<f64>(info, 24);
   const qmax = qmaxOf(d);
   const w = 1 + <f64>(d + 4) * U;
   const z = f32x4.splat(0);
@@ -232,9 +244,7 @@ export function quantizeRow(row: usize, d: i32, nx: f32, info: usize, qr: usize,
   let m = reinterpret<f32>(i32x4.extract_lane(mm, 0));
   for (let j = d4; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(row + (<usize>j << 2))));
   const s = scaleOf(<f64>m, qmax);
-  const tw = 2 * s * sc;
-  if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(tw >= 1e-30 && tw <= 1e30)) return -1;
-  store<f32>(two, <f32>tw);
+  if (!(s >= 1e-30 && s <= 1e30)) { store<f64>(meta, NaN); return false; }
   const inv = f32x4.splat(<f32>(1 / s)), sv = f32x4.splat(<f32>s);
   let t = z, e = z;
   for (let j = 0; j < dp; j += 8) {
@@ -251,7 +261,29 @@ export function quantizeRow(row: usize, d: i32, nx: f32, info: usize, qr: usize,
     if (left >= 8) v128.store(qr + (<usize>j << 1), q16);
     else for (let l = 0; l < dp - j; l++) store<i16>(qr + (<usize>(j + l) << 1), lane16(q16, l));
   }
-  const xt = Math.sqrt(<f64>sum4(t) * w) * (1 + U), ex = Math.sqrt(<f64>sum4(e) * w) * (1 + U);
+  store<f64>(meta, s);
+  store<f64>(meta, Math.sqrt(<f64>sum4(t) * w) * (1 + U), 8);
+  store<f64>(meta, Math.sqrt(<f64>sum4(e) * w) * (1 + U), 16);
+  return true;
+}
+
+/** roundRow for n rows of x into qr (n × d rounded up to even, i16) and meta (f64 × 3 × n); returns how many failed. */
+export function roundRows(x: usize, n: i32, d: i32, qr: usize, meta: usize): i32 {
+  const qstride = <usize>((d + 1) & ~1) << 1;
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (!roundRow(x + <usize>i * (<usize>d << 2), d, qr + <usize>i * qstride, meta + <usize>i * 24)) bad++;
+  return bad;
+}
+
+/** The row's E from roundRow's meta, its ‖x‖² nx (f32) and the centroids' info, with 2·s·sc (f32) at two; −1
+ *  when the row cannot take the filter (then two is not written). */
+export function rowError(meta: usize, d: i32, nx: f32, info: usize, two: usize): f64 {
+  const s = load<f64>(meta), xt = load<f64>(meta, 8), ex = load<f64>(meta, 16);
+  const sc = load<f64>(info), ct = load<f64>(info, 8), ec = load<f64>(info, 16), cm = load<f64>(info, 24);
+  const w = 1 + <f64>(d + 4) * U;
+  const tw = 2 * s * sc;
+  if (!(nx <= 1e37) || !(s >= 1e-30 && s <= 1e30) || !(tw >= 1e-30 && tw <= 1e30)) return -1;
+  store<f32>(two, <f32>tw);
   const xr = Math.sqrt(<f64>nx * w) * (1 + U);
   const q = xt * ec + ex * ct + ex * ec;
   const big = max<f64>(xr, xt) + max<f64>(cm, ct);

@@ -3,7 +3,7 @@ export { heapBase } from './memory';
 export { sqNorms, l2Many, dotMany } from './distance';
 export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
-export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes } from "./assignq";
+export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes, roundRows } from "./assignq";
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { pairsScratchBytes, centroidDrift, assignPairs } from './pairs';
 export { groupDrift } from './drift';

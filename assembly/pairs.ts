@@ -1,5 +1,5 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates, nextUp } from './assignq';
+import { assignQScratchBytes, assignQWithEstimates, nextUp, roundRow } from './assignq';
 import { boundFrom, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
@@ -24,7 +24,7 @@ const SLACK: f64 = 1e-11;
  *  filter's scratch, per-row E. */
 // @ts-ignore: decorator
 @inline function runBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * 8 + 96;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 28) + 160;
 }
 
 /** Bytes of scratch assignPairs needs for n rows of d values and kb blocks. */
@@ -62,14 +62,15 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
  * assign (i32 × n, −1 = none) and lower (f32 × n·k, see above) are read and updated; last (i32 × k): the slot of
  * each centroid in the last call (its bounds' order); dcum (f64 × k, by id) is this call's; raw (0 = none): the
  * centroids by id (k × d, for the dots with the previous centroids); xnorm (f64 × n) ≥ ‖x_i‖; cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms
- * gives it. qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them. full ≠ 0 (or no row
+ * gives it. qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them. qr / meta (0 = none): every
+ * row already rounded by roundRows (with the filter). full ≠ 0 (or no row
  * with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
  * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter,
  * of those the rows that needed its exact pass].
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
-  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32): void {
+  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize): void {
   const stride = <usize>d << 2;
   const rowL = <usize>k << 2;
   const dots = (scratch + 15) & ~<usize>15;                // f32 × n: x_i · c_assign[i]
@@ -150,7 +151,8 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     const ids = sorted + (<usize>q0 << 2);
     const p = load<i32>(pl + (<usize>load<i32>(ids) << 2));
     blocks += m * p;
-    const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo);
+    const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo,
+      xsq != 0 ? qr : 0, meta, xsq);
     if (qe >= 0) { qRows += m; qExact += qe; }
   }
   store<i32>(info, skipped);
@@ -225,8 +227,9 @@ function openPrefix(lo: usize, from: usize, tmp: usize, dcu: usize, kb: i32, k: 
  */
 function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, dcd: usize, dcum: usize, ubA: usize, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize,
-  qc: usize, cnq: usize, qinfo: usize): i32 {
+  qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize): i32 {
   const stride = <usize>d << 2;
+  const qstride = <usize>((d + 1) & ~1) << 1;
   const kq = min(k, p * BLOCK);
   const rowAll = <usize>p * BLOCK << 2;
   const all = fw;                                           // f32 × RUN × p·8: estimates or distances
@@ -236,11 +239,27 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const fx = (db + (<usize>RUN << 2) + 15) & ~<usize>15;    // f32 × (RUN + 4) × d: gathered rows
   const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
   const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15; // f64 × RUN: E per row
+  const rq = eb + (<usize>RUN << 3);                        // i16 × RUN × d (even): the run's rounded rows (qr ≠ 0)
+  const rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;   // f64 × 3 × RUN: their meta
+  const rn = rm + <usize>RUN * 24;                          // f32 × RUN: their ‖x‖²
   const m4 = (m + 3) & ~3;
-  for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
+  for (let r = 0; r < m; r++) {
+    const i = <usize>load<i32>(ids + (<usize>r << 2));
+    memory.copy(fx + <usize>r * stride, x + i * stride, stride);
+    if (qr != 0) {
+      memory.copy(rq + <usize>r * qstride, qr + i * qstride, qstride);
+      memory.copy(rm + <usize>r * 24, meta + i * 24, 24);
+      store<f32>(rn + (<usize>r << 2), load<f32>(xsq + (i << 2)));
+    }
+  }
   if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
+  if (qr != 0) for (let r = m; r < m4; r++) {
+    roundRow(fx + <usize>r * stride, d, rq + <usize>r * qstride, rm + <usize>r * 24);
+    store<f32>(rn + (<usize>r << 2), 0);
+  }
   let np = -1;
-  if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb);
+  if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
+    qr != 0 ? rq : 0, qr != 0 ? rm : 0, qr != 0 ? rn : 0);
   const exact = np < 0;
   if (exact) assignRows(fx, m4, d, packed, p, cn, 0, 0, rs, ib, db, kq, 0, all);
   for (let r = 0; r < m; r++) {

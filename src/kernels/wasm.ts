@@ -28,6 +28,7 @@ export interface KernelExports {
     scratch: number, outIndex: number, outDist: number, est: number): number;
   assignQCentroidBytes(kb: number, d: number): number;
   assignQScratchBytes(n: number, d: number): number;
+  roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
@@ -37,7 +38,7 @@ export interface KernelExports {
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
     assign: number, lower: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -360,9 +361,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const R = pairs ? n : Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
       // Per row: group bounds and epochs, or (pairs) one bound per centroid; pairs also keep the last centroids,
       // their cumulative movement and this step's movement.
-      const perRow = pairs ? k * 4 : G * 5;
+      // Pairs sessions with the 16-bit filter also keep the rows rounded to i16 (with their scale and norms).
+      const rounded = pairs && filterApplies(build, qFilter, dim, k);
+      const dEven = (dim + 1) & ~1;
+      const perRow = pairs ? k * 4 + (rounded ? dEven * 2 + 24 : 0) : G * 5;
       const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
-      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0;
+      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0, qrp = 0,
+        metap = 0;
       try {
         // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
         // accumulators, so that no step has to grow the memory.
@@ -372,11 +377,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k : G) * 4); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
         xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
         if (pairs) { lastp = a.alloc(k * dim * 4); dcp = a.alloc(k * 8); drp = a.alloc(k * 8); slotp = a.alloc(k * 4); }
+        if (rounded) { qrp = a.alloc(n * dEven * 2); metap = a.alloc(n * 24); }
       } catch {
         return undefined;                                   // memory.grow refused: the caller copies per call instead
       }
       a.f32(xp, n * dim).set(data);
       e.sqNorms(xp, n, dim, xsp);
+      if (rounded) e.roundRows(xp, n, dim, qrp, metap);
       const same = (b: AssignBounds): void => {
         expect(!pairs, 'invalid-argument', 'group bounds of the session', 'a session with group bounds', 'a pairs session');
         const g = checkBounds(b, n, k);
@@ -441,7 +448,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
-            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true)
+            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
+              qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24)
               : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
             skipped += info[0]!;
             computed += info[1]!;
@@ -775,8 +783,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       posp,
       /** One block through assignPairs (lop: its rows' per-centroid bounds in the order slotp gives, dcp: the cumulative movement). */
       pairs(xp: number, r: number, asp: number, lop: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number, dp: number,
-        xsq: number, full: boolean): Int32Array {
-        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0);
+        xsq: number, full: boolean, qrp: number, metap: number): Int32Array {
+        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
+          qrp, metap);
         return count();
       },
     };
