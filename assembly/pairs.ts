@@ -180,22 +180,22 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
  * not above r (f32, rounded up; dcu the movements rounded up), 0 when there is none. In f32: a bound is above
  * when lower > (dcu + r)·(1 + 2⁻²¹), which the rounding of the sum cannot fake. from ≠ 0: the row's bounds are
  * still in the last call's order (slot p's bound at from[p]); the blocks are brought into this call's order as
- * the scan reaches them (through tmp) and the slots from the returned prefix on are written back: the prefix's
- * bounds are all renewed by the run that computes the row, so the old ones are not needed. Padding slots (≥ k)
- * hold whatever; they are not read.
+ * the scan reaches them, so the slots from the returned prefix on are in order: the prefix's bounds are all
+ * renewed by the run that computes the row, so the old ones are not needed. Padding slots (≥ k) hold
+ * whatever; they are not read.
  */
 function openPrefix(lo: usize, from: usize, tmp: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
-  const src = from != 0 ? tmp : lo;
+  // The old order is copied aside in one sequential pass (the row streams in from memory), then each block the
+  // scan reaches is gathered into place.
+  if (from != 0) memory.copy(tmp, lo, <usize>k << 2);
   let p = 0;
   for (let b = kb - 1; b >= 0; b--) {
     const s0 = b * BLOCK, s1 = min(k, s0 + BLOCK);
     if (from != 0) {
-      for (let s = s0; s < s1; s++) store<f32>(tmp + (<usize>s << 2), load<f32>(lo + (<usize>load<i32>(from + (<usize>s << 2)) << 2)));
+      for (let s = s0; s < s1; s++) store<f32>(lo + (<usize>s << 2), load<f32>(tmp + (<usize>load<i32>(from + (<usize>s << 2)) << 2)));
     }
-    if (blockOpen(src, dcu, s0, s1, sa, r)) { p = b + 1; break; }
+    if (blockOpen(lo, dcu, s0, s1, sa, r)) { p = b + 1; break; }
   }
-  const t0 = p * BLOCK;
-  if (from != 0 && t0 < k) memory.copy(lo + (<usize>t0 << 2), tmp + (<usize>t0 << 2), <usize>(k - t0) << 2);
   return p;
 }
 
