@@ -125,7 +125,7 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
   scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0);
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0);
   return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
 }
 
@@ -135,16 +135,18 @@ export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
  * (+Inf on padding slots) and err (f64 × n) each row's E, so that a centroid's f32 distance is ≥ its
  * estimate − E. Returns −1, with nothing written, when the call must go to assignRows (and always in
  * the scalar build). qx (0 = round them here): the rows already rounded by roundRow (n × d rounded up to even
- * i16), with their meta (f64 × 3 each) and ‖x‖² as sqNorms gives it (nx, f32 × n).
+ * i16), with their meta (f64 × 3 each) and ‖x‖² as sqNorms gives it (nx, f32 × n). rp (0 = none): the rows are
+ * not at x but at rp[i] (u32 addresses).
  */
 export function assignQWithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
-  info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize, meta: usize, nx: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx);
+  info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize, meta: usize, nx: usize,
+  rp: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp);
   return -1;
 }
 
 function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
-  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize, nxIn: usize): i32 {
+  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize, nxIn: usize, rp: usize): i32 {
   const dp = (d + 1) & ~1;
   const qstride = <usize>dp << 1;
   const xn = (scratch + 15) & ~<usize>15;
@@ -155,7 +157,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const qx = qxIn != 0 ? qxIn : pend + (<usize>n << 2);
   const stride = <usize>d << 2;
   for (let i = 0; i < n; i++) {
-    const row = x + <usize>i * stride;
+    const row = rowAt(x, stride, rp, i);
     const nx = nxIn != 0 ? load<f32>(nxIn + (<usize>i << 2)) : sqNormRow(row, d);
     store<f32>(xn + (<usize>i << 2), nx);
     const eb = metaIn != 0 ? rowError(metaIn + <usize>i * 24, d, nx, info, s2 + (<usize>i << 2))
@@ -185,7 +187,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     if (bi >= 0 && <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap) {
       store<i32>(outIndex + (<usize>i << 2), bi);
       store<i32>(DECIDED + (<usize>nd << 2), i);
-      if (++nd == 4) { exact4(x, stride, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
     } else {
       // Candidates: estimates ≤ max(b1 + 2E, E) (rounded up to f32; distances are clamped at 0).
       const tf = max<f64>(<f64>b1 + gap, 0.5 * gap);
@@ -200,13 +202,13 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   }
   if (nd > 0) {
     for (let t = nd; t < 4; t++) store<i32>(DECIDED + (<usize>t << 2), load<i32>(DECIDED + (<usize>(nd - 1) << 2)));
-    exact4(x, stride, d, packed, cn, xn, outIndex, outDist);
+    exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist);
   }
   if (np > 0) {
     const np4 = (np + 3) & ~3;
     for (let p = np; p < np4; p++) store<i32>(pend + (<usize>p << 2), load<i32>(pend + (<usize>(np - 1) << 2)));
-    if (est) fromEstimates(x, stride, np, pend, d, packed, kb, cn, k, xn, state, ord, est, outIndex, outDist);
-    else tilesExact(x, stride, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist);
+    if (est) fromEstimates(x, stride, rp, np, pend, d, packed, kb, cn, k, xn, state, ord, est, outIndex, outDist);
+    else tilesExact(x, stride, rp, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist);
   }
   return np;
 }
@@ -291,6 +293,12 @@ export function rowError(meta: usize, d: i32, nx: f32, info: usize, two: usize):
   return (2 * q + <f64>(2 * d + 24 + 2 * (d >> 7)) * U * big * big) * (1 + 1e-6) + 1e-30;
 }
 
+/** Row i of x: at x + i·stride, or at rp[i] when rp ≠ 0. */
+// @ts-ignore: decorator
+@inline function rowAt(x: usize, stride: usize, rp: usize, i: usize): usize {
+  return rp != 0 ? <usize>load<u32>(rp + (i << 2)) : x + i * stride;
+}
+
 function fallback(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, scratch: usize, outIndex: usize, outDist: usize): i32 {
   assignRows(x, n, d, packed, kb, cn, 0, 0, (scratch + 15) & ~<usize>15, outIndex, outDist, k, 0, 0);
   return -1;
@@ -327,14 +335,14 @@ function lane16(v: v128, l: i32): i16 {
  * outDist of the 4 rows listed in DECIDED: the exact f32 distance to their slot outIndex[row], computed as the
  * f32 tile computes that slot's half block (the same lane sequence, so the same bits); four independent chains.
  */
-function exact4(x: usize, stride: usize, d: i32, packed: usize, cn: usize, xn: usize, outIndex: usize, outDist: usize): void {
+function exact4(x: usize, stride: usize, rp: usize, d: i32, packed: usize, cn: usize, xn: usize, outIndex: usize, outDist: usize): void {
   const i0 = <usize>load<i32>(DECIDED), i1 = <usize>load<i32>(DECIDED, 4), i2 = <usize>load<i32>(DECIDED, 8), i3 = <usize>load<i32>(DECIDED, 12);
   const s0 = load<i32>(outIndex + (i0 << 2)), s1 = load<i32>(outIndex + (i1 << 2));
   const s2 = load<i32>(outIndex + (i2 << 2)), s3 = load<i32>(outIndex + (i3 << 2));
   const bb = <usize>d << 5;
   let c0 = packed + <usize>(s0 >> 3) * bb + (<usize>(s0 & 4) << 2), c1 = packed + <usize>(s1 >> 3) * bb + (<usize>(s1 & 4) << 2);
   let c2 = packed + <usize>(s2 >> 3) * bb + (<usize>(s2 & 4) << 2), c3 = packed + <usize>(s3 >> 3) * bb + (<usize>(s3 & 4) << 2);
-  let r0 = x + i0 * stride, r1 = x + i1 * stride, r2 = x + i2 * stride, r3 = x + i3 * stride;
+  let r0 = rowAt(x, stride, rp, i0), r1 = rowAt(x, stride, rp, i1), r2 = rowAt(x, stride, rp, i2), r3 = rowAt(x, stride, rp, i3);
   const z = f32x4.splat(0);
   let a0 = z, a1 = z, a2 = z, a3 = z;
   const end = r0 + (<usize>d << 2);
@@ -458,7 +466,7 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
 
 /** Second pass over the np pending rows (list pend, padded to np4 by repeating the last): exact distances
  *  of every centroid whose estimate is ≤ the row's threshold (state[i] lane 0), in index order. */
-function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32, np: i32, pend: usize, d: i32, qc: usize, packed: usize,
+function tilesExact(x: usize, stride: usize, rp: usize, qx: usize, qstride: usize, np4: i32, np: i32, pend: usize, d: i32, qc: usize, packed: usize,
   kb: i32, cn: usize, cnq: usize, k: i32, xn: usize, s2: usize, state: usize, ord: usize, outIndex: usize, outDist: usize): void {
   const blockBytes = qstride << 3;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
@@ -484,7 +492,7 @@ function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32
             const m1 = f32x4.le(estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1), tv);
             const bits = i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4);
             if (bits == 0) continue;
-            candidates(x + ri * stride, d, packed, b, nx, cn, k, bits, ord, outIndex + (ri << 2), outDist + (ri << 2));
+            candidates(rowAt(x, stride, rp, ri), d, packed, b, nx, cn, k, bits, ord, outIndex + (ri << 2), outDist + (ri << 2));
           }
         }
       }
@@ -495,7 +503,7 @@ function tilesExact(x: usize, stride: usize, qx: usize, qstride: usize, np4: i32
 /** Exact distances of the candidate slots (bits) of block b, merged into the row's choice: smaller wins;
  *  equal values go to the lower slot, or with ord ≠ 0 to the lower centroid id. */
 /** The exact pass from kept estimates: per pending row, the blocks holding an estimate ≤ its threshold. */
-function fromEstimates(x: usize, stride: usize, np: i32, pend: usize, d: i32, packed: usize, kb: i32, cn: usize, k: i32, xn: usize,
+function fromEstimates(x: usize, stride: usize, rp: usize, np: i32, pend: usize, d: i32, packed: usize, kb: i32, cn: usize, k: i32, xn: usize,
   state: usize, ord: usize, est: usize, outIndex: usize, outDist: usize): void {
   const estRow = <usize>kb << 5;
   for (let p = 0; p < np; p++) {
@@ -506,7 +514,7 @@ function fromEstimates(x: usize, stride: usize, np: i32, pend: usize, d: i32, pa
     for (let b = 0; b < kb; b++) {
       const m0 = f32x4.le(v128.load(er + (<usize>b << 5)), tv), m1 = f32x4.le(v128.load(er + (<usize>b << 5), 16), tv);
       if (!v128.any_true(v128.or(m0, m1))) continue;
-      candidates(x + ri * stride, d, packed, b, nx, cn, k, i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4), ord, outIndex + (ri << 2), outDist + (ri << 2));
+      candidates(rowAt(x, stride, rp, ri), d, packed, b, nx, cn, k, i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4), ord, outIndex + (ri << 2), outDist + (ri << 2));
     }
   }
 }

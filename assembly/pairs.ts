@@ -24,7 +24,7 @@ const SLACK: f64 = 1e-11;
  *  filter's scratch, per-row E. */
 // @ts-ignore: decorator
 @inline function runBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 28) + 160;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 160;
 }
 
 /** Bytes of scratch assignPairs needs for n rows of d values and kb blocks. */
@@ -242,24 +242,33 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const rq = eb + (<usize>RUN << 3);                        // i16 × RUN × d (even): the run's rounded rows (qr ≠ 0)
   const rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;   // f64 × 3 × RUN: their meta
   const rn = rm + <usize>RUN * 24;                          // f32 × RUN: their ‖x‖²
+  const rp = rn + (<usize>RUN << 2);                        // u32 × RUN: the rows' addresses (padding: a zero row at fx)
   const m4 = (m + 3) & ~3;
+  const gather = qr == 0 || qc == 0;                        // rows copied to fx for assignRows
   for (let r = 0; r < m; r++) {
     const i = <usize>load<i32>(ids + (<usize>r << 2));
-    memory.copy(fx + <usize>r * stride, x + i * stride, stride);
-    if (qr != 0) {
+    if (gather) memory.copy(fx + <usize>r * stride, x + i * stride, stride);
+    else {
+      store<u32>(rp + (<usize>r << 2), <u32>(x + i * stride));
       memory.copy(rq + <usize>r * qstride, qr + i * qstride, qstride);
       memory.copy(rm + <usize>r * 24, meta + i * 24, 24);
       store<f32>(rn + (<usize>r << 2), load<f32>(xsq + (i << 2)));
     }
   }
-  if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
-  if (qr != 0) for (let r = m; r < m4; r++) {
-    roundRow(fx + <usize>r * stride, d, rq + <usize>r * qstride, rm + <usize>r * 24);
+  if (m4 > m) memory.fill(fx + <usize>(gather ? m : 0) * stride, 0, <usize>(m4 - m) * stride);
+  if (!gather) for (let r = m; r < m4; r++) {
+    store<u32>(rp + (<usize>r << 2), <u32>fx);
+    roundRow(fx, d, rq + <usize>r * qstride, rm + <usize>r * 24);
     store<f32>(rn + (<usize>r << 2), 0);
   }
   let np = -1;
   if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
-    qr != 0 ? rq : 0, qr != 0 ? rm : 0, qr != 0 ? rn : 0);
+    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp);
+  if (np < 0 && !gather) {
+    // The filter refused the run (a row it cannot round): assignRows on gathered rows.
+    for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
+    if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
+  }
   const exact = np < 0;
   if (exact) assignRows(fx, m4, d, packed, p, cn, 0, 0, rs, ib, db, kq, 0, all);
   for (let r = 0; r < m; r++) {
