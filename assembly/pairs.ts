@@ -4,8 +4,9 @@ import { boundFrom, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment (l2, no bias) with one lower bound per (row, centroid), as in Elkan's k-means,
-// for the k-means session. lower[i·k + p] (slot p of the call's packing) is a lower bound on the true Euclidean
-// distance from row i to centroid ord[p] plus dcum of that centroid as it was when the bound was stored; dcum[c]
+// for the k-means session. lower[i·k + p] · unit (u16; slot p of the call's packing; unit a power of two) is a
+// lower bound on the true Euclidean distance from row i to centroid ord[p] plus dcum of that centroid as it was
+// when the bound was stored (rounded down, saturating at 65535: a larger value only weakens it); dcum[c]
 // only grows, each call by at least how far c moved, so lower − dcum(now) bounds the distance now (triangle
 // inequality). The host packs the centroids by movement, largest first (a new order each call: a row's bounds
 // are brought from the last call's slots into the new ones as its scan reaches them): the centroids a row cannot rule out then gather in
@@ -59,7 +60,7 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
 /**
  * Assigns n rows of x (n·d f32) to k centroids packed in blocks of 8 (assign.ts' layout) in the host's order:
  * slot p holds centroid ord[p] (padding slots ord 0x7fffffff, cn +Inf), pos[c] is the slot of centroid c.
- * assign (i32 × n, −1 = none) and lower (f32 × n·k, see above) are read and updated; last (i32 × k): the slot of
+ * assign (i32 × n, −1 = none) and lower (u16 × n·k, in units of `unit`, see above) are read and updated; last (i32 × k): the slot of
  * each centroid in the last call (its bounds' order); dcum (f64 × k, by id) is this call's; raw (0 = none): the
  * centroids by id (k × d, for the dots with the previous centroids); xnorm (f64 × n) ≥ ‖x_i‖; cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms
  * gives it. qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them. qr / meta (0 = none): every
@@ -69,10 +70,10 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
  * of those the rows that needed its exact pass].
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
-  assign: usize, lower: usize, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
+  assign: usize, lower: usize, unit: f32, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
   qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize): void {
   const stride = <usize>d << 2;
-  const rowL = <usize>k << 2;
+  const rowL = <usize>k << 1;
   const dots = (scratch + 15) & ~<usize>15;                // f32 × n: x_i · c_assign[i]
   const ubA = dots + (<usize>n << 2);                      // f32 × n: kernel distance to assign[i]
   const pl = ubA + (<usize>n << 2);                        // i32 × n: blocks a pending row needs (its prefix)
@@ -81,7 +82,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
   const dcu = (cnt + (<usize>(kb + 2) << 2) + 15) & ~<usize>15; // f32 × kb·8: dcum in slot order, rounded up
   const dcd = dcu + (<usize>kb * BLOCK << 2);              // f32 × kb·8: rounded down
   const from = dcd + (<usize>kb * BLOCK << 2);             // i32 × k: a slot's place in the last call's order
-  const tmp = (from + (<usize>k << 2) + 15) & ~<usize>15;  // f32 × k: one row's bounds being permuted
+  const tmp = (from + (<usize>k << 2) + 15) & ~<usize>15;  // u16 × k: one row's bounds being permuted
   const fw = (tmp + (<usize>k << 2) + 15) & ~<usize>15;
 
   let fresh = full != 0;
@@ -115,7 +116,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
       ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
       if (ub < Infinity) {
         const t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
-        p = openPrefix(lower + <usize>i * rowL, same ? 0 : from, tmp, dcu, kb, k, sa, upF32(Math.sqrt(t) * (1 + SLACK)));
+        p = openPrefix(lower + <usize>i * rowL, unit, same ? 0 : from, tmp, dcu, kb, k, sa, upF32(Math.sqrt(t) * (1 + SLACK)));
         if (p == 0) {
           store<i32>(pl + (<usize>i << 2), 0);
           store<i32>(outIndex + (<usize>i << 2), a);
@@ -151,7 +152,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     const ids = sorted + (<usize>q0 << 2);
     const p = load<i32>(pl + (<usize>load<i32>(ids) << 2));
     blocks += m * p;
-    const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo,
+    const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, unit, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo,
       xsq != 0 ? qr : 0, meta, xsq);
     if (qe >= 0) { qRows += m; qExact += qe; }
   }
@@ -184,39 +185,48 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
  * renewed by the run that computes the row, so the old ones are not needed. Padding slots (≥ k) hold
  * whatever; they are not read.
  */
-function openPrefix(lo: usize, from: usize, tmp: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
+function openPrefix(lo: usize, unit: f32, from: usize, tmp: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
   // The old order is copied aside in one sequential pass (the row streams in from memory), then each block the
   // scan reaches is gathered into place.
-  if (from != 0) memory.copy(tmp, lo, <usize>k << 2);
+  if (from != 0) memory.copy(tmp, lo, <usize>k << 1);
   let p = 0;
   for (let b = kb - 1; b >= 0; b--) {
     const s0 = b * BLOCK, s1 = min(k, s0 + BLOCK);
     if (from != 0) {
-      for (let s = s0; s < s1; s++) store<f32>(lo + (<usize>s << 2), load<f32>(tmp + (<usize>load<i32>(from + (<usize>s << 2)) << 2)));
+      for (let s = s0; s < s1; s++) store<u16>(lo + (<usize>s << 1), load<u16>(tmp + (<usize>load<i32>(from + (<usize>s << 2)) << 1)));
     }
-    if (blockOpen(lo, dcu, s0, s1, sa, r)) { p = b + 1; break; }
+    if (blockOpen(lo, unit, dcu, s0, s1, sa, r)) { p = b + 1; break; }
   }
   return p;
 }
 
 /** Whether slots s0 .. s1−1 (at most one block) hold one other than sa whose bound does not rule it out (see openPrefix). */
 // @ts-ignore: decorator
-@inline function blockOpen(lo: usize, dcu: usize, s0: i32, s1: i32, sa: i32, r: f32): bool {
+@inline function blockOpen(lo: usize, unit: f32, dcu: usize, s0: i32, s1: i32, sa: i32, r: f32): bool {
   const up: f32 = 1 + 4.76837158203125e-7;
   if (ASC_FEATURE_SIMD && s1 - s0 == BLOCK) {
     const o = <usize>s0 << 2;
-    const rv = f32x4.splat(r), uv = f32x4.splat(up), av = i32x4.splat(sa), lane = i32x4(0, 1, 2, 3);
+    const rv = f32x4.splat(r), uv = f32x4.splat(up), av = i32x4.splat(sa), lane = i32x4(0, 1, 2, 3), u = f32x4.splat(unit);
     const t0 = f32x4.mul(f32x4.add(v128.load(dcu + o), rv), uv), t1 = f32x4.mul(f32x4.add(v128.load(dcu + o, 16), rv), uv);
+    const q = v128.load(lo + (<usize>s0 << 1));
+    const l0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(q)), u), l1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(q)), u);
     const i0 = i32x4.add(i32x4.splat(s0), lane), i1 = i32x4.add(i0, i32x4.splat(4));
-    // Open: not above the threshold (NaN included), and not the previous centroid's slot.
-    const n0 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o), t0)), i32x4.eq(i0, av));
-    const n1 = v128.andnot(v128.not(f32x4.gt(v128.load(lo + o, 16), t1)), i32x4.eq(i1, av));
+    // Open: not above the threshold, and not the previous centroid's slot.
+    const n0 = v128.andnot(v128.not(f32x4.gt(l0, t0)), i32x4.eq(i0, av));
+    const n1 = v128.andnot(v128.not(f32x4.gt(l1, t1)), i32x4.eq(i1, av));
     return v128.any_true(v128.or(n0, n1));
   }
   for (let s = s0; s < s1; s++) {
-    if (s != sa && !(load<f32>(lo + (<usize>s << 2)) > (load<f32>(dcu + (<usize>s << 2)) + r) * up)) return true;
+    if (s != sa && !(<f32>load<u16>(lo + (<usize>s << 1)) * unit > (load<f32>(dcu + (<usize>s << 2)) + r) * up)) return true;
   }
   return false;
+}
+
+/** v / unit rounded down into u16 (0 for negative or NaN, 65535 above): a stored bound never above v. */
+// @ts-ignore: decorator
+@inline function toUnits(v: f64, unit: f32): u16 {
+  const f = v / <f64>unit;
+  return f >= 65535 ? 65535 : f >= 0 ? <u16><i32>Math.floor(f) : 0;
 }
 
 /**
@@ -226,7 +236,7 @@ function openPrefix(lo: usize, from: usize, tmp: usize, dcu: usize, kb: i32, k: 
  * needed the filter's exact pass, or −1 when the run went to assignRows.
  */
 function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, cn: usize, ord: usize, pos: usize, k: i32,
-  assign: usize, lower: usize, dcd: usize, dcum: usize, ubA: usize, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize,
+  assign: usize, lower: usize, unit: f32, dcd: usize, dcum: usize, ubA: usize, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize,
   qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize): i32 {
   const stride = <usize>d << 2;
   const qstride = <usize>((d + 1) & ~1) << 1;
@@ -291,7 +301,8 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
     if (a >= 0 && load<i32>(pos + (<usize>a << 2)) >= kq) {
       const ub = load<f32>(ubA + (<usize>i << 2));
       if (ub < bd || (ub == bd && a < bi) || (bi < 0 && ub == ub)) { bi = a; bd = ub; }
-      store<f32>(lower + ((<usize>i * <usize>k + <usize>load<i32>(pos + (<usize>a << 2))) << 2), stored(boundFrom(<f64>ub, marg) + load<f64>(dcum + (<usize>a << 3))));
+      store<u16>(lower + ((<usize>i * <usize>k + <usize>load<i32>(pos + (<usize>a << 2))) << 1),
+        toUnits(stored(boundFrom(<f64>ub, marg) + load<f64>(dcum + (<usize>a << 3))), unit));
     }
     store<i32>(outIndex + (<usize>i << 2), bi);
     store<f32>(outDist + (<usize>i << 2), bd);
@@ -301,28 +312,34 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
     }
     store<i32>(assign + (<usize>i << 2), bi);
     const e = exact ? 0 : load<f64>(eb + (<usize>r << 3));
-    renew(ar, lower + <usize>i * (<usize>k << 2), dcd, kq, upF32(e + marg));
+    renew(ar, lower + <usize>i * (<usize>k << 1), unit, dcd, kq, upF32(e + marg));
   }
   return np;
 }
 
 /**
- * New bounds of slots 0 .. kq−1 of a row from its estimates (or distances) v: lo[s] = √max(0, v − c) + dcd[s],
- * each step rounded down (c = E + margin rounded up; NaN stays NaN, so the centroid stays open).
+ * New bounds of slots 0 .. kq−1 of a row from its estimates (or distances) v: lo[s] = (√max(0, v − c) + dcd[s])
+ * / unit, each step rounded down (c = E + margin rounded up; unit a power of two, so the division is exact;
+ * NaN gives 0, an open bound), saturating at 65535.
  */
-function renew(v: usize, lo: usize, dcd: usize, kq: i32, c: f32): void {
+function renew(v: usize, lo: usize, unit: f32, dcd: usize, kq: i32, c: f32): void {
   let s = 0;
+  const inv: f32 = 1 / unit;
   if (ASC_FEATURE_SIMD) {
-    const cv = f32x4.splat(c), z = f32x4.splat(0), f = f32x4.splat(1 - 4.76837158203125e-7), g = f32x4.splat(1 - 2.384185791015625e-7);
-    for (; s + 4 <= kq; s += 4) {
+    const cv = f32x4.splat(c), z = f32x4.splat(0), f = f32x4.splat(1 - 4.76837158203125e-7), g = f32x4.splat((1 - 2.384185791015625e-7) * inv);
+    for (; s + 8 <= kq; s += 8) {
       const o = <usize>s << 2;
-      const t = f32x4.sqrt(f32x4.max(f32x4.sub(v128.load(v + o), cv), z));
-      v128.store(lo + o, f32x4.mul(f32x4.add(f32x4.mul(t, f), v128.load(dcd + o)), g));
+      const t0 = f32x4.sqrt(f32x4.max(f32x4.sub(v128.load(v + o), cv), z));
+      const t1 = f32x4.sqrt(f32x4.max(f32x4.sub(v128.load(v + o, 16), cv), z));
+      const u0 = f32x4.mul(f32x4.add(f32x4.mul(t0, f), v128.load(dcd + o)), g);
+      const u1 = f32x4.mul(f32x4.add(f32x4.mul(t1, f), v128.load(dcd + o, 16)), g);
+      v128.store(lo + (<usize>s << 1), i16x8.narrow_i32x4_u(i32x4.trunc_sat_f32x4_s(u0), i32x4.trunc_sat_f32x4_s(u1)));
     }
   }
   for (; s < kq; s++) {
     const o = <usize>s << 2;
     const t = Mathf.sqrt(max<f32>(load<f32>(v + o) - c, 0));
-    store<f32>(lo + o, (t * <f32>(1 - 4.76837158203125e-7) + load<f32>(dcd + o)) * <f32>(1 - 2.384185791015625e-7));
+    const u = (t * <f32>(1 - 4.76837158203125e-7) + load<f32>(dcd + o)) * (<f32>(1 - 2.384185791015625e-7) * inv);
+    store<u16>(lo + (<usize>s << 1), u >= 65535 ? 65535 : u >= 0 ? <u16><i32>u : 0);
   }
 }

@@ -94,7 +94,7 @@ export type BoundsPlan = Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'n
  *  (absent: no bounds yet, every row takes the full assignment first; `xnorm` absent: from the rows' f32 norms,
  *  √‖x‖² · (1 + (dim + 2)·2⁻²⁴), an upper bound as the margin needs). */
 export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'>> & {
-  /** One bound per (row, centroid) instead of per group (Elkan-style; n·k f32 in the session, no per-row start
+  /** One bound per (row, centroid) instead of per group (Elkan-style; n·k u16 in the session, no per-row start
    *  state): each step measures how far every centroid moved since the last one and packs the centroids by that
    *  movement, largest first, so a row computes only the blocks up to the last one it cannot rule out. For
    *  steps without bias; best when the 16-bit filter applies (rows of ≥ 256 values). */
@@ -125,7 +125,7 @@ export interface BoundedSession {
   read(bounds: AssignBounds): void;
   /** Copies `bounds`' per-row arrays in (after the caller changed them; not for a pairs session). */
   write(bounds: AssignBounds): void;
-  /** A pairs session's state, copied out (for checks): for every row i with assign[i] ≥ 0 and centroid c ≠ assign[i],
+  /** A pairs session's state, copied out (for checks; bounds decoded from their u16 units): for every row i with assign[i] ≥ 0 and centroid c ≠ assign[i],
    *  lower[i·k + slot[c]] − dcum[c] ≤ the true distance from row i to c as of the last step. */
   readPairs(): { assign: Int32Array; lower: Float32Array; slot: Int32Array; dcum: Float64Array };
 }

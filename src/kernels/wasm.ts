@@ -37,7 +37,7 @@ export interface KernelExports {
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
-    assign: number, lower: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
+    assign: number, lower: number, unit: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
@@ -364,7 +364,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       // Pairs sessions with the 16-bit filter also keep the rows rounded to i16 (with their scale and norms).
       const rounded = pairs && filterApplies(build, qFilter, dim, k);
       const dEven = (dim + 1) & ~1;
-      const perRow = pairs ? k * 4 + (rounded ? dEven * 2 + 24 : 0) : G * 5;
+      const perRow = pairs ? k * 2 + (rounded ? dEven * 2 + 24 : 0) : G * 5;
       const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
       let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0, qrp = 0,
         metap = 0;
@@ -374,7 +374,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         a.release(a.alloc(n * (dim * 4 + perRow + 32) + k * dim * (pairs ? 28 : 20) + 40 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) +
           16 * kPad + 256 * G * 8 + scratch + 8192));
         a.reset();
-        xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k : G) * 4); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
+        xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k * 2 : G * 4)); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
         xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
         if (pairs) { lastp = a.alloc(k * dim * 4); dcp = a.alloc(k * 8); drp = a.alloc(k * 8); slotp = a.alloc(k * 4); }
         if (rounded) { qrp = a.alloc(n * dEven * 2); metap = a.alloc(n * 24); }
@@ -403,6 +403,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         }
       }
       let keptShift: number | undefined, lastChanged = 0, moved = false;
+      // Pairs: bounds are u16 multiples of `unit`, a power of two chosen when they start so that every distance plus
+      // the centroids' movement sums fits with room (4 × (max ‖x‖ + max ‖c‖)); past that they start afresh.
+      let unit = 0, room = 0;
+      const xmax = pairs ? a.f64(xnp, n).reduce((m, v) => (v > m ? v : m), 0) : 0;
       const base = a.mark();
       return {
         n,
@@ -433,6 +437,16 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
               order.sort((p, q) => key(q) - key(p) || p - q);
             } else a.f32(lastp, k * dim).set(centroids);
             moved = true;
+            const dc = a.f64(dcp, k);
+            let far = 0;
+            for (let c = 0; c < k; c++) if (!(dc[c]! <= far)) far = dc[c]!;
+            if (unit === 0 || !(far + xmax + b.cmax <= room)) {
+              const span = 4 * (xmax + b.cmax);
+              unit = span > 0 && span < 1e30 ? 2 ** Math.ceil(Math.log2(span / 65535)) : 1;
+              room = 0.9 * 65535 * unit;
+              a.i32(asp, n).fill(-1);
+              dc.fill(0);
+            }
             plan = { ...b, order };
           }
           const c = boundedCentroids(a, e, centroids, k, dim, plan, opts.bias, R, scratch);
@@ -448,7 +462,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
-            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
+            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k / 2, unit, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
               qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24)
               : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
             skipped += info[0]!;
@@ -471,7 +485,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         write,
         readPairs() {
           expect(pairs, 'invalid-argument', 'pair bounds of the session', 'a pairs session', 'a session with group bounds');
-          return { assign: a.i32(asp, n).slice(), lower: a.f32(lop, n * k).slice(), slot: a.i32(slotp, k).slice(), dcum: a.f64(dcp, k).slice() };
+          const q = new Uint16Array(a.u8(lop, n * k * 2).slice().buffer);
+          return { assign: a.i32(asp, n).slice(), lower: Float32Array.from(q, (v) => v * unit), slot: a.i32(slotp, k).slice(), dcum: a.f64(dcp, k).slice() };
         },
       };
     },
@@ -782,9 +797,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       },
       posp,
       /** One block through assignPairs (lop: its rows' per-centroid bounds in the order slotp gives, dcp: the cumulative movement). */
-      pairs(xp: number, r: number, asp: number, lop: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number, dp: number,
-        xsq: number, full: boolean, qrp: number, metap: number): Int32Array {
-        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
+      pairs(xp: number, r: number, asp: number, lop: number, unit: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number,
+        dp: number, xsq: number, full: boolean, qrp: number, metap: number): Int32Array {
+        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, unit, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
           qrp, metap);
         return count();
       },

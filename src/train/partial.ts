@@ -220,7 +220,7 @@ export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
 /** A k-means bounded session holds a second copy of the shard (and its per-row bounds) in wasm memory: used only
  *  while that takes at most `sessionBytes` (1 GiB); larger shards copy 4 MiB blocks per call instead. Steps
  *  without bias, with at least `pairMinK` centroids, over rows of at least `pairMinDim` values that take the 16-bit
- *  filter keep one bound per (row, centroid) ({@link BoundsStart.pairs}) while n·k ≤ `pairEntries` (128 MiB of
+ *  filter keep one bound per (row, centroid) ({@link BoundsStart.pairs}) while n·k ≤ `pairEntries` (64 MiB of u16
  *  bounds). Measured: workload E (k 1024, 768 values, centroids far apart and moving much) computes 10–60 % fewer
  *  distance blocks per step than with group bounds, ~8 % faster on one thread, ~15 % on two; Fashion-MNIST k-means
  *  (k 256) computes 2–6× more (a row's rivals are nearby centroids, which the movement order scatters), hence the

@@ -651,6 +651,32 @@ describe('boundedSession with pair bounds: full steps, skipped work, and misuse'
     expect(infos.at(-1)!.blocks).toBeLessThan(n * kb / 4);
   });
 
+  it('bounds kept as u16 units: once the centroids\' movement sums outgrow their range, the state starts afresh (same bits)', async () => {
+    const K = await loadKernels();
+    const d = 300, k = 24, n = 200;
+    const x = blobs(n, d, 6, 71);
+    const base = x.slice(0, k * d);
+    const s = K.boundedSession!(x, d, k, { groupSize: 8, pairs: true })!;
+    const plan = { groupSize: 8, decay: new Float64Array(256 * 3).fill(Infinity), now: 0, cmax: 0 };
+    const infos: BoundedInfo[] = [], restarts: number[] = [];
+    for (let t = 0; t < 12; t++) {
+      // Every centroid swings by ±4 in each coordinate: 8·√300 ≈ 139 per step, more than the rows' norms (~100).
+      const cs = base.map((v) => v + (t % 2 === 0 ? 4 : -4));
+      plan.cmax = Math.max(0, ...norms(cs, d)) * (1 + 1e-9);
+      const out = { outIndex: new Int32Array(n), outDist: new Float32Array(n) }, acc = newAcc(k, d, 12, 8);
+      infos.push(s.step(cs, acc, plan, out));
+      const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, 12, 8);
+      ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist });
+      same(out.outIndex, bIndex, `step ${t} index`); same(out.outDist, bDist, `step ${t} dist`); sameAcc(acc, b, `step ${t}`);
+      const far = Math.max(...s.readPairs().dcum);
+      if (t > 0 && far === 0) restarts.push(t);
+      expect(far, `step ${t}: movement sums stay within the bounds' range`).toBeLessThan(1200);
+    }
+    expect(restarts.length, 'steps that started afresh').toBeGreaterThan(0);
+    expect(restarts.length, 'but not every step').toBeLessThan(6);
+    for (const t of restarts) expect(infos[t], `step ${t} computes every row`).toEqual({ skipped: 0, blocks: n * 3 });
+  });
+
   it('a pairs session takes no bias and no start state, and keeps no group bounds', async () => {
     const K = await loadKernels();
     const c = cases[0]!;
