@@ -47,6 +47,22 @@ describe('thread pool executor', () => {
     }
   });
 
+  it('embedding-sized k-means (pair bounds in the workers): 2 threads equal one local run bit for bit, and bounds: false', async () => {
+    const kernels = await loadKernels();
+    const d = 256, rows = 1500, kk = 512;
+    const x = blobs(rows, d, 60, 5);
+    const opts = { seed: 11, maxIters: 5, tolerance: 0, kernels };
+    const ref = await kmeansWith(localExecutor(x, d, kernels), kk, { ...opts, bounds: false });
+    const ex = await createPoolExecutor(x, d, { threads: 2, build: kernels.build });
+    try {
+      const got = await kmeansWith(ex, kk, opts);
+      expect(bits(got.centroids)).toEqual(bits(ref.centroids));
+      expect(got.lossHistory).toEqual(ref.lossHistory);
+    } finally {
+      await ex.close();
+    }
+  });
+
   it('kmeans++ init uses the local copy and still matches', async () => {
     const kernels = await loadKernels();
     const opts = { seed: 3, maxIters: 8, init: 'kmeans++' as const, kernels };
