@@ -359,9 +359,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
       // A pairs step sorts its rows by the blocks they need: all of them in one call (its scratch is small per row).
       const R = pairs ? n : Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
-      // Per row: group bounds and epochs, or (pairs) one bound per centroid; pairs also keep the last centroids,
-      // their cumulative movement and this step's movement.
-      // Pairs sessions with the 16-bit filter also keep the rows rounded to i16 (with their scale and norms).
+      // Per row: group bounds and epochs, or (pairs) one u16 bound per centroid and, with the 16-bit filter, the row
+      // rounded to i16 (with its scale and norms); pairs also keep the last centroids and their movements.
       const rounded = pairs && filterApplies(build, qFilter, dim, k);
       const dEven = (dim + 1) & ~1;
       const perRow = pairs ? k * 2 + (rounded ? dEven * 2 + 24 : 0) : G * 5;

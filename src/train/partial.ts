@@ -221,10 +221,11 @@ export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };
  *  while that takes at most `sessionBytes` (1 GiB); larger shards copy 4 MiB blocks per call instead. Steps
  *  without bias, with at least `pairMinK` centroids, over rows of at least `pairMinDim` values that take the 16-bit
  *  filter keep one bound per (row, centroid) ({@link BoundsStart.pairs}) while n·k ≤ `pairEntries` (64 MiB of u16
- *  bounds). Measured: workload E (k 1024, 768 values, centroids far apart and moving much) computes 10–60 % fewer
- *  distance blocks per step than with group bounds, ~8 % faster on one thread, ~15 % on two; Fashion-MNIST k-means
- *  (k 256) computes 2–6× more (a row's rivals are nearby centroids, which the movement order scatters), hence the
- *  bar on k — a threshold between those two measurements, not a model. */
+ *  bounds). Measured: workload E (k 1024, 768 values, centroids far apart and moving much) computes 15–60 % fewer
+ *  distance blocks per step than with group bounds and runs 15 % faster on one thread, 22 % on two; Fashion-MNIST
+ *  k-means (k 256) computes 2–6× more (a row's rivals are nearby centroids, which the movement order scatters) and
+ *  A (k 256, 128 values) runs 10–20 % slower, hence the bars on k and dim — thresholds between those measurements,
+ *  not a model. */
 export const boundsSessionPolicy = { sessionBytes: 2 ** 30, pairEntries: 2 ** 25, pairMinDim: 256, pairMinK: 512 };
 
 /**
@@ -259,7 +260,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     // A session keeps the rows, the per-row state and ‖x‖ (from its f32 ‖x‖²) in wasm memory; without one, the arrays live here.
     const { pairMinDim, pairMinK, pairEntries } = boundsSessionPolicy;
     const pairs = pairsFit && !bias && finite && dim >= pairMinDim && k >= pairMinK && n * k <= pairEntries && kernels.filtersPlain(dim, k);
-    const fits = n * (dim * 4 + (pairs ? k * 4 : G * 5) + 32) <= boundsSessionPolicy.sessionBytes;
+    const fits = n * (dim * 4 + (pairs ? k * 2 + dim * 2 + 24 : G * 5) + 32) <= boundsSessionPolicy.sessionBytes;
     const session = fits ? kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(pairs ? { pairs } : {}),
       ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) }) : undefined;
     if (full && !session) return false;
