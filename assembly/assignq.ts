@@ -125,7 +125,7 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
   scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0);
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0, 0, 0);
   return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
 }
 
@@ -136,17 +136,19 @@ export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
  * estimate − E. Returns −1, with nothing written, when the call must go to assignRows (and always in
  * the scalar build). qx (0 = round them here): the rows already rounded by roundRow (n × d rounded up to even
  * i16), with their meta (f64 × 3 each) and ‖x‖² as sqNorms gives it (nx, f32 × n). rp (0 = none): the rows are
- * not at x but at rp[i] (u32 addresses).
+ * not at x but at rp[i] (u32 addresses). ks / kd (0 = none): per row a slot (−1 = none) whose exact distance the
+ * caller already has (kd, the bits this kernel would compute): a row decided for that slot takes it as is.
  */
 export function assignQWithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
   info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize, meta: usize, nx: usize,
-  rp: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp);
+  rp: usize, ks: usize, kd: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd);
   return -1;
 }
 
 function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
-  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize, nxIn: usize, rp: usize): i32 {
+  scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize, nxIn: usize, rp: usize,
+  ks: usize, kd: usize): i32 {
   const dp = (d + 1) & ~1;
   const qstride = <usize>dp << 1;
   const xn = (scratch + 15) & ~<usize>15;
@@ -186,8 +188,11 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const gap = load<f64>(thr + (<usize>i << 3));
     if (bi >= 0 && <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap) {
       store<i32>(outIndex + (<usize>i << 2), bi);
-      store<i32>(DECIDED + (<usize>nd << 2), i);
-      if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == bi) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
+      else {
+        store<i32>(DECIDED + (<usize>nd << 2), i);
+        if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      }
     } else {
       // Candidates: estimates ≤ max(b1 + 2E, E) (rounded up to f32; distances are clamped at 0).
       const tf = max<f64>(<f64>b1 + gap, 0.5 * gap);

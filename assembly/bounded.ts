@@ -393,7 +393,7 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
   if (qc != 0 && !hasBias) {
     const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
     const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15;
-    const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb, 0, 0, 0, 0);
+    const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb, 0, 0, 0, 0, 0, 0);
     if (np >= 0) {
       fullFromEstimates(m, ids, i0, kb, ord, gsz, G, assign, lower, epoch, now, xnorm, cmax, d, all, ib, db, eb, outIndex, outDist);
       return min(np, m);

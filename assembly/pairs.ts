@@ -25,7 +25,7 @@ const SLACK: f64 = 1e-11;
  *  filter's scratch, per-row E. */
 // @ts-ignore: decorator
 @inline function runBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 160;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 40) + 160;
 }
 
 /** Bytes of scratch assignPairs needs for n rows of d values and kb blocks. */
@@ -253,6 +253,8 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;   // f64 × 3 × RUN: their meta
   const rn = rm + <usize>RUN * 24;                          // f32 × RUN: their ‖x‖²
   const rp = rn + (<usize>RUN << 2);                        // u32 × RUN: the rows' addresses (padding: a zero row at fx)
+  const ks = rp + (<usize>RUN << 2);                        // i32 × RUN: the previous centroid's slot when in the prefix
+  const kd = ks + (<usize>RUN << 2);                        // f32 × RUN: its exact distance
   const m4 = (m + 3) & ~3;
   const gather = qr == 0 || qc == 0;                        // rows copied to fx for assignRows
   for (let r = 0; r < m; r++) {
@@ -263,6 +265,11 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
       memory.copy(rq + <usize>r * qstride, qr + i * qstride, qstride);
       memory.copy(rm + <usize>r * 24, meta + i * 24, 24);
       store<f32>(rn + (<usize>r << 2), load<f32>(xsq + (i << 2)));
+      const a = load<i32>(assign + (i << 2));
+      const sa = a >= 0 ? load<i32>(pos + (<usize>a << 2)) : -1;
+      const ub = load<f32>(ubA + (i << 2));
+      store<i32>(ks + (<usize>r << 2), sa < kq && ub == ub ? sa : -1);
+      store<f32>(kd + (<usize>r << 2), ub);
     }
   }
   if (m4 > m) memory.fill(fx + <usize>(gather ? m : 0) * stride, 0, <usize>(m4 - m) * stride);
@@ -270,10 +277,11 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
     store<u32>(rp + (<usize>r << 2), <u32>fx);
     roundRow(fx, d, rq + <usize>r * qstride, rm + <usize>r * 24);
     store<f32>(rn + (<usize>r << 2), 0);
+    store<i32>(ks + (<usize>r << 2), -1);
   }
   let np = -1;
   if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
-    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp);
+    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd);
   if (np < 0 && !gather) {
     // The filter refused the run (a row it cannot round): assignRows on gathered rows.
     for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
