@@ -3,17 +3,17 @@ import { assignQScratchBytes, assignQWithEstimates, nextUp, roundRow } from './a
 import { boundFrom, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
-// Nearest-centroid assignment (l2, no bias) with one lower bound per (row, centroid), as in Elkan's k-means,
-// for the k-means session. lower[i·k + p] · unit (u16; slot p of the call's packing; unit a power of two) is a
-// lower bound on the true Euclidean distance from row i to centroid ord[p] plus dcum of that centroid as it was
-// when the bound was stored (rounded down, saturating at 65535: a larger value only weakens it); dcum[c]
-// only grows, each call by at least how far c moved, so lower − dcum(now) bounds the distance now (triangle
-// inequality). The host packs the centroids by movement, largest first (a new order each call: a row's bounds
-// are brought from the last call's slots into the new ones as its scan reaches them): the centroids a row cannot rule out then gather in
-// the first blocks, and a row computes the prefix of blocks up to the last one holding a centroid that could
-// reach the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
-// does not apply) in runs over their longest prefix; the previous centroid, whose exact distance is known,
-// joins when it lies beyond. Index and distance are assignRows' bits, ties to the lowest centroid id.
+// Nearest-centroid assignment (l2, no bias) with one lower bound per (row, centroid), as in Elkan's k-means, for
+// the k-means session. lower[i·k + p] · unit (u16; slot p of the call's packing; unit a power of two) is a lower
+// bound on the true Euclidean distance from row i to centroid ord[p], plus dcum of that centroid as it was when
+// the bound was stored (rounded down; saturating at 65535 only weakens it). dcum[c] only grows, each call by at
+// least how far c moved, so lower − dcum(now) bounds the distance now (triangle inequality). The host packs the
+// centroids by movement, largest first, a new order each call (a row's bounds are brought from the last call's
+// slots into the new ones as its scan reaches them): the centroids a row cannot rule out then gather in the
+// first blocks, and the row computes the prefix of blocks up to the last one holding a centroid that could reach
+// the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
+// does not apply) in runs over their longest prefix; the previous centroid, whose exact distance is known, joins
+// when it lies beyond. Index and distance are assignRows' bits, ties to the lowest centroid id.
 
 const BLOCK: i32 = 8;
 /** Rows per run through the filter (the work area holds a run's estimates). */
@@ -22,7 +22,7 @@ const RUN: i32 = 64;
 const SLACK: f64 = 1e-11;
 
 /** Bytes of the run work area: estimates (or distances), assignRows scratch, winners, gathered rows, the
- *  filter's scratch, per-row E. */
+ *  filter's scratch, per-row E, the run's rounded rows with their meta, norms, addresses and known distances. */
 // @ts-ignore: decorator
 @inline function runBytes(kb: i32, d: i32): i32 {
   return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 40) + 160;
@@ -60,14 +60,14 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
 /**
  * Assigns n rows of x (n·d f32) to k centroids packed in blocks of 8 (assign.ts' layout) in the host's order:
  * slot p holds centroid ord[p] (padding slots ord 0x7fffffff, cn +Inf), pos[c] is the slot of centroid c.
- * assign (i32 × n, −1 = none) and lower (u16 × n·k, in units of `unit`, see above) are read and updated; last (i32 × k): the slot of
- * each centroid in the last call (its bounds' order); dcum (f64 × k, by id) is this call's; raw (0 = none): the
- * centroids by id (k × d, for the dots with the previous centroids); xnorm (f64 × n) ≥ ‖x_i‖; cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms
- * gives it. qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them. qr / meta (0 = none): every
- * row already rounded by roundRows (with the filter). full ≠ 0 (or no row
- * with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
- * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter,
- * of those the rows that needed its exact pass].
+ * assign (i32 × n, −1 = none) and lower (u16 × n·k in units of `unit`, see above) are read and updated.
+ * last (i32 × k): each centroid's slot in the last call (the bounds' order); dcum (f64 × k, by id): this call's;
+ * raw (0 = none): the centroids by id (k × d) for the dots with the previous centroids; xnorm (f64 × n) ≥ ‖x_i‖;
+ * cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms gives it. qc / cnq / qinfo (0 = none): the
+ * centroids as packCentroidsQ packs them; qr / meta (0 = none): every row rounded by roundRows. full ≠ 0 (or no
+ * row with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
+ * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter, of
+ * those the rows that needed its exact pass].
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, unit: f32, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
