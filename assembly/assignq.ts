@@ -282,6 +282,30 @@ export function roundRows(x: usize, n: i32, d: i32, qr: usize, meta: usize): i32
   return bad;
 }
 
+/**
+ * Gathers m rows of a set rounded by roundRows for assignQWithEstimates: row r is ids[r] (ids ≠ 0) or i0 + r;
+ * its i16 row (qr), meta and ‖x‖² (xsq) go to rq / rm / rn at r, its address (x + row · d floats) to rp. Rows
+ * m .. m rounded up to 4 point at `zero` (d floats, zeroed here) and get that row's rounding.
+ */
+export function gatherRounded(x: usize, d: i32, m: i32, ids: usize, i0: i32, qr: usize, meta: usize, xsq: usize,
+  rq: usize, rm: usize, rn: usize, rp: usize, zero: usize): void {
+  const stride = <usize>d << 2, qstride = <usize>((d + 1) & ~1) << 1;
+  for (let r = 0; r < m; r++) {
+    const i = <usize>(ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r);
+    store<u32>(rp + (<usize>r << 2), <u32>(x + i * stride));
+    memory.copy(rq + <usize>r * qstride, qr + i * qstride, qstride);
+    memory.copy(rm + <usize>r * 24, meta + i * 24, 24);
+    store<f32>(rn + (<usize>r << 2), load<f32>(xsq + (i << 2)));
+  }
+  const m4 = (m + 3) & ~3;
+  if (m4 > m) memory.fill(zero, 0, stride);
+  for (let r = m; r < m4; r++) {
+    store<u32>(rp + (<usize>r << 2), <u32>zero);
+    roundRow(zero, d, rq + <usize>r * qstride, rm + <usize>r * 24);
+    store<f32>(rn + (<usize>r << 2), 0);
+  }
+}
+
 /** The row's E from roundRow's meta, its ‖x‖² nx (f32) and the centroids' info, with 2·s·sc (f32) at two; −1
  *  when the row cannot take the filter (then two is not written). */
 export function rowError(meta: usize, d: i32, nx: f32, info: usize, two: usize): f64 {

@@ -1,5 +1,5 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates, estimate, exactBlock, nextUp, quantizeRow, tileLoop } from './assignq';
+import { assignQScratchBytes, assignQWithEstimates, estimate, exactBlock, gatherRounded, nextUp, quantizeRow, tileLoop } from './assignq';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -60,7 +60,7 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
  *  the filter's scratch and per-row error bounds. */
 // @ts-ignore: decorator
 @inline function fullBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + assignQScratchBytes(RUN, d) + RUN * 8 + 32;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 64;
 }
 
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path (with the
@@ -81,11 +81,13 @@ const FULL_TILES_DEN: i32 = 4;
  * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias);
  * with qRun > 0, also every run of pending rows that need at least qRun blocks on average. The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group. xsq (0 = compute them): f32 × n, each row's ‖x‖² as sqNorms gives it. full ≠ 0: every
- * row is computed in full (as in the first call), whatever its bounds say; all its bounds are renewed.
+ * row is computed in full (as in the first call), whatever its bounds say; all its bounds are renewed. qr / meta
+ * (0 = none; with xsq): every row as roundRows rounds it, read in place by the rows that go through the filter
+ * in full.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -115,7 +117,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   if (fresh) {
     for (let q0 = 0; q0 < n; q0 += RUN) {
       const qe = fullRun(x, min(RUN, n - q0), 0, q0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, fw,
-        outIndex, outDist, qc, cnq, qinfo);
+        outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq);
       if (qe >= 0) { qRows += min(RUN, n - q0); qExact += qe; }
     }
     store<i32>(info, 0);
@@ -195,7 +197,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   // Rows that need most groups: the brute-force kernel is cheaper than the group tiles.
   for (let q0 = 0; q0 < nf; q0 += RUN) {
     const qe = fullRun(x, min(RUN, nf - q0), fullIds + (<usize>q0 << 2), 0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now,
-      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo);
+      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq);
     if (qe >= 0) { qRows += min(RUN, nf - q0); qExact += qe; }
   }
   blocks += nf * kb;
@@ -371,7 +373,7 @@ const NONE: i32 = 0x7fffffff;
  */
 function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, fw: usize,
-  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize): i32 {
+  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize): i32 {
   const stride = <usize>d << 2;
   const rowAll = <usize>kb * BLOCK << 2;
   const all = fw;                                           // f32 × RUN × kb·8: the run's distances
@@ -381,23 +383,27 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
   const fx = (db + (<usize>RUN << 2) + 15) & ~<usize>15;    // f32 × (RUN + 4) × d: gathered rows
   const hasBias = bias != 0;
   const m4 = (m + 3) & ~3;
+  // The session's rows rounded once (qr, meta, xsq) are read in place; otherwise (and for assignRows) gathered.
+  const pre = qr != 0 && xsq != 0 && qc != 0 && !hasBias;
   let xs = x + <usize>i0 * stride;
-  if (ids != 0 || m4 > m) {
-    for (let r = 0; r < m; r++) {
-      const i = ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r;
-      memory.copy(fx + <usize>r * stride, x + <usize>i * stride, stride);
-    }
-    if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
-    xs = fx;
-  }
+  if (!pre && (ids != 0 || m4 > m)) xs = gatherRows(x, stride, m, ids, i0, fx);
   if (qc != 0 && !hasBias) {
     const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
     const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15;
-    const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb, 0, 0, 0, 0, 0, 0);
+    const qstride = <usize>((d + 1) & ~1) << 1;
+    let rq = eb + (<usize>RUN << 3), rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;
+    let rn = rm + <usize>RUN * 24, rp = rn + (<usize>RUN << 2);
+    if (pre && ids == 0 && m4 == m) {
+      // Consecutive rows, a multiple of 4: read where they are.
+      rq = qr + <usize>i0 * qstride; rm = meta + <usize>i0 * 24; rn = xsq + (<usize>i0 << 2); rp = 0;
+    } else if (pre) gatherRounded(x, d, m, ids, i0, qr, meta, xsq, rq, rm, rn, rp, fx);
+    const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
+      pre ? rq : 0, pre ? rm : 0, pre ? rn : 0, pre ? rp : 0, 0, 0);
     if (np >= 0) {
       fullFromEstimates(m, ids, i0, kb, ord, gsz, G, assign, lower, epoch, now, xnorm, cmax, d, all, ib, db, eb, outIndex, outDist);
       return min(np, m);
     }
+    if (pre && (ids != 0 || m4 > m)) xs = gatherRows(x, stride, m, ids, i0, fx);
   }
   assignRows(xs, m4, d, packed, kb, cn, bias, 0, rs, ib, db, k, 0, all);
   for (let r = 0; r < m; r++) {
@@ -685,6 +691,17 @@ export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, as
 @inline function centroidPtr(packed: usize, pos: usize, assign: usize, i: i32, blockBytes: usize, raw: usize, stride: usize): usize {
   if (raw != 0) return raw + <usize>max(load<i32>(assign + (<usize>i << 2)), 0) * stride;
   return slotPtr(packed, pos, assign, i, blockBytes);
+}
+
+/** Copies m rows (ids[r], or i0 + r) to fx, zero rows up to m rounded up to 4; returns fx. */
+function gatherRows(x: usize, stride: usize, m: i32, ids: usize, i0: i32, fx: usize): usize {
+  for (let r = 0; r < m; r++) {
+    const i = ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r;
+    memory.copy(fx + <usize>r * stride, x + <usize>i * stride, stride);
+  }
+  const m4 = (m + 3) & ~3;
+  if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
+  return fx;
 }
 
 // @ts-ignore: decorator

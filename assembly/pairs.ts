@@ -1,5 +1,5 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates, nextUp, roundRow } from './assignq';
+import { assignQScratchBytes, assignQWithEstimates, gatherRounded, nextUp } from './assignq';
 import { boundFrom, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
@@ -257,27 +257,19 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const kd = ks + (<usize>RUN << 2);                        // f32 × RUN: its exact distance
   const m4 = (m + 3) & ~3;
   const gather = qr == 0 || qc == 0;                        // rows copied to fx for assignRows
-  for (let r = 0; r < m; r++) {
-    const i = <usize>load<i32>(ids + (<usize>r << 2));
-    if (gather) memory.copy(fx + <usize>r * stride, x + i * stride, stride);
-    else {
-      store<u32>(rp + (<usize>r << 2), <u32>(x + i * stride));
-      memory.copy(rq + <usize>r * qstride, qr + i * qstride, qstride);
-      memory.copy(rm + <usize>r * 24, meta + i * 24, 24);
-      store<f32>(rn + (<usize>r << 2), load<f32>(xsq + (i << 2)));
-      const a = load<i32>(assign + (i << 2));
+  if (gather) {
+    for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
+    if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
+  } else {
+    gatherRounded(x, d, m, ids, 0, qr, meta, xsq, rq, rm, rn, rp, fx);
+    for (let r = 0; r < m4; r++) {
+      const i = <usize>load<i32>(ids + (<usize>min(r, m - 1) << 2));
+      const a = r < m ? load<i32>(assign + (i << 2)) : -1;
       const sa = a >= 0 ? load<i32>(pos + (<usize>a << 2)) : -1;
       const ub = load<f32>(ubA + (i << 2));
       store<i32>(ks + (<usize>r << 2), sa < kq && ub == ub ? sa : -1);
       store<f32>(kd + (<usize>r << 2), ub);
     }
-  }
-  if (m4 > m) memory.fill(fx + <usize>(gather ? m : 0) * stride, 0, <usize>(m4 - m) * stride);
-  if (!gather) for (let r = m; r < m4; r++) {
-    store<u32>(rp + (<usize>r << 2), <u32>fx);
-    roundRow(fx, d, rq + <usize>r * qstride, rm + <usize>r * 24);
-    store<f32>(rn + (<usize>r << 2), 0);
-    store<i32>(ks + (<usize>r << 2), -1);
   }
   let np = -1;
   if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,

@@ -33,7 +33,7 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number, qr: number, meta: number): void;
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
@@ -359,11 +359,11 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
       // A pairs step sorts its rows by the blocks they need: all of them in one call (its scratch is small per row).
       const R = pairs ? n : Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
-      // Per row: group bounds and epochs, or (pairs) one u16 bound per centroid and, with the 16-bit filter, the row
-      // rounded to i16 (with its scale and norms); pairs also keep the last centroids and their movements.
-      const rounded = pairs && filterApplies(build, qFilter, dim, k);
+      // Per row: group bounds and epochs, or (pairs) one u16 bound per centroid; with the 16-bit filter also the row
+      // rounded to i16 (with its scale and norms). Pairs also keep the last centroids and their movements.
+      const rounded = filterApplies(build, qFilter, dim, k);
       const dEven = (dim + 1) & ~1;
-      const perRow = pairs ? k * 2 + (rounded ? dEven * 2 + 24 : 0) : G * 5;
+      const perRow = (pairs ? k * 2 : G * 5) + (rounded ? dEven * 2 + 24 : 0);
       const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
       let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0, qrp = 0,
         metap = 0;
@@ -463,7 +463,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
             const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k / 2, unit, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
               qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24)
-              : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true);
+              : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
+                qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24);
             skipped += info[0]!;
             computed += info[1]!;
             changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
@@ -789,9 +790,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       return info;
     };
     return {
-      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false): Int32Array {
+      run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false,
+        qrp = 0, metap = 0): Int32Array {
         e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq,
-          full ? 1 : 0);
+          full ? 1 : 0, qrp, metap);
         return count();
       },
       posp,

@@ -260,7 +260,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     // A session keeps the rows, the per-row state and ‖x‖ (from its f32 ‖x‖²) in wasm memory; without one, the arrays live here.
     const { pairMinDim, pairMinK, pairEntries } = boundsSessionPolicy;
     const pairs = pairsFit && !bias && finite && dim >= pairMinDim && k >= pairMinK && n * k <= pairEntries && kernels.filtersPlain(dim, k);
-    const fits = n * (dim * 4 + (pairs ? k * 2 + dim * 2 + 24 : G * 5) + 32) <= boundsSessionPolicy.sessionBytes;
+    const fits = n * (dim * 4 + (pairs ? k * 2 : G * 5) + dim * 2 + 24 + 32) <= boundsSessionPolicy.sessionBytes;
     const session = fits ? kernels.boundedSession?.(shard, dim, k, { groupSize: gs, ...(pairs ? { pairs } : {}),
       ...(boundsDebug.zeroMargin ? { xnorm: new Float64Array(n) } : {}) }) : undefined;
     if (full && !session) return false;
