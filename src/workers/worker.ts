@@ -36,11 +36,43 @@ interface State {
 
 const state: State = { dim: 0, scratch: {} };
 
+/**
+ * A few map steps on small synthetic shards (plain, the full step before bounds, bounded; group and pair bounds),
+ * so that this worker's JavaScript around the kernels is compiled before a training's first steps (the module's
+ * wasm code is warm already: it was warmed where it was compiled). ~50 ms once per worker, part of the pool's
+ * start-up; never fails the init (returns whether every step ran).
+ */
+export function warmStats(kernels: Kernels): boolean {
+  try {
+    for (const [n, dim, k] of [[256, 64, 32], [64, 256, 512]] as const) {
+      const x = new Float32Array(n * dim);
+      let s = 7;
+      for (let i = 0; i < x.length; i++) {
+        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+        x[i] = (Math.floor(i / dim) % 8) + (s >>> 8) / 2 ** 24;
+      }
+      const scratch: StatsScratch = {};
+      let c = x.slice(0, Math.min(n, k) * dim);
+      if (k > n) { const full = new Float32Array(k * dim); for (let j = 0; j < k; j++) full.set(x.subarray((j % n) * dim, (j % n + 1) * dim), j * dim); c = full; }
+      for (let it = 1; it <= 4; it++) {
+        const ctx: StatsContext = { iteration: it, shift: 16, lossShift: 8, metric: 'l2', ...(it === 1 ? { boundsSoon: true } : { bounds: true }) };
+        kmeansPartialStats(x, dim, c, ctx, kernels, scratch);
+        c = c.map((v, i) => v + (((i * 7 + it) % 5) - 2) * 0.01);
+      }
+      kmeansPartialStats(x, dim, c, { iteration: 5, shift: 16, lossShift: 8, metric: 'l2' }, kernels);
+    }
+    return true;
+  } catch {
+    return false;                                           // only speed is at stake; real errors surface when the worker is used
+  }
+}
+
 /** Runs one request against this worker's state (platform-neutral; used by both entry styles). */
 export function handleRequest(msg: WorkerRequest): WorkerReply {
   switch (msg?.op) {
     case 'init': {
       state.kernels = loadKernelsSync({ build: msg.build, ...(msg.module ? { module: msg.module } : {}) });
+      warmStats(state.kernels);
       return { value: { build: state.kernels.build }, transfer: [] };
     }
     case 'load': {

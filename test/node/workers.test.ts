@@ -6,6 +6,7 @@ import { trainLocal } from '../../src/train/local.js';
 import { trainPq } from '../../src/train/pq.js';
 import { createRng } from '../../src/util/rng.js';
 import { createPoolExecutor } from '../../src/workers/executor.js';
+import { warmStats } from '../../src/workers/worker.js';
 
 /** Gaussian-ish blobs around `centers` random centers (seeded). */
 function blobs(n: number, dim: number, centers: number, seed: number): Float32Array {
@@ -61,6 +62,12 @@ describe('thread pool executor', () => {
     } finally {
       await ex.close();
     }
+  });
+
+  it('the JIT warm-up a worker runs at init goes to the end with every build, and reports a failure instead of throwing', async () => {
+    for (const build of ['auto', 'scalar', 'reference'] as const) expect(warmStats(await loadKernels({ build })), build).toBe(true);
+    const broken = { ...(await loadKernels()), sqNorms: () => { throw new Error('boom'); } };
+    expect(warmStats(broken)).toBe(false);
   });
 
   it('kmeans++ init uses the local copy and still matches', async () => {
