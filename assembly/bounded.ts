@@ -694,7 +694,7 @@ export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, as
 }
 
 /** Copies m rows (ids[r], or i0 + r) to fx, zero rows up to m rounded up to 4; returns fx. */
-function gatherRows(x: usize, stride: usize, m: i32, ids: usize, i0: i32, fx: usize): usize {
+export function gatherRows(x: usize, stride: usize, m: i32, ids: usize, i0: i32, fx: usize): usize {
   for (let r = 0; r < m; r++) {
     const i = ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r;
     memory.copy(fx + <usize>r * stride, x + <usize>i * stride, stride);

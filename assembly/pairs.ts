@@ -1,6 +1,6 @@
 import { assignRows } from './assign';
 import { assignQScratchBytes, assignQWithEstimates, gatherRounded, nextUp } from './assignq';
-import { boundFrom, margin, prevDots, stored } from './bounded';
+import { boundFrom, gatherRows, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment (l2, no bias) with one lower bound per (row, centroid), as in Elkan's k-means, for
@@ -257,10 +257,8 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const kd = ks + (<usize>RUN << 2);                        // f32 × RUN: its exact distance
   const m4 = (m + 3) & ~3;
   const gather = qr == 0 || qc == 0;                        // rows copied to fx for assignRows
-  if (gather) {
-    for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
-    if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
-  } else {
+  if (gather) gatherRows(x, stride, m, ids, 0, fx);
+  else {
     gatherRounded(x, d, m, ids, 0, qr, meta, xsq, rq, rm, rn, rp, fx);
     for (let r = 0; r < m4; r++) {
       const i = <usize>load<i32>(ids + (<usize>min(r, m - 1) << 2));
@@ -274,11 +272,7 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   let np = -1;
   if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
     gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd);
-  if (np < 0 && !gather) {
-    // The filter refused the run (a row it cannot round): assignRows on gathered rows.
-    for (let r = 0; r < m; r++) memory.copy(fx + <usize>r * stride, x + <usize>load<i32>(ids + (<usize>r << 2)) * stride, stride);
-    if (m4 > m) memory.fill(fx + <usize>m * stride, 0, <usize>(m4 - m) * stride);
-  }
+  if (np < 0 && !gather) gatherRows(x, stride, m, ids, 0, fx); // the filter refused the run: assignRows on gathered rows
   const exact = np < 0;
   if (exact) assignRows(fx, m4, d, packed, p, cn, 0, 0, rs, ib, db, kq, 0, all);
   for (let r = 0; r < m; r++) {

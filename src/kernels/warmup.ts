@@ -22,15 +22,21 @@ export function warmUp(mod: WebAssembly.Module, build: WasmBuild, instance: WebA
   }
 }
 
-function exercise(instance: WebAssembly.Instance, mod: WebAssembly.Module, build: WasmBuild, qFilter: QFilter, d: number): void {
-  const K = createWasmKernels(instance, build, undefined, mod, qFilter);
-  const n = 256, k = 64, gs = 8, G = k / gs;
+/** n rows of d values around 8 levels (row i near i mod 8), from a seeded LCG: inputs for warm-up steps. */
+export function syntheticRows(n: number, d: number, seed: number): Float32Array {
   const x = new Float32Array(n * d);
-  let s = 12345;
+  let s = seed;
   for (let i = 0; i < x.length; i++) {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     x[i] = (Math.floor(i / d) % 8) + (s >>> 8) / 2 ** 24;
   }
+  return x;
+}
+
+function exercise(instance: WebAssembly.Instance, mod: WebAssembly.Module, build: WasmBuild, qFilter: QFilter, d: number): void {
+  const K = createWasmKernels(instance, build, undefined, mod, qFilter);
+  const n = 256, k = 64, gs = 8, G = k / gs;
+  const x = syntheticRows(n, d, 12345);
   const acc = (kk: number, dd: number): Accumulators => ({ shift: 8, lossShift: 8, sums: new BigInt64Array(kk * dd), counts: new Float64Array(kk),
     clusterLoss: new BigInt64Array(kk), radius: new Float32Array(kk).fill(-Infinity) });
   let c = x.slice(0, k * d);

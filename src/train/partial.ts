@@ -250,9 +250,12 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   let st = scratch.bounds;
   scratch.bounds = undefined;
   if (st?.session?.pairs && bias) st = undefined;           // a pairs session takes no bias: group bounds from here
-  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && st.kernel.now + 1 < MAX_EPOCHS) {
-    if (!st.session?.pairs) st.kernel.decay = nextDecay(st, centroids, kernels);
-    st.kernel.now++;
+  // A pairs session measures its own movement: no epochs to run out of.
+  if (finite && st && st.shard === shard && st.dim === dim && st.k === k && (st.session?.pairs || st.kernel.now + 1 < MAX_EPOCHS)) {
+    if (!st.session?.pairs) {
+      st.kernel.decay = nextDecay(st, centroids, kernels);
+      st.kernel.now++;
+    }
   } else {
     const kb = Math.ceil(k / 8);
     const gs = 8 * Math.max(1, Math.ceil((kb * n) / boundsDebug.maxEntries));

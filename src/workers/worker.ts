@@ -8,6 +8,7 @@
  * their buffers transferred back. No top-level await (bundlers' iife worker format rejects it).
  */
 import { loadKernelsSync } from '../kernels/index.js';
+import { syntheticRows } from '../kernels/warmup.js';
 import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
@@ -45,15 +46,10 @@ const state: State = { dim: 0, scratch: {} };
 export function warmStats(kernels: Kernels): boolean {
   try {
     for (const [n, dim, k] of [[256, 64, 32], [64, 256, 512]] as const) {
-      const x = new Float32Array(n * dim);
-      let s = 7;
-      for (let i = 0; i < x.length; i++) {
-        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-        x[i] = (Math.floor(i / dim) % 8) + (s >>> 8) / 2 ** 24;
-      }
+      const x = syntheticRows(n, dim, 7);
       const scratch: StatsScratch = {};
-      let c = x.slice(0, Math.min(n, k) * dim);
-      if (k > n) { const full = new Float32Array(k * dim); for (let j = 0; j < k; j++) full.set(x.subarray((j % n) * dim, (j % n + 1) * dim), j * dim); c = full; }
+      let c = new Float32Array(k * dim);
+      for (let j = 0; j < k; j++) c.set(x.subarray((j % n) * dim, (j % n + 1) * dim), j * dim);
       for (let it = 1; it <= 4; it++) {
         const ctx: StatsContext = { iteration: it, shift: 16, lossShift: 8, metric: 'l2', ...(it === 1 ? { boundsSoon: true } : { bounds: true }) };
         kmeansPartialStats(x, dim, c, ctx, kernels, scratch);

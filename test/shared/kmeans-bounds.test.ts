@@ -384,4 +384,26 @@ describe('pair bounds (one per row and centroid) in k-means', () => {
     expect(Array.from(withBias.sums)).toEqual(Array.from(plain.sums));
     expect(Array.from(withBias.counts)).toEqual(Array.from(plain.counts));
   });
+
+  it('a pairs state has no epochs to run out of: one session past 255 steps, same stats as brute force', async () => {
+    const kernels = await loadKernels();
+    const dim = boundsSessionPolicy.pairMinDim, k = boundsSessionPolicy.pairMinK, n = 48;
+    const data = blobs(n, dim, 6, 63, 2);
+    let cs = new Float32Array(k * dim);
+    for (let j = 0; j < k; j++) cs.set(data.subarray((j % n) * dim, (j % n + 1) * dim), j * dim);
+    const scratch: StatsScratch = {};
+    const ctx = { shift: sumShift(kernels.maxAbs(data) + 1, n), lossShift: 20, metric: 'l2' as const, bounds: true };
+    let first: unknown;
+    for (let t = 1; t <= 260; t++) {
+      cs = cs.map((v, i) => v + (((i * 7 + t) % 5) - 2) * 1e-3);
+      const got = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: t }, kernels, scratch);
+      first ??= scratch.bounds?.session;
+      expect(scratch.bounds?.session, `step ${t}`).toBe(first);
+      if (t % 64 === 0 || t === 260) {
+        const want = kmeansPartialStats(data, dim, cs, { ...ctx, iteration: t, bounds: false }, kernels);
+        expect(Array.from(got.sums), `step ${t}`).toEqual(Array.from(want.sums));
+      }
+    }
+    expect((first as { pairs?: boolean } | undefined)?.pairs).toBe(true);
+  });
 });
