@@ -88,7 +88,8 @@ export function workloads(quick) {
 
 function findPython() {
   for (const py of ['/usr/bin/python3', 'python3']) {
-    const r = spawnSync(py, [join(HERE, 'peers/native.py'), '--probe'], { encoding: 'utf8' });
+    const { OPENBLAS_CORETYPE: _, ...own } = process.env;     // the probe reports OpenBLAS's own kernel choice
+    const r = spawnSync(py, [join(HERE, 'peers/native.py'), '--probe'], { encoding: 'utf8', env: own });
     if (r.status === 0) {
       const found = JSON.parse(r.stdout.trim().split('\n').pop());
       if (found.faiss || found.sklearn || found.numpy) return { py, ...found };
@@ -119,7 +120,30 @@ function child(cmd, args, env, timeoutSeconds) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const threadEnv = (omp, blas, extra = {}) => ({ OMP_NUM_THREADS: String(omp), OPENBLAS_NUM_THREADS: String(blas), MKL_NUM_THREADS: String(blas), ...extra });
+/**
+ * The OpenBLAS kernel family native peers run with: the widest this CPU has. Debian's OpenBLAS 0.3.21 does not
+ * know every newer CPU model and then falls back to SSE3 kernels ("Prescott"; seen on a 2026 Xeon with AVX-512),
+ * which would make FAISS and scikit-learn look 3–5× slower than they are. `OPENBLAS_CORETYPE` in the caller's
+ * environment wins.
+ */
+export function blasCoretype(flags = cpuFlags()) {
+  if (process.env.OPENBLAS_CORETYPE) return process.env.OPENBLAS_CORETYPE;
+  if (flags.has('avx512f') && flags.has('avx512bw') && flags.has('avx512vl') && flags.has('avx512dq')) return 'SkylakeX';
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  return undefined;
+}
+
+function cpuFlags() {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    return new Set(line ? line.split(':')[1].trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+const CORETYPE = blasCoretype();
+const threadEnv = (omp, blas) => ({ OMP_NUM_THREADS: String(omp), OPENBLAS_NUM_THREADS: String(blas), MKL_NUM_THREADS: String(blas), ...(CORETYPE ? { OPENBLAS_CORETYPE: CORETYPE } : {}) });
 
 /** The implementations that take part in a workload kind, per thread count. */
 function planFor(w, opts, env) {
@@ -135,7 +159,6 @@ function planFor(w, opts, env) {
     for (const t of ts) {
       if (t === 1) {
         add('faiss', 'FAISS', 1, { env: threadEnv(1, 1), missing: faiss });
-        if (w.kind === 'kmeans' && !opts.quick) add('faiss', 'FAISS, AVX-512 BLAS', 1, { env: threadEnv(1, 1, { OPENBLAS_CORETYPE: 'SkylakeX' }), missing: faiss });
       } else {
         add('faiss', `FAISS (OMP ${t}, BLAS 1)`, t, { env: threadEnv(t, 1), missing: faiss });
         if (w.kind === 'kmeans' && !opts.quick) add('faiss', `FAISS (OMP 1, BLAS ${t})`, t, { env: threadEnv(1, t), missing: faiss });
@@ -269,7 +292,8 @@ async function main() {
   const all = workloads(opts.quick);
   const report = { date: started.toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), loadavgStart: loadavg(), peers: {}, workloads: {} };
   report.peers = {
-    python: python.py ?? 'none', faiss: python.faiss ?? 'not installed', sklearn: python.sklearn ?? 'not installed', numpy: python.numpy ?? 'not installed',
+    python: python.py ?? 'none', faiss: python.faiss ?? 'not installed',
+    openblas: `${CORETYPE ?? 'its own choice'} (its own detection: ${python.openblas ?? 'unknown'})`, sklearn: python.sklearn ?? 'not installed', numpy: python.numpy ?? 'not installed',
     'ml-kmeans': peerVersion('ml-kmeans') ?? 'not installed', skmeans: peerVersion('skmeans') ?? 'not installed',
   };
   const jsonPath = opts.json ?? join(WORK, `results-${opts.quick ? 'quick-' : ''}${started.toISOString().replace(/[:.]/g, '-')}.json`);

@@ -1,7 +1,7 @@
 """Native peers of `bench/run.mjs`: FAISS (Debian python3-faiss) and scikit-learn.
 
 usage: python3 native.py '<json job>'       (one job, printed back as one JSON line)
-       python3 native.py --probe            (which of faiss / sklearn import, with versions)
+       python3 native.py --probe            (which of faiss / sklearn import, with versions; OpenBLAS's kernel)
 
 A job names an implementation ('faiss' or 'sklearn'), a task and the float32 files written by
 bench/data.mjs. Only the training call is timed. Trained parameters go to float32 files under
@@ -33,6 +33,13 @@ def probe():
         found["sklearn"] = sklearn.__version__
     except ImportError as e:
         found["sklearn_error"] = str(e)
+    try:
+        from threadpoolctl import threadpool_info
+        arch = [i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"]
+        if arch:
+            found["openblas"] = arch[0]
+    except Exception as e:  # threadpoolctl comes with sklearn; without it the kernel is unknown
+        found["openblas_error"] = str(e)
     return found
 
 
