@@ -361,13 +361,14 @@ export function addI64(dst: BigInt64Array, src: BigInt64Array): void {
     for (let i = 0; i < dst.length; i++) dst[i] = BigInt.asIntN(64, dst[i]! + src[i]!);
     return;
   }
-  const d = new Uint32Array(dst.buffer, dst.byteOffset, dst.length * 2);
-  const s = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
+  // Int32 halves and int32 arithmetic only (unsigned views would make V8 compute in doubles): about twice as fast.
+  const d = new Int32Array(dst.buffer, dst.byteOffset, dst.length * 2);
+  const s = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
   for (let i = 0; i < d.length; i += 2) {
-    const lo = d[i]! + s[i]!;
-    const carry = lo >= 4294967296 ? 1 : 0;
+    const a = d[i]!;
+    const lo = (a + s[i]!) | 0;
     d[i] = lo;
-    d[i + 1] = d[i + 1]! + s[i + 1]! + carry;
+    d[i + 1] = (d[i + 1]! + s[i + 1]! + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
   }
 }
 
@@ -393,13 +394,14 @@ export function mergePartialStats(...stats: PartialStats[]): PartialStats {
 }
 
 /** {@link mergePartialStats}, the merged sums in `spare` when it has their size (a buffer the caller owns and
- *  no longer reads). */
+ *  no longer reads). `spare` may be the buffer of `stats[0].sums` itself: the others are then added to it in place. */
 export function mergeInto(stats: PartialStats[], spare?: ArrayBuffer): PartialStats {
   expect(stats.length > 0, 'invalid-argument', 'partial stats to merge', 'at least one', 0);
   const a = stats[0]!;
   checkStats(a, 'stats[0]');
   let sums: BigInt64Array;
-  if (spare && spare.byteLength === a.sums.byteLength) {
+  if (spare && spare === a.sums.buffer && a.sums.byteOffset === 0 && a.sums.byteLength === spare.byteLength) sums = a.sums;
+  else if (spare && spare.byteLength === a.sums.byteLength) {
     sums = new BigInt64Array(spare);
     sums.set(a.sums);
   } else sums = a.sums.slice();

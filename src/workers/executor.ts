@@ -4,6 +4,7 @@ import { gatherRows, type KmeansExecutor } from '../train/executor.js';
 import { mergeInto, releasedSums, type PartialStats, type StatsContext } from '../train/partial.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
+import type { StatsReply } from './worker.js';
 
 export { defaultThreads, IS_NODE } from './pool.js';
 
@@ -75,6 +76,7 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   let maxAbs = 0;
   const spare: (ArrayBuffer | undefined)[] = [];
   let mainSpare: ArrayBuffer | undefined;
+  const centroidBuffers: (ArrayBuffer | undefined)[] = [];
   try {
     await guard(Promise.all(workers.map(async (w, i) => {
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
@@ -94,16 +96,31 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
       if (aborted && signal) throw abortError(signal);
       if (closed) throw new IvfkitError('closed', 'pool executor: expected an open executor, got a closed one');
-      const stats = await guard(Promise.all(workers.map((w, i) => {
-        const s = spare[i];
+      const replies = await guard(Promise.all(workers.map((w, i) => {
+        let s = spare[i];
         spare[i] = undefined;
-        return w.call<PartialStats>({ op: 'stats', centroids, ctx, ...(s ? { spare: s } : {}) }, s ? [s] : []);
+        if (i === 0 && !s && mainSpare) {                   // the first shard's sums become the merged ones
+          s = mainSpare;
+          mainSpare = undefined;
+        }
+        // Each worker gets its own copy of the centroids, transferred (not cloned) and returned with the stats.
+        const cb = centroidBuffers[i];
+        centroidBuffers[i] = undefined;
+        const c = cb && cb.byteLength === centroids.byteLength ? new Float32Array(cb) : new Float32Array(centroids.length);
+        c.set(centroids);
+        const msg = { op: 'stats' as const, centroids: c, ctx, returnCentroids: true, ...(s ? { spare: s } : {}) };
+        return w.call<StatsReply>(msg, s ? [c.buffer, s] : [c.buffer]);
       })));
+      const stats = replies.map((r, i) => {
+        centroidBuffers[i] = r.centroids;
+        return r.stats;
+      });
       if (stats.length === 1) return stats[0]!;
-      const merged = mergeInto(stats, mainSpare);
+      // Merged in place into the first shard's sums; that worker gets the last released merged buffer instead.
+      const merged = mergeInto(stats, stats[0]!.sums.buffer as ArrayBuffer);
+      spare[0] = mainSpare;
       mainSpare = undefined;
-      // The shards' sums were copied into `merged`: each worker gets its buffer back with its next request.
-      stats.forEach((s, i) => { spare[i] = s.sums.buffer as ArrayBuffer; });
+      for (let i = 1; i < stats.length; i++) spare[i] = stats[i]!.sums.buffer as ArrayBuffer;
       return merged;
     },
     release(stats: PartialStats): void {

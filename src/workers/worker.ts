@@ -18,9 +18,15 @@ import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScr
 export type WorkerRequest =
   | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }
   | { op: 'load'; data: Float32Array; dim: number }
-  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
+  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer; returnCentroids?: boolean }
   | { op: 'noop' }
   | { op: 'echo'; buffer: ArrayBuffer };
+
+/** The reply to a `stats` request with `returnCentroids`: the stats and the request's centroid buffer. */
+export interface StatsReply {
+  stats: PartialStats;
+  centroids: ArrayBuffer;
+}
 
 /** What {@link handleRequest} returns, with the buffers that may be transferred back. */
 export interface WorkerReply {
@@ -85,7 +91,11 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       }
       if (msg.spare instanceof ArrayBuffer) state.scratch.spare = msg.spare;
       const s = kmeansPartialStats(state.data, state.dim, msg.centroids, msg.ctx, state.kernels, state.scratch);
-      return { value: s, transfer: statsBuffers(s) };
+      if (msg.returnCentroids !== true) return { value: s, transfer: statsBuffers(s) };
+      // The centroids' buffer goes back with the stats, for the caller's next request (nothing here keeps it).
+      const back = msg.centroids.buffer as ArrayBuffer;
+      const reply: StatsReply = { stats: s, centroids: back };
+      return { value: reply, transfer: [...statsBuffers(s), back] };
     }
     case 'noop':
       return { value: null, transfer: [] };

@@ -48,6 +48,41 @@ describe('thread pool executor', () => {
     }
   });
 
+  it('partialStats recycles buffers: the caller\'s centroids stay intact, released sums come back, stats equal local ones', async () => {
+    const kernels = await loadKernels();
+    const local = localExecutor(data, dim, kernels);
+    const shift = 20, lossShift = 20;
+    for (const threads of [1, 3]) {
+      const ex = await createPoolExecutor(data, dim, { threads, build: kernels.build });
+      try {
+        let c = data.slice(0, k * dim);
+        let released: ArrayBufferLike | undefined, kept: ArrayBufferLike | undefined;
+        for (let it = 1; it <= 6; it++) {
+          const before = c.slice();
+          const ctx = { iteration: it, shift, lossShift, metric: 'l2' as const, ...(it > 2 ? { bounds: true } : {}) };
+          const got = await ex.partialStats(c, ctx);
+          const want = await local.partialStats(c, { iteration: it, shift, lossShift, metric: 'l2' });
+          expect(c.length, 'not detached').toBe(k * dim);
+          expect(bits(c)).toEqual(bits(before));
+          expect(got.sums).toEqual(want.sums);
+          expect(got.counts).toEqual(want.counts);
+          expect(got.clusterLoss).toEqual(want.clusterLoss);
+          // A released sums buffer went back to a worker with this step's request; a kept one is still the caller's.
+          if (released) expect(released.byteLength, `step ${it}: released buffer handed on`).toBe(0);
+          if (kept) expect(kept.byteLength, `step ${it}: kept buffer untouched`).toBe(k * dim * 8);
+          released = kept = undefined;
+          c = c.map((v, i) => v + 0.01 * Math.sin(it + i));
+          if (it % 2 === 0) {
+            released = got.sums.buffer;
+            ex.release!(got);
+          } else kept = got.sums.buffer;
+        }
+      } finally {
+        await ex.close();
+      }
+    }
+  });
+
   it('embedding-sized k-means (pair bounds in the workers): 2 threads equal one local run bit for bit, and bounds: false', async () => {
     const kernels = await loadKernels();
     const d = 256, rows = 1500, kk = 512;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
 import { boundsPolicy, kmeans, kmeansWith, localExecutor, type KmeansExecutor, type KmeansOptions, type KmeansResult } from '../../src/train/kmeans.js';
-import { boundsDebug, boundsSessionPolicy, kmeansPartialStats, mergeInto, mergePartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
+import { addI64, boundsDebug, boundsSessionPolicy, kmeansPartialStats, mergeInto, mergePartialStats, nearestCentroids, type StatsScratch } from '../../src/train/partial.js';
 import { lossShift, sumShift } from '../../src/util/fixed.js';
 import { blobs, integers, shardedExecutor } from './fixtures.js';
 
@@ -290,6 +290,29 @@ describe('spare sums buffer (StatsScratch.spare)', () => {
     const s2 = await ex.partialStats(cs, { ...ctx, iteration: 2 });
     expect(s2.sums.buffer).toBe(s1.sums.buffer);
     expect(Array.from(s2.sums)).toEqual(ref);
+    // The first shard's own buffer as the spare: the others are added to it in place, no copy.
+    const a2 = kmeansPartialStats(data.subarray(0, 300 * dim), dim, cs, ctx, kernels);
+    const own = a2.sums;
+    const inPlace = mergeInto([a2, b], own.buffer as ArrayBuffer);
+    expect(inPlace.sums).toBe(own);
+    expect(Array.from(inPlace.sums)).toEqual(Array.from(want.sums));
+    expect(Array.from(inPlace.clusterLoss)).toEqual(Array.from(want.clusterLoss));
+  });
+
+  it('addI64 adds i64 values as BigInt does: carries, borrows and wrap-around', () => {
+    const edge = [0n, 1n, -1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), 2n ** 62n, 2n ** 63n - 1n, -(2n ** 63n),
+      0xffffffffn * 3n, -0x80000001n, 0x7fffffff_ffffffffn - 0xffffffffn];
+    const rand = (i: number): bigint => BigInt.asIntN(64, (BigInt(Math.imul(i, 2654435761) >>> 0) << 33n) ^ BigInt((i * 40503) >>> 0) ^ (BigInt(i % 7) << 61n)) * (i % 2 ? -1n : 1n);
+    const xs: bigint[] = [], ys: bigint[] = [];
+    for (const a of edge) for (const b of edge) { xs.push(a); ys.push(b); }
+    for (let i = 0; i < 2000; i++) { xs.push(BigInt.asIntN(64, rand(i))); ys.push(BigInt.asIntN(64, rand(i + 7919))); }
+    const dst = BigInt64Array.from(xs), src = BigInt64Array.from(ys);
+    addI64(dst, src);
+    for (let i = 0; i < xs.length; i++) expect(dst[i], `${xs[i]} + ${ys[i]}`).toBe(BigInt.asIntN(64, xs[i]! + ys[i]!));
+    // Sub-array views (byteOffset ≠ 0) add only their own range.
+    const big = new BigInt64Array(6).fill(5n), add = BigInt64Array.from([1n, -7n, 2n ** 40n]);
+    addI64(big.subarray(2, 5), add);
+    expect(Array.from(big)).toEqual([5n, 5n, 6n, -2n, 5n + 2n ** 40n, 5n]);
   });
 });
 
