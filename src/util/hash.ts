@@ -10,14 +10,8 @@ export class Hasher {
   }
   /** Mixes one 32-bit word. */
   word(w: number): this {
-    let a = Math.imul(w | 0, 0xcc9e2d51);
-    a = (a << 15) | (a >>> 17);
-    a = Math.imul(a, 0x1b873593);
-    this.h1 ^= a;
-    this.h1 = Math.imul((this.h1 << 13) | (this.h1 >>> 19), 5) + 0xe6546b64 | 0;
-    this.h2 = Math.imul(this.h2 ^ (w | 0), 0x01000193);
-    this.h2 ^= this.h2 >>> 15;
-    return this;
+    W1[0] = w;
+    return this.words(W1, 1);
   }
   /** Mixes a number (integers up to 2^53 exactly; others by their f64 bits). */
   num(v: number): this {
@@ -30,9 +24,15 @@ export class Hasher {
     this.word(len);
     const whole = len >>> 2;
     const w32 = b % 4 === 0 ? new Int32Array(view.buffer, b, whole) : new Int32Array(new Uint8Array(view.buffer, b, whole * 4).slice().buffer);
-    // word() inlined on locals (the same arithmetic, so the same hash): ~2× faster than a call per word.
+    this.words(w32, whole);
+    const tail = new Uint8Array(view.buffer, b + whole * 4, len - whole * 4);
+    for (let i = 0; i < tail.length; i++) this.word(tail[i]! | 0x100);
+    return this;
+  }
+  /** Mixes words[0..count) in order, on locals (~2× faster than a call per word). */
+  private words(w32: Int32Array, count: number): this {
     let h1 = this.h1, h2 = this.h2;
-    for (let i = 0; i < whole; i++) {
+    for (let i = 0; i < count; i++) {
       const w = w32[i]!;
       let a = Math.imul(w, 0xcc9e2d51);
       a = (a << 15) | (a >>> 17);
@@ -44,8 +44,6 @@ export class Hasher {
     }
     this.h1 = h1;
     this.h2 = h2;
-    const tail = new Uint8Array(view.buffer, b + whole * 4, len - whole * 4);
-    for (let i = 0; i < tail.length; i++) this.word(tail[i]! | 0x100);
     return this;
   }
   /** 16 lower-case hex digits. */
@@ -58,5 +56,6 @@ export class Hasher {
   }
 }
 
+const W1 = new Int32Array(1);
 const F64 = new Float64Array(1);
 const U32 = new Uint32Array(F64.buffer);

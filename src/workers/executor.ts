@@ -75,7 +75,6 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   // Each worker reports its shard's max |x| when it loads it (in its kernels), so the executor never scans the rows.
   let maxAbs = 0;
   const spare: (ArrayBuffer | undefined)[] = [];
-  let mainSpare: ArrayBuffer | undefined;
   const centroidBuffers: (ArrayBuffer | undefined)[] = [];
   try {
     await guard(Promise.all(workers.map(async (w, i) => {
@@ -97,18 +96,14 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
       if (aborted && signal) throw abortError(signal);
       if (closed) throw new IvfkitError('closed', 'pool executor: expected an open executor, got a closed one');
       const replies = await guard(Promise.all(workers.map((w, i) => {
-        let s = spare[i];
+        const s = spare[i];
         spare[i] = undefined;
-        if (i === 0 && !s && mainSpare) {                   // the first shard's sums become the merged ones
-          s = mainSpare;
-          mainSpare = undefined;
-        }
         // Each worker gets its own copy of the centroids, transferred (not cloned) and returned with the stats.
         const cb = centroidBuffers[i];
         centroidBuffers[i] = undefined;
         const c = cb && cb.byteLength === centroids.byteLength ? new Float32Array(cb) : new Float32Array(centroids.length);
         c.set(centroids);
-        const msg = { op: 'stats' as const, centroids: c, ctx, returnCentroids: true, ...(s ? { spare: s } : {}) };
+        const msg = { op: 'stats' as const, centroids: c, ctx, ...(s ? { spare: s } : {}) };
         return w.call<StatsReply>(msg, s ? [c.buffer, s] : [c.buffer]);
       })));
       const stats = replies.map((r, i) => {
@@ -116,19 +111,15 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
         return r.stats;
       });
       if (stats.length === 1) return stats[0]!;
-      // Merged in place into the first shard's sums; that worker gets the last released merged buffer instead.
+      // Merged in place into the first shard's sums (released, they go back to that worker); the others' next request.
       const merged = mergeInto(stats, stats[0]!.sums.buffer as ArrayBuffer);
-      spare[0] = mainSpare;
-      mainSpare = undefined;
       for (let i = 1; i < stats.length; i++) spare[i] = stats[i]!.sums.buffer as ArrayBuffer;
       return merged;
     },
     release(stats: PartialStats): void {
-      // A single shard's stats came from its worker: its buffer goes back there; merged ones are reused here.
+      // Single or merged, the sums live in the first worker's buffer: it gets it back with its next request.
       const b = releasedSums(stats);
-      if (!b) return;
-      if (workers.length === 1) spare[0] = b;
-      else mainSpare = b;
+      if (b) spare[0] = b;
     },
     close,
   };

@@ -18,11 +18,11 @@ import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScr
 export type WorkerRequest =
   | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }
   | { op: 'load'; data: Float32Array; dim: number }
-  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer; returnCentroids?: boolean }
+  | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
   | { op: 'noop' }
   | { op: 'echo'; buffer: ArrayBuffer };
 
-/** The reply to a `stats` request with `returnCentroids`: the stats and the request's centroid buffer. */
+/** The reply to a `stats` request: the stats and the request's centroid buffer (transferred back for reuse). */
 export interface StatsReply {
   stats: PartialStats;
   centroids: ArrayBuffer;
@@ -91,7 +91,6 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       }
       if (msg.spare instanceof ArrayBuffer) state.scratch.spare = msg.spare;
       const s = kmeansPartialStats(state.data, state.dim, msg.centroids, msg.ctx, state.kernels, state.scratch);
-      if (msg.returnCentroids !== true) return { value: s, transfer: statsBuffers(s) };
       // The centroids' buffer goes back with the stats, for the caller's next request (nothing here keeps it).
       const back = msg.centroids.buffer as ArrayBuffer;
       const reply: StatsReply = { stats: s, centroids: back };
