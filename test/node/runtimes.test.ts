@@ -28,3 +28,32 @@ describe('kernels in every runtime', () => {
     expect(r.stdout).toMatch(builds);
   });
 });
+
+describe('the same models in every runtime', () => {
+  // IVF-PQ (group-bound sessions, 16-bit filter, PQ group bounds), k-means with pair bounds (k 512, 256 values) and
+  // cosine IVF + SQ, trained by test/fixtures/train-bits.mjs under each runtime: the digests must match Node's.
+  const run = ({ name, cmd }: (typeof runtimes)[number]) => {
+    const args = name === 'deno' ? ['run', 'test/fixtures/train-bits.mjs'] : ['test/fixtures/train-bits.mjs'];
+    const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
+    expect(r.status, output).toBe(0);
+    const m = /^BITS (\w+) (\{.*\}) (\{.*\})$/m.exec(r.stdout);
+    expect(m, output).not.toBeNull();
+    expect(m![1]).toBe(name);
+    return { digests: JSON.parse(m![2]!) as Record<string, string>, used: JSON.parse(m![3]!) as Record<string, number | string> };
+  };
+
+  it('Node, Deno and Bun train IVF-PQ, pair-bound k-means and cosine IVF-SQ to the same bits', () => {
+    const [node, ...others] = runtimes.map(run);
+    expect(Object.keys(node!.digests).sort()).toEqual(['cosineSq', 'ivfpq', 'pairs']);
+    for (const v of Object.values(node!.digests)) expect(v).toMatch(/^[0-9a-f]{8}$/);
+    expect(new Set(Object.values(node!.digests)).size).toBe(3);
+    // The paths the digests are meant to cover were taken (a policy change must not drop them silently).
+    expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd' });
+    expect(node!.used.filteredRows as number).toBeGreaterThan(1000);
+    others.forEach((o, i) => {
+      expect(o.digests, runtimes[i + 1]!.name).toEqual(node!.digests);
+      expect(o.used, runtimes[i + 1]!.name).toEqual(node!.used);
+    });
+  }, 600_000);
+});
