@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright';
 import { describe, expect, it } from 'vitest';
 
 // The published kernels (dist/, built by `npm run build` before the tests) load and agree with plain JS
@@ -43,8 +47,47 @@ describe('the same models in every runtime', () => {
     return { digests: JSON.parse(m![2]!) as Record<string, string>, used: JSON.parse(m![3]!) as Record<string, number | string> };
   };
 
-  it('Node, Deno and Bun train IVF-PQ, pair-bound k-means and cosine IVF-SQ to the same bits', () => {
+  /** The fixture in headless Chromium: a loopback server for the page, dist/ and the fixture; its console line. */
+  const inChromium = async () => {
+    const server = createServer(async (req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      if (path === '/') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/test/fixtures/train-bits.mjs"></script>');
+        return;
+      }
+      if (!path.startsWith('/dist/') && path !== '/test/fixtures/train-bits.mjs') { res.writeHead(404).end(); return; }
+      try {
+        res.writeHead(200, { 'content-type': path.endsWith('.map') ? 'application/json' : 'text/javascript' }).end(await readFile(join(root, path)));
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const line = new Promise<string>((resolve) => page.on('console', (m) => { if (m.text().startsWith('BITS ')) resolve(m.text()); }));
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const text = await Promise.race([line, new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`no BITS line; page errors: ${errors.join('; ')}`)), 240_000))]);
+      const m = /^BITS (\w+) (\{.*\}) (\{.*\})$/.exec(text);
+      expect(m, text).not.toBeNull();
+      expect(m![1]).toBe('chromium');
+      return { digests: JSON.parse(m![2]!) as Record<string, string>, used: JSON.parse(m![3]!) as Record<string, number | string> };
+    } finally {
+      await browser.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  };
+
+  it('Node, Deno, Bun and Chromium train IVF-PQ, pair-bound k-means and cosine IVF-SQ to the same bits', async () => {
     const [node, ...others] = runtimes.map(run);
+    others.push(await inChromium());
+    const names = [...runtimes.map((r) => r.name), 'chromium'];
     expect(Object.keys(node!.digests).sort()).toEqual(['cosineSq', 'ivfpq', 'pairs']);
     for (const v of Object.values(node!.digests)) expect(v).toMatch(/^[0-9a-f]{8}$/);
     expect(new Set(Object.values(node!.digests)).size).toBe(3);
@@ -52,8 +95,8 @@ describe('the same models in every runtime', () => {
     expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd' });
     expect(node!.used.filteredRows as number).toBeGreaterThan(1000);
     others.forEach((o, i) => {
-      expect(o.digests, runtimes[i + 1]!.name).toEqual(node!.digests);
-      expect(o.used, runtimes[i + 1]!.name).toEqual(node!.used);
+      expect(o.digests, names[i + 1]).toEqual(node!.digests);
+      expect(o.used, names[i + 1]).toEqual(node!.used);
     });
   }, 600_000);
 });
