@@ -73,7 +73,9 @@ describe('the same models in every runtime', () => {
       page.on('pageerror', (e) => errors.push(e.message));
       const line = new Promise<string>((resolve) => page.on('console', (m) => { if (m.text().startsWith('BITS ')) resolve(m.text()); }));
       await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-      const text = await Promise.race([line, new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`no BITS line; page errors: ${errors.join('; ')}`)), 240_000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<string>((_, reject) => { timer = setTimeout(() => reject(new Error(`no BITS line; page errors: ${errors.join('; ')}`)), 240_000); });
+      const text = await Promise.race([line, late]).finally(() => clearTimeout(timer));
       const m = /^BITS (\w+) (\{.*\}) (\{.*\})$/.exec(text);
       expect(m, text).not.toBeNull();
       expect(m![1]).toBe('chromium');
@@ -93,6 +95,7 @@ describe('the same models in every runtime', () => {
     expect(new Set(Object.values(node!.digests)).size).toBe(3);
     // The paths the digests are meant to cover were taken (a policy change must not drop them silently).
     expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd' });
+    expect(node!.used.groups as number).toBeGreaterThanOrEqual(2);  // the IVF k-means of both trainLocal runs
     expect(node!.used.filteredRows as number).toBeGreaterThan(1000);
     others.forEach((o, i) => {
       expect(o.digests, names[i + 1]).toEqual(node!.digests);
