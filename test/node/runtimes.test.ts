@@ -1,12 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { dirname, join, normalize } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright';
 import { describe, expect, it } from 'vitest';
+import { closeServer, launchChromium, servePage } from './browser.js';
 
 // The published kernels (dist/, built by `npm run build` before the tests) load and agree with plain JS
 // under Node, Deno and Bun. Deno runs with no permission flags: the wasm is inlined, nothing is read.
@@ -36,9 +33,9 @@ describe('kernels in every runtime', () => {
 describe('the same models in every runtime', () => {
   // IVF-PQ (group-bound sessions, 16-bit filter, PQ group bounds), k-means with pair bounds (k 512, 256 values) and
   // cosine IVF + SQ, trained by test/fixtures/train-bits.mjs under each runtime: the digests must match Node's.
-  const run = ({ name, cmd }: (typeof runtimes)[number]) => {
-    const args = name === 'deno' ? ['run', 'test/fixtures/train-bits.mjs'] : ['test/fixtures/train-bits.mjs'];
-    const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
+  const run = ({ name, cmd, args }: (typeof runtimes)[number]) => {
+    const bitsArgs = args.map((a) => (a === 'test/fixtures/smoke.mjs' ? 'test/fixtures/train-bits.mjs' : a));
+    const r = spawnSync(cmd, bitsArgs, { cwd: root, encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
     expect(r.status, output).toBe(0);
     const m = /^BITS (\w+) (\{.*\}) (\{.*\})$/m.exec(r.stdout);
@@ -49,30 +46,15 @@ describe('the same models in every runtime', () => {
 
   /** The fixture in headless Chromium: a loopback server for the page, dist/ and the fixture; its console line. */
   const inChromium = async () => {
-    const server = createServer(async (req, res) => {
-      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-      if (path === '/') {
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/test/fixtures/train-bits.mjs"></script>');
-        return;
-      }
-      if (!path.startsWith('/dist/') && path !== '/test/fixtures/train-bits.mjs') { res.writeHead(404).end(); return; }
-      try {
-        res.writeHead(200, { 'content-type': path.endsWith('.map') ? 'application/json' : 'text/javascript' }).end(await readFile(join(root, path)));
-      } catch {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    });
+    const { server, base } = await servePage('<!doctype html><script type="module" src="/test/fixtures/train-bits.mjs"></script>',
+      ['/test/fixtures/train-bits.mjs']);
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       const line = new Promise<string>((resolve) => page.on('console', (m) => { if (m.text().startsWith('BITS ')) resolve(m.text()); }));
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      await page.goto(`${base}/`);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<string>((_, reject) => { timer = setTimeout(() => reject(new Error(`no BITS line; page errors: ${errors.join('; ')}`)), 240_000); });
       const text = await Promise.race([line, late]).finally(() => clearTimeout(timer));
@@ -82,7 +64,7 @@ describe('the same models in every runtime', () => {
       return { digests: JSON.parse(m![2]!) as Record<string, string>, used: JSON.parse(m![3]!) as Record<string, number | string> };
     } finally {
       await browser.close();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
     }
   };
 

@@ -1,15 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright';
+import type { Server } from 'node:http';
+import type { Browser } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer, launchChromium, servePage } from './browser.js';
 
 // The pool's module-Web-Worker path in real Chromium, loading dist/ as plain ES modules (no bundler):
 // `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })` from dist/workers/pool.js.
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const types: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.map': 'application/json' };
 let server: Server;
 let browser: Browser;
 let base = '';
@@ -42,28 +37,13 @@ try {
 
 describe('thread pool in Chromium (module Web Workers)', () => {
   beforeAll(async () => {
-    server = createServer(async (req, res) => {
-      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-      if (path === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE); return; }
-      if (!path.startsWith('/dist/')) { res.writeHead(404).end(); return; }
-      try {
-        const body = await readFile(join(root, path));
-        res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
-      } catch {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    });
+    ({ server, base } = await servePage(PAGE));
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await closeServer(server);
   });
 
   it('2 Web Workers give the in-thread k-means bit for bit, and abort terminates them', async () => {
