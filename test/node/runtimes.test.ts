@@ -4,16 +4,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { closeServer, launchChromium, servePage } from './browser.js';
+import { NODE_LTS, nodeLts } from './node-lts.js';
 
 // The published kernels (dist/, built by `npm run build` before the tests) load and agree with plain JS
-// under Node, Deno and Bun. Deno runs with no permission flags: the wasm is inlined, nothing is read.
+// under Node (the machine's and the active LTS), Deno and Bun. Deno runs with no permission flags: the wasm is
+// inlined, nothing is read.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 
-const runtimes: Array<{ name: string; cmd: string; args: string[]; builds: RegExp }> = [
-  { name: 'node', cmd: process.execPath, args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,(relaxed,)?scalar/ },
-  { name: 'deno', cmd: bin('deno'), args: ['run', 'test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar/ },
-  { name: 'bun', cmd: bin('bun'), args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar/ },
+// `reports`: the runtime the fixtures print (both Nodes say node). Relaxed SIMD ships without a flag from Node 22 on.
+const runtimes: Array<{ name: string; reports: string; cmd: () => string; args: string[]; builds: RegExp }> = [
+  { name: 'node', reports: 'node', cmd: () => process.execPath, args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,(relaxed,)?scalar/ },
+  { name: `node ${NODE_LTS}`, reports: 'node', cmd: () => nodeLts(root), args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar/ },
+  { name: 'deno', reports: 'deno', cmd: () => bin('deno'), args: ['run', 'test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar/ },
+  { name: 'bun', reports: 'bun', cmd: () => bin('bun'), args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar/ },
 ];
 
 describe('kernels in every runtime', () => {
@@ -21,11 +25,11 @@ describe('kernels in every runtime', () => {
     expect(existsSync(join(root, 'dist', 'kernels', 'index.js'))).toBe(true);
   });
 
-  it.each(runtimes)('$name loads the kernels and assigns like plain JS', ({ name, cmd, args, builds }) => {
-    const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  it.each(runtimes)('$name loads the kernels and assigns like plain JS', ({ reports, cmd, args, builds }) => {
+    const r = spawnSync(cmd(), args, { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
     expect(r.status, output).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^OK ${name} `, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^OK ${reports} `, 'm'));
     expect(r.stdout).toMatch(builds);
   });
 });
@@ -33,14 +37,14 @@ describe('kernels in every runtime', () => {
 describe('the same models in every runtime', () => {
   // IVF-PQ (group-bound sessions, 16-bit filter, PQ group bounds), k-means with pair bounds (k 512, 256 values) and
   // cosine IVF + SQ, trained by test/fixtures/train-bits.mjs under each runtime: the digests must match Node's.
-  const run = ({ name, cmd, args }: (typeof runtimes)[number]) => {
+  const run = ({ reports, cmd, args }: (typeof runtimes)[number]) => {
     const bitsArgs = args.map((a) => (a === 'test/fixtures/smoke.mjs' ? 'test/fixtures/train-bits.mjs' : a));
-    const r = spawnSync(cmd, bitsArgs, { cwd: root, encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
+    const r = spawnSync(cmd(), bitsArgs, { cwd: root, encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
     expect(r.status, output).toBe(0);
     const m = /^BITS (\w+) (\{.*\}) (\{.*\})$/m.exec(r.stdout);
     expect(m, output).not.toBeNull();
-    expect(m![1]).toBe(name);
+    expect(m![1]).toBe(reports);
     return { digests: JSON.parse(m![2]!) as Record<string, string>, used: JSON.parse(m![3]!) as Record<string, number | string> };
   };
 
@@ -68,7 +72,7 @@ describe('the same models in every runtime', () => {
     }
   };
 
-  it('Node, Deno, Bun and Chromium train IVF-PQ, pair-bound k-means and cosine IVF-SQ to the same bits', async () => {
+  it(`Node (the machine's and ${NODE_LTS}), Deno, Bun and Chromium train IVF-PQ, pair-bound k-means and cosine IVF-SQ to the same bits`, async () => {
     const [node, ...others] = runtimes.map(run);
     others.push(await inChromium());
     const names = [...runtimes.map((r) => r.name), 'chromium'];
