@@ -4,6 +4,7 @@
 //   npm run bench                                  every workload A–F, 1 and 2 threads, median of 3
 //   npm run bench -- --quick                       CI smoke run: small shapes, 1 run each, seconds
 //   npm run bench -- --only A,B --threads 1,2 --runs 3 --json out.json --profile
+//   npm run bench -- --only A,E --node lts         ivfkit also under the active Node LTS (or --node /path/to/node,...)
 //
 // Every implementation runs as a child process (fresh heap; OMP/BLAS thread variables set per run) and
 // writes its trained parameters to float32 files; one float64 scorer (bench/peers/objective.py) then
@@ -17,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATA_DIR, ensureData, ensureFashion, SHARED_GMM } from './data.mjs';
 import { PEERS_NODE_MODULES, peerVersion } from './peers/jskmeans.mjs';
+import { nodeLts } from '../scripts/node-lts.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -49,6 +51,7 @@ function parseArgs(argv) {
     else if (a === '--build') o.build = val();
     else if (a === '--builds') o.builds = val();
     else if (a === '--timeout') o.timeoutSeconds = +val();
+    else if (a === '--node') o.nodes = val();
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12).join('\n'));
       process.exit(0);
@@ -64,7 +67,17 @@ function parseArgs(argv) {
   o.peerFilter = o.peers ? new Set(o.peers.split(',')) : undefined;
   o.buildList = (o.builds ?? o.build).split(',');
   for (const b of o.buildList) if (!['auto', 'simd', 'relaxed', 'scalar'].includes(b)) throw new Error(`--build(s): expected auto, simd, relaxed or scalar, got ${b}`);
+  o.nodeList = (o.nodes ? o.nodes.split(',') : []).map(otherNode);
   return o;
+}
+
+/** An extra Node for ivfkit's rows: `lts` (scripts/node-lts.mjs, fetched once) or a path; with its version. */
+function otherNode(spec) {
+  const path = spec === 'lts' ? nodeLts() : spec;
+  const r = spawnSync(path, ['--version'], { encoding: 'utf8' });
+  const version = r.status === 0 ? r.stdout.trim().replace(/^v/, '') : undefined;
+  if (!version) throw new Error(`--node: expected lts or a Node executable, got ${spec} (${r.error?.message ?? r.stderr?.trim()})`);
+  return { path, version, major: +version.split('.')[0] };
 }
 
 /** Workload shapes, full and --quick. Mixture data from bench/data.mjs; A's is the shared peer workload. */
@@ -155,6 +168,9 @@ function planFor(w, opts, env) {
   const add = (impl, label, threads, extra = {}) => { if (want(impl)) jobs.push({ impl, label, threads, ...extra }); };
   const ivfkitThreads = w.kind === 'sq' ? ts.filter((t) => t === 1) : w.kind === 'recall' ? [Math.min(...ts)] : ts;
   for (const build of opts.buildList) for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${build})`, t, { build });
+  for (const node of opts.nodeList) {
+    for (const build of opts.buildList) for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${build}, Node ${node.version})`, t, { build, node });
+  }
   if (w.kind === 'kmeans' || w.kind === 'pq' || w.kind === 'ivf') {
     for (const t of ts) {
       if (t === 1) {
@@ -189,9 +205,10 @@ function runJob(job, w, files, opts, env, outDir) {
   const spec = { impl: job.impl, task, ...shape, ...base, ...(job.peerModel ? { peerModel: job.peerModel } : {}), build };
   if (job.impl === 'ivfkit') {
     const flags = [];
-    if (build === 'relaxed') flags.push('--experimental-wasm-relaxed-simd');
+    // Relaxed SIMD needs a flag before Node 22 (V8 11.4 shipped it); later Nodes reject the flag.
+    if (build === 'relaxed' && (job.node?.major ?? +process.versions.node.split('.')[0]) < 22) flags.push('--experimental-wasm-relaxed-simd');
     if (opts.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(WORK, 'profiles')}`, `--cpu-prof-name=${w.id}-${task}-${build}-t${job.threads}-${Date.now()}.cpuprofile`);
-    return child(process.execPath, [...flags, join(HERE, 'peers/ivfkit.mjs'), JSON.stringify(spec)], {}, opts.timeoutSeconds);
+    return child(job.node?.path ?? process.execPath, [...flags, join(HERE, 'peers/ivfkit.mjs'), JSON.stringify(spec)], {}, opts.timeoutSeconds);
   }
   if (job.js) return child(process.execPath, [join(HERE, 'peers/jskmeans.mjs'), JSON.stringify(spec)], {}, opts.timeoutSeconds);
   return child(env.python.py, [join(HERE, 'peers/native.py'), JSON.stringify(spec)], job.env, opts.timeoutSeconds);
@@ -237,7 +254,7 @@ function flopsOf(w, r) {
 }
 
 function table(w, rows) {
-  const ivf = (t) => rows.find((r) => r.impl === 'ivfkit' && r.threads === t && r.median !== undefined);
+  const ivf = (t) => rows.find((r) => r.impl === 'ivfkit' && r.threads === t && r.median !== undefined && !r.node);
   const refRow = rows.find((r) => r.impl === 'ivfkit' && r.objective !== undefined);
   const refObj = refRow?.objective;
   const lines = [
@@ -326,7 +343,7 @@ async function main() {
     // shared machine drifts over all implementations alike; each round is one child process.
     const active = [];
     for (const job of plan) {
-      const row = { impl: job.impl, label: job.label, threads: job.threads, env: job.env, times: [] };
+      const row = { impl: job.impl, label: job.label, threads: job.threads, env: job.env, times: [], ...(job.node ? { node: job.node.version } : {}) };
       rows.push(row);
       if (job.missing) row.status = job.missing;
       else if (job.skip) row.status = job.skip;
@@ -385,7 +402,7 @@ export function summaryTable(report) {
   for (const [id, w] of Object.entries(report.workloads)) {
     const rows = w.rows?.filter((r) => r.status === 'ok') ?? [];
     if (!rows.length) continue;
-    const get = (impl, t, label) => rows.find((r) => r.impl === impl && r.threads === t && (!label || r.label.startsWith(label)));
+    const get = (impl, t, label, node) => rows.find((r) => r.impl === impl && r.threads === t && (!label || r.label.startsWith(label)) && r.node === node);
     const s = (r) => (r ? fmt(r.median, 2) : '–');
     const me1 = get('ivfkit', 1), me2 = get('ivfkit', 2), fa = rows.find((r) => r.impl === 'faiss' && r.threads === 1 && !r.label.includes('AVX'));
     const peers = rows.filter((r) => r.impl !== 'ivfkit');
@@ -396,14 +413,35 @@ export function summaryTable(report) {
     if (mine?.result?.recall !== undefined) quality = `recall@10 ${fmt(mine.result.recall, 4)} vs ${fmt(mine.result.peerRecall, 4)}`;
     else if (mine?.objective !== undefined && fa?.objective !== undefined) quality = `SSE ${fmtObj(mine.objective)} vs ${fmtObj(fa.objective)}`;
     lines.push(`| ${id}: ${w.title.split(/[;(]/)[0].trim()} | ${s(me1)} | ${s(me2)} | ${s(fa)} | ${best ? `${s(best)} ${best.label} (${best.threads})` : '–'} | ${s(ml)} | ${quality} |`);
+    for (const node of otherNodes(report)) {
+      const o1 = get('ivfkit', 1, undefined, node), o2 = get('ivfkit', 2, undefined, node);
+      if (o1 || o2) lines.push(`| ${id}, ivfkit on Node ${node} | ${s(o1)} | ${s(o2)} | | | | |`);
+    }
   }
   return lines.join('\n');
 }
 
-/** Pass / miss lines for the project's performance and quality targets, from the measured rows. */
+/** The versions of the extra Nodes (`--node`) ivfkit ran under, in order of appearance. */
+function otherNodes(report) {
+  const set = new Set();
+  for (const w of Object.values(report.workloads)) for (const r of w.rows ?? []) if (r.node) set.add(r.node);
+  return [...set];
+}
+
+/** Pass / miss lines for the project's performance and quality targets, from the measured rows (ivfkit under the
+ *  bench's own Node; each `--node` again, its lines tagged with its version). */
 export function targets(report) {
   const out = [];
-  const rows = (id) => report.workloads[id]?.rows?.filter((r) => r.status === 'ok') ?? [];
+  for (const node of [undefined, ...otherNodes(report)]) {
+    const lines = targetsFor(report, node);
+    out.push(...(node ? lines.filter((l) => !l.startsWith('F:')).map((l) => `${l.replace(/^([A-Z.a-z]+):/, `$1 (ivfkit on Node ${node}):`)}`) : lines));
+  }
+  return out;
+}
+
+function targetsFor(report, node) {
+  const out = [];
+  const rows = (id) => report.workloads[id]?.rows?.filter((r) => r.status === 'ok' && (r.impl !== 'ivfkit' || r.node === node)) ?? [];
   const pick = (id, impl, t, label) => rows(id).find((r) => r.impl === impl && r.threads === t && (!label || r.label === label));
   const verdict = (ok) => (ok ? 'PASS' : 'MISS');
   // On a shared machine the fastest run is the least disturbed one: show that ratio too.

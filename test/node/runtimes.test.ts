@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { closeServer, launchChromium, servePage } from './browser.js';
-import { NODE_LTS, nodeLts } from './node-lts.js';
+import { NODE_LTS, nodeLts } from '../../scripts/node-lts.mjs';
 
 // The published kernels (dist/, built by `npm run build` before the tests) load and agree with plain JS
 // under Node (the machine's and the active LTS), Deno and Bun. Deno runs with no permission flags: the wasm is
