@@ -83,11 +83,12 @@ const FULL_TILES_DEN: i32 = 4;
  * rows that all need that group. xsq (0 = compute them): f32 × n, each row's ‖x‖² as sqNorms gives it. full ≠ 0: every
  * row is computed in full (as in the first call), whatever its bounds say; all its bounds are renewed. qr / meta
  * (0 = none; with xsq): every row as roundRows rounds it, read in place by the rows that go through the filter
- * in full.
+ * in full. cs (0 = none): the centroids unpacked, k × d in slot order (row p holds centroid ord[p]), read for the
+ * distances to the previous centroids instead of the packed blocks' strided values.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize, cs: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -127,7 +128,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
     return;
   }
 
-  prevDots(x, n, d, packed, pos, assign, dots, 0);
+  prevDots(x, n, d, packed, pos, assign, dots, cs, true);
 
   for (let g = 0; g < G; g++) {
     let m: f64 = 0;
@@ -656,20 +657,39 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
 }
 
 /** Address of row i's previous centroid in the packed layout (slot 0 when it has none). */
-/** dots[i] = x_i · c_assign[i] (sequential f32, the bits of assignRows' dot), four rows at a time as independent chains;
- *  a row with assign[i] < 0 gets the dot with centroid 0 (unused). The centroids are read from raw (k × d, by id)
- *  when raw ≠ 0 (contiguous), else from the packed blocks (slot pos[c], a value every 32 bytes). */
-export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, assign: usize, dots: usize, raw: usize): void {
+/** dots[i] = x_i · c_assign[i] (sequential f32, the bits of assignRows' dot), four rows at a time as independent chains
+ *  (SIMD: a lane per row; four products of each row at once, transposed so that each lane adds its own in order);
+ *  a row with assign[i] < 0 gets the dot with centroid 0 (unused). The centroids are read from raw (k × d, contiguous;
+ *  centroid c at row c, or at row pos[c] when bySlot) when raw ≠ 0, else from the packed blocks (slot pos[c], a value
+ *  every 32 bytes). */
+export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, assign: usize, dots: usize, raw: usize, bySlot: bool): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const step: usize = raw != 0 ? 4 : BLOCK << 2;
   let i4 = 0;
   for (; i4 + 4 <= n; i4 += 4) {
     const x0 = x + <usize>i4 * stride, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride;
-    let c0 = centroidPtr(packed, pos, assign, i4, blockBytes, raw, stride), c1 = centroidPtr(packed, pos, assign, i4 + 1, blockBytes, raw, stride);
-    let c2 = centroidPtr(packed, pos, assign, i4 + 2, blockBytes, raw, stride), c3 = centroidPtr(packed, pos, assign, i4 + 3, blockBytes, raw, stride);
+    let c0 = centroidPtr(packed, pos, assign, i4, blockBytes, raw, stride, bySlot), c1 = centroidPtr(packed, pos, assign, i4 + 1, blockBytes, raw, stride, bySlot);
+    let c2 = centroidPtr(packed, pos, assign, i4 + 2, blockBytes, raw, stride, bySlot), c3 = centroidPtr(packed, pos, assign, i4 + 3, blockBytes, raw, stride, bySlot);
     let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-    for (let j = 0; j < d; j++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      let s = f32x4.splat(0);
+      for (; j + 4 <= d; j += 4) {
+        const o = <usize>j << 2;
+        const p0 = f32x4.mul(v128.load(x0 + o), fourOf(c0, step)), p1 = f32x4.mul(v128.load(x1 + o), fourOf(c1, step));
+        const p2 = f32x4.mul(v128.load(x2 + o), fourOf(c2, step)), p3 = f32x4.mul(v128.load(x3 + o), fourOf(c3, step));
+        const lo01 = v128.shuffle<f32>(p0, p1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(p2, p3, 0, 4, 1, 5);
+        const hi01 = v128.shuffle<f32>(p0, p1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(p2, p3, 2, 6, 3, 7);
+        s = f32x4.add(s, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
+        s = f32x4.add(s, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
+        s = f32x4.add(s, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
+        s = f32x4.add(s, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
+        c0 += step << 2; c1 += step << 2; c2 += step << 2; c3 += step << 2;
+      }
+      s0 = f32x4.extract_lane(s, 0); s1 = f32x4.extract_lane(s, 1); s2 = f32x4.extract_lane(s, 2); s3 = f32x4.extract_lane(s, 3);
+    }
+    for (; j < d; j++) {
       const o = <usize>j << 2;
       s0 += load<f32>(x0 + o) * load<f32>(c0); s1 += load<f32>(x1 + o) * load<f32>(c1);
       s2 += load<f32>(x2 + o) * load<f32>(c2); s3 += load<f32>(x3 + o) * load<f32>(c3);
@@ -680,16 +700,29 @@ export function prevDots(x: usize, n: i32, d: i32, packed: usize, pos: usize, as
   }
   for (; i4 < n; i4++) {
     const xr = x + <usize>i4 * stride;
-    let cp = centroidPtr(packed, pos, assign, i4, blockBytes, raw, stride);
+    let cp = centroidPtr(packed, pos, assign, i4, blockBytes, raw, stride, bySlot);
     let s0: f32 = 0;
     for (let j = 0; j < d; j++) { s0 += load<f32>(xr + (<usize>j << 2)) * load<f32>(cp); cp += step; }
     store<f32>(dots + (<usize>i4 << 2), s0);
   }
 }
 
+/** Four consecutive values of a centroid: contiguous (step 4) or a value every `step` bytes (packed blocks). */
 // @ts-ignore: decorator
-@inline function centroidPtr(packed: usize, pos: usize, assign: usize, i: i32, blockBytes: usize, raw: usize, stride: usize): usize {
-  if (raw != 0) return raw + <usize>max(load<i32>(assign + (<usize>i << 2)), 0) * stride;
+@inline function fourOf(c: usize, step: usize): v128 {
+  if (step == 4) return v128.load(c);
+  let v = f32x4.splat(load<f32>(c));
+  v = f32x4.replace_lane(v, 1, load<f32>(c + step));
+  v = f32x4.replace_lane(v, 2, load<f32>(c + (step << 1)));
+  return f32x4.replace_lane(v, 3, load<f32>(c + step * 3));
+}
+
+// @ts-ignore: decorator
+@inline function centroidPtr(packed: usize, pos: usize, assign: usize, i: i32, blockBytes: usize, raw: usize, stride: usize, bySlot: bool): usize {
+  if (raw != 0) {
+    const c = max(load<i32>(assign + (<usize>i << 2)), 0);
+    return raw + <usize>(bySlot ? load<i32>(pos + (<usize>c << 2)) : c) * stride;
+  }
   return slotPtr(packed, pos, assign, i, blockBytes);
 }
 

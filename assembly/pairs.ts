@@ -101,7 +101,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     store<i32>(from + (<usize>p << 2), f);
     if (f != p) same = false;
   }
-  if (!fresh) prevDots(x, n, d, packed, pos, assign, dots, raw);
+  if (!fresh) prevDots(x, n, d, packed, pos, assign, dots, raw, false);
 
   let skipped = 0, np = 0;
   for (let i = 0; i <= kb + 1; i++) store<i32>(cnt + (<usize>i << 2), 0);

@@ -33,7 +33,7 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number, qr: number, meta: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number, qr: number, meta: number, cs: number): void;
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
@@ -370,7 +370,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       try {
         // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
         // accumulators, so that no step has to grow the memory.
-        a.release(a.alloc(n * (dim * 4 + perRow + 32) + k * dim * (pairs ? 28 : 20) + 40 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) +
+        a.release(a.alloc(n * (dim * 4 + perRow + 32) + k * dim * (pairs ? 32 : 24) + 40 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) +
           16 * kPad + 256 * G * 8 + scratch + 8192));
         a.reset();
         xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k * 2 : G * 4)); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
@@ -754,8 +754,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const kb = Math.ceil(k / 8), kPad = kb * 8, G = Math.ceil(k / plan.groupSize);
     const pp = a.alloc(kPad * dim * 4), cnp = a.alloc(kPad * 4), ordp = a.alloc(kPad * 4), posp = a.alloc(k * 4);
     const bpp = bias ? a.alloc(kPad * 4) : 0;
+    // The centroids in slot order stay for the step: the distances to the rows' previous centroids read them contiguously.
+    const cp = a.alloc(k * dim * 4);
     const mark = a.mark();
-    const cp = a.alloc(k * dim * 4), bp = bias ? a.alloc(k * 4) : 0;
+    const bp = bias ? a.alloc(k * 4) : 0;
     const ord = a.i32(ordp, kPad), pos = a.i32(posp, k), cv = a.f32(cp, k * dim);
     const order = plan.order;
     if (order) ord.set(order); else for (let p = 0; p < k; p++) ord[p] = p;
@@ -793,7 +795,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false,
         qrp = 0, metap = 0): Int32Array {
         e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq,
-          full ? 1 : 0, qrp, metap);
+          full ? 1 : 0, qrp, metap, cp);
         return count();
       },
       posp,
