@@ -445,7 +445,13 @@ function targetsFor(report, node) {
   const pick = (id, impl, t, label) => rows(id).find((r) => r.impl === impl && r.threads === t && (!label || r.label === label));
   const verdict = (ok) => (ok ? 'PASS' : 'MISS');
   // On a shared machine the fastest run is the least disturbed one: show that ratio too.
-  const bestOf = (a, b) => (a.times?.length > 1 || b.times?.length > 1 ? ` (fastest runs: ${fmt(Math.min(...a.times), 2)} s vs ${fmt(Math.min(...b.times), 2)} s, ${fmt(Math.min(...a.times) / Math.min(...b.times), 2)}×)` : '');
+  // Rounds are interleaved, so round r of both rows ran minutes apart at most: the ratio per round follows the host's drift.
+  const bestOf = (a, b) => {
+    if (!(a.times?.length > 1 || b.times?.length > 1)) return '';
+    const per = a.times.length === b.times.length ? a.times.map((t, i) => t / b.times[i]) : [];
+    const rounds = per.length > 1 ? `; round by round: median ${fmt(median(per), 2)}×, ${fmt(Math.min(...per), 2)}–${fmt(Math.max(...per), 2)}×` : '';
+    return ` (fastest runs: ${fmt(Math.min(...a.times), 2)} s vs ${fmt(Math.min(...b.times), 2)} s, ${fmt(Math.min(...a.times) / Math.min(...b.times), 2)}×${rounds})`;
+  };
   for (const id of ['A', 'E']) {
     const me1 = pick(id, 'ivfkit', 1), me2 = pick(id, 'ivfkit', 2), f1 = pick(id, 'faiss', 1, 'FAISS');
     if (me1 && f1) out.push(`${id}: ivfkit 1 thread ≤ 1.5 × FAISS 1 thread: ${fmt(me1.median / f1.median, 2)}× → ${verdict(me1.median <= 1.5 * f1.median)}${bestOf(me1, f1)}`);
