@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NODE_LTS } from '../../scripts/node-lts.mjs';
+import { NODE_LTS, nodeLts } from '../../scripts/node-lts.mjs';
 
 // `npm run bench -- --quick` is the benchmark's smoke run: every workload on reduced shapes, once, with every peer
 // that is installed (FAISS always is in the test environment; scikit-learn and the pure-JS k-means packages may not
@@ -94,4 +94,28 @@ describe('npm run bench -- --quick', () => {
     expect(stdout).toContain('the targets are judged on full-size runs only');
     expect(stdout).not.toMatch(/→ (PASS|MISS)/);
   });
+});
+
+describe('npm run bench:peaks -- --quick', () => {
+  // The instruction peaks behind the README's "what would close it": the loops build and run in every runtime; relaxed
+  // SIMD is reported as missing where it does not validate (Node 20 without its flag), measured where it does.
+  const peaks = (cmd: string, args: string[] = []) => {
+    const r = spawnSync(cmd, [...args, 'bench/peaks.mjs', '--quick'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { runtime: string; relaxed: boolean; peaks: Record<string, number | null> };
+  };
+
+  it("the machine's Node, with and without the relaxed-SIMD flag, and the Node LTS", () => {
+    const major = +process.versions.node.split('.')[0]!;
+    const own = peaks(process.execPath);
+    expect(own.relaxed).toBe(major >= 22);
+    expect(own.peaks.i16Pair).toBeGreaterThan(0);
+    expect(own.peaks.f32MulAdd).toBeGreaterThan(0);
+    if (!own.relaxed) expect(own.peaks.i8Relaxed).toBeNull();
+    const flagged = peaks(process.execPath, major < 22 ? ['--experimental-wasm-relaxed-simd'] : []);
+    expect(flagged.relaxed).toBe(true);
+    const lts = peaks(nodeLts(root));
+    expect(lts.relaxed).toBe(true);
+    for (const v of Object.values(lts.peaks)) expect(v).toBeGreaterThan(0);
+  }, 300_000);
 });
