@@ -99,8 +99,8 @@ describe('npm run bench -- --quick', () => {
 describe('npm run bench:peaks -- --quick', () => {
   // The instruction peaks behind the README's "what would close it": the loops build and run in every runtime; relaxed
   // SIMD is reported as missing where it does not validate (Node 20 without its flag), measured where it does.
-  const peaks = (cmd: string, args: string[] = []) => {
-    const r = spawnSync(cmd, [...args, 'bench/peaks.mjs', '--quick'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const peaks = (cmd: string, args: string[] = [], after: string[] = []) => {
+    const r = spawnSync(cmd, [...args, 'bench/peaks.mjs', '--quick', ...after], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { runtime: string; relaxed: boolean; peaks: Record<string, number | null> };
   };
@@ -117,5 +117,12 @@ describe('npm run bench:peaks -- --quick', () => {
     const lts = peaks(nodeLts(root));
     expect(lts.relaxed).toBe(true);
     for (const v of Object.values(lts.peaks)) expect(v).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('headless Chromium (the page from a loopback port)', () => {
+    const chromium = peaks(process.execPath, [], ['--chromium']);
+    expect(chromium.runtime).toBe('chromium');
+    expect(chromium.relaxed).toBe(true);
+    for (const v of Object.values(chromium.peaks)) expect(v).toBeGreaterThan(0);
   }, 300_000);
 });
