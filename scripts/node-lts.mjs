@@ -14,6 +14,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export function nodeLts(root = ROOT) {
   const dir = join(root, '.cache', `node-${NODE_LTS}`);
   const bin = join(dir, 'package', 'bin', 'node');
+  // A cached binary that does not run as itself (an interrupted copy, another platform's) is fetched again, once.
+  if (existsSync(bin) && version(bin) !== `v${NODE_LTS}`) rmSync(join(dir, 'package'), { recursive: true, force: true });
   if (!existsSync(bin)) {
     if (process.platform === 'win32') throw new Error(`node ${NODE_LTS}: expected a POSIX platform for npm's node-<platform>-<arch> layout, got win32`);
     const pkg = `node-${process.platform}-${process.arch}@${NODE_LTS}`;
@@ -35,11 +37,15 @@ export function nodeLts(root = ROOT) {
       rmSync(tmp, { recursive: true, force: true });
     }
   }
-  const v = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-  if (v.stdout?.trim() !== `v${NODE_LTS}`) {
-    throw new Error(`node ${NODE_LTS}: expected ${bin} --version to print v${NODE_LTS}, got ${v.stdout?.trim() || v.stderr?.trim() || String(v.error)}`);
-  }
+  const v = version(bin);
+  if (v !== `v${NODE_LTS}`) throw new Error(`node ${NODE_LTS}: expected ${bin} --version to print v${NODE_LTS}, got ${v}`);
   return bin;
+}
+
+/** What `bin --version` prints (or why it printed nothing). */
+function version(bin) {
+  const v = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  return v.stdout?.trim() || v.stderr?.trim() || String(v.error);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) console.log(nodeLts());
