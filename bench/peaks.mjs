@@ -26,7 +26,7 @@ const inChromium = process.argv.includes('--chromium');
 async function build(target) {
   const wasm = join(OUT, `peaks-${target}.wasm`);
   const src = join(SRC, target === 'simd' ? 'peaks.ts' : 'relaxed.ts');
-  const newest = Math.max(...[src, join(SRC, 'fold.ts')].map((f) => statSync(f).mtimeMs));
+  const newest = Math.max(...[src, join(SRC, 'fold.ts'), join(SRC, 'tiles.ts'), join(SRC, 'asconfig.json')].map((f) => statSync(f).mtimeMs));
   if (existsSync(wasm) && statSync(wasm).mtimeMs >= newest) return wasm;
   if (g.Deno || g.Bun) throw new Error(`${wasm}: expected it built (run npm run bench:peaks under Node once), got none or an old one`);
   const { execFileSync } = await import('node:child_process');
@@ -77,7 +77,7 @@ if (inChromium) {
   version = g.Deno ? `${g.Deno.version.deno} (V8 ${g.Deno.version.v8})` : g.Bun ? g.Bun.version : `${process.version} (V8 ${process.versions.v8})`;
   result = measure({ simd: readFileSync(wasm.simd), relaxed: readFileSync(wasm.relaxed) }, quick);
 }
-console.log(`${runtime} ${version}: peak multiply-adds per second on one core, register-only loops${quick ? ' (--quick: not a measurement)' : ''}`);
+console.log(`${runtime} ${version}: peak multiply-adds per second on one core (register-only loops; the tiles with their loads)${quick ? ' (--quick: not a measurement)' : ''}`);
 for (const { fn, what } of LOOPS) {
   const v = result.peaks[fn];
   console.log(`  ${fn.padEnd(15)} ${v !== null ? `${v.toFixed(1).padStart(6)} G/s` : '  n/a     '}  ${what}${v !== null ? '' : ': relaxed SIMD does not validate here'}`);

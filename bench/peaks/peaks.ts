@@ -6,6 +6,7 @@
 // Every vector comes from the arguments: with `v128.const` operands these loops ran at half the speed under V8 13–15
 // (not in general: a mul/add loop with a constant operand ran as fast as with a runtime one).
 import { foldF32, foldI32 } from './fold';
+import { tile16Pass } from './tiles';
 
 export function i16Pair(n: i32, seed: i32): i32 {
   // Four chains suffice: an i32 add has one cycle of latency.
@@ -37,4 +38,11 @@ export function f32MulAdd(n: i32, seed: f32): f32 {
     a6 = f32x4.add(a6, f32x4.mul(u, r)); a7 = f32x4.add(a7, f32x4.mul(u, s));
   }
   return foldF32(a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+/** `n` passes of the 16-bit tile over the synthetic problem of tiles.ts. */
+export function tile16(n: i32, seed: i32): i32 {
+  let s = seed;
+  for (let i = 0; i < n; i++) s += tile16Pass();
+  return s;
 }
