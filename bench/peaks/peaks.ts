@@ -6,7 +6,7 @@
 // Every vector comes from the arguments: with `v128.const` operands these loops ran at half the speed under V8 13–15
 // (not in general: a mul/add loop with a constant operand ran as fast as with a runtime one).
 import { foldF32, foldI32 } from './fold';
-import { tile16Pass } from './tiles';
+import { tilePass } from './tiles';
 
 export function i16Pair(n: i32, seed: i32): i32 {
   // Four chains suffice: an i32 add has one cycle of latency.
@@ -43,6 +43,6 @@ export function f32MulAdd(n: i32, seed: f32): f32 {
 /** `n` passes of the 16-bit tile over the synthetic problem of tiles.ts. */
 export function tile16(n: i32, seed: i32): i32 {
   let s = seed;
-  for (let i = 0; i < n; i++) s += tile16Pass();
+  for (let i = 0; i < n; i++) s += tilePass<i16>();
   return s;
 }

@@ -3,7 +3,7 @@
 // changes every iteration. Eight chains: the fused forms have several cycles of latency. As in peaks.ts, every vector
 // comes from the arguments.
 import { foldF32, foldI32 } from './fold';
-import { tile8Pass } from './tiles';
+import { tilePass } from './tiles';
 
 export function i8Relaxed(n: i32, seed: i32): i32 {
   let a0 = i32x4.splat(seed), a1 = i32x4.splat(seed + 1), a2 = i32x4.splat(seed + 2), a3 = i32x4.splat(seed + 3);
@@ -39,6 +39,6 @@ export function f32RelaxedMadd(n: i32, seed: f32): f32 {
 /** `n` passes of the 8-bit tile over the synthetic problem of tiles.ts. */
 export function tile8(n: i32, seed: i32): i32 {
   let s = seed;
-  for (let i = 0; i < n; i++) s += tile8Pass();
+  for (let i = 0; i < n; i++) s += tilePass<i8>();
   return s;
 }
