@@ -36,39 +36,30 @@ async function build(target) {
 }
 
 /** The same measurement in a page of headless Chromium, served from a loopback port. */
-async function chromium(files) {
-  const { createServer } = await import('node:http');
-  const { chromium: pw } = await import('playwright');
-  const page = `<!doctype html><script type="module">
-    import { measure } from '/measure.mjs';
+async function chromium() {
+  const { closeServer, launchChromium, servePage } = await import('../scripts/browser.mjs');
+  const { server, base } = await servePage(`<!doctype html><script type="module">
+    import { measure } from '/bench/peaks/measure.mjs';
     const bytes = {};
-    for (const t of ['simd', 'relaxed']) bytes[t] = new Uint8Array(await (await fetch('/' + t + '.wasm')).arrayBuffer());
+    for (const t of ['simd', 'relaxed']) bytes[t] = new Uint8Array(await (await fetch('/build/bench/peaks-' + t + '.wasm')).arrayBuffer());
     console.log('PEAKS ' + JSON.stringify({ version: navigator.userAgent.match(/Chrome\\/([\\d.]+)/)?.[1], ...measure(bytes, ${quick}) }));
-  </script>`;
-  const server = createServer((req, res) => {
-    const f = files[req.url ?? ''];
-    if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(page);
-    else if (f) res.writeHead(200, { 'content-type': f.type }).end(readFileSync(f.path));
-    else res.writeHead(404).end();
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const browser = await pw.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  </script>`, ['/bench/peaks/measure.mjs', '/build/bench/peaks-simd.wasm', '/build/bench/peaks-relaxed.wasm']);
+  const browser = await launchChromium();
   try {
     const tab = await browser.newPage();
     const line = new Promise((resolve) => tab.on('console', (m) => { if (m.text().startsWith('PEAKS ')) resolve(m.text().slice(6)); }));
-    await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+    await tab.goto(`${base}/`);
     return JSON.parse(await line);
   } finally {
     await browser.close();
-    server.close();
+    await closeServer(server);
   }
 }
 
 const wasm = { simd: await build('simd'), relaxed: await build('relaxed') };
 let runtime, version, result;
 if (inChromium) {
-  const m = await chromium({ '/measure.mjs': { path: join(SRC, 'measure.mjs'), type: 'text/javascript' },
-    '/simd.wasm': { path: wasm.simd, type: 'application/wasm' }, '/relaxed.wasm': { path: wasm.relaxed, type: 'application/wasm' } });
+  const m = await chromium();
   runtime = 'chromium';
   version = m.version;
   result = { relaxed: m.relaxed, peaks: m.peaks };

@@ -433,15 +433,15 @@ function otherNodes(report) {
  *  bench's own Node; each `--node` again, its lines tagged with its version). */
 export function targets(report) {
   const out = [];
-  for (const node of [undefined, ...otherNodes(report)]) {
-    const lines = targetsFor(report, node);
-    out.push(...(node ? lines.filter((l) => !l.startsWith('F:')).map((l) => `${l.replace(/^([A-Z.a-z]+):/, `$1 (ivfkit on Node ${node}):`)}`) : lines));
-  }
+  for (const node of [undefined, ...otherNodes(report)]) out.push(...targetsFor(report, node));
   return out;
 }
 
+/** The target lines of ivfkit's rows under one Node (undefined: the bench's own); another Node's lines name it and
+ *  leave out F (its recall is the same model's). */
 function targetsFor(report, node) {
   const out = [];
+  const tag = (id) => (node ? `${id} (ivfkit on Node ${node})` : id);
   const rows = (id) => report.workloads[id]?.rows?.filter((r) => r.status === 'ok' && (r.impl !== 'ivfkit' || r.node === node)) ?? [];
   const pick = (id, impl, t, label) => rows(id).find((r) => r.impl === impl && r.threads === t && (!label || r.label === label));
   const verdict = (ok) => (ok ? 'PASS' : 'MISS');
@@ -455,16 +455,16 @@ function targetsFor(report, node) {
   };
   for (const id of ['A', 'E']) {
     const me1 = pick(id, 'ivfkit', 1), me2 = pick(id, 'ivfkit', 2), f1 = pick(id, 'faiss', 1, 'FAISS');
-    if (me1 && f1) out.push(`${id}: ivfkit 1 thread ≤ 1.5 × FAISS 1 thread: ${fmt(me1.median / f1.median, 2)}× → ${verdict(me1.median <= 1.5 * f1.median)}${bestOf(me1, f1)}`);
+    if (me1 && f1) out.push(`${tag(id)}: ivfkit 1 thread ≤ 1.5 × FAISS 1 thread: ${fmt(me1.median / f1.median, 2)}× → ${verdict(me1.median <= 1.5 * f1.median)}${bestOf(me1, f1)}`);
     if (me2) {
       const peers = rows(id).filter((r) => r.impl !== 'ivfkit');
       const best = peers.reduce((b, r) => (!b || r.median < b.median ? r : b), undefined);
-      if (best) out.push(`${id}: ivfkit 2 threads (${fmt(me2.median)} s) faster than every peer's best (${best.label}, ${best.threads} thr, ${fmt(best.median)} s) → ${verdict(me2.median < best.median)}${bestOf(me2, best)}`);
+      if (best) out.push(`${tag(id)}: ivfkit 2 threads (${fmt(me2.median)} s) faster than every peer's best (${best.label}, ${best.threads} thr, ${fmt(best.median)} s) → ${verdict(me2.median < best.median)}${bestOf(me2, best)}`);
     }
     const ml = pick(id, 'ml-kmeans', 1);
     if (me1 && ml) {
       const rel = ml.objective && me1.objective ? Math.abs(me1.objective / ml.objective - 1) : NaN;
-      out.push(`${id}: ≥ 20× ml-kmeans: ${fmt(ml.median / me1.median, 1)}× → ${verdict(ml.median / me1.median >= 20)}; objective within 1e-4: ${rel.toExponential(1)} → ${verdict(rel <= 1e-4)}`);
+      out.push(`${tag(id)}: ≥ 20× ml-kmeans: ${fmt(ml.median / me1.median, 1)}× → ${verdict(ml.median / me1.median >= 20)}; objective within 1e-4: ${rel.toExponential(1)} → ${verdict(rel <= 1e-4)}`);
     }
   }
   for (const [id, what] of [['B', 'PQ training'], ['D.pq', 'IVF-PQ end to end']]) {
@@ -473,11 +473,11 @@ function targetsFor(report, node) {
       const fa = rows(id).filter((r) => r.impl === 'faiss' && r.threads === t);
       if (me && fa.length) {
         const best = fa.reduce((b, r) => (r.median < b.median ? r : b));
-        out.push(`${id}: ${what} ≥ 2× faster than FAISS (${t} thr, ${best.label}): ${fmt(best.median / me.median, 2)}× → ${verdict(best.median / me.median >= 2)}${bestOf(best, me)}`);
+        out.push(`${tag(id)}: ${what} ≥ 2× faster than FAISS (${t} thr, ${best.label}): ${fmt(best.median / me.median, 2)}× → ${verdict(best.median / me.median >= 2)}${bestOf(best, me)}`);
       }
     }
   }
-  const f = rows('F').find((r) => r.impl === 'ivfkit');
+  const f = node ? undefined : rows('F').find((r) => r.impl === 'ivfkit');
   if (f?.result?.peerRecall !== undefined) {
     const d = f.result.recall - f.result.peerRecall;
     out.push(`F: recall within 1 point of the FAISS-trained model: ${fmt(f.result.recall, 4)} vs ${fmt(f.result.peerRecall, 4)} (${fmt(d * 100, 2)} points) → ${verdict(d >= -0.01)}`);

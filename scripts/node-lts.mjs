@@ -14,9 +14,12 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export function nodeLts(root = ROOT) {
   const dir = join(root, '.cache', `node-${NODE_LTS}`);
   const bin = join(dir, 'package', 'bin', 'node');
-  // A cached binary that does not run as itself (an interrupted copy, another platform's) is fetched again, once.
-  if (existsSync(bin) && version(bin) !== `v${NODE_LTS}`) rmSync(join(dir, 'package'), { recursive: true, force: true });
-  if (!existsSync(bin)) {
+  if (existsSync(bin)) {
+    if (version(bin) === `v${NODE_LTS}`) return bin;
+    // A cached binary that does not run as itself (an interrupted copy, another platform's) is fetched again, once.
+    rmSync(join(dir, 'package'), { recursive: true, force: true });
+  }
+  {
     if (process.platform === 'win32') throw new Error(`node ${NODE_LTS}: expected a POSIX platform for npm's node-<platform>-<arch> layout, got win32`);
     const pkg = `node-${process.platform}-${process.arch}@${NODE_LTS}`;
     // Fetched and unpacked in a directory of this process's own, then renamed into place: test files that need it

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { closeServer, launchChromium, servePage } from './browser.js';
+import { closeServer, launchChromium, servePage } from '../../scripts/browser.mjs';
 import { NODE_LTS, nodeLts } from '../../scripts/node-lts.mjs';
 
 // The published kernels (dist/, built by `npm run build` before the tests) load and agree with plain JS

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Browser } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeServer, launchChromium, servePage } from './browser.js';
+import { closeServer, launchChromium, servePage } from '../../scripts/browser.mjs';
 
 // The pool's module-Web-Worker path in real Chromium, loading dist/ as plain ES modules (no bundler):
 // `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })` from dist/workers/pool.js.

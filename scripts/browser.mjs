@@ -1,17 +1,15 @@
+// Running built code in real Chromium (the tests and `npm run bench:peaks -- --chromium`): a loopback server for one
+// page plus dist/ (and any other repository files the caller allows), and the browser launched from Debian's chromium.
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright';
 
-// Shared by the tests that run built code in real Chromium: a loopback server for one page plus dist/ (and any
-// other repository files the caller allows), and the browser launched from Debian's chromium.
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const types: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.map': 'application/json' };
+const root = fileURLToPath(new URL('../', import.meta.url));
+const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.map': 'application/json', '.wasm': 'application/wasm' };
 
 /** Serves `page` at / and files under dist/ (and `extra` paths) from the repository on 127.0.0.1; resolves to the base URL. */
-export async function servePage(page: string, extra: string[] = []): Promise<{ server: Server; base: string }> {
+export async function servePage(page, extra = []) {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     if (path === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end(page); return; }
@@ -23,14 +21,16 @@ export async function servePage(page: string, extra: string[] = []): Promise<{ s
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, base: `http://127.0.0.1:${server.address().port}` };
 }
 
-export const closeServer = (server: Server | undefined): Promise<void> => new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+/** Closes a server from {@link servePage} (resolves at once for none). */
+export const closeServer = (server) => new Promise((r) => (server ? server.close(() => r()) : r()));
 
 /** Headless Chromium (`CHROMIUM_PATH` or /usr/bin/chromium). */
-export function launchChromium(): Promise<Browser> {
+export async function launchChromium() {
+  const { chromium } = await import('playwright');
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
