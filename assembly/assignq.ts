@@ -8,11 +8,16 @@ import { assignRows } from './assign';
 // A row whose estimated best beats its second by more than 2E has the same winner as the f32 kernel;
 // otherwise every centroid whose estimate lies within 2E of the best is computed exactly. Exact values
 // come from the f32 tile's own instruction sequence, so index and distance are assignRows' bits.
+// With a bias b ≥ 0 per slot (Lance's balance term) the choice is on S = fl(D + b) as in assignRows: the
+// filter ranks e' = fl(estimate + b) and its windows (biasedUpper, biasedReach) also cover the two f32
+// roundings of the sums; exact values are compared as fl(D + b).
 
 const BLOCK: i32 = 8;
 const SUPER_BYTES: i32 = 192 * 1024;
 const GROUP: i32 = 32;
 const U: f64 = 5.9604644775390625e-8; // 2^-24
+/** |y − fl(y)| ≤ RHO·|fl(y)| for an f32 rounding (normal range). */
+const RHO: f64 = U / (1 - U);
 const EXACT = memory.data(32, 16);
 /** Rows settled by their estimates whose distance to the chosen slot is still to compute (4 at a time). */
 const DECIDED = memory.data(16, 16);
@@ -34,6 +39,32 @@ const CHUNK_BYTES: usize = 256;
   const t = m / qmax;
   const e = <i32>((reinterpret<u64>(t) >> 52) & 0x7ff) - 1023;
   return reinterpret<f64>(<u64>(e + 1 + 1023) << 52);
+}
+
+/**
+ * With a bias: an upper bound on the selection value fl(D + b) of the slot whose e' = fl(estimate + b) is e1 (its
+ * bias bb, the row's E): D ≤ max(0, estimate + E) and estimate + b ≤ e' + ρ|e'|.
+ */
+// @ts-ignore: decorator
+@inline export function biasedUpper(e1: f64, bb: f64, e: f64): f64 {
+  return (max<f64>(bb, e1 + RHO * abs<f64>(e1) + e) * (1 + U) + 1e-38) * (1 + 1e-12);
+}
+
+/**
+ * With a bias: a slot whose e' exceeds this value has a selection value above u, since fl(D + b) ≥
+ * (e'·(1 − ρ) − E)·(1 − u) for e' ≥ 0. Every slot that could reach u is at or below it.
+ */
+// @ts-ignore: decorator
+@inline export function biasedReach(u: f64, e: f64): f64 {
+  return ((u / (1 - U) + e) / (1 - RHO) + 1e-38) * (1 + 1e-12);
+}
+
+/** An f32 threshold ≥ t. */
+// @ts-ignore: decorator
+@inline export function upF32(t: f64): f32 {
+  let v = <f32>t;
+  if (<f64>v < t) v = nextUp(v);
+  return v;
 }
 
 /** Bytes of the quantized centroids: kb blocks × d/2 pairs × 32 bytes. */
@@ -117,16 +148,16 @@ function packQ(packed: usize, kb: i32, d: i32, k: i32, cn: usize, qc: usize, cnq
 }
 
 /**
- * assignRows (l2, no bias, no second/all outputs) through the 16-bit filter; the same index and distance
- * bits. n a multiple of 4. Rows with a non-finite norm, or scales out of range, send the whole call to
+ * assignRows (l2, no second/all outputs) through the 16-bit filter; the same index and distance
+ * bits. bias (0 = none): per packed slot, ≥ 0 and finite, as packCentroids pads it. n a multiple of 4. Rows with a non-finite norm, or scales out of range, send the whole call to
  * assignRows. est (0 = none): room for n·kb·8 f32; the first pass keeps every estimate there and the
  * exact pass reads its candidates from them instead of estimating again. Returns the number of rows
  * that needed the exact pass over their near centroids, or −1 when the call went to assignRows.
  */
 export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
-  scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0, 0, 0);
-  return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
+  scratch: usize, outIndex: usize, outDist: usize, est: usize, bias: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0, 0, 0, bias);
+  return fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist, bias);
 }
 
 /**
@@ -137,18 +168,19 @@ export function assignRowsQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
  * the scalar build). qx (0 = round them here): the rows already rounded by roundRow (n × d rounded up to even
  * i16), with their meta (f64 × 3 each) and ‖x‖² as sqNorms gives it (nx, f32 × n). rp (0 = none): the rows are
  * not at x but at rp[i] (u32 addresses). ks / kd (0 = none): per row a slot (−1 = none) whose exact distance the
- * caller already has (kd, the bits this kernel would compute): a row decided for that slot takes it as is.
+ * caller already has (kd, the bits this kernel would compute): a row decided for that slot takes it as is. bias (0 = none):
+ * per slot, as assignRowsQ; the estimates kept in est stay unbiased (they bound D).
  */
 export function assignQWithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
   info: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize, meta: usize, nx: usize,
-  rp: usize, ks: usize, kd: usize): i32 {
-  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd);
+  rp: usize, ks: usize, kd: usize, bias: usize): i32 {
+  if (ASC_FEATURE_SIMD) return assignQ(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd, bias);
   return -1;
 }
 
 function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize, info: usize,
   scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize, nxIn: usize, rp: usize,
-  ks: usize, kd: usize): i32 {
+  ks: usize, kd: usize, bias: usize): i32 {
   const dp = (d + 1) & ~1;
   const qstride = <usize>dp << 1;
   const xn = (scratch + 15) & ~<usize>15;
@@ -164,7 +196,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     store<f32>(xn + (<usize>i << 2), nx);
     const eb = metaIn != 0 ? rowError(metaIn + <usize>i * 24, d, nx, info, s2 + (<usize>i << 2))
       : quantizeRow(row, d, nx, info, qx + <usize>i * qstride, s2 + (<usize>i << 2));
-    if (eb < 0) return err ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist);
+    if (eb < 0) return err ? -1 : fallback(x, n, d, packed, kb, cn, k, scratch, outIndex, outDist, bias);
     store<f64>(thr + (<usize>i << 3), 2 * eb);
     if (err) store<f64>(err + (<usize>i << 3), eb);
   }
@@ -174,7 +206,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const st = state + <usize>i * 48;
     v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
   }
-  tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state, est);
+  tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state, est, bias);
   let np = 0, nd = 0;
   for (let i = 0; i < n; i++) {
     const st = state + <usize>i * 48;
@@ -186,7 +218,11 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
       if (v < b1) { b2 = min<f32>(b2, b1); b1 = v; bi = load<i32>(st + (<usize>l << 2), 16); } else b2 = min<f32>(b2, v);
     }
     const gap = load<f64>(thr + (<usize>i << 3));
-    if (bi >= 0 && <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap) {
+    // Candidates: estimates ≤ max(b1 + 2E, E) (distances are clamped at 0); with a bias, biased estimates ≤
+    // the reach of the best one's upper bound. A row whose second-best lies above that is decided.
+    let tf = max<f64>(<f64>b1 + gap, 0.5 * gap);
+    if (bias != 0) tf = bi >= 0 ? biasedReach(biasedUpper(<f64>b1, <f64>load<f32>(bias + (<usize>bi << 2)), 0.5 * gap), 0.5 * gap) : Infinity;
+    if (bi >= 0 && (bias != 0 ? <f64>b2 > tf : <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap)) {
       store<i32>(outIndex + (<usize>i << 2), bi);
       if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == bi) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
       else {
@@ -194,11 +230,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
         if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
       }
     } else {
-      // Candidates: estimates ≤ max(b1 + 2E, E) (rounded up to f32; distances are clamped at 0).
-      const tf = max<f64>(<f64>b1 + gap, 0.5 * gap);
-      let tv = <f32>tf;
-      if (<f64>tv < tf) tv = nextUp(tv);
-      store<f32>(st, tv);
+      store<f32>(st, upF32(tf));
       store<i32>(outIndex + (<usize>i << 2), -1);
       store<f32>(outDist + (<usize>i << 2), Infinity);
       store<i32>(pend + (<usize>np << 2), i);
@@ -212,8 +244,8 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   if (np > 0) {
     const np4 = (np + 3) & ~3;
     for (let p = np; p < np4; p++) store<i32>(pend + (<usize>p << 2), load<i32>(pend + (<usize>(np - 1) << 2)));
-    if (est) fromEstimates(x, stride, rp, np, pend, d, packed, kb, cn, k, xn, state, ord, est, outIndex, outDist);
-    else tilesExact(x, stride, rp, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist);
+    if (est) fromEstimates(x, stride, rp, np, pend, d, packed, kb, cn, k, xn, state, ord, est, outIndex, outDist, bias);
+    else tilesExact(x, stride, rp, qx, qstride, np4, np, pend, d, qc, packed, kb, cn, cnq, k, xn, s2, state, ord, outIndex, outDist, bias);
   }
   return np;
 }
@@ -328,8 +360,8 @@ export function rowError(meta: usize, d: i32, nx: f32, info: usize, two: usize):
   return rp != 0 ? <usize>load<u32>(rp + (i << 2)) : x + i * stride;
 }
 
-function fallback(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, scratch: usize, outIndex: usize, outDist: usize): i32 {
-  assignRows(x, n, d, packed, kb, cn, 0, 0, (scratch + 15) & ~<usize>15, outIndex, outDist, k, 0, 0);
+function fallback(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, scratch: usize, outIndex: usize, outDist: usize, bias: usize): i32 {
+  assignRows(x, n, d, packed, kb, cn, bias, 0, (scratch + 15) & ~<usize>15, outIndex, outDist, k, 0, 0);
   return -1;
 }
 
@@ -455,9 +487,9 @@ export function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, c
   v128.store(st, f32x4.pmin(v128.load(st, 32), f32x4.pmax(best, e)), 32);
 }
 
-/** First pass: every row's best estimate (per lane, with its index) and second-best estimate; with est ≠ 0
- *  every estimate is also stored (row-major, kb·8 per row). */
-function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize, est: usize): void {
+/** First pass: every row's best estimate (per lane, with its index) and second-best estimate, biased when bias ≠ 0;
+ *  with est ≠ 0 every (unbiased) estimate is also stored (row-major, kb·8 per row). */
+function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize, est: usize, bias: usize): void {
   const estRow = <usize>kb << 5;
   const blockBytes = qstride << 3;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
@@ -471,6 +503,7 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
       for (let b = sb; b < sbEnd; b++) {
         const cb = qc + <usize>b * blockBytes;
         const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
+        const bv0 = bias != 0 ? v128.load(bias + (<usize>b << 5)) : f32x4.splat(0), bv1 = bias != 0 ? v128.load(bias + (<usize>b << 5), 16) : f32x4.splat(0);
         const i0 = i32x4.add(i32x4.splat(b * BLOCK), lane), i1 = i32x4.add(i0, i32x4.splat(4));
         for (let i = g; i < gEnd; i += 4) {
           const r0 = qx + <usize>i * qstride;
@@ -480,8 +513,8 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
             const nx = load<f32>(xn + (ri << 2)), two = load<f32>(s2 + (ri << 2));
             const st = state + ri * 48;
             const e0 = estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), e1 = estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1);
-            track(st, e0, i0);
-            track(st, e1, i1);
+            if (bias != 0) { track(st, f32x4.add(e0, bv0), i0); track(st, f32x4.add(e1, bv1), i1); }
+            else { track(st, e0, i0); track(st, e1, i1); }
             if (est) {
               const ep = est + ri * estRow + (<usize>b << 5);
               v128.store(ep, e0); v128.store(ep, e1, 16);
@@ -496,7 +529,7 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
 /** Second pass over the np pending rows (list pend, padded to np4 by repeating the last): exact distances
  *  of every centroid whose estimate is ≤ the row's threshold (state[i] lane 0), in index order. */
 function tilesExact(x: usize, stride: usize, rp: usize, qx: usize, qstride: usize, np4: i32, np: i32, pend: usize, d: i32, qc: usize, packed: usize,
-  kb: i32, cn: usize, cnq: usize, k: i32, xn: usize, s2: usize, state: usize, ord: usize, outIndex: usize, outDist: usize): void {
+  kb: i32, cn: usize, cnq: usize, k: i32, xn: usize, s2: usize, state: usize, ord: usize, outIndex: usize, outDist: usize, bias: usize): void {
   const blockBytes = qstride << 3;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
   if (superBlocks < 1) superBlocks = 1;
@@ -508,6 +541,7 @@ function tilesExact(x: usize, stride: usize, rp: usize, qx: usize, qstride: usiz
       for (let b = sb; b < sbEnd; b++) {
         const cb = qc + <usize>b * blockBytes;
         const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
+        const bv0 = bias != 0 ? v128.load(bias + (<usize>b << 5)) : f32x4.splat(0), bv1 = bias != 0 ? v128.load(bias + (<usize>b << 5), 16) : f32x4.splat(0);
         for (let i = g; i < gEnd; i += 4) {
           const p0 = load<i32>(pend + (<usize>i << 2)), p1 = load<i32>(pend + (<usize>i << 2), 4);
           const p2 = load<i32>(pend + (<usize>i << 2), 8), p3 = load<i32>(pend + (<usize>i << 2), 12);
@@ -517,11 +551,12 @@ function tilesExact(x: usize, stride: usize, rp: usize, qx: usize, qstride: usiz
             const ri = <usize>load<i32>(pend + (<usize>(i + r) << 2));
             const nx = load<f32>(xn + (ri << 2)), two = load<f32>(s2 + (ri << 2));
             const tv = f32x4.splat(load<f32>(state + ri * 48));
-            const m0 = f32x4.le(estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), tv);
-            const m1 = f32x4.le(estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1), tv);
+            let e0 = estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), e1 = estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1);
+            if (bias != 0) { e0 = f32x4.add(e0, bv0); e1 = f32x4.add(e1, bv1); }
+            const m0 = f32x4.le(e0, tv), m1 = f32x4.le(e1, tv);
             const bits = i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4);
             if (bits == 0) continue;
-            candidates(rowAt(x, stride, rp, ri), d, packed, b, nx, cn, k, bits, ord, outIndex + (ri << 2), outDist + (ri << 2));
+            candidates(rowAt(x, stride, rp, ri), d, packed, b, nx, cn, k, bits, ord, outIndex + (ri << 2), outDist + (ri << 2), bias);
           }
         }
       }
@@ -529,11 +564,9 @@ function tilesExact(x: usize, stride: usize, rp: usize, qx: usize, qstride: usiz
   }
 }
 
-/** Exact distances of the candidate slots (bits) of block b, merged into the row's choice: smaller wins;
- *  equal values go to the lower slot, or with ord ≠ 0 to the lower centroid id. */
 /** The exact pass from kept estimates: per pending row, the blocks holding an estimate ≤ its threshold. */
 function fromEstimates(x: usize, stride: usize, rp: usize, np: i32, pend: usize, d: i32, packed: usize, kb: i32, cn: usize, k: i32, xn: usize,
-  state: usize, ord: usize, est: usize, outIndex: usize, outDist: usize): void {
+  state: usize, ord: usize, est: usize, outIndex: usize, outDist: usize, bias: usize): void {
   const estRow = <usize>kb << 5;
   for (let p = 0; p < np; p++) {
     const ri = <usize>load<i32>(pend + (<usize>p << 2));
@@ -541,23 +574,30 @@ function fromEstimates(x: usize, stride: usize, rp: usize, np: i32, pend: usize,
     const er = est + ri * estRow;
     const nx = load<f32>(xn + (ri << 2));
     for (let b = 0; b < kb; b++) {
-      const m0 = f32x4.le(v128.load(er + (<usize>b << 5)), tv), m1 = f32x4.le(v128.load(er + (<usize>b << 5), 16), tv);
+      let e0 = v128.load(er + (<usize>b << 5)), e1 = v128.load(er + (<usize>b << 5), 16);
+      if (bias != 0) { e0 = f32x4.add(e0, v128.load(bias + (<usize>b << 5))); e1 = f32x4.add(e1, v128.load(bias + (<usize>b << 5), 16)); }
+      const m0 = f32x4.le(e0, tv), m1 = f32x4.le(e1, tv);
       if (!v128.any_true(v128.or(m0, m1))) continue;
-      candidates(rowAt(x, stride, rp, ri), d, packed, b, nx, cn, k, i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4), ord, outIndex + (ri << 2), outDist + (ri << 2));
+      candidates(rowAt(x, stride, rp, ri), d, packed, b, nx, cn, k, i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4), ord, outIndex + (ri << 2), outDist + (ri << 2), bias);
     }
   }
 }
 
-function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, ord: usize, oi: usize, od: usize): void {
+/** Exact distances of the candidate slots (bits) of block b, merged into the row's choice (slot oi, distance od):
+ *  the smaller selection value (fl(D + b) with a bias, else D) wins; equal values go to the lower slot, or with
+ *  ord ≠ 0 to the lower centroid id. */
+function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, ord: usize, oi: usize, od: usize, bias: usize): void {
   exactBlock(row, d, packed, b, nx, cn, EXACT);
   let bi = load<i32>(oi);
   let bd = load<f32>(od);
+  let bs = bias != 0 && bi >= 0 ? bd + load<f32>(bias + (<usize>bi << 2)) : bd;
   for (let l = 0; l < BLOCK; l++) {
     if (!(bits & (1 << l))) continue;
     const c = b * BLOCK + l;
     if (c >= k) break;
     const v = load<f32>(EXACT + (<usize>l << 2));
-    if (bi < 0 || v < bd || (ord != 0 && v == bd && load<i32>(ord + (<usize>c << 2)) < load<i32>(ord + (<usize>bi << 2)))) { bi = c; bd = v; }
+    const s = bias != 0 ? v + load<f32>(bias + (<usize>c << 2)) : v;
+    if (bi < 0 || s < bs || (ord != 0 && s == bs && load<i32>(ord + (<usize>c << 2)) < load<i32>(ord + (<usize>bi << 2)))) { bi = c; bd = v; bs = s; }
   }
   store<i32>(oi, bi);
   store<f32>(od, bd);

@@ -1,5 +1,5 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates, estimate, exactBlock, gatherRounded, nextUp, quantizeRow, tileLoop } from './assignq';
+import { assignQScratchBytes, assignQWithEstimates, biasedReach, biasedUpper, estimate, exactBlock, gatherRounded, quantizeRow, tileLoop, upF32 } from './assignq';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -78,7 +78,7 @@ const FULL_TILES_DEN: i32 = 4;
  * epoch (u8 × n·G) and lower (f32 × n·G) are read and updated; decay (f64 × 256·G) and xnorm (f64 × n, ‖x_i‖
  * in f64) are read; renewed bounds get epoch `now`; cmax ≥ max ‖c‖. outIndex / outDist as assignRows. info receives [rows settled by their bounds, (row, block)
  * distance blocks computed, rows computed in full through the 16-bit filter, of those the rows that needed its exact pass].
- * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full (no bias);
+ * qc / cnq / qinfo (0 = none): the centroids as packCentroidsQ packs them, for the rows computed in full;
  * with qRun > 0, also every run of pending rows that need at least qRun blocks on average. The rows that need a group are listed per group, so 4-row tiles are made of
  * rows that all need that group. xsq (0 = compute them): f32 × n, each row's ‖x‖² as sqNorms gives it. full ≠ 0: every
  * row is computed in full (as in the first call), whatever its bounds say; all its bounds are renewed. qr / meta
@@ -226,10 +226,10 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
       }
     }
     // cntG[g] is now the end of group g's rows (the start of g + 1's).
-    if (ASC_FEATURE_SIMD && qc != 0 && !hasBias && qRun > 0 && load<i32>(cntG + (<usize>G << 2)) * gsz >= qRun * (q1 - q0) &&
+    if (ASC_FEATURE_SIMD && qc != 0 && qRun > 0 && load<i32>(cntG + (<usize>G << 2)) * gsz >= qRun * (q1 - q0) &&
       quantizeRun(x, stride, rowOf, xn, q0, q1, d, qinfo, fw, kb)) {
       blocks += estimateRun(d, q0, G, gsz, kb, cntG, list, xn, qc, cnq, fw);
-      chooseRun(x, stride, d, q0, q1, G, gsz, kb, k, rowOf, xn, ubA, nCnt, need, oldIn, packed, cn, ord, pos, assign, lower, epoch, decay, now,
+      chooseRun(x, stride, d, q0, q1, G, gsz, kb, k, rowOf, xn, ubA, usA, bias, nCnt, need, oldIn, packed, cn, ord, pos, assign, lower, epoch, decay, now,
         xnorm, cmax, fw, outIndex, outDist);
       continue;
     }
@@ -385,10 +385,10 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
   const hasBias = bias != 0;
   const m4 = (m + 3) & ~3;
   // The session's rows rounded once (qr, meta, xsq) are read in place; otherwise (and for assignRows) gathered.
-  const pre = qr != 0 && xsq != 0 && qc != 0 && !hasBias;
+  const pre = qr != 0 && xsq != 0 && qc != 0;
   let xs = x + <usize>i0 * stride;
   if (!pre && (ids != 0 || m4 > m)) xs = gatherRows(x, stride, m, ids, i0, fx);
-  if (qc != 0 && !hasBias) {
+  if (qc != 0) {
     const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
     const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15;
     const qstride = <usize>((d + 1) & ~1) << 1;
@@ -399,7 +399,7 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
       rq = qr + <usize>i0 * qstride; rm = meta + <usize>i0 * 24; rn = xsq + (<usize>i0 << 2); rp = 0;
     } else if (pre) gatherRounded(x, d, m, ids, i0, qr, meta, xsq, rq, rm, rn, rp, fx);
     const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
-      pre ? rq : 0, pre ? rm : 0, pre ? rn : 0, pre ? rp : 0, 0, 0);
+      pre ? rq : 0, pre ? rm : 0, pre ? rn : 0, pre ? rp : 0, 0, 0, bias);
     if (np >= 0) {
       fullFromEstimates(m, ids, i0, kb, ord, gsz, G, assign, lower, epoch, now, xnorm, cmax, d, all, ib, db, eb, outIndex, outDist);
       return min(np, m);
@@ -476,7 +476,7 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
 }
 
 /**
- * fullRun's end after the 16-bit filter (no bias): slot ib[r] won with distance db[r] (ties already to the
+ * fullRun's end after the 16-bit filter: slot ib[r] won with distance db[r] (ties already to the
  * lowest centroid id); every group's bound comes from its smallest estimate other than the winner's slot
  * minus the row's E (eb[r]): the f32 distance is at least that, and margin() covers the rest.
  */
@@ -531,7 +531,7 @@ function fullFromEstimates(m: i32, ids: usize, i0: i32, kb: i32, ord: usize, gsz
   }
 }
 
-// A run of pending rows through the 16-bit filter (SIMD, no bias), in the brute-force work area fw: the
+// A run of pending rows through the 16-bit filter (SIMD), in the brute-force work area fw: the
 // run's estimates where fullRun keeps its distances, then the rows rounded to i16 (qstride bytes each),
 // 2·s·sc (f32) and E (f64) per row.
 
@@ -589,12 +589,13 @@ function estimateRun(d: i32, q0: i32, G: i32, gsz: i32, kb: i32, cntG: usize, li
 
 /**
  * Per row of the run: the exact winner among the previous centroid and every centroid of its open groups
- * whose estimate could reach it (estimate ≤ min(max(b1 + 2E, E), ub + E), b1 the best estimate), ties to
- * the lowest centroid id; then the open groups' bounds from their estimates (other than the winner's
- * slot) − E, and the previous group's as in assignBounded.
+ * whose estimate could reach it (estimate ≤ min(max(b1 + 2E, E), ub + E), b1 the best estimate; with a bias,
+ * biased estimates within assignq's biased window of the smaller of the best one's upper bound and the previous
+ * centroid's selection value), ties to the lowest centroid id; then the open groups' bounds from their
+ * (unbiased) estimates (other than the winner's slot) − E, and the previous group's as in assignBounded.
  */
 function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gsz: i32, kb: i32, k: i32, rowOf: usize, xn: usize,
-  ubA: usize, nCnt: usize, need: usize, oldIn: usize, packed: usize, cn: usize, ord: usize, pos: usize, assign: usize, lower: usize,
+  ubA: usize, usA: usize, bias: usize, nCnt: usize, need: usize, oldIn: usize, packed: usize, cn: usize, ord: usize, pos: usize, assign: usize, lower: usize,
   epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize): void {
   const qstride = <usize>((d + 1) & ~1) << 1, rowAll = <usize>kb << 5;
   const two = runQx(fw, kb) + <usize>RUN * qstride, err = (two + (<usize>RUN << 2) + 7) & ~<usize>7;
@@ -603,28 +604,52 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
     const r = <usize>(q - q0);
     const i = load<i32>(rowOf + (<usize>q << 2));
     const a = load<i32>(assign + (<usize>i << 2));
-    const ub = load<f32>(ubA + (<usize>q << 2));
+    const ub = load<f32>(ubA + (<usize>q << 2)), us = load<f32>(usA + (<usize>q << 2));
     const nx = load<f32>(xn + (<usize>q << 2));
     const e = load<f64>(err + (r << 3));
     const nq = need + (<usize>q * <usize>G << 1), nc = load<i32>(nCnt + (<usize>q << 2));
     const er = fw + r * rowAll;
-    let bv = f32x4.splat(Infinity);
-    for (let t = 0; t < nc; t++) {
-      const g = <i32>load<u16>(nq + (<usize>t << 1));
-      for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl += 4) bv = f32x4.pmin(bv, v128.load(er + (<usize>sl << 2)));
+    let tf: f64;
+    if (bias == 0) {
+      let bv = f32x4.splat(Infinity);
+      for (let t = 0; t < nc; t++) {
+        const g = <i32>load<u16>(nq + (<usize>t << 1));
+        for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl += 4) bv = f32x4.pmin(bv, v128.load(er + (<usize>sl << 2)));
+      }
+      const b1 = <f64>min<f32>(min<f32>(f32x4.extract_lane(bv, 0), f32x4.extract_lane(bv, 1)), min<f32>(f32x4.extract_lane(bv, 2), f32x4.extract_lane(bv, 3)));
+      tf = max<f64>(b1 + 2 * e, e);
+      if (a >= 0 && ub < Infinity) tf = min<f64>(tf, <f64>ub + e);
+    } else {
+      // The best biased estimate per lane, with its slot's bias.
+      let bv = f32x4.splat(Infinity), bb = f32x4.splat(0);
+      for (let t = 0; t < nc; t++) {
+        const g = <i32>load<u16>(nq + (<usize>t << 1));
+        for (let sl = g * gsz * BLOCK; sl < min(kb, (g + 1) * gsz) * BLOCK; sl += 4) {
+          const bs4 = v128.load(bias + (<usize>sl << 2));
+          const v = f32x4.add(v128.load(er + (<usize>sl << 2)), bs4);
+          const lt = f32x4.lt(v, bv);
+          bv = v128.bitselect(v, bv, lt);
+          bb = v128.bitselect(bs4, bb, lt);
+        }
+      }
+      let u: f64 = Infinity;
+      for (let l = 0; l < 4; l++) {
+        u = min<f64>(u, biasedUpper(<f64>f32x4.extract_lane(bv, 0), <f64>f32x4.extract_lane(bb, 0), e));
+        bv = v128.shuffle<f32>(bv, bv, 1, 2, 3, 0);
+        bb = v128.shuffle<f32>(bb, bb, 1, 2, 3, 0);
+      }
+      if (a >= 0 && us < Infinity) u = min<f64>(u, <f64>us);
+      tf = biasedReach(u, e);
     }
-    const b1 = <f64>min<f32>(min<f32>(f32x4.extract_lane(bv, 0), f32x4.extract_lane(bv, 1)), min<f32>(f32x4.extract_lane(bv, 2), f32x4.extract_lane(bv, 3)));
-    let tf = max<f64>(b1 + 2 * e, e);
-    if (a >= 0 && ub < Infinity) tf = min<f64>(tf, <f64>ub + e);
-    let tl = <f32>tf;
-    if (<f64>tl < tf) tl = nextUp(tl);
-    const tv = f32x4.splat(tl);
+    const tv = f32x4.splat(upF32(tf));
     const row = x + <usize>i * stride;
-    let bd: f32 = Infinity, bi: i32 = NONE;
+    let bd: f32 = Infinity, bs: f32 = Infinity, bi: i32 = NONE;
     for (let t = 0; t < nc; t++) {
       const g = <i32>load<u16>(nq + (<usize>t << 1));
       for (let b = g * gsz; b < min(kb, (g + 1) * gsz); b++) {
-        const m0 = f32x4.le(v128.load(er + (<usize>b << 5)), tv), m1 = f32x4.le(v128.load(er + (<usize>b << 5), 16), tv);
+        let e0 = v128.load(er + (<usize>b << 5)), e1 = v128.load(er + (<usize>b << 5), 16);
+        if (bias != 0) { e0 = f32x4.add(e0, v128.load(bias + (<usize>b << 5))); e1 = f32x4.add(e1, v128.load(bias + (<usize>b << 5), 16)); }
+        const m0 = f32x4.le(e0, tv), m1 = f32x4.le(e1, tv);
         if (!v128.any_true(v128.or(m0, m1))) continue;
         const bits = i32x4.bitmask(m0) | (i32x4.bitmask(m1) << 4);
         exactBlock(row, d, packed, b, nx, cn, exact);
@@ -632,11 +657,12 @@ function chooseRun(x: usize, stride: usize, d: i32, q0: i32, q1: i32, G: i32, gs
           const sl = b * BLOCK + l;
           if (!(bits & (1 << l)) || sl >= k) continue;
           const v = load<f32>(exact + (<usize>l << 2)), c = load<i32>(ord + (<usize>sl << 2));
-          if (v < bd || (v == bd && c < bi)) { bd = v; bi = c; }
+          const s = bias != 0 ? v + load<f32>(bias + (<usize>sl << 2)) : v;
+          if (s < bs || (s == bs && c < bi)) { bs = s; bd = v; bi = c; }
         }
       }
     }
-    if (a >= 0 && (ub < bd || (ub == bd && a < bi))) { bd = ub; bi = a; }
+    if (a >= 0 && (us < bs || (us == bs && a < bi))) { bs = us; bd = ub; bi = a; }
     if (bi == NONE) bi = -1;
     const xnr = load<f64>(xnorm + (<usize>i << 3));
     if (!publish(i, bi, bd, xnr < Infinity && nx < Infinity, outIndex, outDist, assign)) continue;

@@ -271,7 +271,7 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   }
   let np = -1;
   if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
-    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd);
+    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd, 0);
   if (np < 0 && !gather) gatherRows(x, stride, m, ids, 0, fx); // the filter refused the run: assignRows on gathered rows
   const exact = np < 0;
   if (exact) assignRows(fx, m4, d, packed, p, cn, 0, 0, rs, ib, db, kq, 0, all);

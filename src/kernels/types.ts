@@ -213,10 +213,10 @@ export interface SqBoundsResult {
  */
 export interface Kernels {
   readonly build: KernelBuild;
-  /** True when a plain l2 {@link Kernels.assign} (no bias, no second/all outputs) of rows of `dim` values to
+  /** True when a plain l2 {@link Kernels.assign} (no second/all outputs; a bias only if every value is ≥ 0 and finite) of rows of `dim` values to
    *  `k` centroids first estimates every distance with 16-bit integer dots (twice the f32 throughput), then
    *  computes exactly the centroids the estimates cannot rule out: the same bits either way. The rows that
-   *  {@link Kernels.assignAccumulateBounded} computes in full (no bias) take the filter under the same rule;
+   *  {@link Kernels.assignAccumulateBounded} computes in full take the filter under the same rule;
    *  their group bounds then come from the estimates. */
   filtersPlain(dim: number, k: number): boolean;
   /** Counters of the 16-bit filter since the kernels were made: rows assigned through it (plain and bounded calls), rows that needed

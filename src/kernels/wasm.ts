@@ -25,7 +25,7 @@ export interface KernelExports {
     scratch: number, outIndex: number, outDist: number, k: number, outSecond: number, outAll: number): void;
   packCentroidsQ(packed: number, kb: number, d: number, k: number, cn: number, qc: number, cnq: number, info: number): number;
   assignRowsQ(x: number, n: number, d: number, packed: number, kb: number, cn: number, k: number, qc: number, cnq: number, info: number,
-    scratch: number, outIndex: number, outDist: number, est: number): number;
+    scratch: number, outIndex: number, outDist: number, est: number, bias: number): number;
   assignQCentroidBytes(kb: number, d: number): number;
   assignQScratchBytes(n: number, d: number): number;
   roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
@@ -771,7 +771,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     a.release(mark);
     // Rows the kernel computes in full (all of them in a call without bounds) go through the 16-bit filter.
     let qcp = 0, cnqp = 0, qip = 0;
-    if (!bias && filterApplies(build, qFilter, dim, k)) {
+    if (filterApplies(build, qFilter, dim, k)) {
       const m0 = a.mark();
       qcp = a.alloc(e.assignQCentroidBytes(kb, dim)); cnqp = a.alloc(kPad * 4); qip = a.alloc(32);
       if (!e.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { a.release(m0); qcp = cnqp = qip = 0; filterStats.fallbacks++; }
@@ -843,7 +843,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     ar.release(mark);
     // The 16-bit filter (same bits as assignRows): plain l2 assignment of long enough rows.
     let qcp = 0, cnqp = 0, qip = 0;
-    if (metric === 'l2' && !bias && !withSecond && !withAll && filterApplies(build, qFilter, dim, k)) {
+    if (metric === 'l2' && (!bias || bias.every((b) => b >= 0 && b < Infinity)) && !withSecond && !withAll && filterApplies(build, qFilter, dim, k)) {
       const m0 = ar.mark();
       qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
       if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = 0; filterStats.fallbacks++; }
@@ -864,7 +864,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       xv.set(data.subarray(a * dim, b * dim));
       if (r4 > r) xv.fill(0, r * dim);
       if (qcp) {
-        const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp);
+        const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp, bpp);
         if (np < 0) filterStats.fallbacks++;
         else { filterStats.rows += r; filterStats.exact += np; }
       } else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);

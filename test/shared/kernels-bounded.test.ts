@@ -250,6 +250,12 @@ const cases: Case[] = [
   { name: 'balance term k=45 d=17 gs=16 spatial', x: blobs(300, 17, 12, 16), d: 17, k: 45, groupSize: 16, order: 'spatial', steps: 7, biasScale: 0.02 },
   { name: 'balance term k=24 d=3, ties', x: integers(300, 3, 17), d: 3, k: 24, groupSize: 8, order: 'shuffled', steps: 6, biasScale: 0.05 },
   { name: 'balance term k=30 d=17, jumps', x: blobs(300, 17, 9, 18), d: 17, k: 30, groupSize: 8, order: 'identity', steps: 7, jumps: [3], biasScale: 0.01 },
+  { name: 'balance term k=61 d=96 gs=8 spatial (the 16-bit filter with a bias)', x: blobs(300, 96, 20, 24), d: 96, k: 61, groupSize: 8,
+    order: 'spatial', steps: 5, biasScale: 0.5 },
+  { name: 'balance term k=200 d=300 gs=8 shuffled (rows that need many groups)', x: blobs(240, 300, 30, 25), d: 300, k: 200, groupSize: 8,
+    order: 'shuffled', steps: 5, biasScale: 1 },
+  { name: 'balance term k=40 d=70 shuffled, integer ties', x: integers(300, 70, 26), d: 70, k: 40, groupSize: 8, order: 'shuffled', steps: 6,
+    biasScale: 1 },
   { name: 'summed decay k=45 d=17 gs=16 shuffled, jumps', x: blobs(300, 17, 12, 5), d: 17, k: 45, groupSize: 16, order: 'shuffled', steps: 7,
     jumps: [2, 4], decay: 'sum' },
   { name: 'summed decay, balance term k=24 d=3', x: integers(300, 3, 17), d: 3, k: 24, groupSize: 8, order: 'shuffled', steps: 6, biasScale: 0.05,
@@ -313,7 +319,7 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
     const infos = runBounded(K, c, sequence(c));
     // Rows computed in full (every row of the first call) take the 16-bit filter wherever a plain assignment
     // would (blocks with a NaN row go to the f32 kernel whole).
-    if (K.filterStats && K.filtersPlain(c.d, c.k) && c.biasScale === undefined && c.x.every(Number.isFinite)) {
+    if (K.filterStats && K.filtersPlain(c.d, c.k) && c.x.every(Number.isFinite)) {
       expect(K.filterStats.rows - before, 'rows through the 16-bit filter').toBeGreaterThanOrEqual(c.x.length / c.d);
     }
     if (!c.roundingDominates) expect(Math.max(...infos.map((f) => f.skipped)), 'rows skipped in some call').toBeGreaterThan(0);

@@ -111,6 +111,66 @@ describe.each(builds)('16-bit filter, %s build', (build) => {
     });
   });
 
+  // Lance's balance term: selection on fl(dist + bias). Biases spread over the distances' scale (they reorder
+  // choices), integers on integer data (exact ties of the selection values), and constants so large that the
+  // f32 sum rounds neighbouring distances together (or every one to the same value).
+  const biasModes = ['spread', 'coarse', 'huge'] as const;
+  const biasFor = (mode: (typeof biasModes)[number], name: string, k: number, dist: Float32Array): Float32Array => {
+    const fin = Array.from(dist).filter(Number.isFinite).sort((p, q) => p - q);
+    const m = fin.length ? fin[fin.length >> 1]! : 1;
+    if (mode === 'huge') return new Float32Array(k).fill(1e30);
+    if (mode === 'coarse') return Float32Array.from({ length: k }, (_, c) => m * 2 ** 20 * (1 + (c % 3) * 2 ** -22));
+    if (name.startsWith('integers')) return Float32Array.from({ length: k }, (_, c) => c % 3);
+    return Float32Array.from({ length: k }, (_, c) => (m * ((c * 7) % 5)) / 8);
+  };
+  const onB = loadKernelsSync({ build, qFilter: 'on' }), offB = loadKernelsSync({ build, qFilter: 'off' });
+  it.each(biasModes.flatMap((mode) => cases.map((c) => ({ ...c, mode }))))('$name, bias $mode: the bits of the f32 kernel (and of the reference)', ({ name, n, d, k, make, mode }) => {
+    const { x, c } = make();
+    const bias = biasFor(mode, name, k, offB.assign(x, d, c).dist);
+    const before = { ...onB.filterStats! };
+    const a = offB.assign(x, d, c, { bias });
+    const b = onB.assign(x, d, c, { bias });
+    same(b.index, a.index, 'index');
+    same(b.dist, a.dist, 'dist');
+    if (build === 'simd') {
+      const r = ref.assign(x, d, c, { bias });
+      same(b.index, r.index, 'index vs reference');
+      same(b.dist, r.dist, 'dist vs reference');
+    }
+    // Finite data takes the filter (or hands its blocks to the f32 kernel, counted as fallbacks).
+    const after = onB.filterStats!;
+    expect(after.rows - before.rows + (after.fallbacks - before.fallbacks) * n, 'rows through the filter or sent back').toBeGreaterThanOrEqual(n);
+  });
+
+  it('biases at every scale: the f32 sum dist + bias rounds at every granularity up to the distances themselves', () => {
+    const n = 512, d = 128, k = 64;
+    const c = gauss(41, k * d), x = gauss(42, n * d);
+    const m = offB.assign(x, d, c).dist.reduce((p, q) => p + q, 0) / n;
+    for (let s = -4; s <= 26; s += 2) {
+      const bias = Float32Array.from({ length: k }, (_, j) => m * 2 ** s * (1 + (j % 4) * 2 ** -23));
+      const a = offB.assign(x, d, c, { bias });
+      const b = onB.assign(x, d, c, { bias });
+      same(b.index, a.index, `index, bias ${s}`);
+      same(b.dist, a.dist, `dist, bias ${s}`);
+    }
+  });
+
+  it('a bias reorders choices through the filter as in the f32 kernel', () => {
+    const n = 400, d = 96, k = 48;
+    const c = gauss(31, k * d);
+    const rng = createRng(9, 9);
+    const x = new Float32Array(n * d).map((_, t) => c[((t / d | 0) % k) * d + (t % d)]! + (rng.next() - 0.5));
+    const plain = offB.assign(x, d, c);
+    const bias = Float32Array.from({ length: k }, (_, j) => (j % 2) * 300);
+    const a = offB.assign(x, d, c, { bias });
+    const b = onB.assign(x, d, c, { bias });
+    same(b.index, a.index, 'index');
+    same(b.dist, a.dist, 'dist');
+    let moved = 0;
+    for (let i = 0; i < n; i++) moved += +(a.index[i] !== plain.index[i]);
+    expect(moved, 'rows the bias moved').toBeGreaterThan(n / 10);
+  });
+
   it('the filter is used (most rows settled by the estimates) and falls back where it must', () => {
     const K = loadKernelsSync({ build, qFilter: 'on', blockBytes: 8192 });
     const s0 = { ...K.filterStats! };
@@ -129,7 +189,7 @@ describe.each(builds)('16-bit filter, %s build', (build) => {
     expect(K.filterStats!.fallbacks - s1.fallbacks).toBe(1);
   });
 
-  it("'auto' by size; plain l2 only (dot, bias and second-best outputs keep the f32 kernel)", () => {
+  it("'auto' by size; plain l2 only (dot, a bias below 0 and second-best outputs keep the f32 kernel)", () => {
     const K = loadKernelsSync({ build });
     expect(K.filtersPlain(64, 16)).toBe(true);
     expect(K.filtersPlain(63, 16)).toBe(false);
