@@ -490,6 +490,14 @@ export function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, c
 /** First pass: every row's best estimate (per lane, with its index) and second-best estimate, biased when bias ≠ 0;
  *  with est ≠ 0 every (unbiased) estimate is also stored (row-major, kb·8 per row). */
 function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize, est: usize, bias: usize): void {
+  // Two copies: the unbiased one keeps its per-tile work free of the bias.
+  if (bias != 0) tilesT(qx, qstride, n, qc, kb, cnq, xn, s2, state, est, bias, true);
+  else tilesT(qx, qstride, n, qc, kb, cnq, xn, s2, state, est, 0, false);
+}
+
+// @ts-ignore: decorator
+@inline function tilesT(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize, xn: usize, s2: usize, state: usize, est: usize, bias: usize,
+  hasBias: bool): void {
   const estRow = <usize>kb << 5;
   const blockBytes = qstride << 3;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
@@ -503,7 +511,7 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
       for (let b = sb; b < sbEnd; b++) {
         const cb = qc + <usize>b * blockBytes;
         const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
-        const bv0 = bias != 0 ? v128.load(bias + (<usize>b << 5)) : f32x4.splat(0), bv1 = bias != 0 ? v128.load(bias + (<usize>b << 5), 16) : f32x4.splat(0);
+        const bv0 = hasBias ? v128.load(bias + (<usize>b << 5)) : f32x4.splat(0), bv1 = hasBias ? v128.load(bias + (<usize>b << 5), 16) : f32x4.splat(0);
         const i0 = i32x4.add(i32x4.splat(b * BLOCK), lane), i1 = i32x4.add(i0, i32x4.splat(4));
         for (let i = g; i < gEnd; i += 4) {
           const r0 = qx + <usize>i * qstride;
@@ -513,7 +521,7 @@ function tiles(qx: usize, qstride: usize, n: i32, qc: usize, kb: i32, cnq: usize
             const nx = load<f32>(xn + (ri << 2)), two = load<f32>(s2 + (ri << 2));
             const st = state + ri * 48;
             const e0 = estimate(v128.load(acc + (<usize>r << 5)), nx, two, cn0), e1 = estimate(v128.load(acc + (<usize>r << 5), 16), nx, two, cn1);
-            if (bias != 0) { track(st, f32x4.add(e0, bv0), i0); track(st, f32x4.add(e1, bv1), i1); }
+            if (hasBias) { track(st, f32x4.add(e0, bv0), i0); track(st, f32x4.add(e1, bv1), i1); }
             else { track(st, e0, i0); track(st, e1, i1); }
             if (est) {
               const ep = est + ri * estRow + (<usize>b << 5);
