@@ -142,12 +142,14 @@ describe.each(builds)('16-bit filter, %s build', (build) => {
     expect(after.rows - before.rows + (after.fallbacks - before.fallbacks) * n, 'rows through the filter or sent back').toBeGreaterThanOrEqual(n);
   });
 
-  it('biases at every scale: the f32 sum dist + bias rounds at every granularity up to the distances themselves', () => {
+  it('biases at every scale: the f32 sum dist + bias rounds at every granularity up to the distances themselves, and overflows', () => {
     const n = 512, d = 128, k = 64;
     const c = gauss(41, k * d), x = gauss(42, n * d);
     const m = offB.assign(x, d, c).dist.reduce((p, q) => p + q, 0) / n;
-    for (let s = -4; s <= 26; s += 2) {
-      const bias = Float32Array.from({ length: k }, (_, j) => m * 2 ** s * (1 + (j % 4) * 2 ** -23));
+    // …and terms near f32's largest value, where dist + bias overflows to +Inf for some or every centroid.
+    const scales = [...Array.from({ length: 16 }, (_, i) => m * 2 ** (2 * i - 4)), 3e38, 3.4028234e38];
+    for (const [s, b0] of scales.entries()) {
+      const bias = Float32Array.from({ length: k }, (_, j) => b0 * (1 - (j % 4) * 2 ** -23));
       const a = offB.assign(x, d, c, { bias });
       const b = onB.assign(x, d, c, { bias });
       same(b.index, a.index, `index, bias ${s}`);
