@@ -20,7 +20,7 @@ const U: f64 = 5.9604644775390625e-8; // 2^-24
 const RHO: f64 = U / (1 - U);
 const EXACT = memory.data(32, 16);
 /** Rows settled by their estimates whose distance to the chosen slot is still to compute (4 at a time). */
-const DECIDED = memory.data(16, 16);
+export const DECIDED = memory.data(16, 16);
 
 /** Bytes of one i32 chunk of the tile sums: 64 pairs of dims. */
 const CHUNK_BYTES: usize = 256;
@@ -34,7 +34,7 @@ const CHUNK_BYTES: usize = 256;
 
 /** The smallest power of two s with m / s ≤ qmax (1 when m = 0). */
 // @ts-ignore: decorator
-@inline function scaleOf(m: f64, qmax: f64): f64 {
+@inline export function scaleOf(m: f64, qmax: f64): f64 {
   if (m == 0) return 1;
   const t = m / qmax;
   const e = <i32>((reinterpret<u64>(t) >> 52) & 0x7ff) - 1023;
@@ -396,7 +396,7 @@ function lane16(v: v128, l: i32): i16 {
  * outDist of the 4 rows listed in DECIDED: the exact f32 distance to their slot outIndex[row], computed as the
  * f32 tile computes that slot's half block (the same lane sequence, so the same bits); four independent chains.
  */
-function exact4(x: usize, stride: usize, rp: usize, d: i32, packed: usize, cn: usize, xn: usize, outIndex: usize, outDist: usize): void {
+export function exact4(x: usize, stride: usize, rp: usize, d: i32, packed: usize, cn: usize, xn: usize, outIndex: usize, outDist: usize): void {
   const i0 = <usize>load<i32>(DECIDED), i1 = <usize>load<i32>(DECIDED, 4), i2 = <usize>load<i32>(DECIDED, 8), i3 = <usize>load<i32>(DECIDED, 12);
   const s0 = load<i32>(outIndex + (i0 << 2)), s1 = load<i32>(outIndex + (i1 << 2));
   const s2 = load<i32>(outIndex + (i2 << 2)), s3 = load<i32>(outIndex + (i3 << 2));
@@ -478,7 +478,7 @@ export function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, c
 }
 
 // @ts-ignore: decorator
-@inline function track(st: usize, e: v128, idx: v128): void {
+@inline export function track(st: usize, e: v128, idx: v128): void {
   // Estimates are never NaN: pmin/pmax (one instruction each on x86) equal min/max here.
   const best = v128.load(st);
   const lt = f32x4.lt(e, best);
@@ -594,7 +594,7 @@ function fromEstimates(x: usize, stride: usize, rp: usize, np: i32, pend: usize,
 /** Exact distances of the candidate slots (bits) of block b, merged into the row's choice (slot oi, distance od):
  *  the smaller selection value (fl(D + b) with a bias, else D) wins; equal values go to the lower slot, or with
  *  ord ≠ 0 to the lower centroid id. */
-function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, ord: usize, oi: usize, od: usize, bias: usize): void {
+export function candidates(row: usize, d: i32, packed: usize, b: i32, nx: f32, cn: usize, k: i32, bits: i32, ord: usize, oi: usize, od: usize, bias: usize): void {
   exactBlock(row, d, packed, b, nx, cn, EXACT);
   let bi = load<i32>(oi);
   let bd = load<f32>(od);

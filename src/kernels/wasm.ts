@@ -27,6 +27,12 @@ export interface KernelExports {
   assignRowsQ(x: number, n: number, d: number, packed: number, kb: number, cn: number, k: number, qc: number, cnq: number, info: number,
     scratch: number, outIndex: number, outDist: number, est: number, bias: number): number;
   assignQCentroidBytes(kb: number, d: number): number;
+  packCentroidsQ8(packed: number, kb: number, d: number, k: number, qc: number, q8: number, info8: number): number;
+  assignRowsQ8(x: number, n: number, d: number, packed: number, kb: number, cn: number, k: number, cnq: number, info: number,
+    q8: number, info8: number, scratch: number, outIndex: number, outDist: number, est: number): number;
+  assignQ8CentroidBytes(kb: number, d: number, k: number): number;
+  assignQ8ScratchBytes(n: number, d: number, kb: number): number;
+  probeQ8(reps: number, eight: number): number;
   assignQScratchBytes(n: number, d: number): number;
   roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
@@ -128,11 +134,27 @@ export function filterApplies(build: 'simd' | 'relaxed' | 'scalar', qFilter: QFi
   return build !== 'scalar' && (qFilter === 'on' || (qFilter === 'auto' && dim >= Q_FILTER_MIN_DIM && k >= Q_FILTER_MIN_K));
 }
 
+/**
+ * Whether the engine runs relaxed SIMD's 8-bit dot-add natively: the filter's 4 × 8 tile takes the same instructions
+ * with it (twice the multiply-adds) as with the 16-bit pair, so a native engine times them alike (Node 24: 0.77,
+ * Deno 2.9: 0.85) and an emulating one about 1.7–1.9× slower (Node 20 with its flag, Bun 1.4). Best of 3 alternating
+ * calls of ~1 ms each, after one warm-up call of each.
+ */
+function dot8Native(ex: KernelExports): boolean {
+  const time = (eight: number): number => { const t = performance.now(); ex.probeQ8(2000, eight); return performance.now() - t; };
+  time(1); time(0);
+  let t8 = Infinity, t16 = Infinity;
+  for (let i = 0; i < 3; i++) { t8 = Math.min(t8, time(1)); t16 = Math.min(t16, time(0)); }
+  return t8 < 1.25 * t16;
+}
+
 /** Wraps one wasm instance as {@link Kernels}. `blockBytes` bounds the rows copied in per step. */
 export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'relaxed' | 'scalar',
   blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module, qFilter: QFilter = 'auto'): Kernels {
   const ex = instance.exports as unknown as KernelExports;
   const ar = new Arena(ex), arena = ar;
+  // The relaxed build's 8-bit first stage, where the engine runs its dot-add natively (qFilter 'on': always).
+  const dot8 = build === 'relaxed' && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex));
   const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
     sums: BigInt64Array; prev: Int32Array }>();
   const rowsPerBlock = (dim: number, align = 1): number => {
@@ -854,7 +876,14 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     if (qcp && estRows >= 64) R = Math.min(R, estRows);
     const rows = Math.min(R, Math.ceil(n / 4) * 4);
     const estp = qcp && estRows >= 64 ? ar.alloc(rows * kPad * 4) : 0;
-    const xp = ar.alloc(rows * dim * 4), sp = ar.alloc(qcp ? ex.assignQScratchBytes(rows, dim) : rows * 68 + 16);
+    // The relaxed build puts an 8-bit stage (relaxed SIMD's i8 dot-add) before the 16-bit filter (no bias; estimates kept).
+    let q8p = 0, i8p = 0;
+    if (dot8 && estp && !bias) {
+      q8p = ar.alloc(ex.assignQ8CentroidBytes(kb, dim, k)); i8p = ar.alloc(64);
+      if (!ex.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = 0;
+    }
+    const xp = ar.alloc(rows * dim * 4);
+    const sp = ar.alloc(q8p ? Math.max(ex.assignQ8ScratchBytes(rows, dim, kb), ex.assignQScratchBytes(rows, dim)) : qcp ? ex.assignQScratchBytes(rows, dim) : rows * 68 + 16);
     const ip = ar.alloc(rows * 4), dp = ar.alloc(rows * 4), secp = withSecond ? ar.alloc(rows * 4) : 0;
     const allp = withAll ? ar.alloc(rows * kPad * 4) : 0;
     const mcode = metric === 'l2' ? 0 : 1;
@@ -864,7 +893,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       xv.set(data.subarray(a * dim, b * dim));
       if (r4 > r) xv.fill(0, r * dim);
       if (qcp) {
-        const np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp, bpp);
+        let np = q8p ? ex.assignRowsQ8(xp, r4, dim, pp, kb, cnp, k, cnqp, qip, q8p, i8p, sp, ip, dp, estp) : -2;
+        if (np === -2) np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp, bpp);
         if (np < 0) filterStats.fallbacks++;
         else { filterStats.rows += r; filterStats.exact += np; }
       } else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);

@@ -25,6 +25,21 @@ for (const [n, d, k] of [[1, 1, 1], [7, 2, 3], [33, 3, 9], [50, 7, 8], [41, 8, 1
   [67, 127, 24], [45, 128, 16], [53, 129, 70], [38, 130, 5], [21, 255, 19], [17, 256, 64], [26, 300, 33], [9, 769, 12]] as const) {
   cases.push({ name: `gaussian n=${n} d=${d} k=${k}`, n, d, k, make: () => { const x = gauss(n * 131 + d, n * d); return { x, c: gauss(k * 17 + d, k * d) }; } });
 }
+// Few dimensions and a fine grid of centroids: distance gaps far below the rounding errors, which Cauchy–Schwarz
+// bounds nearly tightly here (an error bound too small picks wrong centroids).
+for (const [d, side] of [[2, 12], [3, 5], [4, 4]] as const) {
+  const k = side ** d, n = 1500;
+  cases.push({
+    name: `fine grid d=${d} k=${k}`, n, d, k,
+    make: () => {
+      const c = new Float32Array(k * d);
+      for (let j = 0; j < k; j++) for (let t = 0, r = j; t < d; t++, r = Math.floor(r / side)) c[j * d + t] = (r % side) * 0.01 + t * 0.37;
+      const rng = createRng(d * 7 + side, 5);
+      const x = new Float32Array(n * d).map((_, t) => (rng.next() * side) * 0.01 + (t % d) * 0.37);
+      return { x, c };
+    },
+  });
+}
 cases.push({
   name: 'integers: exact ties and duplicate centroids', n: 203, d: 70, k: 40,
   make: () => {

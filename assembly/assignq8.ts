@@ -1,0 +1,416 @@
+import { sqNormRow } from './common';
+import { DECIDED, candidates, exact4, nextUp, quantizeRow, scaleOf, track, upF32 } from './assignq';
+
+// An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8 at
+// their own power of two, centroids to 7-bit codes u ∈ [0, 127] over per-dimension offsets o with one power-of-two
+// step t (c ≈ o + t·u), so that i32x4.relaxed_dot_i8x16_i7x16_add_s gives x̃·u exactly in every engine. With
+// x·c = x·o + x·(c − o), the estimate ‖x‖² + ‖c‖² − 2(x·o + t·x̃·u) is off by at most 2(‖x − x̃‖·max‖c − o‖ +
+// ‖x̃‖·max‖c − o − t·u‖) plus f32 rounding: E8. A row whose best estimate beats its second by more than 2E8 has
+// the f32 kernel's winner; otherwise the centroids within the window get 16-bit dots (their i16 rows as the
+// 16-bit filter rounds them, gathered four at a time), those within that window's 2E exact f32 distances.
+
+const BLOCK: i32 = 8;
+const SUPER_BYTES: i32 = 192 * 1024;
+const GROUP: i32 = 32;
+const U: f64 = 5.9604644775390625e-8; // 2^-24
+/** Dims per i32 chunk of a 16-bit dot (qmax keeps 128 products within i32). */
+const CHUNK16: i32 = 128;
+const LANES = memory.data(16, 16);
+/** roundRow8's results: s8, ‖x̃‖², ‖x − x̃‖², x·m + x̃·(o − m) (f64 each). */
+const RM = memory.data(32, 8);
+const TAIL = memory.data(48, 16);
+
+/**
+ * Rounds a row to i8 at s8 = max |x| / 127 (rounded to f32) into qr (d rounded up to 4, zero-padded); at meta: s8,
+ * ‖x̃‖², ‖x − x̃‖² and x·m + x̃·(o − m) in f64 (x̃ = q·s8; products of f32 values and |q| ≤ 127 are exact in f64,
+ * the sums' rounding is left to the caller). −1 when the row is not finite or zero scales are out of range.
+ */
+function roundRow8(row: usize, d: i32, qr: usize, off: usize, mid: usize, meta: usize): i32 {
+  let mv = f32x4.splat(0);
+  const d4 = d & ~3;
+  for (let j = 0; j < d4; j += 4) mv = f32x4.pmax(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
+  let mx = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (let j = d4; j < d; j++) mx = max<f32>(mx, abs<f32>(load<f32>(row + (<usize>j << 2))));
+  if (!(mx <= 3.4028234663852886e38)) return -1;
+  const s8 = mx > 0 ? <f32>(<f64>mx / 127) : <f32>1;
+  if (!(s8 >= 1e-30)) return -1;
+  const inv = f32x4.splat(1 / s8), sd = f64x2.splat(<f64>s8);
+  const lo = i32x4.splat(-127), hi = i32x4.splat(127);
+  const z = f64x2.splat(0);
+  let st = z, se = z, xa = z;
+  const dq = (d + 3) & ~3;
+  for (let j = 0; j < dq; j += 4) {
+    const p = row + (<usize>j << 2);
+    let v: v128, m: v128, o: v128;
+    if (j + 4 <= d) { v = v128.load(p); m = v128.load(mid + (<usize>j << 2)); o = v128.load(off + (<usize>j << 2)); }
+    else {
+      memory.fill(TAIL, 0, 48);
+      memory.copy(TAIL, p, <usize>(d - j) << 2); memory.copy(TAIL + 16, mid + (<usize>j << 2), <usize>(d - j) << 2);
+      memory.copy(TAIL + 32, off + (<usize>j << 2), <usize>(d - j) << 2);
+      v = v128.load(TAIL); m = v128.load(TAIL, 16); o = v128.load(TAIL, 32);
+    }
+    const qi = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)))));
+    const q16 = i16x8.narrow_i32x4_s(qi, qi);
+    store<u32>(qr + <usize>j, <u32>i32x4.extract_lane(i8x16.narrow_i16x8_s(q16, q16), 0));
+    const qf = f32x4.convert_i32x4_s(qi);
+    const r0 = f64x2.mul(f64x2.promote_low_f32x4(qf), sd), r1 = f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(qf, qf, 2, 3, 0, 1)), sd);
+    const x0 = f64x2.promote_low_f32x4(v), x1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+    const m0 = f64x2.promote_low_f32x4(m), m1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+    const o0 = f64x2.promote_low_f32x4(o), o1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(o, o, 2, 3, 0, 1));
+    const e0 = f64x2.sub(x0, r0), e1 = f64x2.sub(x1, r1);
+    st = f64x2.add(st, f64x2.add(f64x2.mul(r0, r0), f64x2.mul(r1, r1)));
+    se = f64x2.add(se, f64x2.add(f64x2.mul(e0, e0), f64x2.mul(e1, e1)));
+    xa = f64x2.add(xa, f64x2.add(f64x2.add(f64x2.mul(x0, m0), f64x2.mul(r0, f64x2.sub(o0, m0))), f64x2.add(f64x2.mul(x1, m1), f64x2.mul(r1, f64x2.sub(o1, m1)))));
+  }
+  store<f64>(meta, <f64>s8);
+  store<f64>(meta, f64x2.extract_lane(st, 0) + f64x2.extract_lane(st, 1), 8);
+  store<f64>(meta, f64x2.extract_lane(se, 0) + f64x2.extract_lane(se, 1), 16);
+  store<f64>(meta, f64x2.extract_lane(xa, 0) + f64x2.extract_lane(xa, 1), 24);
+  return 0;
+}
+
+// @ts-ignore: decorator
+@inline function d4Of(d: i32): i32 { return (d + 3) & ~3; }
+
+/** Bytes of packCentroidsQ8's output for kb blocks, k centroids of d values. */
+export function assignQ8CentroidBytes(kb: i32, d: i32, k: i32): i32 {
+  return kb * d4Of(d) * BLOCK + k * ((d + 1) & ~1) * 2 + d * 8 + 64;
+}
+
+/** Scratch of assignRowsQ8 for n rows (n a multiple of 4) and kb blocks. */
+export function assignQ8ScratchBytes(n: i32, d: i32, kb: i32): i32 {
+  return n * (((d + 1) & ~1) * 2 + d4Of(d) + 160) + kb * BLOCK * 12 + 256;
+}
+
+/**
+ * From the packed f32 centroids and packCentroidsQ's qc: at q8 the 7-bit codes (kb blocks, per 4 dims 32 bytes:
+ * [c0 × 4 dims] … [c7 × 4 dims]), then each real centroid's i16 values in a row of d rounded up to even (qc's
+ * values), then the offsets o (f32 × d). info8 (f64 × 4): t, max ‖c − o‖, max ‖c − o − t·u‖ (upper bounds), ‖o‖.
+ * Returns 0 without relaxed SIMD or when a value is not finite or the step is out of range, else 1.
+ */
+export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usize, q8: usize, info8: usize): i32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  const d4 = d4Of(d), dp = (d + 1) & ~1, pairs = dp >> 1;
+  const c16 = q8 + <usize>kb * <usize>d4 * BLOCK, off = c16 + <usize>k * <usize>dp * 2, mid = off + (<usize>d << 2);
+  let range: f64 = 0;
+  for (let j = 0; j < d; j++) {
+    let lo: f32 = Infinity, hi: f32 = -Infinity;
+    for (let c = 0; c < k; c++) {
+      const v = load<f32>(packed + ((<usize>(c >> 3) * <usize>d * BLOCK + <usize>j * BLOCK + <usize>(c & 7)) << 2));
+      if (!(abs<f32>(v) <= 3.4028234663852886e38)) return 0;
+      lo = min<f32>(lo, v); hi = max<f32>(hi, v);
+    }
+    store<f32>(off + (<usize>j << 2), lo);
+    store<f32>(mid + (<usize>j << 2), <f32>((<f64>lo + <f64>hi) * 0.5));
+    range = max<f64>(range, <f64>hi - <f64>lo);
+  }
+  const t = range > 0 ? range / 127 : 1;
+  if (!(t >= 1e-30 && t <= 1e30)) return 0;
+  let mo: f64 = 0, mm: f64 = 0, me: f64 = 0, mn: f64 = 0, om: f64 = 0;
+  for (let j = 0; j < d; j++) {
+    const o = <f64>load<f32>(off + (<usize>j << 2)), m = <f64>load<f32>(mid + (<usize>j << 2));
+    mn += m * m; om += (o - m) * (o - m);
+  }
+  memory.fill(q8, 0, <usize>kb * <usize>d4 * BLOCK);
+  for (let c = 0; c < kb * BLOCK; c++) {
+    const src = c < k ? c : k - 1;
+    let so: f64 = 0, sm: f64 = 0, se: f64 = 0;
+    for (let j = 0; j < d; j++) {
+      const cv = <f64>load<f32>(packed + ((<usize>(src >> 3) * <usize>d * BLOCK + <usize>j * BLOCK + <usize>(src & 7)) << 2));
+      const r = cv - <f64>load<f32>(off + (<usize>j << 2)), rm = cv - <f64>load<f32>(mid + (<usize>j << 2));
+      const u = min<f64>(127, max<f64>(0, nearest<f64>(r / t)));
+      const e = r - t * u;
+      so += r * r; sm += rm * rm; se += e * e;
+      store<u8>(q8 + <usize>(c >> 3) * <usize>d4 * BLOCK + <usize>(j >> 2) * 32 + <usize>(c & 7) * 4 + <usize>(j & 3), <u8>u);
+    }
+    mo = max<f64>(mo, so); mm = max<f64>(mm, sm); me = max<f64>(me, se);
+  }
+  // The i16 rows: qc holds per block and pair of dims 16 i16 as [c0(2p), c0(2p+1), c1 …] [c4 … c7].
+  for (let c = 0; c < k; c++) {
+    const b = c >> 3, l = c & 7;
+    for (let p = 0; p < pairs; p++) {
+      store<u32>(c16 + (<usize>c * <usize>pairs + <usize>p) * 4, load<u32>(qc + ((<usize>b * <usize>pairs + <usize>p) << 5) + (<usize>l << 2)));
+    }
+  }
+  const w = 1 + <f64>(d + 4) * 1.2e-16;
+  store<f64>(info8, t);
+  store<f64>(info8, Math.sqrt(mo * w) * (1 + 1e-15), 8);
+  store<f64>(info8, Math.sqrt(me * w) * (1 + 1e-15), 16);
+  store<f64>(info8, Math.sqrt(mm * w) * (1 + 1e-15), 24);
+  store<f64>(info8, Math.sqrt(mn * w) * (1 + 1e-15), 32);
+  store<f64>(info8, Math.sqrt(om * w) * (1 + 1e-15), 40);
+  return 1;
+}
+
+/**
+ * assignRowsQ (no bias) with the 8-bit first stage: the same index and distance bits. q8 / info8 from
+ * packCentroidsQ8; est: room for n·kb·8 f32 (required: the 8-bit estimates are kept there for the window's scan).
+ * Returns the rows that needed 16-bit dots (not decided by their 8-bit estimates), or −2 with nothing written when
+ * a row or the step cannot take the stage (the caller then runs assignRowsQ); always −2 without relaxed SIMD.
+ */
+export function assignRowsQ8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
+  q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, est);
+  return -2;
+}
+
+function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
+  q8c: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
+  const d4 = d4Of(d), dp = (d + 1) & ~1, qstride = <usize>dp << 1, stride = <usize>d << 2;
+  const c16 = q8c + <usize>kb * <usize>d4 * BLOCK, off = c16 + <usize>k * <usize>dp * 2, mid = off + (<usize>d << 2);
+  const xn = (scratch + 15) & ~<usize>15;                   // f32 × n: ‖x‖²
+  const two = xn + (<usize>n << 2);                         // f32 × n: 2·s·sc of the 16-bit rounding
+  const k8 = two + (<usize>n << 2);                         // f32 × n: 2·s8·t
+  const xo2 = k8 + (<usize>n << 2);                         // f32 × n: 2·x·o
+  const e16 = (xo2 + (<usize>n << 2) + 7) & ~<usize>7;      // f64 × n: E of the 16-bit estimates
+  const e8 = e16 + (<usize>n << 3);                         // f64 × n: E8
+  const state = (e8 + (<usize>n << 3) + 15) & ~<usize>15;   // 48 bytes per row: tiles' best / index / second
+  const qx = state + <usize>n * 48;                         // i16 rows
+  const qx8 = qx + <usize>n * qstride;                      // i8 rows (d rounded up to 4)
+  const cand = (qx8 + <usize>n * <usize>d4 + 15) & ~<usize>15; // i32 × kPad: a row's candidate slots
+  const cest = cand + (<usize>kb * BLOCK << 2);             // f32 × kPad: their 16-bit estimates
+  const t = load<f64>(info8), cmo = load<f64>(info8, 8), ec8 = load<f64>(info8, 16), cmm = load<f64>(info8, 24);
+  const mn = load<f64>(info8, 32), omn = load<f64>(info8, 40);
+  const cm = load<f64>(info, 24), ct = load<f64>(info, 8);
+  const w = 1 + <f64>(d + 4) * U;
+  for (let i = 0; i < n; i++) {
+    const row = x + <usize>i * stride;
+    const nx = sqNormRow(row, d);
+    store<f32>(xn + (<usize>i << 2), nx);
+    const eb = quantizeRow(row, d, nx, info, qx + <usize>i * qstride, two + (<usize>i << 2));
+    if (eb < 0) return -2;
+    store<f64>(e16 + (<usize>i << 3), eb);
+    // The i8 row x̃ = s8·q (s8 = max |x| / 127), ‖x̃‖ and ‖x − x̃‖ (f64, rounded up) and, with the centroids'
+    // midpoints m: x·c ≈ x·m + x̃·(o − m) + t·x̃·u, off by (x − x̃)·(c − m) + x̃·(c − o − t·u).
+    const qr = qx8 + <usize>i * <usize>d4;
+    const r8 = roundRow8(row, d, qr, off, mid, RM);
+    if (r8 < 0) return -2;
+    const s8 = load<f64>(RM), st = load<f64>(RM, 8), se = load<f64>(RM, 16), xa = load<f64>(RM, 24);
+    if (!(s8 * t >= 1e-30 && s8 * t <= 1e30)) return -2;
+    const wf = 1 + <f64>(d + 4) * 2.3e-16;
+    const xt = Math.sqrt(st * wf) * (1 + 1e-15), ex = Math.sqrt(se * wf) * (1 + 1e-15);
+    const xr = Math.sqrt(<f64>nx * w) * (1 + U);
+    const big = max<f64>(xr, xt) + max<f64>(cm, ct);
+    const aAbs = xr * mn + xt * omn;                          // bounds |x·m + x̃·(o − m)|
+    const dotAbs = xt * (cmo + ec8);                          // bounds |t·x̃·u|
+    // 2·(quantization error) + the f32 kernel's rounding and this estimate's (f32 sums of the two terms, k8's
+    // rounding; the f64 sums: 2.3e-16·d of their magnitudes).
+    const e = (2 * (ex * cmm + xt * ec8) + <f64>(2 * d + 64) * U * big * big + 16 * U * (aAbs + dotAbs) + <f64>d * 4.6e-16 * (aAbs + dotAbs)) * (1 + 1e-6) + 1e-30;
+    store<f64>(e8 + (<usize>i << 3), e);
+    store<f32>(k8 + (<usize>i << 2), <f32>(2 * s8 * t));
+    store<f32>(xo2 + (<usize>i << 2), <f32>(2 * xa));
+  }
+  const inf = f32x4.splat(Infinity), none = i32x4.splat(-1);
+  for (let i = 0; i < n; i++) {
+    const st = state + <usize>i * 48;
+    v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
+  }
+  tiles8(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est);
+  let np = 0, nd = 0;
+  const estRow = <usize>kb << 5;
+  for (let i = 0; i < n; i++) {
+    const st = state + <usize>i * 48;
+    let b1: f32 = Infinity, b2: f32 = Infinity, bi = -1;
+    for (let l = 0; l < 4; l++) {
+      const v = load<f32>(st + (<usize>l << 2));
+      const s = load<f32>(st + (<usize>l << 2), 32);
+      b2 = min<f32>(b2, s);
+      if (v < b1) { b2 = min<f32>(b2, b1); b1 = v; bi = load<i32>(st + (<usize>l << 2), 16); } else b2 = min<f32>(b2, v);
+    }
+    const e = load<f64>(e8 + (<usize>i << 3));
+    if (bi >= 0 && <f64>b2 - <f64>b1 > 2 * e && <f64>b2 > e) {
+      store<i32>(outIndex + (<usize>i << 2), bi);
+      store<i32>(DECIDED + (<usize>nd << 2), i);
+      if (++nd == 4) { exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      continue;
+    }
+    np++;
+    // The window's slots, in slot order.
+    const tv = f32x4.splat(upF32(max<f64>(<f64>b1 + 2 * e, e)));
+    const er = est + <usize>i * estRow;
+    let nc = 0;
+    for (let b = 0; b < kb; b++) {
+      const bits = i32x4.bitmask(f32x4.le(v128.load(er + (<usize>b << 5)), tv)) | (i32x4.bitmask(f32x4.le(v128.load(er + (<usize>b << 5), 16), tv)) << 4);
+      if (bits == 0) continue;
+      for (let l = 0; l < BLOCK; l++) {
+        if ((bits & (1 << l)) && b * BLOCK + l < k) { store<i32>(cand + (<usize>nc << 2), b * BLOCK + l); nc++; }
+      }
+    }
+    const row = x + <usize>i * stride;
+    const nx = load<f32>(xn + (<usize>i << 2));
+    const e1 = load<f64>(e16 + (<usize>i << 3));
+    const b16 = gathered(qx + <usize>i * qstride, dp, c16, cand, nc, nx, load<f32>(two + (<usize>i << 2)), cn, cest);
+    const tv16 = upF32(max<f64>(<f64>b16 + 2 * e1, e1));
+    // One slot left in the 16-bit window: it wins (every other is strictly farther); its distance four rows at a time.
+    let left = 0, only = -1;
+    for (let r = 0; r < nc; r++) if (load<f32>(cest + (<usize>r << 2)) <= tv16) { left++; only = load<i32>(cand + (<usize>r << 2)); }
+    if (left == 1) {
+      store<i32>(outIndex + (<usize>i << 2), only);
+      store<i32>(DECIDED + (<usize>nd << 2), i);
+      if (++nd == 4) { exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      continue;
+    }
+    store<i32>(outIndex + (<usize>i << 2), -1);
+    store<f32>(outDist + (<usize>i << 2), Infinity);
+    let cb = -1, bits = 0;
+    for (let r = 0; r < nc; r++) {
+      const s = load<i32>(cand + (<usize>r << 2));
+      if (!(load<f32>(cest + (<usize>r << 2)) <= tv16)) continue;
+      if ((s >> 3) != cb) {
+        if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), 0);
+        cb = s >> 3; bits = 0;
+      }
+      bits |= 1 << (s & 7);
+    }
+    if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), 0);
+  }
+  if (nd > 0) {
+    for (let r = nd; r < 4; r++) store<i32>(DECIDED + (<usize>r << 2), load<i32>(DECIDED + (<usize>(nd - 1) << 2)));
+    exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist);
+  }
+  return np;
+}
+
+/** 16-bit estimates of the nc listed slots (i16 rows at c16, dp values each) for one rounded row qr, four
+ *  slots at a time sharing the row's loads; each stored at cest; returns the smallest. */
+function gathered(qr: usize, dp: i32, c16: usize, cand: usize, nc: i32, nx: f32, two: f32, cn: usize, cest: usize): f32 {
+  const rowBytes = <usize>dp << 1;
+  let best: f32 = Infinity;
+  for (let r = 0; r < nc; r += 4) {
+    const s0 = load<i32>(cand + (<usize>r << 2));
+    const s1 = r + 1 < nc ? load<i32>(cand + (<usize>(r + 1) << 2)) : s0;
+    const s2 = r + 2 < nc ? load<i32>(cand + (<usize>(r + 2) << 2)) : s0;
+    const s3 = r + 3 < nc ? load<i32>(cand + (<usize>(r + 3) << 2)) : s0;
+    const p0 = c16 + <usize>s0 * rowBytes, p1 = c16 + <usize>s1 * rowBytes, p2 = c16 + <usize>s2 * rowBytes, p3 = c16 + <usize>s3 * rowBytes;
+    let f = f32x4.splat(0);
+    for (let j0 = 0; j0 < dp; j0 += CHUNK16) {
+      const j1 = min(dp, j0 + CHUNK16);
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      let o = <usize>j0 << 1;
+      const oe = <usize>j1 << 1, o8 = <usize>(j0 + ((j1 - j0) & ~7)) << 1;
+      for (; o < o8; o += 16) {
+        const xv = v128.load(qr + o);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xv, v128.load(p0 + o))); a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xv, v128.load(p1 + o)));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xv, v128.load(p2 + o))); a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xv, v128.load(p3 + o)));
+      }
+      // Horizontal sums (exact in i32), then the tail pairs.
+      let h0 = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1) + i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
+      let h1 = i32x4.extract_lane(a1, 0) + i32x4.extract_lane(a1, 1) + i32x4.extract_lane(a1, 2) + i32x4.extract_lane(a1, 3);
+      let h2 = i32x4.extract_lane(a2, 0) + i32x4.extract_lane(a2, 1) + i32x4.extract_lane(a2, 2) + i32x4.extract_lane(a2, 3);
+      let h3 = i32x4.extract_lane(a3, 0) + i32x4.extract_lane(a3, 1) + i32x4.extract_lane(a3, 2) + i32x4.extract_lane(a3, 3);
+      for (; o < oe; o += 2) {
+        const xq = <i32>load<i16>(qr + o);
+        h0 += xq * <i32>load<i16>(p0 + o); h1 += xq * <i32>load<i16>(p1 + o);
+        h2 += xq * <i32>load<i16>(p2 + o); h3 += xq * <i32>load<i16>(p3 + o);
+      }
+      f = f32x4.add(f, f32x4.convert_i32x4_s(i32x4(h0, h1, h2, h3)));
+    }
+    const cv = f32x4(load<f32>(cn + (<usize>s0 << 2)), load<f32>(cn + (<usize>s1 << 2)), load<f32>(cn + (<usize>s2 << 2)), load<f32>(cn + (<usize>s3 << 2)));
+    const ev = f32x4.sub(f32x4.add(f32x4.splat(nx), cv), f32x4.mul(f, f32x4.splat(two)));
+    v128.store(LANES, ev);
+    for (let l = 0; l < 4 && r + l < nc; l++) {
+      const v = load<f32>(LANES + (<usize>l << 2));
+      store<f32>(cest + (<usize>(r + l) << 2), v);
+      best = min<f32>(best, v);
+    }
+  }
+  return best;
+}
+
+/** The 8-bit pass: every row's best estimate (per lane, with its index) and second best; every estimate kept in est. */
+function tiles8(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, xn: usize, k8: usize, xo2: usize, state: usize, est: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) tiles8R(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est);
+}
+
+function tiles8R(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, xn: usize, k8: usize, xo2: usize, state: usize, est: usize): void {
+  const estRow = <usize>kb << 5;
+  const rb = <usize>d4, blockBytes = <usize>d4 * BLOCK;
+  let superBlocks = SUPER_BYTES / <i32>blockBytes;
+  if (superBlocks < 1) superBlocks = 1;
+  const lane = i32x4(0, 1, 2, 3);
+  for (let sb = 0; sb < kb; sb += superBlocks) {
+    const sbEnd = min(sb + superBlocks, kb);
+    for (let g = 0; g < n; g += GROUP) {
+      const gEnd = min(g + GROUP, n);
+      for (let b = sb; b < sbEnd; b++) {
+        const cb = q8c + <usize>b * blockBytes;
+        const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
+        const i0 = i32x4.add(i32x4.splat(b * BLOCK), lane), i1 = i32x4.add(i0, i32x4.splat(4));
+        for (let i = g; i < gEnd; i += 4) {
+          const r0 = qx8 + <usize>i * rb, r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
+          let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+          let cp = cb;
+          for (let o: usize = 0; o < rb; o += 4) {
+            const c0 = v128.load(cp), c1 = v128.load(cp, 16);
+            const v0 = v128.load32_splat(r0 + o), v1 = v128.load32_splat(r1 + o), v2 = v128.load32_splat(r2 + o), v3 = v128.load32_splat(r3 + o);
+            a00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v0, c0, a00); a01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v0, c1, a01);
+            a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v1, c0, a10); a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v1, c1, a11);
+            a20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v2, c0, a20); a21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v2, c1, a21);
+            a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, c0, a30); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, c1, a31);
+            cp += 32;
+          }
+          finish8(i, a00, a01, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
+          finish8(i + 1, a10, a11, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
+          finish8(i + 2, a20, a21, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
+          finish8(i + 3, a30, a31, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function finish8(i: i32, a0: v128, a1: v128, xn: usize, k8: usize, xo2: usize, cn0: v128, cn1: v128, state: usize, est: usize,
+  estRow: usize, b: i32, i0: v128, i1: v128): void {
+  const ri = <usize>i;
+  const nxv = f32x4.splat(load<f32>(xn + (ri << 2))), kv = f32x4.splat(load<f32>(k8 + (ri << 2))), ov = f32x4.splat(load<f32>(xo2 + (ri << 2)));
+  const e0 = f32x4.sub(f32x4.add(nxv, cn0), f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(a0), kv), ov));
+  const e1 = f32x4.sub(f32x4.add(nxv, cn1), f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(a1), kv), ov));
+  const st = state + ri * 48;
+  track(st, e0, i0);
+  track(st, e1, i1);
+  const ep = est + ri * estRow + (<usize>b << 5);
+  v128.store(ep, e0); v128.store(ep, e1, 16);
+}
+
+const PROBE_ROWS = memory.data(4 * 512, 16);
+const PROBE_BLOCK = memory.data(8 * 512, 16);
+const PROBE_OUT = memory.data(128, 16);
+
+/**
+ * The filter's 4 × 8 tile over 512 bytes per row, `reps` times: 8-bit (relaxed SIMD's dot-add, 512 values) when
+ * eight ≠ 0, else 16-bit (256 values). The host times both to learn whether the engine runs the 8-bit dot natively
+ * (twice the 16-bit pair's multiply-adds) or emulates it (no faster). Returns a checksum; 0 without relaxed SIMD.
+ */
+export function probeQ8(reps: i32, eight: i32): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return probeR(reps, eight);
+  return 0;
+}
+
+function probeR(reps: i32, eight: i32): i32 {
+  const r0 = PROBE_ROWS, r1 = r0 + 512, r2 = r1 + 512, r3 = r2 + 512;
+  let s = 0;
+  for (let t = 0; t < reps; t++) {
+    let a00 = i32x4.splat(t), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    let cp = PROBE_BLOCK;
+    for (let o: usize = 0; o < 512; o += 4) {
+      const c0 = v128.load(cp), c1 = v128.load(cp, 16);
+      const v0 = v128.load32_splat(r0 + o), v1 = v128.load32_splat(r1 + o), v2 = v128.load32_splat(r2 + o), v3 = v128.load32_splat(r3 + o);
+      if (eight) {
+        a00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v0, c0, a00); a01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v0, c1, a01);
+        a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v1, c0, a10); a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v1, c1, a11);
+        a20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v2, c0, a20); a21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v2, c1, a21);
+        a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, c0, a30); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, c1, a31);
+      } else {
+        a00 = i32x4.add(a00, i32x4.dot_i16x8_s(v0, c0)); a01 = i32x4.add(a01, i32x4.dot_i16x8_s(v0, c1));
+        a10 = i32x4.add(a10, i32x4.dot_i16x8_s(v1, c0)); a11 = i32x4.add(a11, i32x4.dot_i16x8_s(v1, c1));
+        a20 = i32x4.add(a20, i32x4.dot_i16x8_s(v2, c0)); a21 = i32x4.add(a21, i32x4.dot_i16x8_s(v2, c1));
+        a30 = i32x4.add(a30, i32x4.dot_i16x8_s(v3, c0)); a31 = i32x4.add(a31, i32x4.dot_i16x8_s(v3, c1));
+      }
+      cp += 32;
+    }
+    v128.store(PROBE_OUT, i32x4.add(i32x4.add(i32x4.add(a00, a01), i32x4.add(a10, a11)), i32x4.add(i32x4.add(a20, a21), i32x4.add(a30, a31))));
+    s += load<i32>(PROBE_OUT);
+  }
+  return s;
+}
