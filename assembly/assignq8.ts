@@ -161,7 +161,7 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const xn = (scratch + 15) & ~<usize>15;                   // f32 × n: ‖x‖²
   const two = xn + (<usize>n << 2);                         // f32 × n: 2·s·sc of the 16-bit rounding
   const k8 = two + (<usize>n << 2);                         // f32 × n: 2·s8·t
-  const xo2 = k8 + (<usize>n << 2);                         // f32 × n: 2·x·o
+  const xo2 = k8 + (<usize>n << 2);                         // f32 × n: 2·(x·m + x̃·(o − m))
   const e16 = (xo2 + (<usize>n << 2) + 7) & ~<usize>7;      // f64 × n: E of the 16-bit estimates
   const e8 = e16 + (<usize>n << 3);                         // f64 × n: E8
   const state = (e8 + (<usize>n << 3) + 15) & ~<usize>15;   // 48 bytes per row: tiles' best / index / second
