@@ -200,23 +200,13 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     store<f64>(thr + (<usize>i << 3), 2 * eb);
     if (err) store<f64>(err + (<usize>i << 3), eb);
   }
-  const inf = f32x4.splat(Infinity);
-  const none = i32x4.splat(-1);
-  for (let i = 0; i < n; i++) {
-    const st = state + <usize>i * 48;
-    v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
-  }
+  resetStates(state, n);
   tiles(qx, qstride, n, qc, kb, cnq, xn, s2, state, est, bias);
   let np = 0, nd = 0;
   for (let i = 0; i < n; i++) {
     const st = state + <usize>i * 48;
-    let b1: f32 = Infinity, b2: f32 = Infinity, bi = -1;
-    for (let l = 0; l < 4; l++) {
-      const v = load<f32>(st + (<usize>l << 2));
-      const s = load<f32>(st + (<usize>l << 2), 32);
-      b2 = min<f32>(b2, s);
-      if (v < b1) { b2 = min<f32>(b2, b1); b1 = v; bi = load<i32>(st + (<usize>l << 2), 16); } else b2 = min<f32>(b2, v);
-    }
+    readState(st);
+    const b1 = stBest, b2 = stSecond, bi = stSlot;
     const gap = load<f64>(thr + (<usize>i << 3));
     // Candidates: estimates ≤ max(b1 + 2E, E) (distances are clamped at 0); with a bias, biased estimates ≤
     // the reach of the best one's upper bound. A row whose second-best lies above that is decided.
@@ -475,6 +465,31 @@ export function exactBlock(row: usize, d: i32, packed: usize, b: i32, nx: f32, c
 // @ts-ignore: decorator
 @inline export function estimate(acc: v128, nx: f32, two: f32, cnv: v128): v128 {
   return f32x4.sub(f32x4.add(f32x4.splat(nx), cnv), f32x4.mul(acc, f32x4.splat(two)));
+}
+
+/** Sets the tile state of n rows (48 bytes each: per lane best estimate, its slot, second best) to "none seen". */
+export function resetStates(state: usize, n: i32): void {
+  const inf = f32x4.splat(Infinity), none = i32x4.splat(-1);
+  for (let i = 0; i < n; i++) {
+    const st = state + <usize>i * 48;
+    v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
+  }
+}
+
+/** A row's best estimate, its slot (−1 = none) and its second best, as readState leaves them. */
+export let stBest: f32 = Infinity, stSecond: f32 = Infinity, stSlot: i32 = -1;
+
+/** Merges the four lanes of a row's tile state into stBest / stSlot / stSecond. */
+// @ts-ignore: decorator
+@inline export function readState(st: usize): void {
+  let b1: f32 = Infinity, b2: f32 = Infinity, bi = -1;
+  for (let l = 0; l < 4; l++) {
+    const v = load<f32>(st + (<usize>l << 2));
+    const s = load<f32>(st + (<usize>l << 2), 32);
+    b2 = min<f32>(b2, s);
+    if (v < b1) { b2 = min<f32>(b2, b1); b1 = v; bi = load<i32>(st + (<usize>l << 2), 16); } else b2 = min<f32>(b2, v);
+  }
+  stBest = b1; stSecond = b2; stSlot = bi;
 }
 
 // @ts-ignore: decorator

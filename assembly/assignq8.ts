@@ -1,5 +1,5 @@
 import { sqNormRow } from './common';
-import { DECIDED, candidates, exact4, nextUp, quantizeRow, scaleOf, track, upF32 } from './assignq';
+import { DECIDED, candidates, exact4, quantizeRow, readState, resetStates, stBest, stSecond, stSlot, track, upF32 } from './assignq';
 
 // An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8 at
 // their own power of two, centroids to 7-bit codes u ∈ [0, 127] over per-dimension offsets o with one power-of-two
@@ -200,23 +200,13 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     store<f32>(k8 + (<usize>i << 2), <f32>(2 * s8 * t));
     store<f32>(xo2 + (<usize>i << 2), <f32>(2 * xa));
   }
-  const inf = f32x4.splat(Infinity), none = i32x4.splat(-1);
-  for (let i = 0; i < n; i++) {
-    const st = state + <usize>i * 48;
-    v128.store(st, inf); v128.store(st, none, 16); v128.store(st, inf, 32);
-  }
+  resetStates(state, n);
   tiles8(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est);
   let np = 0, nd = 0;
   const estRow = <usize>kb << 5;
   for (let i = 0; i < n; i++) {
-    const st = state + <usize>i * 48;
-    let b1: f32 = Infinity, b2: f32 = Infinity, bi = -1;
-    for (let l = 0; l < 4; l++) {
-      const v = load<f32>(st + (<usize>l << 2));
-      const s = load<f32>(st + (<usize>l << 2), 32);
-      b2 = min<f32>(b2, s);
-      if (v < b1) { b2 = min<f32>(b2, b1); b1 = v; bi = load<i32>(st + (<usize>l << 2), 16); } else b2 = min<f32>(b2, v);
-    }
+    readState(state + <usize>i * 48);
+    const b1 = stBest, b2 = stSecond, bi = stSlot;
     const e = load<f64>(e8 + (<usize>i << 3));
     if (bi >= 0 && <f64>b2 - <f64>b1 > 2 * e && <f64>b2 > e) {
       store<i32>(outIndex + (<usize>i << 2), bi);
