@@ -153,8 +153,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
   blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module, qFilter: QFilter = 'auto'): Kernels {
   const ex = instance.exports as unknown as KernelExports;
   const ar = new Arena(ex), arena = ar;
-  // The relaxed build's 8-bit first stage, where the engine runs its dot-add natively (qFilter 'on': always).
-  const dot8 = build === 'relaxed' && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex));
+  // The relaxed build's 8-bit first stage, where the engine runs its dot-add natively (qFilter 'on': always);
+  // probed on first use.
+  let dot8Known: boolean | undefined;
+  const dot8 = (): boolean => (dot8Known ??= build === 'relaxed' && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex)));
   const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
     sums: BigInt64Array; prev: Int32Array }>();
   const rowsPerBlock = (dim: number, align = 1): number => {
@@ -878,7 +880,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const estp = qcp && estRows >= 64 ? ar.alloc(rows * kPad * 4) : 0;
     // The relaxed build puts an 8-bit stage (relaxed SIMD's i8 dot-add) before the 16-bit filter (no bias; estimates kept).
     let q8p = 0, i8p = 0;
-    if (dot8 && estp && !bias) {
+    if (estp && !bias && dot8()) {
       q8p = ar.alloc(ex.assignQ8CentroidBytes(kb, dim, k)); i8p = ar.alloc(64);
       if (!ex.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = 0;
     }
