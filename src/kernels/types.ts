@@ -221,8 +221,9 @@ export interface Kernels {
   filtersPlain(dim: number, k: number): boolean;
   /** Counters of the 16-bit filter since the kernels were made: rows assigned through it (plain and bounded calls), rows that needed
    *  exact distances to several near centroids, and row blocks sent whole to the f32 kernel (non-finite or
-   *  out-of-range values). Absent for builds without the filter. */
-  readonly filterStats?: { rows: number; exact: number; fallbacks: number };
+   *  out-of-range values); `eight`: rows that took the relaxed build's 8-bit first stage (where the engine runs
+   *  relaxed SIMD's 8-bit dot-add natively, or with `qFilter: 'on'`). Absent for builds without the filter. */
+  readonly filterStats?: { rows: number; exact: number; fallbacks: number; eight: number };
   /** ‖q − b_i‖² for every row b_i of `base`; with several queries (q of nq·dim values), nq × n values,
    *  query-major (out[j·n + i] = ‖q_j − b_i‖², each the bits of the one-query call). */
   l2Many(q: Float32Array, base: Float32Array, dim: number, out?: Float32Array): Float32Array;

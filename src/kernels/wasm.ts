@@ -169,7 +169,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     for (let a = 0; a < n; a += rows) fn(a, Math.min(n, a + rows));
   };
 
-  const filterStats = { rows: 0, exact: 0, fallbacks: 0 };
+  const filterStats = { rows: 0, exact: 0, fallbacks: 0, eight: 0 };
   return {
     build,
     filtersPlain: (dim, k) => filterApplies(build, qFilter, dim, k),
@@ -897,6 +897,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       if (qcp) {
         let np = q8p ? ex.assignRowsQ8(xp, r4, dim, pp, kb, cnp, k, cnqp, qip, q8p, i8p, sp, ip, dp, estp) : -2;
         if (np === -2) np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp, bpp);
+        else filterStats.eight += r;
         if (np < 0) filterStats.fallbacks++;
         else { filterStats.rows += r; filterStats.exact += np; }
       } else ex.assignRows(xp, r4, dim, pp, kb, cnp, bpp, mcode, sp, ip, dp, k, secp, allp);
