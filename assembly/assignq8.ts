@@ -1,5 +1,5 @@
 import { sqNormRow } from './common';
-import { DECIDED, candidates, exact4, quantizeRow, readState, resetStates, stBest, stSecond, stSlot, track, upF32 } from './assignq';
+import { DECIDED, biasedReach, biasedUpper, candidates, exact4, quantizeRow, readState, resetStates, stBest, stSecond, stSlot, track, upF32 } from './assignq';
 
 // An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8 at
 // their own power of two, centroids to 7-bit codes u ∈ [0, 127] over per-dimension offsets o with one power-of-two
@@ -143,19 +143,20 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
 }
 
 /**
- * assignRowsQ (no bias) with the 8-bit first stage: the same index and distance bits. q8 / info8 from
- * packCentroidsQ8; est: room for n·kb·8 f32 (required: the 8-bit estimates are kept there for the window's scan).
+ * assignRowsQ with the 8-bit first stage: the same index and distance bits. q8 / info8 from packCentroidsQ8; est:
+ * room for n·kb·8 f32 (required: the unbiased 8-bit estimates are kept there for the window's scan); bias (0 = none)
+ * as assignRowsQ's, with the same biased windows.
  * Returns the rows that needed 16-bit dots (not decided by their 8-bit estimates), or −2 with nothing written when
  * a row or the step cannot take the stage (the caller then runs assignRowsQ); always −2 without relaxed SIMD.
  */
 export function assignRowsQ8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
-  q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, est);
+  q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize, bias: usize): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, est, bias);
   return -2;
 }
 
 function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
-  q8c: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize): i32 {
+  q8c: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize, bias: usize): i32 {
   const d4 = d4Of(d), dp = (d + 1) & ~1, qstride = <usize>dp << 1, stride = <usize>d << 2;
   const c16 = q8c + <usize>kb * <usize>d4 * BLOCK, off = c16 + <usize>k * <usize>dp * 2, mid = off + (<usize>d << 2);
   const xn = (scratch + 15) & ~<usize>15;                   // f32 × n: ‖x‖²
@@ -201,14 +202,17 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     store<f32>(xo2 + (<usize>i << 2), <f32>(2 * xa));
   }
   resetStates(state, n);
-  tiles8(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est);
+  tiles8(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est, bias);
   let np = 0, nd = 0;
   const estRow = <usize>kb << 5;
   for (let i = 0; i < n; i++) {
     readState(state + <usize>i * 48);
     const b1 = stBest, b2 = stSecond, bi = stSlot;
     const e = load<f64>(e8 + (<usize>i << 3));
-    if (bi >= 0 && <f64>b2 - <f64>b1 > 2 * e && <f64>b2 > e) {
+    // As in the 16-bit filter: the window, with a bias the biased one (assignq's biasedUpper / biasedReach).
+    let tf = max<f64>(<f64>b1 + 2 * e, e);
+    if (bias != 0) tf = bi >= 0 ? biasedReach(biasedUpper(<f64>b1, <f64>load<f32>(bias + (<usize>bi << 2)), e), e) : Infinity;
+    if (bi >= 0 && (bias != 0 ? <f64>b2 > tf : <f64>b2 - <f64>b1 > 2 * e && <f64>b2 > e)) {
       store<i32>(outIndex + (<usize>i << 2), bi);
       store<i32>(DECIDED + (<usize>nd << 2), i);
       if (++nd == 4) { exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist); nd = 0; }
@@ -216,11 +220,13 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     }
     np++;
     // The window's slots, in slot order.
-    const tv = f32x4.splat(upF32(max<f64>(<f64>b1 + 2 * e, e)));
+    const tv = f32x4.splat(upF32(tf));
     const er = est + <usize>i * estRow;
     let nc = 0;
     for (let b = 0; b < kb; b++) {
-      const bits = i32x4.bitmask(f32x4.le(v128.load(er + (<usize>b << 5)), tv)) | (i32x4.bitmask(f32x4.le(v128.load(er + (<usize>b << 5), 16), tv)) << 4);
+      let v0 = v128.load(er + (<usize>b << 5)), v1 = v128.load(er + (<usize>b << 5), 16);
+      if (bias != 0) { v0 = f32x4.add(v0, v128.load(bias + (<usize>b << 5))); v1 = f32x4.add(v1, v128.load(bias + (<usize>b << 5), 16)); }
+      const bits = i32x4.bitmask(f32x4.le(v0, tv)) | (i32x4.bitmask(f32x4.le(v1, tv)) << 4);
       if (bits == 0) continue;
       for (let l = 0; l < BLOCK; l++) {
         if ((bits & (1 << l)) && b * BLOCK + l < k) { store<i32>(cand + (<usize>nc << 2), b * BLOCK + l); nc++; }
@@ -229,8 +235,21 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     const row = x + <usize>i * stride;
     const nx = load<f32>(xn + (<usize>i << 2));
     const e1 = load<f64>(e16 + (<usize>i << 3));
-    const b16 = gathered(qx + <usize>i * qstride, dp, c16, cand, nc, nx, load<f32>(two + (<usize>i << 2)), cn, cest);
-    const tv16 = upF32(max<f64>(<f64>b16 + 2 * e1, e1));
+    let b16 = gathered(qx + <usize>i * qstride, dp, c16, cand, nc, nx, load<f32>(two + (<usize>i << 2)), cn, cest);
+    let tf16 = max<f64>(<f64>b16 + 2 * e1, e1);
+    if (bias != 0) {
+      // The candidates' estimates biased in place, the best with its slot's term.
+      let bb: f32 = 0;
+      b16 = Infinity;
+      for (let r = 0; r < nc; r++) {
+        const bs = load<f32>(bias + (<usize>load<i32>(cand + (<usize>r << 2)) << 2));
+        const v = load<f32>(cest + (<usize>r << 2)) + bs;
+        store<f32>(cest + (<usize>r << 2), v);
+        if (v < b16) { b16 = v; bb = bs; }
+      }
+      tf16 = biasedReach(biasedUpper(<f64>b16, <f64>bb, e1), e1);
+    }
+    const tv16 = upF32(tf16);
     // One slot left in the 16-bit window: it wins (every other is strictly farther); its distance four rows at a time.
     let left = 0, only = -1;
     for (let r = 0; r < nc; r++) if (load<f32>(cest + (<usize>r << 2)) <= tv16) { left++; only = load<i32>(cand + (<usize>r << 2)); }
@@ -247,12 +266,12 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
       const s = load<i32>(cand + (<usize>r << 2));
       if (!(load<f32>(cest + (<usize>r << 2)) <= tv16)) continue;
       if ((s >> 3) != cb) {
-        if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), 0);
+        if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), bias);
         cb = s >> 3; bits = 0;
       }
       bits |= 1 << (s & 7);
     }
-    if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), 0);
+    if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), bias);
   }
   if (nd > 0) {
     for (let r = nd; r < 4; r++) store<i32>(DECIDED + (<usize>r << 2), load<i32>(DECIDED + (<usize>(nd - 1) << 2)));
@@ -308,11 +327,13 @@ function gathered(qr: usize, dp: i32, c16: usize, cand: usize, nc: i32, nx: f32,
 }
 
 /** The 8-bit pass: every row's best estimate (per lane, with its index) and second best; every estimate kept in est. */
-function tiles8(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, xn: usize, k8: usize, xo2: usize, state: usize, est: usize): void {
-  if (ASC_FEATURE_RELAXED_SIMD) tiles8R(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est);
+function tiles8(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, xn: usize, k8: usize, xo2: usize, state: usize, est: usize,
+  bias: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) tiles8R(qx8, d4, n, q8c, kb, cnq, xn, k8, xo2, state, est, bias);
 }
 
-function tiles8R(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, xn: usize, k8: usize, xo2: usize, state: usize, est: usize): void {
+function tiles8R(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, xn: usize, k8: usize, xo2: usize, state: usize, est: usize,
+  bias: usize): void {
   const estRow = <usize>kb << 5;
   const rb = <usize>d4, blockBytes = <usize>d4 * BLOCK;
   let superBlocks = SUPER_BYTES / <i32>blockBytes;
@@ -326,6 +347,7 @@ function tiles8R(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, x
         const cb = q8c + <usize>b * blockBytes;
         const cn0 = v128.load(cnq + (<usize>b << 5)), cn1 = v128.load(cnq + (<usize>b << 5), 16);
         const i0 = i32x4.add(i32x4.splat(b * BLOCK), lane), i1 = i32x4.add(i0, i32x4.splat(4));
+        const bv0 = bias != 0 ? v128.load(bias + (<usize>b << 5)) : f32x4.splat(0), bv1 = bias != 0 ? v128.load(bias + (<usize>b << 5), 16) : f32x4.splat(0);
         for (let i = g; i < gEnd; i += 4) {
           const r0 = qx8 + <usize>i * rb, r1 = r0 + rb, r2 = r1 + rb, r3 = r2 + rb;
           let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
@@ -339,10 +361,10 @@ function tiles8R(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, x
             a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, c0, a30); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, c1, a31);
             cp += 32;
           }
-          finish8(i, a00, a01, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
-          finish8(i + 1, a10, a11, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
-          finish8(i + 2, a20, a21, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
-          finish8(i + 3, a30, a31, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1);
+          finish8(i, a00, a01, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1, bias, bv0, bv1);
+          finish8(i + 1, a10, a11, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1, bias, bv0, bv1);
+          finish8(i + 2, a20, a21, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1, bias, bv0, bv1);
+          finish8(i + 3, a30, a31, xn, k8, xo2, cn0, cn1, state, est, estRow, b, i0, i1, bias, bv0, bv1);
         }
       }
     }
@@ -351,14 +373,14 @@ function tiles8R(qx8: usize, d4: i32, n: i32, q8c: usize, kb: i32, cnq: usize, x
 
 // @ts-ignore: decorator
 @inline function finish8(i: i32, a0: v128, a1: v128, xn: usize, k8: usize, xo2: usize, cn0: v128, cn1: v128, state: usize, est: usize,
-  estRow: usize, b: i32, i0: v128, i1: v128): void {
+  estRow: usize, b: i32, i0: v128, i1: v128, bias: usize, bv0: v128, bv1: v128): void {
   const ri = <usize>i;
   const nxv = f32x4.splat(load<f32>(xn + (ri << 2))), kv = f32x4.splat(load<f32>(k8 + (ri << 2))), ov = f32x4.splat(load<f32>(xo2 + (ri << 2)));
   const e0 = f32x4.sub(f32x4.add(nxv, cn0), f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(a0), kv), ov));
   const e1 = f32x4.sub(f32x4.add(nxv, cn1), f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(a1), kv), ov));
   const st = state + ri * 48;
-  track(st, e0, i0);
-  track(st, e1, i1);
+  if (bias != 0) { track(st, f32x4.add(e0, bv0), i0); track(st, f32x4.add(e1, bv1), i1); }
+  else { track(st, e0, i0); track(st, e1, i1); }
   const ep = est + ri * estRow + (<usize>b << 5);
   v128.store(ep, e0); v128.store(ep, e1, 16);
 }

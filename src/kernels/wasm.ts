@@ -29,7 +29,7 @@ export interface KernelExports {
   assignQCentroidBytes(kb: number, d: number): number;
   packCentroidsQ8(packed: number, kb: number, d: number, k: number, qc: number, q8: number, info8: number): number;
   assignRowsQ8(x: number, n: number, d: number, packed: number, kb: number, cn: number, k: number, cnq: number, info: number,
-    q8: number, info8: number, scratch: number, outIndex: number, outDist: number, est: number): number;
+    q8: number, info8: number, scratch: number, outIndex: number, outDist: number, est: number, bias: number): number;
   assignQ8CentroidBytes(kb: number, d: number, k: number): number;
   assignQ8ScratchBytes(n: number, d: number, kb: number): number;
   probeQ8(reps: number, eight: number): number;
@@ -878,9 +878,9 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     if (qcp && estRows >= 64) R = Math.min(R, estRows);
     const rows = Math.min(R, Math.ceil(n / 4) * 4);
     const estp = qcp && estRows >= 64 ? ar.alloc(rows * kPad * 4) : 0;
-    // The relaxed build puts an 8-bit stage (relaxed SIMD's i8 dot-add) before the 16-bit filter (no bias; estimates kept).
+    // The relaxed build puts an 8-bit stage (relaxed SIMD's i8 dot-add) before the 16-bit filter (estimates kept).
     let q8p = 0, i8p = 0;
-    if (estp && !bias && dot8()) {
+    if (estp && dot8()) {
       q8p = ar.alloc(ex.assignQ8CentroidBytes(kb, dim, k)); i8p = ar.alloc(64);
       if (!ex.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = 0;
     }
@@ -895,7 +895,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       xv.set(data.subarray(a * dim, b * dim));
       if (r4 > r) xv.fill(0, r * dim);
       if (qcp) {
-        let np = q8p ? ex.assignRowsQ8(xp, r4, dim, pp, kb, cnp, k, cnqp, qip, q8p, i8p, sp, ip, dp, estp) : -2;
+        let np = q8p ? ex.assignRowsQ8(xp, r4, dim, pp, kb, cnp, k, cnqp, qip, q8p, i8p, sp, ip, dp, estp, bpp) : -2;
         if (np === -2) np = ex.assignRowsQ(xp, r4, dim, pp, kb, cnp, k, qcp, cnqp, qip, sp, ip, dp, estp, bpp);
         else filterStats.eight += r;
         if (np < 0) filterStats.fallbacks++;
