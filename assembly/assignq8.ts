@@ -1,13 +1,14 @@
 import { sqNormRow } from './common';
 import { DECIDED, biasedReach, biasedUpper, candidates, exact4, quantizeRow, readState, resetStates, stBest, stSecond, stSlot, track, upF32 } from './assignq';
 
-// An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8 at
-// their own power of two, centroids to 7-bit codes u ∈ [0, 127] over per-dimension offsets o with one power-of-two
-// step t (c ≈ o + t·u), so that i32x4.relaxed_dot_i8x16_i7x16_add_s gives x̃·u exactly in every engine. With
-// x·c = x·o + x·(c − o), the estimate ‖x‖² + ‖c‖² − 2(x·o + t·x̃·u) is off by at most 2(‖x − x̃‖·max‖c − o‖ +
-// ‖x̃‖·max‖c − o − t·u‖) plus f32 rounding: E8. A row whose best estimate beats its second by more than 2E8 has
-// the f32 kernel's winner; otherwise the centroids within the window get 16-bit dots (their i16 rows as the
-// 16-bit filter rounds them, gathered four at a time), those within that window's 2E exact f32 distances.
+// An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8
+// (x̃ = s8·q, s8 = max |x| / 127), centroids to 7-bit codes u ∈ [0, 127] over per-dimension minima o with one step
+// t (c̃ = o + t·u), so that i32x4.relaxed_dot_i8x16_i7x16_add_s gives q·u exactly in every engine. With the
+// centroids' per-dimension midpoints m, x·c ≈ x·m + x̃·(o − m) + t·x̃·u, off by (x − x̃)·(c − m) + x̃·(c − c̃), at
+// most ‖x − x̃‖·max‖c − m‖ + ‖x̃‖·max‖c − c̃‖; twice that plus the f32 rounding is E8. A row whose best estimate
+// beats its second by more than 2E8 has the f32 kernel's winner; otherwise the centroids within the window get
+// 16-bit dots (their i16 rows as the 16-bit filter rounds them, gathered four at a time), those within that
+// window's 2E exact f32 distances. With a bias both windows are assignq's biased ones.
 
 const BLOCK: i32 = 8;
 const SUPER_BYTES: i32 = 192 * 1024;
@@ -85,7 +86,8 @@ export function assignQ8ScratchBytes(n: i32, d: i32, kb: i32): i32 {
 /**
  * From the packed f32 centroids and packCentroidsQ's qc: at q8 the 7-bit codes (kb blocks, per 4 dims 32 bytes:
  * [c0 × 4 dims] … [c7 × 4 dims]), then each real centroid's i16 values in a row of d rounded up to even (qc's
- * values), then the offsets o (f32 × d). info8 (f64 × 4): t, max ‖c − o‖, max ‖c − o − t·u‖ (upper bounds), ‖o‖.
+ * values), then the minima o and the midpoints m (f32 × d each). info8 (f64 × 6, norms rounded up): t, max ‖c − o‖,
+ * max ‖c − o − t·u‖, max ‖c − m‖, ‖m‖, ‖o − m‖.
  * Returns 0 without relaxed SIMD or when a value is not finite or the step is out of range, else 1.
  */
 export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usize, q8: usize, info8: usize): i32 {
