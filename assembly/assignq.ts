@@ -346,7 +346,7 @@ export function rowError(meta: usize, d: i32, nx: f32, info: usize, two: usize):
 
 /** Row i of x: at x + i·stride, or at rp[i] when rp ≠ 0. */
 // @ts-ignore: decorator
-@inline function rowAt(x: usize, stride: usize, rp: usize, i: usize): usize {
+@inline export function rowAt(x: usize, stride: usize, rp: usize, i: usize): usize {
   return rp != 0 ? <usize>load<u32>(rp + (i << 2)) : x + i * stride;
 }
 

@@ -1,5 +1,6 @@
 import { sqNormRow } from './common';
-import { DECIDED, biasedReach, biasedUpper, candidates, exact4, quantizeRow, readState, resetStates, stBest, stSecond, stSlot, track, upF32 } from './assignq';
+import { DECIDED, assignQScratchBytes, assignQWithEstimates, biasedReach, biasedUpper, candidates, exact4, quantizeRow, readState, resetStates, rowAt, rowError,
+  stBest, stSecond, stSlot, track, upF32 } from './assignq';
 
 // An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8
 // (x̃ = s8·q, s8 = max |x| / 127), centroids to 7-bit codes u ∈ [0, 127] over per-dimension minima o with one step
@@ -86,8 +87,8 @@ export function assignQ8ScratchBytes(n: i32, d: i32, kb: i32): i32 {
 /**
  * From the packed f32 centroids and packCentroidsQ's qc: at q8 the 7-bit codes (kb blocks, per 4 dims 32 bytes:
  * [c0 × 4 dims] … [c7 × 4 dims]), then each real centroid's i16 values in a row of d rounded up to even (qc's
- * values), then the minima o and the midpoints m (f32 × d each). info8 (f64 × 6, norms rounded up): t, max ‖c − o‖,
- * max ‖c − o − t·u‖, max ‖c − m‖, ‖m‖, ‖o − m‖.
+ * values), then the minima o and the midpoints m (f32 × d each). info8 (f64 × 8, norms rounded up): t, max ‖c − o‖,
+ * max ‖c − o − t·u‖, max ‖c − m‖, ‖m‖, ‖o − m‖, kb, k (the layout's, for calls over a prefix of the blocks).
  * Returns 0 without relaxed SIMD or when a value is not finite or the step is out of range, else 1.
  */
 export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usize, q8: usize, info8: usize): i32 {
@@ -141,6 +142,8 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
   store<f64>(info8, Math.sqrt(mm * w) * (1 + 1e-15), 24);
   store<f64>(info8, Math.sqrt(mn * w) * (1 + 1e-15), 32);
   store<f64>(info8, Math.sqrt(om * w) * (1 + 1e-15), 40);
+  store<f64>(info8, <f64>kb, 48);
+  store<f64>(info8, <f64>k, 56);
   return 1;
 }
 
@@ -153,14 +156,57 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
  */
 export function assignRowsQ8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
   q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize, bias: usize): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, est, bias);
+  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0, 0, 0, bias);
   return -2;
 }
 
+/** Scratch of assignQ8WithEstimates (either stage) for n rows (a multiple of 4) and kb blocks. */
+export function filterScratchBytes(n: i32, d: i32, kb: i32): i32 {
+  return max(assignQScratchBytes(n, d), assignQ8ScratchBytes(n, d, kb));
+}
+
+/**
+ * assignQWithEstimates (its contract, the same bits) with the 8-bit first stage when q8 ≠ 0 (packCentroidsQ8's output for
+ * these centroids; kb may be a prefix of its blocks, k ≤ the real slots in them) and the rows take it; else the 16-bit
+ * filter. With the stage, err receives each row's E8 and est the 8-bit estimates, raised for the slots whose 16-bit
+ * estimate was computed to that estimate − E16 + E8 (rounded down) where higher: each still ≥ D − err. scratch:
+ * filterScratchBytes(n, d, kb).
+ */
+export function assignQ8WithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
+  info: usize, q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize,
+  meta: usize, nx: usize, rp: usize, ks: usize, kd: usize, bias: usize): i32 {
+  eightLast = false;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (q8 != 0) {
+      const r = assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd, bias);
+      if (r != -2) { eightLast = true; return r; }
+    }
+  }
+  return assignQWithEstimates(x, n, d, packed, kb, cn, k, qc, cnq, info, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd, bias);
+}
+
+/** Whether the last assignQ8WithEstimates call took the 8-bit stage. */
+let eightLast = false;
+
+/** Whether the last assignQ8WithEstimates call took the 8-bit stage (the bounded kernels count its rows). */
+export function tookEight(): bool {
+  return eightLast;
+}
+
+/** v rounded down to f32. */
+// @ts-ignore: decorator
+@inline function downF32(v: f64): f32 {
+  let f = <f32>v;
+  if (<f64>f > v) f = f > 0 ? reinterpret<f32>(reinterpret<i32>(f) - 1) : f == 0 ? <f32>-1.401298464324817e-45 : reinterpret<f32>(reinterpret<i32>(f) + 1);
+  return f;
+}
+
 function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
-  q8c: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize, bias: usize): i32 {
+  q8c: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize,
+  nxIn: usize, rp: usize, ks: usize, kd: usize, bias: usize): i32 {
   const d4 = d4Of(d), dp = (d + 1) & ~1, qstride = <usize>dp << 1, stride = <usize>d << 2;
-  const c16 = q8c + <usize>kb * <usize>d4 * BLOCK, off = c16 + <usize>k * <usize>dp * 2, mid = off + (<usize>d << 2);
+  const kbAll = <i32>load<f64>(info8, 48), kAll = <i32>load<f64>(info8, 56);
+  const c16 = q8c + <usize>kbAll * <usize>d4 * BLOCK, off = c16 + <usize>kAll * <usize>dp * 2, mid = off + (<usize>d << 2);
   const xn = (scratch + 15) & ~<usize>15;                   // f32 × n: ‖x‖²
   const two = xn + (<usize>n << 2);                         // f32 × n: 2·s·sc of the 16-bit rounding
   const k8 = two + (<usize>n << 2);                         // f32 × n: 2·s8·t
@@ -168,8 +214,8 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const e16 = (xo2 + (<usize>n << 2) + 7) & ~<usize>7;      // f64 × n: E of the 16-bit estimates
   const e8 = e16 + (<usize>n << 3);                         // f64 × n: E8
   const state = (e8 + (<usize>n << 3) + 15) & ~<usize>15;   // 48 bytes per row: tiles' best / index / second
-  const qx = state + <usize>n * 48;                         // i16 rows
-  const qx8 = qx + <usize>n * qstride;                      // i8 rows (d rounded up to 4)
+  const qx = qxIn != 0 ? qxIn : state + <usize>n * 48;     // i16 rows
+  const qx8 = state + <usize>n * 48 + <usize>n * qstride;                      // i8 rows (d rounded up to 4)
   const cand = (qx8 + <usize>n * <usize>d4 + 15) & ~<usize>15; // i32 × kPad: a row's candidate slots
   const cest = cand + (<usize>kb * BLOCK << 2);             // f32 × kPad: their 16-bit estimates
   const t = load<f64>(info8), cmo = load<f64>(info8, 8), ec8 = load<f64>(info8, 16), cmm = load<f64>(info8, 24);
@@ -177,10 +223,11 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const cm = load<f64>(info, 24), ct = load<f64>(info, 8);
   const w = 1 + <f64>(d + 4) * U;
   for (let i = 0; i < n; i++) {
-    const row = x + <usize>i * stride;
-    const nx = sqNormRow(row, d);
+    const row = rowAt(x, stride, rp, i);
+    const nx = nxIn != 0 ? load<f32>(nxIn + (<usize>i << 2)) : sqNormRow(row, d);
     store<f32>(xn + (<usize>i << 2), nx);
-    const eb = quantizeRow(row, d, nx, info, qx + <usize>i * qstride, two + (<usize>i << 2));
+    const eb = metaIn != 0 ? rowError(metaIn + <usize>i * 24, d, nx, info, two + (<usize>i << 2))
+      : quantizeRow(row, d, nx, info, qx + <usize>i * qstride, two + (<usize>i << 2));
     if (eb < 0) return -2;
     store<f64>(e16 + (<usize>i << 3), eb);
     // The i8 row x̃ = s8·q (s8 = max |x| / 127), ‖x̃‖ and ‖x − x̃‖ (f64, rounded up) and, with the centroids'
@@ -214,10 +261,14 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     // As in the 16-bit filter: the window, with a bias the biased one (assignq's biasedUpper / biasedReach).
     let tf = max<f64>(<f64>b1 + 2 * e, e);
     if (bias != 0) tf = bi >= 0 ? biasedReach(biasedUpper(<f64>b1, <f64>load<f32>(bias + (<usize>bi << 2)), e), e) : Infinity;
+    if (err != 0) store<f64>(err + (<usize>i << 3), e);
     if (bi >= 0 && (bias != 0 ? <f64>b2 > tf : <f64>b2 - <f64>b1 > 2 * e && <f64>b2 > e)) {
       store<i32>(outIndex + (<usize>i << 2), bi);
-      store<i32>(DECIDED + (<usize>nd << 2), i);
-      if (++nd == 4) { exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == bi) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
+      else {
+        store<i32>(DECIDED + (<usize>nd << 2), i);
+        if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      }
       continue;
     }
     np++;
@@ -234,11 +285,19 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
         if ((bits & (1 << l)) && b * BLOCK + l < k) { store<i32>(cand + (<usize>nc << 2), b * BLOCK + l); nc++; }
       }
     }
-    const row = x + <usize>i * stride;
+    const row = rowAt(x, stride, rp, i);
     const nx = load<f32>(xn + (<usize>i << 2));
     const e1 = load<f64>(e16 + (<usize>i << 3));
     let b16 = gathered(qx + <usize>i * qstride, dp, c16, cand, nc, nx, load<f32>(two + (<usize>i << 2)), cn, cest);
     let tf16 = max<f64>(<f64>b16 + 2 * e1, e1);
+    if (err != 0) {
+      // Kept estimates answer for D − E8: a 16-bit one as (estimate − E16) + E8 where that is higher.
+      const lift = e - e1;
+      for (let r = 0; r < nc; r++) {
+        const p = er + (<usize>load<i32>(cand + (<usize>r << 2)) << 2);
+        store<f32>(p, max<f32>(load<f32>(p), downF32(<f64>load<f32>(cest + (<usize>r << 2)) + lift)));
+      }
+    }
     if (bias != 0) {
       // The candidates' estimates biased in place, the best with its slot's term.
       let bb: f32 = 0;
@@ -257,8 +316,11 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     for (let r = 0; r < nc; r++) if (load<f32>(cest + (<usize>r << 2)) <= tv16) { left++; only = load<i32>(cand + (<usize>r << 2)); }
     if (left == 1) {
       store<i32>(outIndex + (<usize>i << 2), only);
-      store<i32>(DECIDED + (<usize>nd << 2), i);
-      if (++nd == 4) { exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == only) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
+      else {
+        store<i32>(DECIDED + (<usize>nd << 2), i);
+        if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
+      }
       continue;
     }
     store<i32>(outIndex + (<usize>i << 2), -1);
@@ -268,16 +330,16 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
       const s = load<i32>(cand + (<usize>r << 2));
       if (!(load<f32>(cest + (<usize>r << 2)) <= tv16)) continue;
       if ((s >> 3) != cb) {
-        if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), bias);
+        if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, ord, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), bias);
         cb = s >> 3; bits = 0;
       }
       bits |= 1 << (s & 7);
     }
-    if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, 0, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), bias);
+    if (bits != 0) candidates(row, d, packed, cb, nx, cn, k, bits, ord, outIndex + (<usize>i << 2), outDist + (<usize>i << 2), bias);
   }
   if (nd > 0) {
     for (let r = nd; r < 4; r++) store<i32>(DECIDED + (<usize>r << 2), load<i32>(DECIDED + (<usize>(nd - 1) << 2)));
-    exact4(x, stride, 0, d, packed, cn, xn, outIndex, outDist);
+    exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist);
   }
   return np;
 }

@@ -1,5 +1,6 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates, biasedReach, biasedUpper, estimate, exactBlock, gatherRounded, quantizeRow, tileLoop, upF32 } from './assignq';
+import { assignQ8WithEstimates, filterScratchBytes, tookEight } from './assignq8';
+import { biasedReach, biasedUpper, estimate, exactBlock, gatherRounded, quantizeRow, tileLoop, upF32 } from './assignq';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -60,7 +61,7 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
  *  the filter's scratch and per-row error bounds. */
 // @ts-ignore: decorator
 @inline function fullBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 64;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + filterScratchBytes(RUN, d, kb) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 64;
 }
 
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path (with the
@@ -84,11 +85,13 @@ const FULL_TILES_DEN: i32 = 4;
  * row is computed in full (as in the first call), whatever its bounds say; all its bounds are renewed. qr / meta
  * (0 = none; with xsq): every row as roundRows rounds it, read in place by the rows that go through the filter
  * in full. cs (0 = none): the centroids unpacked, k × d in slot order (row p holds centroid ord[p]), read for the
- * distances to the previous centroids instead of the packed blocks' strided values.
+ * distances to the previous centroids instead of the packed blocks' strided values. q8 / info8 (0 = none; with qc):
+ * packCentroidsQ8's output, for the 8-bit stage of the rows computed in full (assignQ8WithEstimates); info[4]
+ * receives the rows that took it.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize, cs: usize): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize, cs: usize, q8: usize, info8: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -114,17 +117,18 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
 
   let fresh = true;
   if (full == 0) for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
-  let qRows = 0, qExact = 0;
+  let qRows = 0, qExact = 0, q8Rows = 0;
   if (fresh) {
     for (let q0 = 0; q0 < n; q0 += RUN) {
       const qe = fullRun(x, min(RUN, n - q0), 0, q0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, fw,
-        outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq);
-      if (qe >= 0) { qRows += min(RUN, n - q0); qExact += qe; }
+        outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq, q8, info8);
+      if (qe >= 0) { qRows += min(RUN, n - q0); qExact += qe; if (tookEight()) q8Rows += min(RUN, n - q0); }
     }
     store<i32>(info, 0);
     store<i32>(info, n * kb, 4);
     store<i32>(info, qRows, 8);
     store<i32>(info, qExact, 12);
+    store<i32>(info, q8Rows, 16);
     return;
   }
 
@@ -198,8 +202,8 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   // Rows that need most groups: the brute-force kernel is cheaper than the group tiles.
   for (let q0 = 0; q0 < nf; q0 += RUN) {
     const qe = fullRun(x, min(RUN, nf - q0), fullIds + (<usize>q0 << 2), 0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now,
-      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq);
-    if (qe >= 0) { qRows += min(RUN, nf - q0); qExact += qe; }
+      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq, q8, info8);
+    if (qe >= 0) { qRows += min(RUN, nf - q0); qExact += qe; if (tookEight()) q8Rows += min(RUN, nf - q0); }
   }
   blocks += nf * kb;
   // Pending rows in runs of RUN (their data stays in cache); per run and group, the rows that need the
@@ -340,6 +344,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   store<i32>(info, blocks, 4);
   store<i32>(info, qRows, 8);
   store<i32>(info, qExact, 12);
+  store<i32>(info, q8Rows, 16);
 }
 
 const NONE: i32 = 0x7fffffff;
@@ -374,7 +379,7 @@ const NONE: i32 = 0x7fffffff;
  */
 function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, fw: usize,
-  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize): i32 {
+  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize, q8: usize, info8: usize): i32 {
   const stride = <usize>d << 2;
   const rowAll = <usize>kb * BLOCK << 2;
   const all = fw;                                           // f32 × RUN × kb·8: the run's distances
@@ -390,7 +395,7 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
   if (!pre && (ids != 0 || m4 > m)) xs = gatherRows(x, stride, m, ids, i0, fx);
   if (qc != 0) {
     const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
-    const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15;
+    const eb = (qs + <usize>filterScratchBytes(RUN, d, kb) + 15) & ~<usize>15;
     const qstride = <usize>((d + 1) & ~1) << 1;
     let rq = eb + (<usize>RUN << 3), rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;
     let rn = rm + <usize>RUN * 24, rp = rn + (<usize>RUN << 2);
@@ -398,7 +403,7 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
       // Consecutive rows, a multiple of 4: read where they are.
       rq = qr + <usize>i0 * qstride; rm = meta + <usize>i0 * 24; rn = xsq + (<usize>i0 << 2); rp = 0;
     } else if (pre) gatherRounded(x, d, m, ids, i0, qr, meta, xsq, rq, rm, rn, rp, fx);
-    const np = assignQWithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
+    const np = assignQ8WithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, q8, info8, qs, ib, db, ord, all, eb,
       pre ? rq : 0, pre ? rm : 0, pre ? rn : 0, pre ? rp : 0, 0, 0, bias);
     if (np >= 0) {
       fullFromEstimates(m, ids, i0, kb, ord, gsz, G, assign, lower, epoch, now, xnorm, cmax, d, all, ib, db, eb, outIndex, outDist);

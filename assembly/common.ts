@@ -35,10 +35,11 @@
   return fold4(s0, s1, s2, s3);
 }
 
-/** acc + a·b per lane: fused in the relaxed build, mul then add otherwise (every f32 tile uses this one). */
+/** acc + a·b per lane: fused in the relaxed build (FUSED, set per target in asconfig.json), mul then add otherwise
+ *  (every f32 tile uses this one; the dot8 build has relaxed SIMD for its 8-bit dot only, and simd's bits). */
 // @ts-ignore: decorator
 @inline export function fmadd(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  if (ASC_FEATURE_RELAXED_SIMD && FUSED) return f32x4.relaxed_madd(a, b, acc);
   else return f32x4.add(acc, f32x4.mul(a, b));
 }
 

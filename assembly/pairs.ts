@@ -1,5 +1,6 @@
 import { assignRows } from './assign';
-import { assignQScratchBytes, assignQWithEstimates, gatherRounded, nextUp } from './assignq';
+import { gatherRounded, nextUp } from './assignq';
+import { assignQ8WithEstimates, filterScratchBytes, tookEight } from './assignq8';
 import { boundFrom, gatherRows, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
@@ -25,7 +26,7 @@ const SLACK: f64 = 1e-11;
  *  filter's scratch, per-row E, the run's rounded rows with their meta, norms, addresses and known distances. */
 // @ts-ignore: decorator
 @inline function runBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + assignQScratchBytes(RUN, d) + RUN * (8 + ((d + 1) & ~1) * 2 + 40) + 160;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + filterScratchBytes(RUN, d, kb) + RUN * (8 + ((d + 1) & ~1) * 2 + 40) + 160;
 }
 
 /** Bytes of scratch assignPairs needs for n rows of d values and kb blocks. */
@@ -67,11 +68,12 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
  * centroids as packCentroidsQ packs them; qr / meta (0 = none): every row rounded by roundRows. full ≠ 0 (or no
  * row with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
  * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter, of
- * those the rows that needed its exact pass].
+ * those the rows that needed its exact pass, rows through its 8-bit stage]. q8 / info8 (0 = none; with qc):
+ * packCentroidsQ8's output for that stage (assignQ8WithEstimates).
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, unit: f32, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
-  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize): void {
+  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize, q8: usize, info8: usize): void {
   const stride = <usize>d << 2;
   const rowL = <usize>k << 1;
   const dots = (scratch + 15) & ~<usize>15;                // f32 × n: x_i · c_assign[i]
@@ -146,20 +148,21 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     store<i32>(sorted + (<usize>o << 2), i);
     store<i32>(c, o + 1);
   }
-  let blocks = 0, qRows = 0, qExact = 0;
+  let blocks = 0, qRows = 0, qExact = 0, q8Rows = 0;
   for (let q0 = 0; q0 < np; q0 += RUN) {
     const m = min(RUN, np - q0);
     const ids = sorted + (<usize>q0 << 2);
     const p = load<i32>(pl + (<usize>load<i32>(ids) << 2));
     blocks += m * p;
     const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, unit, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo,
-      xsq != 0 ? qr : 0, meta, xsq);
-    if (qe >= 0) { qRows += m; qExact += qe; }
+      xsq != 0 ? qr : 0, meta, xsq, q8, info8);
+    if (qe >= 0) { qRows += m; qExact += qe; if (tookEight()) q8Rows += m; }
   }
   store<i32>(info, skipped);
   store<i32>(info, blocks, 4);
   store<i32>(info, qRows, 8);
   store<i32>(info, qExact, 12);
+  store<i32>(info, q8Rows, 16);
 }
 
 /** f32 at or above v (NaN stays NaN). */
@@ -237,7 +240,7 @@ function openPrefix(lo: usize, unit: f32, from: usize, tmp: usize, dcu: usize, k
  */
 function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, unit: f32, dcd: usize, dcum: usize, ubA: usize, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize,
-  qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize): i32 {
+  qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize, q8: usize, info8: usize): i32 {
   const stride = <usize>d << 2;
   const qstride = <usize>((d + 1) & ~1) << 1;
   const kq = min(k, p * BLOCK);
@@ -248,7 +251,7 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const db = ib + (<usize>RUN << 2);                        // f32 × RUN: their distances
   const fx = (db + (<usize>RUN << 2) + 15) & ~<usize>15;    // f32 × (RUN + 4) × d: gathered rows
   const qs = (fx + <usize>(RUN + 4) * stride + 15) & ~<usize>15;
-  const eb = (qs + <usize>assignQScratchBytes(RUN, d) + 15) & ~<usize>15; // f64 × RUN: E per row
+  const eb = (qs + <usize>filterScratchBytes(RUN, d, (k + 7) >> 3) + 15) & ~<usize>15; // f64 × RUN: E per row
   const rq = eb + (<usize>RUN << 3);                        // i16 × RUN × d (even): the run's rounded rows (qr ≠ 0)
   const rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;   // f64 × 3 × RUN: their meta
   const rn = rm + <usize>RUN * 24;                          // f32 × RUN: their ‖x‖²
@@ -270,7 +273,7 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
     }
   }
   let np = -1;
-  if (qc != 0) np = assignQWithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, qs, ib, db, ord, all, eb,
+  if (qc != 0) np = assignQ8WithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, q8, info8, qs, ib, db, ord, all, eb,
     gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd, 0);
   if (np < 0 && !gather) gatherRows(x, stride, m, ids, 0, fx); // the filter refused the run: assignRows on gathered rows
   const exact = np < 0;

@@ -324,7 +324,7 @@ function pqAssign256(x: usize, n: i32, d: i32, m: i32, cb: usize, t2: usize, cn:
 // @ts-ignore: decorator
 @inline function sqdiff(x: v128, c: v128, acc: v128): v128 {
   const t = f32x4.sub(x, c);
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(t, t, acc);
+  if (ASC_FEATURE_RELAXED_SIMD && FUSED) return f32x4.relaxed_madd(t, t, acc);
   else return f32x4.add(acc, f32x4.mul(t, t));
 }
 

@@ -84,7 +84,7 @@ function fmt(g: number): string {
 }
 
 async function main(): Promise<void> {
-  const builds = (['simd', 'relaxed', 'scalar'] as const).filter(isBuildSupported);
+  const builds = (['simd', 'dot8', 'relaxed', 'scalar'] as const).filter(isBuildSupported);
   const kernels: Kernels[] = [];
   for (const b of builds) kernels.push(await loadKernels({ build: b }));
   console.log(`ivfkit kernel bench — ${typeof process !== 'undefined' ? `node ${process.version}` : ''}; builds: ${builds.join(', ')}; median of ${RUNS} runs, GFLOP/s from CPU time (wall-clock in brackets; the machine may be shared)`);

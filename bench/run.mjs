@@ -67,7 +67,7 @@ function parseArgs(argv) {
   o.jsRuns = Math.min(o.jsRuns, o.runs);
   o.peerFilter = o.peers ? new Set(o.peers.split(',')) : undefined;
   o.buildList = (o.builds ?? o.build).split(',');
-  for (const b of o.buildList) if (!['auto', 'simd', 'relaxed', 'scalar'].includes(b)) throw new Error(`--build(s): expected auto, simd, relaxed or scalar, got ${b}`);
+  for (const b of o.buildList) if (!['auto', 'simd', 'dot8', 'relaxed', 'scalar'].includes(b)) throw new Error(`--build(s): expected auto, simd, dot8, relaxed or scalar, got ${b}`);
   o.nodeList = (o.nodes ? o.nodes.split(',') : []).map(otherNode);
   return o;
 }
@@ -207,7 +207,7 @@ function runJob(job, w, files, opts, env, outDir) {
   if (job.impl === 'ivfkit') {
     const flags = [];
     // Relaxed SIMD needs a flag before Node 22 (V8 11.4 shipped it); later Nodes reject the flag.
-    if (build === 'relaxed' && (job.node?.major ?? +process.versions.node.split('.')[0]) < 22) flags.push('--experimental-wasm-relaxed-simd');
+    if ((build === 'relaxed' || build === 'dot8') && (job.node?.major ?? +process.versions.node.split('.')[0]) < 22) flags.push('--experimental-wasm-relaxed-simd');
     if (opts.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(WORK, 'profiles')}`, `--cpu-prof-name=${w.id}-${task}-${build}-t${job.threads}-${Date.now()}.cpuprofile`);
     return child(job.node?.path ?? process.execPath, [...flags, join(HERE, 'peers/ivfkit.mjs'), JSON.stringify(spec)], {}, opts.timeoutSeconds);
   }

@@ -1,4 +1,4 @@
-// Compiles assembly/ into the SIMD, relaxed-SIMD and scalar builds, then embeds each .wasm as a
+// Compiles assembly/ into the SIMD, dot8 (SIMD + relaxed SIMD's 8-bit dot), relaxed-SIMD and scalar builds, then embeds each .wasm as a
 // base64 string module under src/kernels/generated/ (the one loading strategy that works with no
 // configuration in Node, Deno, Bun, browsers and bundlers). Also copies them into dist/ when present.
 import { execFileSync } from 'node:child_process';
@@ -13,7 +13,7 @@ const gen = join(root, 'src', 'kernels', 'generated');
 mkdirSync(join(root, 'build'), { recursive: true });
 mkdirSync(gen, { recursive: true });
 
-for (const target of ['simd', 'relaxed', 'scalar']) {
+for (const target of ['simd', 'dot8', 'relaxed', 'scalar']) {
   execFileSync(process.execPath, [asc, '--config', 'asconfig.json', '--target', target], { cwd: root, stdio: 'inherit' });
   const bytes = readFileSync(join(root, 'build', `ivfkit-${target}.wasm`));
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);

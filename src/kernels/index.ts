@@ -1,4 +1,5 @@
 import { IvfkitError } from '../util/errors.js';
+import * as dot8Wasm from './generated/dot8.js';
 import * as relaxedWasm from './generated/relaxed.js';
 import * as scalarWasm from './generated/scalar.js';
 import * as simdWasm from './generated/simd.js';
@@ -12,9 +13,9 @@ export { createReferenceKernels } from './reference.js';
 export { createWasmKernels, DEFAULT_BLOCK_BYTES } from './wasm.js';
 
 /** A wasm build of the kernels. */
-export type WasmBuild = 'simd' | 'relaxed' | 'scalar';
+export type WasmBuild = 'simd' | 'dot8' | 'relaxed' | 'scalar';
 
-/** Build used when none is asked for: SIMD if the runtime validates it, else scalar. */
+/** Build used when none is asked for: dot8 if the runtime validates it, else SIMD, else scalar. */
 export const DEFAULT_KERNEL_BUILD: KernelBuildRequest = 'auto';
 
 /** Options of {@link loadKernels} beyond the build choice. */
@@ -29,7 +30,7 @@ export interface LoadWasmKernelsOptions extends LoadKernelsOptions {
   qFilter?: QFilter;
 }
 
-const sources: Record<WasmBuild, { base64: string }> = { simd: simdWasm, relaxed: relaxedWasm, scalar: scalarWasm };
+const sources: Record<WasmBuild, { base64: string }> = { simd: simdWasm, dot8: dot8Wasm, relaxed: relaxedWasm, scalar: scalarWasm };
 const bytesCache = new Map<WasmBuild, Uint8Array>();
 const moduleCache = new Map<WasmBuild, WebAssembly.Module>();
 const modulePromises = new Map<WasmBuild, Promise<WebAssembly.Module>>();
@@ -60,16 +61,16 @@ export function isBuildSupported(build: WasmBuild): boolean {
   return v;
 }
 
-/** Resolves 'auto' to 'simd' or 'scalar' and checks that an explicit wasm build validates here. */
+/** Resolves 'auto' to 'dot8', 'simd' or 'scalar' and checks that an explicit wasm build validates here. */
 export function resolveBuild(build: KernelBuildRequest = DEFAULT_KERNEL_BUILD): KernelBuild {
   if (build === 'reference') return build;
-  if (build === 'auto') return isBuildSupported('simd') ? 'simd' : 'scalar';
-  if (build !== 'simd' && build !== 'relaxed' && build !== 'scalar') {
-    throw new IvfkitError('invalid-argument', `build: expected 'auto', 'simd', 'relaxed', 'scalar' or 'reference', got ${String(build)}`);
+  if (build === 'auto') return isBuildSupported('dot8') ? 'dot8' : isBuildSupported('simd') ? 'simd' : 'scalar';
+  if (build !== 'simd' && build !== 'dot8' && build !== 'relaxed' && build !== 'scalar') {
+    throw new IvfkitError('invalid-argument', `build: expected 'auto', 'simd', 'dot8', 'relaxed', 'scalar' or 'reference', got ${String(build)}`);
   }
   if (!isBuildSupported(build)) {
     throw new IvfkitError('unsupported', `build '${build}': expected a runtime whose WebAssembly.validate accepts it, got false` +
-      (build === 'relaxed' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''));
+      (build === 'relaxed' || build === 'dot8' ? ' (Node 20 needs --experimental-wasm-relaxed-simd)' : ''));
   }
   return build;
 }
@@ -105,8 +106,10 @@ export function getWasmModuleSync(build: KernelBuildRequest = DEFAULT_KERNEL_BUI
 }
 
 /**
- * Loads the kernels (cached per build). 'auto' = SIMD if `WebAssembly.validate` accepts it, else
- * scalar; 'relaxed' (fused multiply-add, rounds differently) only when asked for; 'reference' = plain TS.
+ * Loads the kernels (cached per build). 'auto' = the first build `WebAssembly.validate` accepts of 'dot8' (SIMD
+ * plus relaxed SIMD's 8-bit dot product, which the assignment filter uses where the engine runs it natively; the same
+ * bits as 'simd'), 'simd' and 'scalar'; 'relaxed' (fused multiply-add, rounds differently) only when asked for;
+ * 'reference' = plain TS.
  */
 export async function loadKernels(opts: LoadWasmKernelsOptions = {}): Promise<Kernels> {
   const build = resolveBuild(opts.build);

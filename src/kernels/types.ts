@@ -1,12 +1,12 @@
 /** Which implementation backs a {@link Kernels} object. */
-export type KernelBuild = 'simd' | 'relaxed' | 'scalar' | 'reference';
+export type KernelBuild = 'simd' | 'dot8' | 'relaxed' | 'scalar' | 'reference';
 
-/** What {@link loadKernels} accepts: a concrete build, or 'auto' (SIMD if the runtime validates it, else scalar). */
+/** What {@link loadKernels} accepts: a concrete build, or 'auto' (dot8, else SIMD, else scalar: the first the runtime validates). */
 export type KernelBuildRequest = 'auto' | KernelBuild;
 
 /** Options of `loadKernels` / `loadKernelsSync`. */
 export interface LoadKernelsOptions {
-  /** Which build to load. Default {@link DEFAULT_KERNEL_BUILD} ('auto'). Relaxed SIMD is used only when asked for. */
+  /** Which build to load. Default {@link DEFAULT_KERNEL_BUILD} ('auto'). The fused multiply-add of 'relaxed' is used only when asked for. */
   build?: KernelBuildRequest;
 }
 
@@ -221,7 +221,7 @@ export interface Kernels {
   filtersPlain(dim: number, k: number): boolean;
   /** Counters of the 16-bit filter since the kernels were made: rows assigned through it (plain and bounded calls), rows that needed
    *  exact distances to several near centroids, and row blocks sent whole to the f32 kernel (non-finite or
-   *  out-of-range values); `eight`: rows that took the relaxed build's 8-bit first stage (where the engine runs
+   *  out-of-range values); `eight`: rows that took the dot8 and relaxed builds' 8-bit first stage (where the engine runs
    *  relaxed SIMD's 8-bit dot-add natively, or with `qFilter: 'on'`). Absent for builds without the filter. */
   readonly filterStats?: { rows: number; exact: number; fallbacks: number; eight: number };
   /** ‖q − b_i‖² for every row b_i of `base`; with several queries (q of nq·dim values), nq × n values,

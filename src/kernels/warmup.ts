@@ -1,7 +1,7 @@
 import type { Accumulators, AssignBounds } from './types.js';
 import { createWasmKernels, type QFilter } from './wasm.js';
 
-type WasmBuild = 'simd' | 'relaxed' | 'scalar';
+type WasmBuild = 'simd' | 'dot8' | 'relaxed' | 'scalar';
 
 /**
  * Runs the hot kernels of k-means training a few times on small synthetic inputs, in `instance`, a

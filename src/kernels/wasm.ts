@@ -39,12 +39,13 @@ export interface KernelExports {
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number, qr: number, meta: number, cs: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number, qr: number, meta: number, cs: number,
+    q8: number, info8: number): void;
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
     assign: number, lower: number, unit: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number, q8: number, info8: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -130,7 +131,7 @@ export const Q_FILTER_MIN_K = 16;
 export type QFilter = 'auto' | 'on' | 'off';
 
 /** Whether plain l2 assignment of `dim`-value rows to k centroids takes the 16-bit filter. */
-export function filterApplies(build: 'simd' | 'relaxed' | 'scalar', qFilter: QFilter, dim: number, k: number): boolean {
+export function filterApplies(build: 'simd' | 'dot8' | 'relaxed' | 'scalar', qFilter: QFilter, dim: number, k: number): boolean {
   return build !== 'scalar' && (qFilter === 'on' || (qFilter === 'auto' && dim >= Q_FILTER_MIN_DIM && k >= Q_FILTER_MIN_K));
 }
 
@@ -149,14 +150,14 @@ function dot8Native(ex: KernelExports): boolean {
 }
 
 /** Wraps one wasm instance as {@link Kernels}. `blockBytes` bounds the rows copied in per step. */
-export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'relaxed' | 'scalar',
+export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' | 'dot8' | 'relaxed' | 'scalar',
   blockBytes = DEFAULT_BLOCK_BYTES, module?: WebAssembly.Module, qFilter: QFilter = 'auto'): Kernels {
   const ex = instance.exports as unknown as KernelExports;
   const ar = new Arena(ex), arena = ar;
-  // The relaxed build's 8-bit first stage, where the engine runs its dot-add natively (qFilter 'on': always);
+  // The dot8 and relaxed builds' 8-bit first stage, where the engine runs its dot-add natively (qFilter 'on': always);
   // probed on first use.
   let dot8Known: boolean | undefined;
-  const dot8 = (): boolean => (dot8Known ??= build === 'relaxed' && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex)));
+  const dot8 = (): boolean => (dot8Known ??= (build === 'dot8' || build === 'relaxed') && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex)));
   const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
     sums: BigInt64Array; prev: Int32Array }>();
   const rowsPerBlock = (dim: number, align = 1): number => {
@@ -800,18 +801,25 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       qcp = a.alloc(e.assignQCentroidBytes(kb, dim)); cnqp = a.alloc(kPad * 4); qip = a.alloc(32);
       if (!e.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { a.release(m0); qcp = cnqp = qip = 0; filterStats.fallbacks++; }
     }
+    // …with the 8-bit first stage where the engine runs it natively.
+    let q8p = 0, i8p = 0;
+    if (qcp && dot8()) {
+      q8p = a.alloc(e.assignQ8CentroidBytes(kb, dim, k)); i8p = a.alloc(64);
+      if (!e.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = i8p = 0;
+    }
     // Runs of pending rows take it too when they need many blocks per row (8 on average; rows of 256+ values):
     // with few blocks, or short rows, rounding the rows and the exact pass cost more than it saves. 'on': always.
     const qRun = qFilter === 'on' ? 1 : dim >= 256 ? 8 : 0;
-    const dlp = a.alloc(plan.decay.length * 8), infop = a.alloc(16);
+    const dlp = a.alloc(plan.decay.length * 8), infop = a.alloc(32);
     a.f64(dlp, plan.decay.length).set(plan.decay);
     const sp = a.alloc(scratchBytes);
     const gsz = plan.groupSize / 8, now = plan.now, cmax = plan.cmax;
     const count = (): Int32Array => {
-      const info = a.i32(infop, 4);
+      const info = a.i32(infop, 5);
       if (qcp) {
         filterStats.rows += info[2]!;
         filterStats.exact += info[3]!;
+        filterStats.eight += info[4]!;
       }
       return info;
     };
@@ -819,7 +827,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false,
         qrp = 0, metap = 0): Int32Array {
         e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq,
-          full ? 1 : 0, qrp, metap, cp);
+          full ? 1 : 0, qrp, metap, cp, q8p, i8p);
         return count();
       },
       posp,
@@ -827,7 +835,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       pairs(xp: number, r: number, asp: number, lop: number, unit: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number,
         dp: number, xsq: number, full: boolean, qrp: number, metap: number): Int32Array {
         e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, unit, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
-          qrp, metap);
+          qrp, metap, q8p, i8p);
         return count();
       },
     };

@@ -14,10 +14,10 @@ const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 
 // `reports`: the runtime the fixtures print (both Nodes say node). Relaxed SIMD ships without a flag from Node 22 on.
 const runtimes: Array<{ name: string; reports: string; cmd: () => string; args: string[]; builds: RegExp }> = [
-  { name: 'node', reports: 'node', cmd: () => process.execPath, args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,(relaxed,scalar eight=same-bits dot8=(native|emulated)|scalar)$/m },
-  { name: `node ${NODE_LTS}`, reports: 'node', cmd: () => nodeLts(root), args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar eight=same-bits dot8=(native|emulated)$/m },
-  { name: 'deno', reports: 'deno', cmd: () => bin('deno'), args: ['run', 'test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar eight=same-bits dot8=(native|emulated)$/m },
-  { name: 'bun', reports: 'bun', cmd: () => bin('bun'), args: ['test/fixtures/smoke.mjs'], builds: /auto=simd builds=simd,relaxed,scalar eight=same-bits dot8=(native|emulated)$/m },
+  { name: 'node', reports: 'node', cmd: () => process.execPath, args: ['test/fixtures/smoke.mjs'], builds: /auto=(simd builds=simd,scalar|dot8 builds=simd,dot8,relaxed,scalar eight=same-bits dot8=(native|emulated))$/m },
+  { name: `node ${NODE_LTS}`, reports: 'node', cmd: () => nodeLts(root), args: ['test/fixtures/smoke.mjs'], builds: /auto=dot8 builds=simd,dot8,relaxed,scalar eight=same-bits dot8=(native|emulated)$/m },
+  { name: 'deno', reports: 'deno', cmd: () => bin('deno'), args: ['run', 'test/fixtures/smoke.mjs'], builds: /auto=dot8 builds=simd,dot8,relaxed,scalar eight=same-bits dot8=(native|emulated)$/m },
+  { name: 'bun', reports: 'bun', cmd: () => bin('bun'), args: ['test/fixtures/smoke.mjs'], builds: /auto=dot8 builds=simd,dot8,relaxed,scalar eight=same-bits dot8=(native|emulated)$/m },
 ];
 
 describe('kernels in every runtime', () => {
@@ -76,16 +76,23 @@ describe('the same models in every runtime', () => {
     const [node, ...others] = runtimes.map(run);
     others.push(await inChromium());
     const names = [...runtimes.map((r) => r.name), 'chromium'];
-    expect(Object.keys(node!.digests).sort()).toEqual(['cosineSq', 'ivfpq', 'pairs']);
+    expect(Object.keys(node!.digests).sort()).toEqual(['balancedOn', 'cosineSq', 'ivfpq', 'pairs', 'pairsOn']);
     for (const v of Object.values(node!.digests)) expect(v).toMatch(/^[0-9a-f]{8}$/);
-    expect(new Set(Object.values(node!.digests)).size).toBe(3);
-    // The paths the digests are meant to cover were taken (a policy change must not drop them silently).
-    expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd' });
+    expect(new Set(Object.values(node!.digests)).size).toBe(4);    // pairs and pairsOn: the same model
+    expect(node!.digests.pairsOn).toBe(node!.digests.pairs);
+    // The paths the digests are meant to cover were taken (a policy change must not drop them silently). Node 20
+    // (no relaxed SIMD without a flag) runs the SIMD build; the others the dot8 build, whose 8-bit stage the filter
+    // forced on takes (pairsOn, balancedOn): the same bits as Node 20's 16-bit filter alone.
+    expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd', eightOn: 0 });
     expect(node!.used.groups as number).toBeGreaterThanOrEqual(2);  // the IVF k-means of both trainLocal runs
     expect(node!.used.filteredRows as number).toBeGreaterThan(1000);
+    // Rows computed in full may differ: the 8-bit stage's estimates leave looser bounds for later steps.
+    const { build: _b, eightOn: _e, filteredRows: _f, ...paths } = node!.used;
     others.forEach((o, i) => {
       expect(o.digests, names[i + 1]).toEqual(node!.digests);
-      expect(o.used, names[i + 1]).toEqual(node!.used);
+      expect(o.used, names[i + 1]).toMatchObject({ ...paths, build: 'dot8' });
+      expect(o.used.filteredRows as number).toBeGreaterThan(1000);
+      expect(o.used.eightOn as number, `${names[i + 1]}: rows through the 8-bit stage`).toBeGreaterThan(1000);
     });
   }, 600_000);
 });

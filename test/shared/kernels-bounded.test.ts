@@ -311,16 +311,17 @@ describe.each(variants)('assignAccumulateBounded, $label', ({ label, load }) => 
   let K: Kernels;
   it('loads', async () => {
     K = await load();
-    if (label.startsWith('auto')) expect(['simd', 'scalar']).toContain(K.build);
+    if (label.startsWith('auto')) expect(['dot8', 'simd', 'scalar']).toContain(K.build);
   });
 
   it.each(cases)('$name: brute-force bits and valid bounds on every call', (c) => {
-    const before = K.filterStats?.rows ?? 0;
+    const before = K.filterStats?.rows ?? 0, eight = K.filterStats?.eight ?? 0;
     const infos = runBounded(K, c, sequence(c));
     // Rows computed in full (every row of the first call) take the 16-bit filter wherever a plain assignment
-    // would (blocks with a NaN row go to the f32 kernel whole).
+    // would (blocks with a NaN row go to the f32 kernel whole); with qFilter 'on' the dot8 build's 8-bit stage first.
     if (K.filterStats && K.filtersPlain(c.d, c.k) && c.x.every(Number.isFinite)) {
       expect(K.filterStats.rows - before, 'rows through the 16-bit filter').toBeGreaterThanOrEqual(c.x.length / c.d);
+      if (K.build === 'dot8' && label.includes('filter on')) expect(K.filterStats.eight - eight, 'rows through the 8-bit stage').toBeGreaterThan(0);
     }
     if (!c.roundingDominates) expect(Math.max(...infos.map((f) => f.skipped)), 'rows skipped in some call').toBeGreaterThan(0);
   });
@@ -633,11 +634,15 @@ const pairVariants = [
   { label: 'auto, 16-bit filter on', load: () => loadKernels({ build: 'auto', qFilter: 'on' }) },
 ];
 
-describe.each(pairVariants)('boundedSession with pair bounds, $label', ({ load }) => {
+describe.each(pairVariants)('boundedSession with pair bounds, $label', ({ label, load }) => {
   it.each(cases.filter((c) => c.biasScale === undefined))('$name: brute-force bits every step, every kept bound a true lower bound', async (c) => {
     const K = await load();
     const n = c.x.length / c.d, kb = Math.ceil(c.k / 8);
+    const eight = K.filterStats?.eight ?? 0;
     const infos = runPairs(K, c);
+    if (K.build === 'dot8' && label.includes('filter on') && c.x.every(Number.isFinite)) {
+      expect(K.filterStats!.eight - eight, 'rows through the 8-bit stage').toBeGreaterThan(0);
+    }
     expect(infos[0], 'the first step computes every row').toEqual({ skipped: 0, blocks: n * kb });
     for (const f of infos) expect(f.blocks).toBeLessThanOrEqual(n * kb);
     if (!c.roundingDominates && c.jumps === undefined && c.k >= 20) {

@@ -9,7 +9,7 @@ import type { Accumulators, Kernels } from '../../src/kernels/index.js';
 // every wasm build against the plain-TS reference, bit for bit.
 
 const ref = loadKernelsSync({ build: 'reference' });
-const builds = (['simd', 'scalar', 'relaxed'] as const).filter((b) => b !== 'relaxed' || isBuildSupported('relaxed'));
+const builds = (['simd', 'scalar', 'dot8', 'relaxed'] as const).filter((b) => (b !== 'relaxed' && b !== 'dot8') || isBuildSupported(b));
 
 function rand(seed: number, len: number, scale = 3, ints = false): Float32Array {
   const rng = createRng(seed, 7);

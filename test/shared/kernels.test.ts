@@ -9,7 +9,7 @@ import type { Accumulators, Kernels } from '../../src/kernels/index.js';
 // assign/pqAssign and is compared with a tolerance there.
 
 const ref = loadKernelsSync({ build: 'reference' });
-const builds = (['simd', 'scalar', 'relaxed'] as const).filter((b) => b !== 'relaxed' || isBuildSupported('relaxed'));
+const builds = (['simd', 'scalar', 'dot8', 'relaxed'] as const).filter((b) => (b !== 'relaxed' && b !== 'dot8') || isBuildSupported(b));
 const TINY = 256; // bytes per block: forces many blocks (chunk boundaries) on small inputs
 
 function randn(seed: number, len: number, opts: { ints?: boolean; nanRows?: number[]; dim?: number } = {}): Float32Array {
@@ -274,8 +274,9 @@ describe.each(builds)('kernels %s build', (build) => {
 });
 
 describe('kernel loading', () => {
-  it("'auto' is SIMD where it validates, never relaxed", async () => {
-    expect(resolveBuild('auto')).toBe(isBuildSupported('simd') ? 'simd' : 'scalar');
+  it("'auto' is dot8, else SIMD, where it validates, never relaxed", async () => {
+    expect(resolveBuild('auto')).toBe(isBuildSupported('dot8') ? 'dot8' : isBuildSupported('simd') ? 'simd' : 'scalar');
+    expect(isBuildSupported('dot8')).toBe(isBuildSupported('relaxed'));
     expect((await loadKernels()).build).toBe(resolveBuild('auto'));
   });
 

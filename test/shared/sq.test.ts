@@ -52,7 +52,7 @@ describe('trainSq', () => {
 
 describe('sqBounds kernel: every build equals the reference bit for bit', () => {
   const ref = loadKernelsSync({ build: 'reference' });
-  const builds = (['simd', 'scalar', 'relaxed'] as const).filter((b) => b !== 'relaxed' || isBuildSupported('relaxed'));
+  const builds = (['simd', 'scalar', 'dot8', 'relaxed'] as const).filter((b) => (b !== 'relaxed' && b !== 'dot8') || isBuildSupported(b));
   const withBlock = async (build: (typeof builds)[number], blockBytes?: number): Promise<Kernels> =>
     createWasmKernels(await WebAssembly.instantiate(await getWasmModule(build), {}), build, blockBytes);
 
