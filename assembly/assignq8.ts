@@ -18,16 +18,16 @@ const U: f64 = 5.9604644775390625e-8; // 2^-24
 /** Dims per i32 chunk of a 16-bit dot (qmax keeps 128 products within i32). */
 const CHUNK16: i32 = 128;
 const LANES = memory.data(16, 16);
-/** roundRow8's results: s8, ‖x̃‖², ‖x − x̃‖², x·m + x̃·(o − m) (f64 each). */
+/** roundRow8's results: s8, Σ q² (exact), Σ fl(x − fl(s8·q))² and x·m + x̃·(o − m) (f32 sums, as f64). */
 const RM = memory.data(32, 8);
 const TAIL = memory.data(48, 16);
 
 /**
- * Rounds a row to i8 at s8 = max |x| / 127 (rounded to f32) into qr (d rounded up to 4, zero-padded); at meta: s8,
- * ‖x̃‖², ‖x − x̃‖² and x·m + x̃·(o − m) in f64 (x̃ = q·s8; products of f32 values and |q| ≤ 127 are exact in f64,
- * the sums' rounding is left to the caller). −1 when the row is not finite or zero scales are out of range.
+ * Rounds a row to i8 at s8 = max |x| / 127 (rounded to f32) into qr (d rounded up to 4, zero-padded); at meta: s8, Σ q²
+ * (exact: ‖x̃‖ = s8·√Σq², x̃ = s8·q), Σ e′² with e′ = fl(x − fl(s8·q)) (f32 lanes), and fl(x·m + s8·(q·om)) (f32 lanes;
+ * om = fl(o − m)); the caller bounds their rounding. −1 when the row is not finite or the scale is out of range.
  */
-function roundRow8(row: usize, d: i32, qr: usize, off: usize, mid: usize, meta: usize): i32 {
+function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: usize): i32 {
   let mv = f32x4.splat(0);
   const d4 = d & ~3;
   for (let j = 0; j < d4; j += 4) mv = f32x4.pmax(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
@@ -36,39 +36,41 @@ function roundRow8(row: usize, d: i32, qr: usize, off: usize, mid: usize, meta: 
   if (!(mx <= 3.4028234663852886e38)) return -1;
   const s8 = mx > 0 ? <f32>(<f64>mx / 127) : <f32>1;
   if (!(s8 >= 1e-30)) return -1;
-  const inv = f32x4.splat(1 / s8), sd = f64x2.splat(<f64>s8);
+  const inv = f32x4.splat(1 / s8), sv = f32x4.splat(s8);
   const lo = i32x4.splat(-127), hi = i32x4.splat(127);
-  const z = f64x2.splat(0);
-  let st = z, se = z, xa = z;
+  let sq = i32x4.splat(0), se = f32x4.splat(0), ax = se, aq = se;
   const dq = (d + 3) & ~3;
   for (let j = 0; j < dq; j += 4) {
     const p = row + (<usize>j << 2);
     let v: v128, m: v128, o: v128;
-    if (j + 4 <= d) { v = v128.load(p); m = v128.load(mid + (<usize>j << 2)); o = v128.load(off + (<usize>j << 2)); }
+    if (j + 4 <= d) { v = v128.load(p); m = v128.load(mid + (<usize>j << 2)); o = v128.load(omp + (<usize>j << 2)); }
     else {
       memory.fill(TAIL, 0, 48);
       memory.copy(TAIL, p, <usize>(d - j) << 2); memory.copy(TAIL + 16, mid + (<usize>j << 2), <usize>(d - j) << 2);
-      memory.copy(TAIL + 32, off + (<usize>j << 2), <usize>(d - j) << 2);
+      memory.copy(TAIL + 32, omp + (<usize>j << 2), <usize>(d - j) << 2);
       v = v128.load(TAIL); m = v128.load(TAIL, 16); o = v128.load(TAIL, 32);
     }
     const qi = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)))));
     const q16 = i16x8.narrow_i32x4_s(qi, qi);
     store<u32>(qr + <usize>j, <u32>i32x4.extract_lane(i8x16.narrow_i16x8_s(q16, q16), 0));
     const qf = f32x4.convert_i32x4_s(qi);
-    const r0 = f64x2.mul(f64x2.promote_low_f32x4(qf), sd), r1 = f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(qf, qf, 2, 3, 0, 1)), sd);
-    const x0 = f64x2.promote_low_f32x4(v), x1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-    const m0 = f64x2.promote_low_f32x4(m), m1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(m, m, 2, 3, 0, 1));
-    const o0 = f64x2.promote_low_f32x4(o), o1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(o, o, 2, 3, 0, 1));
-    const e0 = f64x2.sub(x0, r0), e1 = f64x2.sub(x1, r1);
-    st = f64x2.add(st, f64x2.add(f64x2.mul(r0, r0), f64x2.mul(r1, r1)));
-    se = f64x2.add(se, f64x2.add(f64x2.mul(e0, e0), f64x2.mul(e1, e1)));
-    xa = f64x2.add(xa, f64x2.add(f64x2.add(f64x2.mul(x0, m0), f64x2.mul(r0, f64x2.sub(o0, m0))), f64x2.add(f64x2.mul(x1, m1), f64x2.mul(r1, f64x2.sub(o1, m1)))));
+    const e = f32x4.sub(v, f32x4.mul(qf, sv));
+    sq = i32x4.add(sq, i32x4.mul(qi, qi));
+    se = f32x4.add(se, f32x4.mul(e, e));
+    ax = f32x4.add(ax, f32x4.mul(v, m));
+    aq = f32x4.add(aq, f32x4.mul(qf, o));
   }
   store<f64>(meta, <f64>s8);
-  store<f64>(meta, f64x2.extract_lane(st, 0) + f64x2.extract_lane(st, 1), 8);
-  store<f64>(meta, f64x2.extract_lane(se, 0) + f64x2.extract_lane(se, 1), 16);
-  store<f64>(meta, f64x2.extract_lane(xa, 0) + f64x2.extract_lane(xa, 1), 24);
+  store<f64>(meta, <f64>i32x4.extract_lane(sq, 0) + <f64>i32x4.extract_lane(sq, 1) + <f64>i32x4.extract_lane(sq, 2) + <f64>i32x4.extract_lane(sq, 3), 8);
+  store<f64>(meta, <f64>hsum(se), 16);
+  store<f64>(meta, <f64>(hsum(ax) + s8 * hsum(aq)), 24);
   return 0;
+}
+
+/** (a0 + a1) + (a2 + a3) in f32. */
+// @ts-ignore: decorator
+@inline function hsum(a: v128): f32 {
+  return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
 }
 
 // @ts-ignore: decorator
@@ -76,7 +78,7 @@ function roundRow8(row: usize, d: i32, qr: usize, off: usize, mid: usize, meta: 
 
 /** Bytes of packCentroidsQ8's output for kb blocks, k centroids of d values. */
 export function assignQ8CentroidBytes(kb: i32, d: i32, k: i32): i32 {
-  return kb * d4Of(d) * BLOCK + k * ((d + 1) & ~1) * 2 + d * 8 + 64;
+  return kb * d4Of(d) * BLOCK + k * ((d + 1) & ~1) * 2 + d * 12 + 64;
 }
 
 /** Scratch of assignRowsQ8 for n rows (n a multiple of 4) and kb blocks. */
@@ -104,7 +106,9 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
       lo = min<f32>(lo, v); hi = max<f32>(hi, v);
     }
     store<f32>(off + (<usize>j << 2), lo);
-    store<f32>(mid + (<usize>j << 2), <f32>((<f64>lo + <f64>hi) * 0.5));
+    const mj = <f32>((<f64>lo + <f64>hi) * 0.5);
+    store<f32>(mid + (<usize>j << 2), mj);
+    store<f32>(mid + (<usize>(d + j) << 2), lo - mj);
     range = max<f64>(range, <f64>hi - <f64>lo);
   }
   const t = range > 0 ? range / 127 : 1;
@@ -233,19 +237,21 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     // The i8 row x̃ = s8·q (s8 = max |x| / 127), ‖x̃‖ and ‖x − x̃‖ (f64, rounded up) and, with the centroids'
     // midpoints m: x·c ≈ x·m + x̃·(o − m) + t·x̃·u, off by (x − x̃)·(c − m) + x̃·(c − o − t·u).
     const qr = qx8 + <usize>i * <usize>d4;
-    const r8 = roundRow8(row, d, qr, off, mid, RM);
+    const r8 = roundRow8(row, d, qr, mid, mid + (<usize>d << 2), RM);
     if (r8 < 0) return -2;
-    const s8 = load<f64>(RM), st = load<f64>(RM, 8), se = load<f64>(RM, 16), xa = load<f64>(RM, 24);
+    const s8 = load<f64>(RM), sq = load<f64>(RM, 8), se = load<f64>(RM, 16), xa = load<f64>(RM, 24);
     if (!(s8 * t >= 1e-30 && s8 * t <= 1e30)) return -2;
-    const wf = 1 + <f64>(d + 4) * 2.3e-16;
-    const xt = Math.sqrt(st * wf) * (1 + 1e-15), ex = Math.sqrt(se * wf) * (1 + 1e-15);
+    // ‖x̃‖ = s8·√Σq² (f64, two roundings); |x_j − x̃_j − e′_j| ≤ u·|x̃_j| (the product's rounding; the difference is
+    // exact or within u of e′_j), so ‖x − x̃‖ ≤ ‖e′‖(1 + u) + u·‖x̃‖, with ‖e′‖² ≤ its f32 sum · w.
+    const xt = s8 * Math.sqrt(sq) * (1 + 1e-15);
+    const ex = (Math.sqrt(se * w) * (1 + 3 * U) + U * xt) * (1 + 1e-12);
     const xr = Math.sqrt(<f64>nx * w) * (1 + U);
     const big = max<f64>(xr, xt) + max<f64>(cm, ct);
-    const aAbs = xr * mn + xt * omn;                          // bounds |x·m + x̃·(o − m)|
+    const aAbs = xr * mn + xt * omn * (1 + U);                // bounds Σ|x_j·m_j| + Σ|x̃_j·om_j| (om within u of o − m)
     const dotAbs = xt * (cmo + ec8);                          // bounds |t·x̃·u|
-    // 2·(quantization error) + the f32 kernel's rounding and this estimate's (f32 sums of the two terms, k8's
-    // rounding; the f64 sums: 2.3e-16·d of their magnitudes).
-    const e = (2 * (ex * cmm + xt * ec8) + <f64>(2 * d + 64) * U * big * big + 16 * U * (aAbs + dotAbs) + <f64>d * 4.6e-16 * (aAbs + dotAbs)) * (1 + 1e-6) + 1e-30;
+    // 2·(quantization error) + the f32 kernel's rounding and this estimate's: the f32 lanes of xa ((d/4 + 6)·u of the
+    // terms' magnitudes, and om's rounding), the combination of the two terms and k8's rounding.
+    const e = (2 * (ex * cmm + xt * ec8) + <f64>(2 * d + 64) * U * big * big + 16 * U * (aAbs + dotAbs) + <f64>(d + 8) * U * aAbs) * (1 + 1e-6) + 1e-30;
     store<f64>(e8 + (<usize>i << 3), e);
     store<f32>(k8 + (<usize>i << 2), <f32>(2 * s8 * t));
     store<f32>(xo2 + (<usize>i << 2), <f32>(2 * xa));

@@ -127,6 +127,14 @@ const MANY_BLOCK_BYTES = 256 * 1024;
 export const Q_FILTER_MIN_DIM = 64;
 /** …and at least this many centroids. */
 export const Q_FILTER_MIN_K = 16;
+/**
+ * …and its 8-bit first stage (dot8 and relaxed builds, where the engine runs the 8-bit dot natively) at least this many
+ * centroids ('auto'). Its tile costs half the 16-bit one, but the rows it leaves undecided (most of them in k-means,
+ * whose centroids sit close together) pay for 16-bit dots of ~30 window slots, its estimates leave looser bounds, and
+ * its rows are rounded again on every call: measured under Node 24 in one process, k-means with k 1,024 ran 12–27 %
+ * faster (d 128; workload E, d 768: 25–40 %), with k 256 from 13 % faster (Fashion-MNIST) to 10–40 % slower (A).
+ */
+export const Q8_MIN_K = 512;
 /** When plain l2 assignment uses the 16-bit filter: 'auto' by size, 'on' always (SIMD builds), 'off' never. */
 export type QFilter = 'auto' | 'on' | 'off';
 
@@ -158,6 +166,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
   // probed on first use.
   let dot8Known: boolean | undefined;
   const dot8 = (): boolean => (dot8Known ??= (build === 'dot8' || build === 'relaxed') && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex)));
+  const eightFor = (k: number): boolean => (qFilter === 'on' || k >= Q8_MIN_K) && dot8();
   const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
     sums: BigInt64Array; prev: Int32Array }>();
   const rowsPerBlock = (dim: number, align = 1): number => {
@@ -803,7 +812,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     }
     // …with the 8-bit first stage where the engine runs it natively.
     let q8p = 0, i8p = 0;
-    if (qcp && dot8()) {
+    if (qcp && eightFor(k)) {
       q8p = a.alloc(e.assignQ8CentroidBytes(kb, dim, k)); i8p = a.alloc(64);
       if (!e.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = i8p = 0;
     }
@@ -888,7 +897,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     const estp = qcp && estRows >= 64 ? ar.alloc(rows * kPad * 4) : 0;
     // The relaxed build puts an 8-bit stage (relaxed SIMD's i8 dot-add) before the 16-bit filter (estimates kept).
     let q8p = 0, i8p = 0;
-    if (estp && dot8()) {
+    if (estp && eightFor(k)) {
       q8p = ar.alloc(ex.assignQ8CentroidBytes(kb, dim, k)); i8p = ar.alloc(64);
       if (!ex.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = 0;
     }
