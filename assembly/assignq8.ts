@@ -26,8 +26,9 @@ const TAIL = memory.data(48, 16);
  * Rounds a row to i8 at s8 = max |x| / 127 (rounded to f32) into qr (d rounded up to 4, zero-padded); at meta: s8, Σ q²
  * (exact: ‖x̃‖ = s8·√Σq², x̃ = s8·q), Σ e′² with e′ = fl(x − fl(s8·q)) (f32 lanes), and fl(x·m + s8·(q·om)) (f32 lanes;
  * om = fl(o − m)); the caller bounds their rounding. −1 when the row is not finite or the scale is out of range.
+ * term = false: no row term (mid, omp unread; 0 stored).
  */
-function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: usize): i32 {
+function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: usize, term: bool = true): i32 {
   let mv = f32x4.splat(0);
   const d4 = d & ~3;
   for (let j = 0; j < d4; j += 4) mv = f32x4.pmax(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
@@ -42,12 +43,14 @@ function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: 
   const dq = (d + 3) & ~3;
   for (let j = 0; j < dq; j += 4) {
     const p = row + (<usize>j << 2);
-    let v: v128, m: v128, o: v128;
-    if (j + 4 <= d) { v = v128.load(p); m = v128.load(mid + (<usize>j << 2)); o = v128.load(omp + (<usize>j << 2)); }
-    else {
+    let v: v128, m = f32x4.splat(0), o = m;
+    if (j + 4 <= d) {
+      v = v128.load(p);
+      if (term) { m = v128.load(mid + (<usize>j << 2)); o = v128.load(omp + (<usize>j << 2)); }
+    } else {
       memory.fill(TAIL, 0, 48);
-      memory.copy(TAIL, p, <usize>(d - j) << 2); memory.copy(TAIL + 16, mid + (<usize>j << 2), <usize>(d - j) << 2);
-      memory.copy(TAIL + 32, omp + (<usize>j << 2), <usize>(d - j) << 2);
+      memory.copy(TAIL, p, <usize>(d - j) << 2);
+      if (term) { memory.copy(TAIL + 16, mid + (<usize>j << 2), <usize>(d - j) << 2); memory.copy(TAIL + 32, omp + (<usize>j << 2), <usize>(d - j) << 2); }
       v = v128.load(TAIL); m = v128.load(TAIL, 16); o = v128.load(TAIL, 32);
     }
     const qi = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)))));
@@ -65,6 +68,64 @@ function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: 
   store<f64>(meta, <f64>hsum(se), 16);
   store<f64>(meta, <f64>(hsum(ax) + s8 * hsum(aq)), 24);
   return 0;
+}
+
+/**
+ * The part of roundRow8 that depends on the row alone, for a session's rows rounded once: each row's i8 values at
+ * r8 (d rounded up to 4 per row) and at m8 (f64 × 3) s8, Σ q² and Σ e′² as roundRow8 stores them (s8 = NaN for a row
+ * that cannot be rounded). Returns the number of such rows (n without relaxed SIMD, nothing written).
+ */
+export function roundRows8(x: usize, n: i32, d: i32, r8: usize, m8: usize): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return roundRowsR(x, n, d, r8, m8);
+  return n;
+}
+
+function roundRowsR(x: usize, n: i32, d: i32, r8: usize, m8: usize): i32 {
+  const d4 = d4Of(d), stride = <usize>d << 2;
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
+    const mt = m8 + <usize>i * 24;
+    if (roundRow8(x + <usize>i * stride, d, r8 + <usize>i * <usize>d4, 0, 0, RM, false) < 0) { store<f64>(mt, NaN); bad++; }
+    else memory.copy(mt, RM, 24);
+  }
+  return bad;
+}
+
+/**
+ * Gathers m rows rounded by roundRows8 for a run (row r is ids[r], or i0 + r when ids = 0) into rq8 / rm8; rows m .. m
+ * rounded up to 4 get a zero row's rounding (q = 0, s8 = 1).
+ */
+export function gatherRounded8(d: i32, m: i32, ids: usize, i0: i32, r8: usize, m8: usize, rq8: usize, rm8: usize): void {
+  const d4 = <usize>d4Of(d);
+  for (let r = 0; r < m; r++) {
+    const i = <usize>(ids != 0 ? load<i32>(ids + (<usize>r << 2)) : i0 + r);
+    memory.copy(rq8 + <usize>r * d4, r8 + i * d4, d4);
+    memory.copy(rm8 + <usize>r * 24, m8 + i * 24, 24);
+  }
+  for (let r = m; r < ((m + 3) & ~3); r++) {
+    memory.fill(rq8 + <usize>r * d4, 0, d4);
+    store<f64>(rm8 + <usize>r * 24, 1); store<f64>(rm8 + <usize>r * 24, 0, 8); store<f64>(rm8 + <usize>r * 24, 0, 16);
+  }
+}
+
+/** roundRow8's row term fl(x·m + s8·(q·om)) for a row already rounded to qr at s8, with the same f32 lanes. */
+function rowTerm8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, s8: f32): f32 {
+  let ax = f32x4.splat(0), aq = ax;
+  const dq = (d + 3) & ~3;
+  for (let j = 0; j < dq; j += 4) {
+    let v: v128, m: v128, o: v128;
+    if (j + 4 <= d) { v = v128.load(row + (<usize>j << 2)); m = v128.load(mid + (<usize>j << 2)); o = v128.load(omp + (<usize>j << 2)); }
+    else {
+      memory.fill(TAIL, 0, 48);
+      memory.copy(TAIL, row + (<usize>j << 2), <usize>(d - j) << 2); memory.copy(TAIL + 16, mid + (<usize>j << 2), <usize>(d - j) << 2);
+      memory.copy(TAIL + 32, omp + (<usize>j << 2), <usize>(d - j) << 2);
+      v = v128.load(TAIL); m = v128.load(TAIL, 16); o = v128.load(TAIL, 32);
+    }
+    const qf = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(qr + <usize>j))));
+    ax = f32x4.add(ax, f32x4.mul(v, m));
+    aq = f32x4.add(aq, f32x4.mul(qf, o));
+  }
+  return hsum(ax) + s8 * hsum(aq);
 }
 
 /** (a0 + a1) + (a2 + a3) in f32. */
@@ -160,7 +221,7 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
  */
 export function assignRowsQ8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
   q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, est: usize, bias: usize): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0, 0, 0, bias);
+  if (ASC_FEATURE_RELAXED_SIMD) return assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, 0, est, 0, 0, 0, 0, 0, 0, 0, bias, 0, 0);
   return -2;
 }
 
@@ -174,15 +235,15 @@ export function filterScratchBytes(n: i32, d: i32, kb: i32): i32 {
  * these centroids; kb may be a prefix of its blocks, k ≤ the real slots in them) and the rows take it; else the 16-bit
  * filter. With the stage, err receives each row's E8 and est the 8-bit estimates, raised for the slots whose 16-bit
  * estimate was computed to that estimate − E16 + E8 (rounded down) where higher: each still ≥ D − err. scratch:
- * filterScratchBytes(n, d, kb).
+ * filterScratchBytes(n, d, kb). q8r / meta8 (0 = round them here): the rows as roundRows8 rounds them, one after the other.
  */
 export function assignQ8WithEstimates(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, qc: usize, cnq: usize,
   info: usize, q8: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qx: usize,
-  meta: usize, nx: usize, rp: usize, ks: usize, kd: usize, bias: usize): i32 {
+  meta: usize, nx: usize, rp: usize, ks: usize, kd: usize, bias: usize, q8r: usize, meta8: usize): i32 {
   eightLast = false;
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (q8 != 0) {
-      const r = assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd, bias);
+      const r = assign8(x, n, d, packed, kb, cn, k, cnq, info, q8, info8, scratch, outIndex, outDist, ord, est, err, qx, meta, nx, rp, ks, kd, bias, q8r, meta8);
       if (r != -2) { eightLast = true; return r; }
     }
   }
@@ -207,7 +268,7 @@ export function tookEight(): bool {
 
 function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k: i32, cnq: usize, info: usize,
   q8c: usize, info8: usize, scratch: usize, outIndex: usize, outDist: usize, ord: usize, est: usize, err: usize, qxIn: usize, metaIn: usize,
-  nxIn: usize, rp: usize, ks: usize, kd: usize, bias: usize): i32 {
+  nxIn: usize, rp: usize, ks: usize, kd: usize, bias: usize, q8In: usize, meta8In: usize): i32 {
   const d4 = d4Of(d), dp = (d + 1) & ~1, qstride = <usize>dp << 1, stride = <usize>d << 2;
   const kbAll = <i32>load<f64>(info8, 48), kAll = <i32>load<f64>(info8, 56);
   const c16 = q8c + <usize>kbAll * <usize>d4 * BLOCK, off = c16 + <usize>kAll * <usize>dp * 2, mid = off + (<usize>d << 2);
@@ -219,8 +280,9 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
   const e8 = e16 + (<usize>n << 3);                         // f64 × n: E8
   const state = (e8 + (<usize>n << 3) + 15) & ~<usize>15;   // 48 bytes per row: tiles' best / index / second
   const qx = qxIn != 0 ? qxIn : state + <usize>n * 48;     // i16 rows
-  const qx8 = state + <usize>n * 48 + <usize>n * qstride;                      // i8 rows (d rounded up to 4)
-  const cand = (qx8 + <usize>n * <usize>d4 + 15) & ~<usize>15; // i32 × kPad: a row's candidate slots
+  const qx8s = state + <usize>n * 48 + <usize>n * qstride;  // i8 rows (d rounded up to 4), unless given
+  const qx8 = q8In != 0 ? q8In : qx8s;
+  const cand = (qx8s + <usize>n * <usize>d4 + 15) & ~<usize>15; // i32 × kPad: a row's candidate slots
   const cest = cand + (<usize>kb * BLOCK << 2);             // f32 × kPad: their 16-bit estimates
   const t = load<f64>(info8), cmo = load<f64>(info8, 8), ec8 = load<f64>(info8, 16), cmm = load<f64>(info8, 24);
   const mn = load<f64>(info8, 32), omn = load<f64>(info8, 40);
@@ -236,10 +298,17 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     store<f64>(e16 + (<usize>i << 3), eb);
     // The i8 row x̃ = s8·q (s8 = max |x| / 127), ‖x̃‖ and ‖x − x̃‖ (f64, rounded up) and, with the centroids'
     // midpoints m: x·c ≈ x·m + x̃·(o − m) + t·x̃·u, off by (x − x̃)·(c − m) + x̃·(c − o − t·u).
-    const qr = qx8 + <usize>i * <usize>d4;
-    const r8 = roundRow8(row, d, qr, mid, mid + (<usize>d << 2), RM);
-    if (r8 < 0) return -2;
-    const s8 = load<f64>(RM), sq = load<f64>(RM, 8), se = load<f64>(RM, 16), xa = load<f64>(RM, 24);
+    let s8: f64, sq: f64, se: f64, xa: f64;
+    if (q8In != 0) {
+      // Rounded once by roundRows8 (gathered by gatherRounded8): only the row term depends on these centroids.
+      const mt = meta8In + <usize>i * 24;
+      s8 = load<f64>(mt); sq = load<f64>(mt, 8); se = load<f64>(mt, 16);
+      if (!(s8 >= 1e-30)) return -2;
+      xa = <f64>rowTerm8(row, d, qx8 + <usize>i * <usize>d4, mid, mid + (<usize>d << 2), <f32>s8);
+    } else {
+      if (roundRow8(row, d, qx8 + <usize>i * <usize>d4, mid, mid + (<usize>d << 2), RM) < 0) return -2;
+      s8 = load<f64>(RM); sq = load<f64>(RM, 8); se = load<f64>(RM, 16); xa = load<f64>(RM, 24);
+    }
     if (!(s8 * t >= 1e-30 && s8 * t <= 1e30)) return -2;
     // ‖x̃‖ = s8·√Σq² (f64, two roundings); |x_j − x̃_j − e′_j| ≤ u·|x̃_j| (the product's rounding; the difference is
     // exact or within u of e′_j), so ‖x − x̃‖ ≤ ‖e′‖(1 + u) + u·‖x̃‖, with ‖e′‖² ≤ its f32 sum · w.

@@ -1,5 +1,5 @@
 import { assignRows } from './assign';
-import { assignQ8WithEstimates, filterScratchBytes, tookEight } from './assignq8';
+import { assignQ8WithEstimates, filterScratchBytes, gatherRounded8, tookEight } from './assignq8';
 import { biasedReach, biasedUpper, estimate, exactBlock, gatherRounded, quantizeRow, tileLoop, upF32 } from './assignq';
 import { sqNormRow } from './common';
 
@@ -61,7 +61,8 @@ export function boundedScratchBytes(n: i32, G: i32, kb: i32, k: i32, d: i32): i3
  *  the filter's scratch and per-row error bounds. */
 // @ts-ignore: decorator
 @inline function fullBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + filterScratchBytes(RUN, d, kb) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 64;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + 64 + filterScratchBytes(RUN, d, kb) + RUN * (8 + ((d + 1) & ~1) * 2 + 32) + 64 +
+    RUN * (((d + 3) & ~3) + 24) + 32;
 }
 
 /** A pending row that needs at least FULL_NUM / FULL_DEN of the groups takes the brute-force path (with the
@@ -87,11 +88,11 @@ const FULL_TILES_DEN: i32 = 4;
  * in full. cs (0 = none): the centroids unpacked, k × d in slot order (row p holds centroid ord[p]), read for the
  * distances to the previous centroids instead of the packed blocks' strided values. q8 / info8 (0 = none; with qc):
  * packCentroidsQ8's output, for the 8-bit stage of the rows computed in full (assignQ8WithEstimates); info[4]
- * receives the rows that took it.
+ * receives the rows that took it. r8 / m8 (0 = none; with qr): every row as roundRows8 rounds it.
  */
 export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, pos: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, decay: usize, now: i32, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize,
-  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize, cs: usize, q8: usize, info8: usize): void {
+  info: usize, qc: usize, cnq: usize, qinfo: usize, qRun: i32, xsq: usize, full: i32, qr: usize, meta: usize, cs: usize, q8: usize, info8: usize, r8: usize, m8: usize): void {
   const stride = <usize>d << 2;
   const blockBytes = <usize>d * BLOCK << 2;
   const nG = <usize>n * <usize>G;
@@ -121,7 +122,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   if (fresh) {
     for (let q0 = 0; q0 < n; q0 += RUN) {
       const qe = fullRun(x, min(RUN, n - q0), 0, q0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now, xnorm, cmax, fw,
-        outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq, q8, info8);
+        outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq, q8, info8, r8, m8);
       if (qe >= 0) { qRows += min(RUN, n - q0); qExact += qe; if (tookEight()) q8Rows += min(RUN, n - q0); }
     }
     store<i32>(info, 0);
@@ -202,7 +203,7 @@ export function assignBounded(x: usize, n: i32, d: i32, packed: usize, kb: i32, 
   // Rows that need most groups: the brute-force kernel is cheaper than the group tiles.
   for (let q0 = 0; q0 < nf; q0 += RUN) {
     const qe = fullRun(x, min(RUN, nf - q0), fullIds + (<usize>q0 << 2), 0, d, packed, kb, cn, bias, ord, k, gsz, G, assign, lower, epoch, now,
-      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq, q8, info8);
+      xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo, qr, meta, xsq, q8, info8, r8, m8);
     if (qe >= 0) { qRows += min(RUN, nf - q0); qExact += qe; if (tookEight()) q8Rows += min(RUN, nf - q0); }
   }
   blocks += nf * kb;
@@ -379,7 +380,7 @@ const NONE: i32 = 0x7fffffff;
  */
 function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, kb: i32, cn: usize, bias: usize, ord: usize, k: i32,
   gsz: i32, G: i32, assign: usize, lower: usize, epoch: usize, now: i32, xnorm: usize, cmax: f64, fw: usize,
-  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize, q8: usize, info8: usize): i32 {
+  outIndex: usize, outDist: usize, qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize, q8: usize, info8: usize, r8: usize, m8: usize): i32 {
   const stride = <usize>d << 2;
   const rowAll = <usize>kb * BLOCK << 2;
   const all = fw;                                           // f32 × RUN × kb·8: the run's distances
@@ -399,12 +400,19 @@ function fullRun(x: usize, m: i32, ids: usize, i0: i32, d: i32, packed: usize, k
     const qstride = <usize>((d + 1) & ~1) << 1;
     let rq = eb + (<usize>RUN << 3), rm = (rq + <usize>RUN * qstride + 7) & ~<usize>7;
     let rn = rm + <usize>RUN * 24, rp = rn + (<usize>RUN << 2);
+    const d4 = <usize>((d + 3) & ~3);
+    let rq8 = (rp + (<usize>RUN << 2) + 15) & ~<usize>15, rm8 = (rq8 + <usize>RUN * d4 + 7) & ~<usize>7;
     if (pre && ids == 0 && m4 == m) {
       // Consecutive rows, a multiple of 4: read where they are.
       rq = qr + <usize>i0 * qstride; rm = meta + <usize>i0 * 24; rn = xsq + (<usize>i0 << 2); rp = 0;
-    } else if (pre) gatherRounded(x, d, m, ids, i0, qr, meta, xsq, rq, rm, rn, rp, fx);
+      rq8 = r8 + <usize>i0 * d4; rm8 = m8 + <usize>i0 * 24;
+    } else if (pre) {
+      gatherRounded(x, d, m, ids, i0, qr, meta, xsq, rq, rm, rn, rp, fx);
+      if (r8 != 0 && q8 != 0) gatherRounded8(d, m, ids, i0, r8, m8, rq8, rm8);
+    }
+    const pre8 = pre && r8 != 0 && q8 != 0;
     const np = assignQ8WithEstimates(xs, m4, d, packed, kb, cn, k, qc, cnq, qinfo, q8, info8, qs, ib, db, ord, all, eb,
-      pre ? rq : 0, pre ? rm : 0, pre ? rn : 0, pre ? rp : 0, 0, 0, bias);
+      pre ? rq : 0, pre ? rm : 0, pre ? rn : 0, pre ? rp : 0, 0, 0, bias, pre8 ? rq8 : 0, pre8 ? rm8 : 0);
     if (np >= 0) {
       fullFromEstimates(m, ids, i0, kb, ord, gsz, G, assign, lower, epoch, now, xnorm, cmax, d, all, ib, db, eb, outIndex, outDist);
       return min(np, m);

@@ -4,7 +4,7 @@ export { sqNorms, l2Many, dotMany } from './distance';
 export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes, roundRows } from "./assignq";
-export { packCentroidsQ8, assignRowsQ8, assignQ8CentroidBytes, assignQ8ScratchBytes, probeQ8 } from "./assignq8";
+export { packCentroidsQ8, assignRowsQ8, assignQ8CentroidBytes, assignQ8ScratchBytes, probeQ8, roundRows8 } from "./assignq8";
 export { boundedScratchBytes, assignBounded } from './bounded';
 export { pairsScratchBytes, centroidDrift, assignPairs } from './pairs';
 export { groupDrift } from './drift';

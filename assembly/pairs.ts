@@ -1,6 +1,6 @@
 import { assignRows } from './assign';
 import { gatherRounded, nextUp } from './assignq';
-import { assignQ8WithEstimates, filterScratchBytes, tookEight } from './assignq8';
+import { assignQ8WithEstimates, filterScratchBytes, gatherRounded8, tookEight } from './assignq8';
 import { boundFrom, gatherRows, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
@@ -26,7 +26,8 @@ const SLACK: f64 = 1e-11;
  *  filter's scratch, per-row E, the run's rounded rows with their meta, norms, addresses and known distances. */
 // @ts-ignore: decorator
 @inline function runBytes(kb: i32, d: i32): i32 {
-  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + filterScratchBytes(RUN, d, kb) + RUN * (8 + ((d + 1) & ~1) * 2 + 40) + 160;
+  return RUN * (kb * BLOCK * 4 + 76) + (RUN + 4) * d * 4 + filterScratchBytes(RUN, d, kb) + RUN * (8 + ((d + 1) & ~1) * 2 + 40) + 160 +
+    RUN * (((d + 3) & ~3) + 24) + 32;
 }
 
 /** Bytes of scratch assignPairs needs for n rows of d values and kb blocks. */
@@ -69,11 +70,12 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
  * row with a previous centroid): every row in full. outIndex / outDist as assignRows (centroid ids); info
  * receives [rows settled by their bounds, (row, block) distance blocks computed, rows through the filter, of
  * those the rows that needed its exact pass, rows through its 8-bit stage]. q8 / info8 (0 = none; with qc):
- * packCentroidsQ8's output for that stage (assignQ8WithEstimates).
+ * packCentroidsQ8's output for that stage (assignQ8WithEstimates); r8 / m8 (0 = none; with qr): every row as
+ * roundRows8 rounds it.
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, unit: f32, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
-  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize, q8: usize, info8: usize): void {
+  qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize, q8: usize, info8: usize, r8: usize, m8: usize): void {
   const stride = <usize>d << 2;
   const rowL = <usize>k << 1;
   const dots = (scratch + 15) & ~<usize>15;                // f32 × n: x_i · c_assign[i]
@@ -155,7 +157,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     const p = load<i32>(pl + (<usize>load<i32>(ids) << 2));
     blocks += m * p;
     const qe = prefixRun(x, m, ids, d, packed, p, cn, ord, pos, k, assign, lower, unit, dcd, dcum, ubA, xnorm, cmax, fw, outIndex, outDist, qc, cnq, qinfo,
-      xsq != 0 ? qr : 0, meta, xsq, q8, info8);
+      xsq != 0 ? qr : 0, meta, xsq, q8, info8, r8, m8);
     if (qe >= 0) { qRows += m; qExact += qe; if (tookEight()) q8Rows += m; }
   }
   store<i32>(info, skipped);
@@ -240,7 +242,7 @@ function openPrefix(lo: usize, unit: f32, from: usize, tmp: usize, dcu: usize, k
  */
 function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, cn: usize, ord: usize, pos: usize, k: i32,
   assign: usize, lower: usize, unit: f32, dcd: usize, dcum: usize, ubA: usize, xnorm: usize, cmax: f64, fw: usize, outIndex: usize, outDist: usize,
-  qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize, q8: usize, info8: usize): i32 {
+  qc: usize, cnq: usize, qinfo: usize, qr: usize, meta: usize, xsq: usize, q8: usize, info8: usize, r8: usize, m8: usize): i32 {
   const stride = <usize>d << 2;
   const qstride = <usize>((d + 1) & ~1) << 1;
   const kq = min(k, p * BLOCK);
@@ -258,11 +260,14 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   const rp = rn + (<usize>RUN << 2);                        // u32 × RUN: the rows' addresses (padding: a zero row at fx)
   const ks = rp + (<usize>RUN << 2);                        // i32 × RUN: the previous centroid's slot when in the prefix
   const kd = ks + (<usize>RUN << 2);                        // f32 × RUN: its exact distance
+  const rq8 = (kd + (<usize>RUN << 2) + 15) & ~<usize>15;   // i8 × RUN × d (to 4): the run's rows as roundRows8 rounds them (r8 ≠ 0)
+  const rm8 = (rq8 + <usize>RUN * <usize>((d + 3) & ~3) + 7) & ~<usize>7; // f64 × 3 × RUN: their meta
   const m4 = (m + 3) & ~3;
   const gather = qr == 0 || qc == 0;                        // rows copied to fx for assignRows
   if (gather) gatherRows(x, stride, m, ids, 0, fx);
   else {
     gatherRounded(x, d, m, ids, 0, qr, meta, xsq, rq, rm, rn, rp, fx);
+    if (r8 != 0 && q8 != 0) gatherRounded8(d, m, ids, 0, r8, m8, rq8, rm8);
     for (let r = 0; r < m4; r++) {
       const i = <usize>load<i32>(ids + (<usize>min(r, m - 1) << 2));
       const a = r < m ? load<i32>(assign + (i << 2)) : -1;
@@ -274,7 +279,8 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
   }
   let np = -1;
   if (qc != 0) np = assignQ8WithEstimates(fx, m4, d, packed, p, cn, kq, qc, cnq, qinfo, q8, info8, qs, ib, db, ord, all, eb,
-    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd, 0);
+    gather ? 0 : rq, gather ? 0 : rm, gather ? 0 : rn, gather ? 0 : rp, gather ? 0 : ks, gather ? 0 : kd, 0,
+    gather || r8 == 0 ? 0 : rq8, gather || r8 == 0 ? 0 : rm8);
   if (np < 0 && !gather) gatherRows(x, stride, m, ids, 0, fx); // the filter refused the run: assignRows on gathered rows
   const exact = np < 0;
   if (exact) assignRows(fx, m4, d, packed, p, cn, 0, 0, rs, ib, db, kq, 0, all);

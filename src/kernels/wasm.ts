@@ -35,17 +35,19 @@ export interface KernelExports {
   probeQ8(reps: number, eight: number): number;
   assignQScratchBytes(n: number, d: number): number;
   roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
+  roundRows8(x: number, n: number, d: number, r8: number, m8: number): number;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
     assign: number, lower: number, epoch: number, decay: number, now: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number, qc: number, cnq: number, qinfo: number, qRun: number, xsq: number, full: number, qr: number, meta: number, cs: number,
-    q8: number, info8: number): void;
+    q8: number, info8: number, r8: number, m8: number): void;
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
     assign: number, lower: number, unit: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
-    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number, q8: number, info8: number): void;
+    info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number, q8: number, info8: number,
+    r8: number, m8: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
     sums: number, counts: number, loss: number, radius: number): void;
   pqTranspose(cb: number, m: number, ksub: number, ds: number, out: number): void;
@@ -396,11 +398,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       // Per row: group bounds and epochs, or (pairs) one u16 bound per centroid; with the 16-bit filter also the row
       // rounded to i16 (with its scale and norms). Pairs also keep the last centroids and their movements.
       const rounded = filterApplies(build, qFilter, dim, k);
-      const dEven = (dim + 1) & ~1;
-      const perRow = (pairs ? k * 2 : G * 5) + (rounded ? dEven * 2 + 24 : 0);
+      // …and to i8 when the 8-bit stage will run (its steps then compute only the row term against the new centroids).
+      const rounded8 = rounded && eightFor(k);
+      const dEven = (dim + 1) & ~1, d4 = (dim + 3) & ~3;
+      const perRow = (pairs ? k * 2 : G * 5) + (rounded ? dEven * 2 + 24 : 0) + (rounded8 ? d4 + 24 : 0);
       const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
       let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0, qrp = 0,
-        metap = 0;
+        metap = 0, r8p = 0, m8p = 0;
       try {
         // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
         // accumulators, so that no step has to grow the memory.
@@ -411,12 +415,14 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
         if (pairs) { lastp = a.alloc(k * dim * 4); dcp = a.alloc(k * 8); drp = a.alloc(k * 8); slotp = a.alloc(k * 4); }
         if (rounded) { qrp = a.alloc(n * dEven * 2); metap = a.alloc(n * 24); }
+        if (rounded8) { r8p = a.alloc(n * d4); m8p = a.alloc(n * 24); }
       } catch {
         return undefined;                                   // memory.grow refused: the caller copies per call instead
       }
       a.f32(xp, n * dim).set(data);
       e.sqNorms(xp, n, dim, xsp);
       if (rounded) e.roundRows(xp, n, dim, qrp, metap);
+      if (rounded8) e.roundRows8(xp, n, dim, r8p, m8p);
       const same = (b: AssignBounds): void => {
         expect(!pairs, 'invalid-argument', 'group bounds of the session', 'a session with group bounds', 'a pairs session');
         const g = checkBounds(b, n, k);
@@ -495,10 +501,11 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           const scale = pow2(acc.shift);
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
+            const r8o = r8p ? r8p + r0 * d4 : 0, m8o = r8p ? m8p + r0 * 24 : 0;
             const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k / 2, unit, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
-              qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24)
+              qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24, r8o, m8o)
               : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
-                qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24);
+                qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24, r8o, m8o);
             skipped += info[0]!;
             computed += info[1]!;
             changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
@@ -834,17 +841,17 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     };
     return {
       run(xp: number, r: number, asp: number, lop: number, epp: number, xnp: number, ip: number, dp: number, xsq = 0, full = false,
-        qrp = 0, metap = 0): Int32Array {
+        qrp = 0, metap = 0, r8p = 0, m8p = 0): Int32Array {
         e.assignBounded(xp, r, dim, pp, kb, cnp, bpp, ordp, posp, k, gsz, G, asp, lop, epp, dlp, now, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, qRun, xsq,
-          full ? 1 : 0, qrp, metap, cp, q8p, i8p);
+          full ? 1 : 0, qrp, metap, cp, q8p, i8p, r8p, m8p);
         return count();
       },
       posp,
       /** One block through assignPairs (lop: its rows' per-centroid bounds in the order slotp gives, dcp: the cumulative movement). */
       pairs(xp: number, r: number, asp: number, lop: number, unit: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number,
-        dp: number, xsq: number, full: boolean, qrp: number, metap: number): Int32Array {
+        dp: number, xsq: number, full: boolean, qrp: number, metap: number, r8p = 0, m8p = 0): Int32Array {
         e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, unit, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
-          qrp, metap, q8p, i8p);
+          qrp, metap, q8p, i8p, r8p, m8p);
         return count();
       },
     };
