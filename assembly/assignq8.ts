@@ -150,7 +150,7 @@ export function assignQ8ScratchBytes(n: i32, d: i32, kb: i32): i32 {
 /**
  * From the packed f32 centroids and packCentroidsQ's qc: at q8 the 7-bit codes (kb blocks, per 4 dims 32 bytes:
  * [c0 × 4 dims] … [c7 × 4 dims]), then each real centroid's i16 values in a row of d rounded up to even (qc's
- * values), then the minima o and the midpoints m (f32 × d each). info8 (f64 × 8, norms rounded up): t, max ‖c − o‖,
+ * values), then the minima o, the midpoints m and fl(o − m) (f32 × d each). info8 (f64 × 8, norms rounded up): t, max ‖c − o‖,
  * max ‖c − o − t·u‖, max ‖c − m‖, ‖m‖, ‖o − m‖, kb, k (the layout's, for calls over a prefix of the blocks).
  * Returns 0 without relaxed SIMD or when a value is not finite or the step is out of range, else 1.
  */

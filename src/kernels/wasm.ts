@@ -133,7 +133,7 @@ export const Q_FILTER_MIN_K = 16;
  * …and its 8-bit first stage (dot8 and relaxed builds, where the engine runs the 8-bit dot natively) at least this many
  * centroids ('auto'). Its tile costs half the 16-bit one, but the rows it leaves undecided (most of them in k-means,
  * whose centroids sit close together) pay for 16-bit dots of ~30 window slots, its estimates leave looser bounds, and
- * its rows are rounded again on every call: measured under Node 24 in one process, k-means with k 1,024 ran 12–27 %
+ * outside a bounded session its rows are rounded again on every call: measured under Node 24 in one process, k-means with k 1,024 ran 12–27 %
  * faster (d 128; workload E, d 768: 25–40 %), with k 256 from 13 % faster (Fashion-MNIST) to 10–40 % slower (A).
  */
 export const Q8_MIN_K = 512;
@@ -409,7 +409,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
         // accumulators, so that no step has to grow the memory.
         a.release(a.alloc(n * (dim * 4 + perRow + 32) + k * dim * (pairs ? 32 : 24) + 40 * k + 2 * kPad * dim * 4 + e.assignQCentroidBytes(kb, dim) +
-          16 * kPad + 256 * G * 8 + scratch + 8192));
+          (rounded8 ? e.assignQ8CentroidBytes(kb, dim, k) + 64 : 0) + 16 * kPad + 256 * G * 8 + scratch + 8192));
         a.reset();
         xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k * 2 : G * 4)); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
         xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
