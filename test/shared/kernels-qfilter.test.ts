@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/util/rng.js';
 import { isBuildSupported, loadKernelsSync } from '../../src/kernels/index.js';
+import { Q8_MIN_K } from '../../src/kernels/wasm.js';
 import { kmeans } from '../../src/train/kmeans.js';
 
 // The 16-bit filter of plain l2 assignment must give assignRows' bits: the same index and distance for
@@ -250,6 +251,32 @@ describe('16-bit filter elsewhere', () => {
     expect(loadKernelsSync({ build: 'scalar', qFilter: 'on' }).filtersPlain(768, 1024)).toBe(false);
     expect(loadKernelsSync({ build: 'scalar' }).filterStats).toBeUndefined();
     expect(ref.filtersPlain(768, 1024)).toBe(false);
+  });
+
+  // Where relaxed SIMD validates ('dot8', what 'auto' loads there): the 8-bit stage with qFilter 'auto' never below
+  // Q8_MIN_K centroids, whatever the probe finds; 'on' takes it at any k, 'off' never; the same bits every way.
+  // Elsewhere (Node 20 without its flag) the build is refused, naming the flag.
+  it('dot8: the 8-bit stage from Q8_MIN_K centroids in auto, at any k with on, never with off (or refused where it does not validate)', () => {
+    if (!isBuildSupported('dot8')) {
+      expect(() => loadKernelsSync({ build: 'dot8' })).toThrow(/build 'dot8': expected a runtime whose WebAssembly.validate accepts it, got false \(Node 20 needs/);
+      return;
+    }
+    const n = 256, d = 96;
+    const x = gauss(61, n * d);
+    for (const k of [Q8_MIN_K / 2, Q8_MIN_K]) {
+      const c = gauss(62 + k, k * d);
+      const runs = (['auto', 'on', 'off'] as const).map((qFilter) => {
+        const K = loadKernelsSync({ build: 'dot8', qFilter });
+        const e0 = K.filterStats!.eight;
+        return { qFilter, r: K.assign(x, d, c), eight: K.filterStats!.eight - e0 };
+      });
+      const [auto, on, off] = runs;
+      if (k < Q8_MIN_K) expect(auto!.eight, `k ${k}, auto`).toBe(0);
+      expect(on!.eight, `k ${k}, on`).toBe(n);
+      expect(off!.eight, `k ${k}, off`).toBe(0);
+      const plain = loadKernelsSync({ build: 'simd', qFilter: 'off' }).assign(x, d, c);
+      for (const { qFilter, r } of runs) { same(r.index, plain.index, `k ${k} ${qFilter} index`); same(r.dist, plain.dist, `k ${k} ${qFilter} dist`); }
+    }
   });
 
   it('a bad qFilter is refused', () => {
