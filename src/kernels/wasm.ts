@@ -134,7 +134,9 @@ export const Q_FILTER_MIN_K = 16;
  * centroids ('auto'). Its tile costs half the 16-bit one, but the rows it leaves undecided (most of them in k-means,
  * whose centroids sit close together) pay for 16-bit dots of ~30 window slots, its estimates leave looser bounds, and
  * outside a bounded session its rows are rounded again on every call: measured under Node 24 in one process, k-means with k 1,024 ran 12–27 %
- * faster (d 128; workload E, d 768: 25–40 %), with k 256 from 13 % faster (Fashion-MNIST) to 10–40 % slower (A).
+ * faster (d 128; d 64: 31–42 %; workload E, d 768: 25–40 %), with k 512 at d 64 6–18 %; with k 256 from 13 % faster
+ * (Fashion-MNIST) to 10–40 % slower (A) — since sessions keep their rows rounded, A 5–6 % slower, Fashion-MNIST
+ * 0.78–1.16×, d 768 0.97–1.14×, d 64 1.0–1.47×: not a robust gain.
  */
 export const Q8_MIN_K = 512;
 /** When plain l2 assignment uses the 16-bit filter: 'auto' by size, 'on' always (SIMD builds), 'off' never. */
