@@ -128,6 +128,25 @@ function rowTerm8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, s8: f32
   return hsum(ax) + s8 * hsum(aq);
 }
 
+/** Two centroids' 7-bit codes min(127, max(0, round(r / t))) in f64 lanes. */
+// @ts-ignore: decorator
+@inline function code2(r: v128, tv: v128, c127: v128, z2: v128): v128 {
+  return f64x2.min(c127, f64x2.max(z2, f64x2.nearest(f64x2.div(r, tv))));
+}
+
+/** Stores two lanes' codes as bytes at p and p + 4 (neighbouring centroids of one 4-dim group). */
+// @ts-ignore: decorator
+@inline function store2(p: usize, u: v128): void {
+  store<u8>(p, <u8><i32>f64x2.extract_lane(u, 0));
+  store<u8>(p + 4, <u8><i32>f64x2.extract_lane(u, 1));
+}
+
+/** The largest of the four f64 lanes of a and b. */
+// @ts-ignore: decorator
+@inline function max4(a: v128, b: v128): f64 {
+  return max<f64>(max<f64>(f64x2.extract_lane(a, 0), f64x2.extract_lane(a, 1)), max<f64>(f64x2.extract_lane(b, 0), f64x2.extract_lane(b, 1)));
+}
+
 /** (a0 + a1) + (a2 + a3) in f32. */
 // @ts-ignore: decorator
 @inline function hsum(a: v128): f32 {
@@ -158,15 +177,32 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
   if (!ASC_FEATURE_RELAXED_SIMD) return 0;
   const d4 = d4Of(d), dp = (d + 1) & ~1, pairs = dp >> 1;
   const c16 = q8 + <usize>kb * <usize>d4 * BLOCK, off = c16 + <usize>k * <usize>dp * 2, mid = off + (<usize>d << 2);
-  let range: f64 = 0;
-  for (let j = 0; j < d; j++) {
-    let lo: f32 = Infinity, hi: f32 = -Infinity;
-    for (let c = 0; c < k; c++) {
+  // Per-dimension minima (at off) and maxima (at mid for now): whole blocks 8 lanes at a time, the last one by slot.
+  const kFull = k >> 3, big = f32x4.splat(3.4028234663852886e38);
+  for (let j = 0; j < d; j++) { store<f32>(off + (<usize>j << 2), Infinity); store<f32>(mid + (<usize>j << 2), -Infinity); }
+  for (let b = 0; b < kFull; b++) {
+    const blk = packed + (<usize>b * <usize>d * BLOCK << 2);
+    for (let j = 0; j < d; j++) {
+      const v0 = v128.load(blk + (<usize>j << 5)), v1 = v128.load(blk + (<usize>j << 5), 16);
+      if (!i32x4.all_true(v128.and(f32x4.le(f32x4.abs(v0), big), f32x4.le(f32x4.abs(v1), big)))) return 0;
+      const lv = f32x4.pmin(v0, v1), hv = f32x4.pmax(v0, v1);
+      const l2 = f32x4.pmin(lv, v128.shuffle<f32>(lv, lv, 2, 3, 0, 1)), h2 = f32x4.pmax(hv, v128.shuffle<f32>(hv, hv, 2, 3, 0, 1));
+      const lo = min<f32>(f32x4.extract_lane(l2, 0), f32x4.extract_lane(l2, 1)), hi = max<f32>(f32x4.extract_lane(h2, 0), f32x4.extract_lane(h2, 1));
+      store<f32>(off + (<usize>j << 2), min<f32>(load<f32>(off + (<usize>j << 2)), lo));
+      store<f32>(mid + (<usize>j << 2), max<f32>(load<f32>(mid + (<usize>j << 2)), hi));
+    }
+  }
+  for (let c = kFull << 3; c < k; c++) {
+    for (let j = 0; j < d; j++) {
       const v = load<f32>(packed + ((<usize>(c >> 3) * <usize>d * BLOCK + <usize>j * BLOCK + <usize>(c & 7)) << 2));
       if (!(abs<f32>(v) <= 3.4028234663852886e38)) return 0;
-      lo = min<f32>(lo, v); hi = max<f32>(hi, v);
+      store<f32>(off + (<usize>j << 2), min<f32>(load<f32>(off + (<usize>j << 2)), v));
+      store<f32>(mid + (<usize>j << 2), max<f32>(load<f32>(mid + (<usize>j << 2)), v));
     }
-    store<f32>(off + (<usize>j << 2), lo);
+  }
+  let range: f64 = 0;
+  for (let j = 0; j < d; j++) {
+    const lo = load<f32>(off + (<usize>j << 2)), hi = load<f32>(mid + (<usize>j << 2));
     const mj = <f32>((<f64>lo + <f64>hi) * 0.5);
     store<f32>(mid + (<usize>j << 2), mj);
     store<f32>(mid + (<usize>(d + j) << 2), lo - mj);
@@ -180,7 +216,35 @@ export function packCentroidsQ8(packed: usize, kb: i32, d: i32, k: i32, qc: usiz
     mn += m * m; om += (o - m) * (o - m);
   }
   memory.fill(q8, 0, <usize>kb * <usize>d4 * BLOCK);
-  for (let c = 0; c < kb * BLOCK; c++) {
+  // Codes and norms of whole blocks, two lanes per f64x2 (each lane summed over j in order, as by slot below).
+  const tv = f64x2.splat(t), z2 = f64x2.splat(0), c127 = f64x2.splat(127);
+  for (let b = 0; b < kFull; b++) {
+    const blk = packed + (<usize>b * <usize>d * BLOCK << 2), qb = q8 + <usize>b * <usize>d4 * BLOCK;
+    let so0 = z2, so1 = z2, so2 = z2, so3 = z2, sm0 = z2, sm1 = z2, sm2 = z2, sm3 = z2, se0 = z2, se1 = z2, se2 = z2, se3 = z2;
+    for (let j = 0; j < d; j++) {
+      const v0 = v128.load(blk + (<usize>j << 5)), v1 = v128.load(blk + (<usize>j << 5), 16);
+      const ov = f64x2.splat(<f64>load<f32>(off + (<usize>j << 2))), mv = f64x2.splat(<f64>load<f32>(mid + (<usize>j << 2)));
+      const qj = qb + <usize>(j >> 2) * 32 + <usize>(j & 3);
+      const c0 = f64x2.promote_low_f32x4(v0), c1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(v0, v0, 2, 3, 0, 1));
+      const c2 = f64x2.promote_low_f32x4(v1), c3 = f64x2.promote_low_f32x4(v128.shuffle<f32>(v1, v1, 2, 3, 0, 1));
+      let r = f64x2.sub(c0, ov), rm = f64x2.sub(c0, mv), u = code2(r, tv, c127, z2), e = f64x2.sub(r, f64x2.mul(tv, u));
+      so0 = f64x2.add(so0, f64x2.mul(r, r)); sm0 = f64x2.add(sm0, f64x2.mul(rm, rm)); se0 = f64x2.add(se0, f64x2.mul(e, e));
+      store2(qj, u);
+      r = f64x2.sub(c1, ov); rm = f64x2.sub(c1, mv); u = code2(r, tv, c127, z2); e = f64x2.sub(r, f64x2.mul(tv, u));
+      so1 = f64x2.add(so1, f64x2.mul(r, r)); sm1 = f64x2.add(sm1, f64x2.mul(rm, rm)); se1 = f64x2.add(se1, f64x2.mul(e, e));
+      store2(qj + 8, u);
+      r = f64x2.sub(c2, ov); rm = f64x2.sub(c2, mv); u = code2(r, tv, c127, z2); e = f64x2.sub(r, f64x2.mul(tv, u));
+      so2 = f64x2.add(so2, f64x2.mul(r, r)); sm2 = f64x2.add(sm2, f64x2.mul(rm, rm)); se2 = f64x2.add(se2, f64x2.mul(e, e));
+      store2(qj + 16, u);
+      r = f64x2.sub(c3, ov); rm = f64x2.sub(c3, mv); u = code2(r, tv, c127, z2); e = f64x2.sub(r, f64x2.mul(tv, u));
+      so3 = f64x2.add(so3, f64x2.mul(r, r)); sm3 = f64x2.add(sm3, f64x2.mul(rm, rm)); se3 = f64x2.add(se3, f64x2.mul(e, e));
+      store2(qj + 24, u);
+    }
+    mo = max<f64>(mo, max<f64>(max4(so0, so1), max4(so2, so3)));
+    mm = max<f64>(mm, max<f64>(max4(sm0, sm1), max4(sm2, sm3)));
+    me = max<f64>(me, max<f64>(max4(se0, se1), max4(se2, se3)));
+  }
+  for (let c = kFull << 3; c < kb * BLOCK; c++) {
     const src = c < k ? c : k - 1;
     let so: f64 = 0, sm: f64 = 0, se: f64 = 0;
     for (let j = 0; j < d; j++) {
