@@ -22,6 +22,21 @@ const EXACT = memory.data(32, 16);
 /** Rows settled by their estimates whose distance to the chosen slot is still to compute (4 at a time). */
 export const DECIDED = memory.data(16, 16);
 
+/**
+ * Row i is decided for slot s: its index is stored; its distance is the caller's kd[i] when ks[i] = s (ks ≠ 0), else
+ * the row joins DECIDED (nd rows there) and every fourth one sends the four through exact4. Returns the new nd.
+ */
+// @ts-ignore: decorator
+@inline export function decided(i: i32, s: i32, nd: i32, ks: usize, kd: usize, x: usize, stride: usize, rp: usize, d: i32, packed: usize,
+  cn: usize, xn: usize, outIndex: usize, outDist: usize): i32 {
+  store<i32>(outIndex + (<usize>i << 2), s);
+  if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == s) { store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2))); return nd; }
+  store<i32>(DECIDED + (<usize>nd << 2), i);
+  if (++nd < 4) return nd;
+  exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist);
+  return 0;
+}
+
 /** Bytes of one i32 chunk of the tile sums: 64 pairs of dims. */
 const CHUNK_BYTES: usize = 256;
 
@@ -213,12 +228,7 @@ function assignQ(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     let tf = max<f64>(<f64>b1 + gap, 0.5 * gap);
     if (bias != 0) tf = bi >= 0 ? biasedReach(biasedUpper(<f64>b1, <f64>load<f32>(bias + (<usize>bi << 2)), 0.5 * gap), 0.5 * gap) : Infinity;
     if (bi >= 0 && (bias != 0 ? <f64>b2 > tf : <f64>b2 - <f64>b1 > gap && <f64>b2 > 0.5 * gap)) {
-      store<i32>(outIndex + (<usize>i << 2), bi);
-      if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == bi) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
-      else {
-        store<i32>(DECIDED + (<usize>nd << 2), i);
-        if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
-      }
+      nd = decided(i, bi, nd, ks, kd, x, stride, rp, d, packed, cn, xn, outIndex, outDist);
     } else {
       store<f32>(st, upF32(tf));
       store<i32>(outIndex + (<usize>i << 2), -1);

@@ -1,5 +1,5 @@
 import { sqNormRow } from './common';
-import { DECIDED, assignQScratchBytes, assignQWithEstimates, biasedReach, biasedUpper, candidates, exact4, quantizeRow, readState, resetStates, rowAt, rowError,
+import { DECIDED, assignQScratchBytes, decided, assignQWithEstimates, biasedReach, biasedUpper, candidates, exact4, quantizeRow, readState, resetStates, rowAt, rowError,
   stBest, stSecond, stSlot, track, upF32 } from './assignq';
 
 // An 8-bit first stage for the 16-bit filter of plain l2 assignment (relaxed SIMD builds): rows rounded to i8
@@ -402,12 +402,7 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     if (bias != 0) tf = bi >= 0 ? biasedReach(biasedUpper(<f64>b1, <f64>load<f32>(bias + (<usize>bi << 2)), e), e) : Infinity;
     if (err != 0) store<f64>(err + (<usize>i << 3), e);
     if (bi >= 0 && (bias != 0 ? <f64>b2 > tf : <f64>b2 - <f64>b1 > 2 * e && <f64>b2 > e)) {
-      store<i32>(outIndex + (<usize>i << 2), bi);
-      if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == bi) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
-      else {
-        store<i32>(DECIDED + (<usize>nd << 2), i);
-        if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
-      }
+      nd = decided(i, bi, nd, ks, kd, x, stride, rp, d, packed, cn, xn, outIndex, outDist);
       continue;
     }
     np++;
@@ -454,12 +449,7 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     let left = 0, only = -1;
     for (let r = 0; r < nc; r++) if (load<f32>(cest + (<usize>r << 2)) <= tv16) { left++; only = load<i32>(cand + (<usize>r << 2)); }
     if (left == 1) {
-      store<i32>(outIndex + (<usize>i << 2), only);
-      if (ks != 0 && load<i32>(ks + (<usize>i << 2)) == only) store<f32>(outDist + (<usize>i << 2), load<f32>(kd + (<usize>i << 2)));
-      else {
-        store<i32>(DECIDED + (<usize>nd << 2), i);
-        if (++nd == 4) { exact4(x, stride, rp, d, packed, cn, xn, outIndex, outDist); nd = 0; }
-      }
+      nd = decided(i, only, nd, ks, kd, x, stride, rp, d, packed, cn, xn, outIndex, outDist);
       continue;
     }
     store<i32>(outIndex + (<usize>i << 2), -1);
