@@ -5,14 +5,13 @@ import { boundFrom, gatherRows, margin, prevDots, stored } from './bounded';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment (l2, no bias) with one lower bound per (row, centroid), as in Elkan's k-means, for
-// the k-means session. lower[i·k + p] · unit (u16; slot p of the call's packing; unit a power of two) is a lower
-// bound on the true Euclidean distance from row i to centroid ord[p], plus dcum of that centroid as it was when
-// the bound was stored (rounded down; saturating at 65535 only weakens it). dcum[c] only grows, each call by at
-// least how far c moved, so lower − dcum(now) bounds the distance now (triangle inequality). The host packs the
-// centroids by movement, largest first, a new order each call (a row's bounds are brought from the last call's
-// slots into the new ones as its scan reaches them): the centroids a row cannot rule out then gather in the
-// first blocks, and the row computes the prefix of blocks up to the last one holding a centroid that could reach
-// the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
+// the k-means session. lower[i·k + c] · unit (u16, by centroid id; unit a power of two) is a lower bound on the
+// true Euclidean distance from row i to centroid c, plus dcum[c] as it was when the bound was stored (rounded
+// down; saturating at 65535 only weakens it). dcum[c] only grows, each call by at least how far c moved, so
+// lower − dcum(now) bounds the distance now (triangle inequality). The host packs the centroids by movement,
+// largest first, a new order each call (the bounds stay in id order, so no row's bounds move): the centroids a
+// row cannot rule out then gather in the first blocks, and the row computes the prefix of blocks up to the last
+// one holding a centroid that could reach the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
 // does not apply) in runs over their longest prefix; the previous centroid, whose exact distance is known, joins
 // when it lies beyond. Index and distance are assignRows' bits, ties to the lowest centroid id.
 
@@ -62,8 +61,8 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
 /**
  * Assigns n rows of x (n·d f32) to k centroids packed in blocks of 8 (assign.ts' layout) in the host's order:
  * slot p holds centroid ord[p] (padding slots ord 0x7fffffff, cn +Inf), pos[c] is the slot of centroid c.
- * assign (i32 × n, −1 = none) and lower (u16 × n·k in units of `unit`, see above) are read and updated.
- * last (i32 × k): each centroid's slot in the last call (the bounds' order); dcum (f64 × k, by id): this call's;
+ * assign (i32 × n, −1 = none) and lower (u16 × n·k by centroid id, in units of `unit`, see above) are read and
+ * updated. dcum (f64 × k, by id): this call's;
  * raw (0 = none): the centroids by id (k × d) for the dots with the previous centroids; xnorm (f64 × n) ≥ ‖x_i‖;
  * cmax ≥ max ‖c‖; xsq (0 = compute them): each row's ‖x‖² as sqNorms gives it. qc / cnq / qinfo (0 = none): the
  * centroids as packCentroidsQ packs them; qr / meta (0 = none): every row rounded by roundRows. full ≠ 0 (or no
@@ -74,7 +73,7 @@ export function centroidDrift(cur: usize, prev: usize, k: i32, d: i32, dcum: usi
  * roundRows8 rounds it.
  */
 export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, ord: usize, pos: usize, k: i32,
-  assign: usize, lower: usize, unit: f32, last: usize, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
+  assign: usize, lower: usize, unit: f32, dcum: usize, raw: usize, xnorm: usize, cmax: f64, scratch: usize, outIndex: usize, outDist: usize, info: usize,
   qc: usize, cnq: usize, qinfo: usize, xsq: usize, full: i32, qr: usize, meta: usize, q8: usize, info8: usize, r8: usize, m8: usize): void {
   const stride = <usize>d << 2;
   const rowL = <usize>k << 1;
@@ -83,11 +82,10 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
   const pl = ubA + (<usize>n << 2);                        // i32 × n: blocks a pending row needs (its prefix)
   const sorted = pl + (<usize>n << 2);                     // i32 × n: pending rows, longest prefix first
   const cnt = sorted + (<usize>n << 2);                    // i32 × (kb + 2): rows per prefix length
-  const dcu = (cnt + (<usize>(kb + 2) << 2) + 15) & ~<usize>15; // f32 × kb·8: dcum in slot order, rounded up
-  const dcd = dcu + (<usize>kb * BLOCK << 2);              // f32 × kb·8: rounded down
-  const from = dcd + (<usize>kb * BLOCK << 2);             // i32 × k: a slot's place in the last call's order
-  const tmp = (from + (<usize>k << 2) + 15) & ~<usize>15;  // u16 × k: one row's bounds being permuted
-  const fw = (tmp + (<usize>k << 2) + 15) & ~<usize>15;
+  const dcu = (cnt + (<usize>(kb + 2) << 2) + 15) & ~<usize>15; // f32 × kb·8: dcum by id, rounded up
+  const dcd = dcu + (<usize>kb * BLOCK << 2);              // f32 × kb·8: in slot order, rounded down
+  const blk = dcd + (<usize>kb * BLOCK << 2);              // i32 × kb·8: 1 + the block of centroid c's slot (0: padding)
+  const fw = (blk + (<usize>kb * BLOCK << 2) + 15) & ~<usize>15;
 
   let fresh = full != 0;
   if (!fresh) {
@@ -95,15 +93,9 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
     for (let i = 0; i < n; i++) if (load<i32>(assign + (<usize>i << 2)) >= 0) { fresh = false; break; }
   }
   for (let s = 0; s < kb * BLOCK; s++) {
-    const v = s < k ? load<f64>(dcum + (<usize>load<i32>(ord + (<usize>s << 2)) << 3)) : 0;
-    store<f32>(dcu + (<usize>s << 2), upF32(v));
-    store<f32>(dcd + (<usize>s << 2), downF32(v));
-  }
-  let same = true;
-  for (let p = 0; p < k; p++) {
-    const f = load<i32>(last + (<usize>load<i32>(ord + (<usize>p << 2)) << 2));
-    store<i32>(from + (<usize>p << 2), f);
-    if (f != p) same = false;
+    store<f32>(dcu + (<usize>s << 2), s < k ? upF32(load<f64>(dcum + (<usize>s << 3))) : 0);
+    store<f32>(dcd + (<usize>s << 2), s < k ? downF32(load<f64>(dcum + (<usize>load<i32>(ord + (<usize>s << 2)) << 3))) : 0);
+    store<i32>(blk + (<usize>s << 2), s < k ? (load<i32>(pos + (<usize>s << 2)) >> 3) + 1 : 0);
   }
   if (!fresh) prevDots(x, n, d, packed, pos, assign, dots, raw, false);
 
@@ -120,7 +112,7 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
       ub = max<f32>((xni + load<f32>(cn + (<usize>sa << 2))) - (dot + dot), 0);
       if (ub < Infinity) {
         const t = <f64>ub + margin(d, load<f64>(xnorm + (<usize>i << 3)), cmax);
-        p = openPrefix(lower + <usize>i * rowL, unit, same ? 0 : from, tmp, dcu, kb, k, sa, upF32(Math.sqrt(t) * (1 + SLACK)));
+        p = openPrefix(lower + <usize>i * rowL, unit, dcu, blk, k, a, upF32(Math.sqrt(t) * (1 + SLACK)));
         if (p == 0) {
           store<i32>(pl + (<usize>i << 2), 0);
           store<i32>(outIndex + (<usize>i << 2), a);
@@ -182,49 +174,38 @@ export function assignPairs(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn
 }
 
 /**
- * The blocks a row must compute: 1 + the last block holding a slot other than sa whose bound lower − dcum is
- * not above r (f32, rounded up; dcu the movements rounded up), 0 when there is none. In f32: a bound is above
- * when lower > (dcu + r)·(1 + 2⁻²¹), which the rounding of the sum cannot fake. from ≠ 0: the row's bounds are
- * still in the last call's order (slot p's bound at from[p]); the blocks are brought into this call's order as
- * the scan reaches them, so the slots from the returned prefix on are in order: the prefix's bounds are all
- * renewed by the run that computes the row, so the old ones are not needed. Padding slots (≥ k) hold
- * whatever; they are not read.
+ * The blocks a row must compute: 1 + the last block holding the slot of a centroid other than a whose bound
+ * lower − dcum is not above r (f32, rounded up; dcu the movements by id, rounded up), 0 when there is none; blk[c]
+ * is 1 + the block of c's slot. In f32: a bound is above when lower > (dcu + r)·(1 + 2⁻²¹), which the rounding
+ * of the sum cannot fake. One pass over the row's bounds in id order.
  */
-function openPrefix(lo: usize, unit: f32, from: usize, tmp: usize, dcu: usize, kb: i32, k: i32, sa: i32, r: f32): i32 {
-  // The old order is copied aside in one sequential pass (the row streams in from memory), then each block the
-  // scan reaches is gathered into place.
-  if (from != 0) memory.copy(tmp, lo, <usize>k << 1);
-  let p = 0;
-  for (let b = kb - 1; b >= 0; b--) {
-    const s0 = b * BLOCK, s1 = min(k, s0 + BLOCK);
-    if (from != 0) {
-      for (let s = s0; s < s1; s++) store<u16>(lo + (<usize>s << 1), load<u16>(tmp + (<usize>load<i32>(from + (<usize>s << 2)) << 1)));
+function openPrefix(lo: usize, unit: f32, dcu: usize, blk: usize, k: i32, a: i32, r: f32): i32 {
+  const up: f32 = 1 + 4.76837158203125e-7;
+  let p = 0, c = 0;
+  if (ASC_FEATURE_SIMD) {
+    const rv = f32x4.splat(r), uv = f32x4.splat(up), av = i32x4.splat(a), u = f32x4.splat(unit), four = i32x4.splat(4), eight = i32x4.splat(8);
+    let id0 = i32x4(0, 1, 2, 3), m0 = i32x4.splat(0), m1 = m0;
+    for (; c + BLOCK <= k; c += BLOCK) {
+      const o = <usize>c << 2;
+      const q = v128.load(lo + (<usize>c << 1));
+      const l0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(q)), u), l1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(q)), u);
+      const t0 = f32x4.mul(f32x4.add(v128.load(dcu + o), rv), uv), t1 = f32x4.mul(f32x4.add(v128.load(dcu + o, 16), rv), uv);
+      const id1 = i32x4.add(id0, four);
+      // Closed: above the threshold, or the previous centroid.
+      const c0 = v128.or(f32x4.gt(l0, t0), i32x4.eq(id0, av)), c1 = v128.or(f32x4.gt(l1, t1), i32x4.eq(id1, av));
+      m0 = i32x4.max_s(m0, v128.andnot(v128.load(blk + o), c0));
+      m1 = i32x4.max_s(m1, v128.andnot(v128.load(blk + o, 16), c1));
+      id0 = i32x4.add(id0, eight);
     }
-    if (blockOpen(lo, unit, dcu, s0, s1, sa, r)) { p = b + 1; break; }
+    const m = i32x4.max_s(m0, m1);
+    p = max(max(i32x4.extract_lane(m, 0), i32x4.extract_lane(m, 1)), max(i32x4.extract_lane(m, 2), i32x4.extract_lane(m, 3)));
+  }
+  for (; c < k; c++) {
+    if (c != a && !(<f32>load<u16>(lo + (<usize>c << 1)) * unit > (load<f32>(dcu + (<usize>c << 2)) + r) * up)) {
+      p = max(p, load<i32>(blk + (<usize>c << 2)));
+    }
   }
   return p;
-}
-
-/** Whether slots s0 .. s1−1 (at most one block) hold one other than sa whose bound does not rule it out (see openPrefix). */
-// @ts-ignore: decorator
-@inline function blockOpen(lo: usize, unit: f32, dcu: usize, s0: i32, s1: i32, sa: i32, r: f32): bool {
-  const up: f32 = 1 + 4.76837158203125e-7;
-  if (ASC_FEATURE_SIMD && s1 - s0 == BLOCK) {
-    const o = <usize>s0 << 2;
-    const rv = f32x4.splat(r), uv = f32x4.splat(up), av = i32x4.splat(sa), lane = i32x4(0, 1, 2, 3), u = f32x4.splat(unit);
-    const t0 = f32x4.mul(f32x4.add(v128.load(dcu + o), rv), uv), t1 = f32x4.mul(f32x4.add(v128.load(dcu + o, 16), rv), uv);
-    const q = v128.load(lo + (<usize>s0 << 1));
-    const l0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(q)), u), l1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(q)), u);
-    const i0 = i32x4.add(i32x4.splat(s0), lane), i1 = i32x4.add(i0, i32x4.splat(4));
-    // Open: not above the threshold, and not the previous centroid's slot.
-    const n0 = v128.andnot(v128.not(f32x4.gt(l0, t0)), i32x4.eq(i0, av));
-    const n1 = v128.andnot(v128.not(f32x4.gt(l1, t1)), i32x4.eq(i1, av));
-    return v128.any_true(v128.or(n0, n1));
-  }
-  for (let s = s0; s < s1; s++) {
-    if (s != sa && !(<f32>load<u16>(lo + (<usize>s << 1)) * unit > (load<f32>(dcu + (<usize>s << 2)) + r) * up)) return true;
-  }
-  return false;
 }
 
 /** v / unit rounded down into u16 (0 for negative or NaN, 65535 above): a stored bound never above v. */
@@ -304,7 +285,7 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
     if (a >= 0 && load<i32>(pos + (<usize>a << 2)) >= kq) {
       const ub = load<f32>(ubA + (<usize>i << 2));
       if (ub < bd || (ub == bd && a < bi) || (bi < 0 && ub == ub)) { bi = a; bd = ub; }
-      store<u16>(lower + ((<usize>i * <usize>k + <usize>load<i32>(pos + (<usize>a << 2))) << 1),
+      store<u16>(lower + ((<usize>i * <usize>k + <usize>a) << 1),
         toUnits(stored(boundFrom(<f64>ub, marg) + load<f64>(dcum + (<usize>a << 3))), unit));
     }
     store<i32>(outIndex + (<usize>i << 2), bi);
@@ -315,17 +296,17 @@ function prefixRun(x: usize, m: i32, ids: usize, d: i32, packed: usize, p: i32, 
     }
     store<i32>(assign + (<usize>i << 2), bi);
     const e = exact ? 0 : load<f64>(eb + (<usize>r << 3));
-    renew(ar, lower + <usize>i * (<usize>k << 1), unit, dcd, kq, upF32(e + marg));
+    renew(ar, lower + <usize>i * (<usize>k << 1), ord, unit, dcd, kq, upF32(e + marg));
   }
   return np;
 }
 
 /**
- * New bounds of slots 0 .. kq−1 of a row from its estimates (or distances) v: lo[s] = (√max(0, v − c) + dcd[s])
+ * New bounds of slots 0 .. kq−1 of a row from its estimates (or distances) v: lo[ord[s]] = (√max(0, v − c) + dcd[s])
  * / unit, each step rounded down (c = E + margin rounded up; unit a power of two, so the division is exact;
  * NaN gives 0, an open bound), saturating at 65535.
  */
-function renew(v: usize, lo: usize, unit: f32, dcd: usize, kq: i32, c: f32): void {
+function renew(v: usize, lo: usize, ord: usize, unit: f32, dcd: usize, kq: i32, c: f32): void {
   let s = 0;
   const inv: f32 = 1 / unit;
   if (ASC_FEATURE_SIMD) {
@@ -336,13 +317,17 @@ function renew(v: usize, lo: usize, unit: f32, dcd: usize, kq: i32, c: f32): voi
       const t1 = f32x4.sqrt(f32x4.max(f32x4.sub(v128.load(v + o, 16), cv), z));
       const u0 = f32x4.mul(f32x4.add(f32x4.mul(t0, f), v128.load(dcd + o)), g);
       const u1 = f32x4.mul(f32x4.add(f32x4.mul(t1, f), v128.load(dcd + o, 16)), g);
-      v128.store(lo + (<usize>s << 1), i16x8.narrow_i32x4_u(i32x4.trunc_sat_f32x4_s(u0), i32x4.trunc_sat_f32x4_s(u1)));
+      const w = i16x8.narrow_i32x4_u(i32x4.trunc_sat_f32x4_s(u0), i32x4.trunc_sat_f32x4_s(u1)), so = ord + o;
+      v128.store16_lane(lo + (<usize>load<i32>(so) << 1), w, 0); v128.store16_lane(lo + (<usize>load<i32>(so, 4) << 1), w, 1);
+      v128.store16_lane(lo + (<usize>load<i32>(so, 8) << 1), w, 2); v128.store16_lane(lo + (<usize>load<i32>(so, 12) << 1), w, 3);
+      v128.store16_lane(lo + (<usize>load<i32>(so, 16) << 1), w, 4); v128.store16_lane(lo + (<usize>load<i32>(so, 20) << 1), w, 5);
+      v128.store16_lane(lo + (<usize>load<i32>(so, 24) << 1), w, 6); v128.store16_lane(lo + (<usize>load<i32>(so, 28) << 1), w, 7);
     }
   }
   for (; s < kq; s++) {
     const o = <usize>s << 2;
     const t = Mathf.sqrt(max<f32>(load<f32>(v + o) - c, 0));
     const u = (t * <f32>(1 - 4.76837158203125e-7) + load<f32>(dcd + o)) * (<f32>(1 - 2.384185791015625e-7) * inv);
-    store<u16>(lo + (<usize>s << 1), u >= 65535 ? 65535 : u >= 0 ? <u16><i32>u : 0);
+    store<u16>(lo + (<usize>load<i32>(ord + o) << 1), u >= 65535 ? 65535 : u >= 0 ? <u16><i32>u : 0);
   }
 }

@@ -126,8 +126,8 @@ export interface BoundedSession {
   /** Copies `bounds`' per-row arrays in (after the caller changed them; not for a pairs session). */
   write(bounds: AssignBounds): void;
   /** A pairs session's state, copied out (for checks; bounds decoded from their u16 units): for every row i with assign[i] ≥ 0 and centroid c ≠ assign[i],
-   *  lower[i·k + slot[c]] − dcum[c] ≤ the true distance from row i to c as of the last step. */
-  readPairs(): { assign: Int32Array; lower: Float32Array; slot: Int32Array; dcum: Float64Array };
+   *  lower[i·k + c] − dcum[c] ≤ the true distance from row i to c as of the last step. */
+  readPairs(): { assign: Int32Array; lower: Float32Array; dcum: Float64Array };
 }
 
 /** What {@link Kernels.assignAccumulateBounded} skipped and computed. */

@@ -45,7 +45,7 @@ export interface KernelExports {
   pairsScratchBytes(n: number, kb: number, d: number): number;
   centroidDrift(cur: number, prev: number, k: number, d: number, dcum: number, drift: number): void;
   assignPairs(x: number, n: number, d: number, packed: number, kb: number, cn: number, ord: number, pos: number, k: number,
-    assign: number, lower: number, unit: number, last: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
+    assign: number, lower: number, unit: number, dcum: number, raw: number, xnorm: number, cmax: number, scratch: number, outIndex: number, outDist: number,
     info: number, qc: number, cnq: number, qinfo: number, xsq: number, full: number, qr: number, meta: number, q8: number, info8: number,
     r8: number, m8: number): void;
   accumulate(x: number, n: number, d: number, index: number, dist: number, scale: number, lossScale: number,
@@ -405,7 +405,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const dEven = (dim + 1) & ~1, d4 = (dim + 3) & ~3;
       const perRow = (pairs ? k * 2 : G * 5) + (rounded ? dEven * 2 + 24 : 0) + (rounded8 ? d4 + 24 : 0);
       const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
-      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, slotp = 0, qrp = 0,
+      let xp = 0, asp = 0, lop = 0, epp = 0, xnp = 0, xsp = 0, ip = 0, dp = 0, prevp = 0, ksp = 0, lastp = 0, dcp = 0, drp = 0, qrp = 0,
         metap = 0, r8p = 0, m8p = 0;
       try {
         // Everything in one growth: the rows and per-row state, then room for a step's centroids, filter, scratch and
@@ -415,7 +415,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         a.reset();
         xp = a.alloc(n * dim * 4); asp = a.alloc(n * 4); lop = a.alloc(n * (pairs ? k * 2 : G * 4)); epp = pairs ? 0 : a.alloc(n * G); xnp = a.alloc(n * 8);
         xsp = a.alloc(n * 4); ip = a.alloc(n * 4); dp = a.alloc(n * 4); prevp = a.alloc(n * 4); ksp = a.alloc(k * dim * 8);
-        if (pairs) { lastp = a.alloc(k * dim * 4); dcp = a.alloc(k * 8); drp = a.alloc(k * 8); slotp = a.alloc(k * 4); }
+        if (pairs) { lastp = a.alloc(k * dim * 4); dcp = a.alloc(k * 8); drp = a.alloc(k * 8); }
         if (rounded) { qrp = a.alloc(n * dEven * 2); metap = a.alloc(n * 24); }
         if (rounded8) { r8p = a.alloc(n * d4); m8p = a.alloc(n * 24); }
       } catch {
@@ -504,7 +504,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           for (let r0 = 0; r0 < n; r0 += R) {
             const r = Math.min(R, n - r0), xo = xp + r0 * dim * 4, o = r0 * 4;
             const r8o = r8p ? r8p + r0 * d4 : 0, m8o = r8p ? m8p + r0 * 24 : 0;
-            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k / 2, unit, slotp, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
+            const info = pairs ? c.pairs(xo, r, asp + o, lop + o * k / 2, unit, dcp, lastp, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
               qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24, r8o, m8o)
               : c.run(xo, r, asp + o, lop + o * G, epp + r0 * G, xnp + 2 * o, ip + o, dp + o, xsp + o, opts.full === true,
                 qrp ? qrp + r0 * dEven * 2 : 0, metap + r0 * 24, r8o, m8o);
@@ -512,7 +512,6 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
             computed += info[1]!;
             changed += e.pqAccumulateDelta(xo, r, dim, 1, k, ip + o, prevp + o, scale, ksp);
           }
-          if (pairs) a.i32(slotp, k).set(a.i32(c.posp, k));   // the bounds are now in this step's order
           lastChanged = fresh ? 0 : changed;
           e.pqAccumulateStats(n, 1, k, ip, dp, pow2(acc.lossShift), a0.cp, a0.lp, a0.rp);
           e.addI64(a0.sp, ksp, k * dim);
@@ -529,7 +528,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         readPairs() {
           expect(pairs, 'invalid-argument', 'pair bounds of the session', 'a pairs session', 'a session with group bounds');
           const q = new Uint16Array(a.u8(lop, n * k * 2).slice().buffer);
-          return { assign: a.i32(asp, n).slice(), lower: Float32Array.from(q, (v) => v * unit), slot: a.i32(slotp, k).slice(), dcum: a.f64(dcp, k).slice() };
+          return { assign: a.i32(asp, n).slice(), lower: Float32Array.from(q, (v) => v * unit), dcum: a.f64(dcp, k).slice() };
         },
       };
     },
@@ -848,11 +847,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           full ? 1 : 0, qrp, metap, cp, q8p, i8p, r8p, m8p);
         return count();
       },
-      posp,
-      /** One block through assignPairs (lop: its rows' per-centroid bounds in the order slotp gives, dcp: the cumulative movement). */
-      pairs(xp: number, r: number, asp: number, lop: number, unit: number, slotp: number, dcp: number, rawp: number, xnp: number, ip: number,
+      /** One block through assignPairs (lop: its rows' per-centroid bounds by centroid id, dcp: the cumulative movement). */
+      pairs(xp: number, r: number, asp: number, lop: number, unit: number, dcp: number, rawp: number, xnp: number, ip: number,
         dp: number, xsq: number, full: boolean, qrp: number, metap: number, r8p = 0, m8p = 0): Int32Array {
-        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, unit, slotp, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
+        e.assignPairs(xp, r, dim, pp, kb, cnp, ordp, posp, k, asp, lop, unit, dcp, rawp, xnp, cmax, sp, ip, dp, infop, qcp, cnqp, qip, xsq, full ? 1 : 0,
           qrp, metap, q8p, i8p, r8p, m8p);
         return count();
       },

@@ -618,7 +618,7 @@ function runPairs(K: Kernels, c: Case, full: (t: number) => boolean = () => fals
       if (as !== bIndex[i]) expect(`${what} assign[${i}] = ${as}`).toBe(`${what} assign[${i}] = ${bIndex[i]}`);
       for (let cc = 0; cc < k; cc++) {
         if (cc === as) continue;
-        const l = st.lower[i * k + st.slot[cc]!]! - st.dcum[cc]!;
+        const l = st.lower[i * k + cc]! - st.dcum[cc]!;
         if (Number.isNaN(l) || !(l > 0)) continue;
         const td = trueDist(x, i, cs, cc, d);
         if (!(l <= td)) expect(`${what} row ${i} centroid ${cc}: bound ${l} vs distance ${td}`).toBe('a lower bound');
