@@ -1,8 +1,9 @@
 // Summarizes a V8 .cpuprofile (from `npm run bench -- --profile`, written to /tmp/ivfkit-bench/profiles):
 // self time per function, largest first. Wasm functions are named from the export section of the
 // built kernels (`--build simd|relaxed|scalar`, default simd); unexported helpers keep V8's index.
-//   node bench/profile.mjs FILE.cpuprofile [TOP] [BUILD | FILE.wasm]
-// A .wasm file (say, asc --target dot8 --debug) names unexported helpers too, from its name section.
+//   node bench/profile.mjs FILE.cpuprofile [TOP] [BUILD]
+// Unexported helpers are named when the profiled run used a `--debug` build (asc … --target T --debug; its base64
+// in dist/kernels/generated/T.js): V8 then takes every name from the binary's name section.
 import { readFileSync } from 'node:fs';
 
 /** Function index → export name of a wasm binary (imports count first, as in V8's wasm-function[i]). */
@@ -23,24 +24,6 @@ export function wasmExportNames(bytes) {
         p += l;
         const kind = bytes[p++], index = leb();
         if (kind === 0) names.set(index, name);
-      }
-    }
-    if (id === 0) {
-      const l = leb();
-      const section = new TextDecoder().decode(bytes.subarray(p, p + l));
-      p += l;
-      // A `--debug` build's name section names every function (subsection 1), helpers included.
-      while (section === 'name' && p < end) {
-        const sub = bytes[p++], size = leb(), subEnd = p + size;
-        if (sub === 1) {
-          for (let i = 0, count = leb(); i < count; i++) {
-            const index = leb(), nl = leb();
-            const name = new TextDecoder().decode(bytes.subarray(p, p + nl));
-            p += nl;
-            if (!names.has(index)) names.set(index, name.replace(/^~lib\/|^assembly\//, ''));
-          }
-        }
-        p = subEnd;
       }
     }
     p = end;
@@ -71,11 +54,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!file) throw new Error('usage: node bench/profile.mjs FILE.cpuprofile [TOP] [BUILD]');
   let names = new Map();
   try {
-    if (build.endsWith('.wasm')) names = wasmExportNames(readFileSync(build));
-    else {
-      const { getWasmBytes } = await import(new URL('../dist/kernels/index.js', import.meta.url).href);
-      names = wasmExportNames(getWasmBytes(build));
-    }
+    const { getWasmBytes } = await import(new URL('../dist/kernels/index.js', import.meta.url).href);
+    names = wasmExportNames(getWasmBytes(build));
   } catch (e) {
     console.log(`(wasm names unavailable: ${e.message})`);
   }
