@@ -1,4 +1,4 @@
-import { expect, expectPositiveInt, IvfkitError, rowsOf } from '../util/errors.js';
+import { expect, expectArray, expectPositiveInt, IvfkitError, rowsOf } from '../util/errors.js';
 import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type AssignOptions, type PqBounds } from './types.js';
 
 /** Argument checks shared by the reference and the wasm kernels (one message for one mistake). */
@@ -62,12 +62,11 @@ export function checkAccumulate(data: Float32Array, dim: number, index: Int32Arr
 
 /** acc holds k clusters of dim (sums k·dim, counts/clusterLoss/radius k) and valid shifts. */
 export function checkAccumulators(acc: Accumulators, k: number, dim: number): void {
-  expect(typeof acc === 'object' && acc !== null && acc.counts instanceof Float64Array && acc.counts.length === k,
-    'dimension-mismatch', 'acc.counts length (Float64Array)', k, acc?.counts?.length);
-  expect(acc.sums instanceof BigInt64Array && acc.sums.length === k * dim, 'dimension-mismatch', 'acc.sums length',
-    `k·dim = ${k * dim}`, acc.sums.length);
-  expect(acc.clusterLoss instanceof BigInt64Array && acc.clusterLoss.length === k, 'dimension-mismatch', 'acc.clusterLoss length', k, acc.clusterLoss.length);
-  expect(acc.radius instanceof Float32Array && acc.radius.length === k, 'dimension-mismatch', 'acc.radius length', k, acc.radius.length);
+  expect(typeof acc === 'object' && acc !== null, 'invalid-argument', 'acc', 'Accumulators', acc);
+  expectArray(acc.counts, Float64Array, k, 'acc.counts');
+  expectArray(acc.sums, BigInt64Array, k * dim, 'acc.sums');
+  expectArray(acc.clusterLoss, BigInt64Array, k, 'acc.clusterLoss');
+  expectArray(acc.radius, Float32Array, k, 'acc.radius');
   expect(Number.isInteger(acc.shift) && Math.abs(acc.shift) <= 1000, 'invalid-argument', 'acc.shift', 'an integer in [-1000, 1000]', acc.shift);
   expect(Number.isInteger(acc.lossShift) && Math.abs(acc.lossShift) <= 1000, 'invalid-argument', 'acc.lossShift', 'an integer in [-1000, 1000]', acc.lossShift);
 }

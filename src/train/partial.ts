@@ -1,6 +1,6 @@
 import { PQ_GROUP_SIZE, PQ_GROUPS, PQ_TOP, type Accumulators, type AssignBounds, type BoundedSession, type Kernels, type PqBounds, type PqGroupSession } from '../kernels/types.js';
 import { normUp } from '../kernels/validate.js';
-import { expect, IvfkitError, rowsOf } from '../util/errors.js';
+import { expect, expectArray, IvfkitError, rowsOf } from '../util/errors.js';
 import { fromFixed, lossShift, sumShift } from '../util/fixed.js';
 import { Hasher } from '../util/hash.js';
 import { createRng, mix32, STREAM } from '../util/rng.js';
@@ -436,10 +436,10 @@ function checkStats(s: PartialStats, what: string): void {
   expect(typeof s === 'object' && s !== null, 'invalid-argument', what, 'PartialStats', s);
   expect(Number.isInteger(s.k) && s.k > 0 && Number.isInteger(s.dim) && s.dim > 0, 'invalid-argument', `${what} k, dim`,
     'positive integers', `${s.k}, ${s.dim}`);
-  expect(s.sums instanceof BigInt64Array && s.sums.length === s.k * s.dim, 'dimension-mismatch', `${what}.sums length`, s.k * s.dim, s.sums?.length);
-  expect(s.counts instanceof Float64Array && s.counts.length === s.k, 'dimension-mismatch', `${what}.counts length`, s.k, s.counts?.length);
-  expect(s.clusterLoss instanceof BigInt64Array && s.clusterLoss.length === s.k, 'dimension-mismatch', `${what}.clusterLoss length`, s.k, s.clusterLoss?.length);
-  expect(s.radius instanceof Float32Array && s.radius.length === s.k, 'dimension-mismatch', `${what}.radius length`, s.k, s.radius?.length);
+  expectArray(s.sums, BigInt64Array, s.k * s.dim, `${what}.sums`);
+  expectArray(s.counts, Float64Array, s.k, `${what}.counts`);
+  expectArray(s.clusterLoss, BigInt64Array, s.k, `${what}.clusterLoss`);
+  expectArray(s.radius, Float32Array, s.k, `${what}.radius`);
 }
 
 /**

@@ -13,6 +13,12 @@ export function expect(ok: boolean, code: string, what: string, expected: unknow
   if (!ok) throw new IvfkitError(code, `${what}: expected ${fmt(expected)}, got ${fmt(actual)}`);
 }
 
+/** A typed array of one type and length, named with both ("acc.radius: expected Float32Array(256), got Float64Array(256)"). */
+export function expectArray(value: unknown, type: { name: string }, len: number, what: string): void {
+  const isType = (value as object)?.constructor === type;
+  expect(isType && (value as ArrayLike<number>).length === len, isType ? 'dimension-mismatch' : 'invalid-argument', what, `${type.name}(${len})`, value);
+}
+
 /** A positive integer check with a message naming the parameter. */
 export function expectPositiveInt(value: unknown, name: string): asserts value is number {
   expect(typeof value === 'number' && Number.isInteger(value) && value > 0, 'invalid-argument', name, 'a positive integer', value);

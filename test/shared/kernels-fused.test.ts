@@ -88,8 +88,10 @@ describe.each(builds)('fused kernels, %s build', (build) => {
 
       it('rejects accumulators of the wrong shape', () => {
         const x = rand(1, 8 * 4), c = rand(2, 3 * 4);
-        expect(() => K.assignAccumulate(x, 4, c, acc(2, 4, 0, 0))).toThrow(/acc\.counts length/);
-        expect(() => K.pqAssignAccumulate(x, 4, rand(3, 16 * 4), 2, 16, acc(32, 4, 0, 0))).toThrow(/acc\.counts length|acc\.sums length/);
+        expect(() => K.assignAccumulate(x, 4, c, acc(2, 4, 0, 0))).toThrow(/acc\.counts: expected Float64Array\(3\), got Float64Array\(2\)/);
+        expect(() => K.pqAssignAccumulate(x, 4, rand(3, 16 * 4), 2, 16, acc(32, 4, 0, 0))).toThrow(/acc\.sums: expected BigInt64Array\(64\), got BigInt64Array\(128\)/);
+        expect(() => K.assignAccumulate(x, 4, c, { ...acc(3, 4, 0, 0), radius: new Float64Array(3) } as unknown as Accumulators))
+          .toThrow(/acc\.radius: expected Float32Array\(3\), got Float64Array\(3\)/);
       });
     });
   }

@@ -245,7 +245,9 @@ describe('kmeans: partial stats (map + reduce)', () => {
     const later = kmeansPartialStats(data, dim, centroids, { ...ctx, iteration: 5 }, kernels);
     expect(() => mergePartialStats(single, later)).toThrow(IvfkitError);
     const wrongShape = { ...single, k: 8, counts: single.counts.subarray(0, 8) };
-    expect(() => mergePartialStats(single, wrongShape)).toThrow(/counts length: expected 8, got 8|sums length: expected 96, got 192/);
+    expect(() => mergePartialStats(single, wrongShape)).toThrow(/stats\[1\]\.sums: expected BigInt64Array\(96\), got BigInt64Array\(192\)/);
+    const wrongType = { ...single, radius: Float64Array.from(single.radius) } as unknown as PartialStats;
+    expect(() => mergePartialStats(single, wrongType)).toThrow(/stats\[1\]\.radius: expected Float32Array\(16\), got Float64Array\(16\)/);
     const sameFpOtherK: PartialStats = { ...mergePartialStats(single), k: 8, dim: 24, counts: new Float64Array(8),
       clusterLoss: new BigInt64Array(8), radius: new Float32Array(8) };
     expect(() => mergePartialStats(single, sameFpOtherK)).toThrow(/shape \(k × dim\): expected 16 × 12, got 8 × 24/);
