@@ -150,8 +150,10 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
       ...(bounded ? { bounds: true } : spec.bounds === true && !pq && it < maxIters ? { boundsSoon: true } : {}),
       ...(!pq && spec.balanceFactor > 0 ? { balanced: true } : {}) };
     boundsUsed = ctx.bounds === true;
+    // The fingerprint to expect is hashed while the executor works (a pool's threads, a queue's machines).
+    const pending = executor.partialStats(centroids, ctx);
     const expected = statsFingerprint(centroids, ctx);
-    const stats = await executor.partialStats(centroids, ctx);
+    const stats = await pending;
     checkReturned(stats, expected, k, cdim);
     const fin = finalizeCentroids(stats, centroids, { seed: spec.seed, redo: spec.redo, splitEmpty: spec.splitEmpty, ...(pq ? { pq } : {}), frozen });
     let balanceLoss = 0;
