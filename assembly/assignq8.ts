@@ -405,6 +405,16 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
       nd = decided(i, bi, nd, ks, kd, x, stride, rp, d, packed, cn, xn, outIndex, outDist);
       continue;
     }
+    // Without a bias, the best slot's 16-bit estimate narrows the window: slot j can beat or tie it only if
+    // est8_j − E8 ≤ D_best ≤ est16_best + E16, a bound about E8 below b1 + 2·E8.
+    const e1 = load<f64>(e16 + (<usize>i << 3));
+    let eb16: f32 = NaN;
+    if (bias == 0 && bi >= 0) {
+      store<i32>(cand, bi);
+      eb16 = gathered(qx + <usize>i * qstride, dp, c16, cand, 1, load<f32>(xn + (<usize>i << 2)), load<f32>(two + (<usize>i << 2)), cn, cest);
+      const tb = (<f64>eb16 + e1 + e) * (1 + 1e-12) + 1e-30;
+      if (tb < tf) tf = tb;
+    }
     np++;
     // The window's slots, in slot order.
     const tv = f32x4.splat(upF32(tf));
@@ -419,9 +429,17 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
         if ((bits & (1 << l)) && b * BLOCK + l < k) { store<i32>(cand + (<usize>nc << 2), b * BLOCK + l); nc++; }
       }
     }
+    if (nc == 1 && eb16 == eb16 && load<i32>(cand) == bi) {
+      // Only the best slot is left: it wins (every other is strictly farther).
+      if (err != 0) {
+        const p = er + (<usize>bi << 2);
+        store<f32>(p, max<f32>(load<f32>(p), downF32(<f64>eb16 + (e - e1))));
+      }
+      nd = decided(i, bi, nd, ks, kd, x, stride, rp, d, packed, cn, xn, outIndex, outDist);
+      continue;
+    }
     const row = rowAt(x, stride, rp, i);
     const nx = load<f32>(xn + (<usize>i << 2));
-    const e1 = load<f64>(e16 + (<usize>i << 3));
     let b16 = gathered(qx + <usize>i * qstride, dp, c16, cand, nc, nx, load<f32>(two + (<usize>i << 2)), cn, cest);
     let tf16 = max<f64>(<f64>b16 + 2 * e1, e1);
     if (err != 0) {
