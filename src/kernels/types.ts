@@ -95,8 +95,9 @@ export type BoundsPlan = Pick<AssignBounds, 'groupSize' | 'order' | 'decay' | 'n
  *  √‖x‖² · (1 + (dim + 2)·2⁻²⁴), an upper bound as the margin needs). */
 export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignBounds, 'assign' | 'lower' | 'epoch' | 'xnorm'>> & {
   /** One bound per (row, centroid) instead of per group (Elkan-style; n·k u16 in the session, no per-row start
-   *  state): each step measures how far every centroid moved since the last one and packs the centroids by that
-   *  movement, largest first, so a row computes only the blocks up to the last one it cannot rule out. For
+   *  state; the bounds stay in centroid-id order): each step measures how far every centroid moved since the last
+   *  one and packs the centroids by that movement, largest first, so a row computes only the blocks up to the last
+   *  one it cannot rule out (one SIMD pass over its bounds finds it). For
    *  steps without bias; best when the 16-bit filter applies (rows of ≥ 256 values). */
   pairs?: boolean;
 };
