@@ -11,9 +11,10 @@ import { sqNormRow } from './common';
 // lower − dcum(now) bounds the distance now (triangle inequality). The host packs the centroids by movement,
 // largest first, a new order each call (the bounds stay in id order, so no row's bounds move): the centroids a
 // row cannot rule out then gather in the first blocks, and the row computes the prefix of blocks up to the last
-// one holding a centroid that could reach the previous centroid's distance. Rows sorted by that length go through the 16-bit filter (assignRows when it
-// does not apply) in runs over their longest prefix; the previous centroid, whose exact distance is known, joins
-// when it lies beyond. Index and distance are assignRows' bits, ties to the lowest centroid id.
+// one holding a centroid that could reach the previous centroid's distance. Rows sorted by that length go through
+// the 16-bit filter (assignRows when it does not apply) in runs over their longest prefix; the previous centroid,
+// whose exact distance is known, joins when it lies beyond. Index and distance are assignRows' bits, ties to the
+// lowest centroid id.
 
 const BLOCK: i32 = 8;
 /** Rows per run through the filter (the work area holds a run's estimates). */

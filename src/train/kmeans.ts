@@ -265,7 +265,9 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
   const { n, dim } = executor;
   if (n < k) throw new IvfkitError('too-few-rows', `k-means rows: expected at least k = ${k} rows, got ${n}`);
   if (opts.initialCentroids !== undefined) {
-    expect(opts.initialCentroids instanceof Float32Array && opts.initialCentroids.length === k * dim, 'dimension-mismatch',
+    expect(opts.initialCentroids instanceof Float32Array, 'invalid-argument', 'initialCentroids', `a Float32Array of k·dim = ${k * dim} values`,
+      opts.initialCentroids);
+    expect(opts.initialCentroids.length === k * dim, 'dimension-mismatch',
       'initialCentroids length', `k·dim = ${k}·${dim} = ${k * dim}`, opts.initialCentroids?.length);
   }
   const needLocalKernels = executor.local !== undefined && (o.init === 'kmeans++' || (k > KMEANS_DEFAULTS.hierarchicalAbove && o.hierarchicalK > 1));

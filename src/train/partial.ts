@@ -454,7 +454,8 @@ function checkStats(s: PartialStats, what: string): void {
 export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts: FinalizeOptions = {}): FinalizeResult {
   checkStats(stats, 'stats');
   const { k, dim } = stats;
-  expect(prev instanceof Float32Array && prev.length === k * dim, 'dimension-mismatch', 'prev centroids length', `k·dim = ${k * dim}`, prev?.length);
+  expect(prev instanceof Float32Array, 'invalid-argument', 'prev centroids', `a Float32Array of k·dim = ${k * dim} values`, prev);
+  expect(prev.length === k * dim, 'dimension-mismatch', 'prev centroids length', `k·dim = ${k * dim}`, prev.length);
   const groups = opts.pq ? opts.pq.m : 1;
   const gk = opts.pq ? opts.pq.ksub : k;
   expect(groups * gk === k, 'dimension-mismatch', 'k of stats', `pq.m · pq.ksub = ${groups * gk}`, k);

@@ -14,9 +14,9 @@ export function expect(ok: boolean, code: string, what: string, expected: unknow
 }
 
 /** A typed array of one type and length, named with both ("acc.radius: expected Float32Array(256), got Float64Array(256)"). */
-export function expectArray(value: unknown, type: { name: string }, len: number, what: string): void {
-  const isType = (value as object)?.constructor === type;
-  expect(isType && (value as ArrayLike<number>).length === len, isType ? 'dimension-mismatch' : 'invalid-argument', what, `${type.name}(${len})`, value);
+export function expectArray(value: unknown, type: abstract new (...args: never[]) => ArrayBufferView, len: number, what: string): void {
+  const isType = value instanceof type;
+  expect(isType && (value as unknown as { length: number }).length === len, isType ? 'dimension-mismatch' : 'invalid-argument', what, `${type.name}(${len})`, value);
 }
 
 /** A positive integer check with a message naming the parameter. */

@@ -278,6 +278,8 @@ describe('kmeans: bad input', () => {
     await rejectsWith(kmeans(data.subarray(0, 100 * dim + 1), dim, 4, { kernels }), 'dimension-mismatch', 'a multiple of dim 12', 'got 1201');
     await rejectsWith(kmeans(new Float32Array(40).fill(NaN), 4, 2, { kernels }), 'no-finite-rows', 'got 0 of 10');
     await rejectsWith(kmeans(data, dim, 4, { kernels, initialCentroids: new Float32Array(5) }), 'dimension-mismatch', 'initialCentroids length', 'got 5');
+    await rejectsWith(kmeans(data, dim, 4, { kernels, initialCentroids: new Float64Array(4 * dim) as unknown as Float32Array }), 'invalid-argument',
+      'initialCentroids', `got Float64Array(${4 * dim})`);
     await rejectsWith(kmeans(data, dim, 4, { kernels, maxIters: 0 }), 'invalid-argument', 'maxIters: expected an integer ≥ 1, got 0');
     await rejectsWith(kmeans(data, dim, 4, { kernels, metric: 'cosine' as 'l2' }), 'invalid-argument', 'metric');
   });
