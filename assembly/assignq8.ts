@@ -496,11 +496,10 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
 function gathered(qr: usize, dp: i32, c16: usize, cand: usize, nc: i32, nx: f32, two: f32, cn: usize, cest: usize): f32 {
   const rowBytes = <usize>dp << 1;
   let best: f32 = Infinity;
-  for (let r = 0; r < nc; r += 4) {
+  let r = 0;
+  for (; r + 4 <= nc; r += 4) {
     const s0 = load<i32>(cand + (<usize>r << 2));
-    const s1 = r + 1 < nc ? load<i32>(cand + (<usize>(r + 1) << 2)) : s0;
-    const s2 = r + 2 < nc ? load<i32>(cand + (<usize>(r + 2) << 2)) : s0;
-    const s3 = r + 3 < nc ? load<i32>(cand + (<usize>(r + 3) << 2)) : s0;
+    const s1 = load<i32>(cand + (<usize>(r + 1) << 2)), s2 = load<i32>(cand + (<usize>(r + 2) << 2)), s3 = load<i32>(cand + (<usize>(r + 3) << 2));
     const p0 = c16 + <usize>s0 * rowBytes, p1 = c16 + <usize>s1 * rowBytes, p2 = c16 + <usize>s2 * rowBytes, p3 = c16 + <usize>s3 * rowBytes;
     let f = f32x4.splat(0);
     for (let j0 = 0; j0 < dp; j0 += CHUNK16) {
@@ -528,11 +527,30 @@ function gathered(qr: usize, dp: i32, c16: usize, cand: usize, nc: i32, nx: f32,
     const cv = f32x4(load<f32>(cn + (<usize>s0 << 2)), load<f32>(cn + (<usize>s1 << 2)), load<f32>(cn + (<usize>s2 << 2)), load<f32>(cn + (<usize>s3 << 2)));
     const ev = f32x4.sub(f32x4.add(f32x4.splat(nx), cv), f32x4.mul(f, f32x4.splat(two)));
     v128.store(LANES, ev);
-    for (let l = 0; l < 4 && r + l < nc; l++) {
+    for (let l = 0; l < 4; l++) {
       const v = load<f32>(LANES + (<usize>l << 2));
       store<f32>(cest + (<usize>(r + l) << 2), v);
       best = min<f32>(best, v);
     }
+  }
+  // The last one to three slots one at a time (no row loads to share): the same sums, in the same order, as a lane above.
+  for (; r < nc; r++) {
+    const s0 = load<i32>(cand + (<usize>r << 2));
+    const p0 = c16 + <usize>s0 * rowBytes;
+    let f: f32 = 0;
+    for (let j0 = 0; j0 < dp; j0 += CHUNK16) {
+      const j1 = min(dp, j0 + CHUNK16);
+      let a0 = i32x4.splat(0);
+      let o = <usize>j0 << 1;
+      const oe = <usize>j1 << 1, o8 = <usize>(j0 + ((j1 - j0) & ~7)) << 1;
+      for (; o < o8; o += 16) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(qr + o), v128.load(p0 + o)));
+      let h0 = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1) + i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
+      for (; o < oe; o += 2) h0 += <i32>load<i16>(qr + o) * <i32>load<i16>(p0 + o);
+      f += <f32>h0;
+    }
+    const v = (nx + load<f32>(cn + (<usize>s0 << 2))) - f * two;
+    store<f32>(cest + (<usize>r << 2), v);
+    best = min<f32>(best, v);
   }
   return best;
 }
