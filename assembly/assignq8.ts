@@ -18,17 +18,16 @@ const U: f64 = 5.9604644775390625e-8; // 2^-24
 /** Dims per i32 chunk of a 16-bit dot (qmax keeps 128 products within i32). */
 const CHUNK16: i32 = 128;
 const LANES = memory.data(16, 16);
-/** roundRow8's results: s8, Σ q² (exact), Σ fl(x − fl(s8·q))² and x·m + x̃·(o − m) (f32 sums, as f64). */
-const RM = memory.data(32, 8);
+/** roundRow8's results: s8, Σ q² (exact) and Σ fl(x − fl(s8·q))² (f32 sums), as f64. */
+const RM = memory.data(24, 8);
 const TAIL = memory.data(48, 16);
 
 /**
  * Rounds a row to i8 at s8 = max |x| / 127 (rounded to f32) into qr (d rounded up to 4, zero-padded); at meta: s8, Σ q²
- * (exact: ‖x̃‖ = s8·√Σq², x̃ = s8·q), Σ e′² with e′ = fl(x − fl(s8·q)) (f32 lanes), and fl(x·m + s8·(q·om)) (f32 lanes;
- * om = fl(o − m)); the caller bounds their rounding. −1 when the row is not finite or the scale is out of range.
- * term = false: no row term (mid, omp unread; 0 stored).
+ * (exact: ‖x̃‖ = s8·√Σq², x̃ = s8·q) and Σ e′² with e′ = fl(x − fl(s8·q)) (f32 lanes); the caller bounds their
+ * rounding. −1 when the row is not finite or the scale is out of range. The row term against the centroids is rowTerm8's.
  */
-function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: usize, term: bool = true): i32 {
+function roundRow8(row: usize, d: i32, qr: usize, meta: usize): i32 {
   let mv = f32x4.splat(0);
   const d4 = d & ~3;
   for (let j = 0; j < d4; j += 4) mv = f32x4.pmax(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
@@ -39,19 +38,16 @@ function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: 
   if (!(s8 >= 1e-30)) return -1;
   const inv = f32x4.splat(1 / s8), sv = f32x4.splat(s8);
   const lo = i32x4.splat(-127), hi = i32x4.splat(127);
-  let sq = i32x4.splat(0), se = f32x4.splat(0), ax = se, aq = se;
+  let sq = i32x4.splat(0), se = f32x4.splat(0);
   const dq = (d + 3) & ~3;
   for (let j = 0; j < dq; j += 4) {
     const p = row + (<usize>j << 2);
-    let v: v128, m = f32x4.splat(0), o = m;
-    if (j + 4 <= d) {
-      v = v128.load(p);
-      if (term) { m = v128.load(mid + (<usize>j << 2)); o = v128.load(omp + (<usize>j << 2)); }
-    } else {
-      memory.fill(TAIL, 0, 48);
+    let v: v128;
+    if (j + 4 <= d) v = v128.load(p);
+    else {
+      memory.fill(TAIL, 0, 16);
       memory.copy(TAIL, p, <usize>(d - j) << 2);
-      if (term) { memory.copy(TAIL + 16, mid + (<usize>j << 2), <usize>(d - j) << 2); memory.copy(TAIL + 32, omp + (<usize>j << 2), <usize>(d - j) << 2); }
-      v = v128.load(TAIL); m = v128.load(TAIL, 16); o = v128.load(TAIL, 32);
+      v = v128.load(TAIL);
     }
     const qi = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, inv)))));
     const q16 = i16x8.narrow_i32x4_s(qi, qi);
@@ -60,13 +56,10 @@ function roundRow8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, meta: 
     const e = f32x4.sub(v, f32x4.mul(qf, sv));
     sq = i32x4.add(sq, i32x4.mul(qi, qi));
     se = f32x4.add(se, f32x4.mul(e, e));
-    ax = f32x4.add(ax, f32x4.mul(v, m));
-    aq = f32x4.add(aq, f32x4.mul(qf, o));
   }
   store<f64>(meta, <f64>s8);
   store<f64>(meta, <f64>i32x4.extract_lane(sq, 0) + <f64>i32x4.extract_lane(sq, 1) + <f64>i32x4.extract_lane(sq, 2) + <f64>i32x4.extract_lane(sq, 3), 8);
   store<f64>(meta, <f64>hsum(se), 16);
-  store<f64>(meta, <f64>(hsum(ax) + s8 * hsum(aq)), 24);
   return 0;
 }
 
@@ -85,7 +78,7 @@ function roundRowsR(x: usize, n: i32, d: i32, r8: usize, m8: usize): i32 {
   let bad = 0;
   for (let i = 0; i < n; i++) {
     const mt = m8 + <usize>i * 24;
-    if (roundRow8(x + <usize>i * stride, d, r8 + <usize>i * <usize>d4, 0, 0, RM, false) < 0) { store<f64>(mt, NaN); bad++; }
+    if (roundRow8(x + <usize>i * stride, d, r8 + <usize>i * <usize>d4, RM) < 0) { store<f64>(mt, NaN); bad++; }
     else memory.copy(mt, RM, 24);
   }
   return bad;
@@ -108,7 +101,7 @@ export function gatherRounded8(d: i32, m: i32, ids: usize, i0: i32, r8: usize, m
   }
 }
 
-/** roundRow8's row term fl(x·m + s8·(q·om)) for a row already rounded to qr at s8, with the same f32 lanes. */
+/** The row term fl(x·m + s8·(q·om)) (f32 lanes; om = fl(o − m)) of a row rounded to qr at s8 by roundRow8. */
 function rowTerm8(row: usize, d: i32, qr: usize, mid: usize, omp: usize, s8: f32): f32 {
   let ax = f32x4.splat(0), aq = ax;
   const dq = (d + 3) & ~3;
@@ -362,17 +355,12 @@ function assign8(x: usize, n: i32, d: i32, packed: usize, kb: i32, cn: usize, k:
     store<f64>(e16 + (<usize>i << 3), eb);
     // The i8 row x̃ = s8·q (s8 = max |x| / 127), ‖x̃‖ and ‖x − x̃‖ (f64, rounded up) and, with the centroids'
     // midpoints m: x·c ≈ x·m + x̃·(o − m) + t·x̃·u, off by (x − x̃)·(c − m) + x̃·(c − o − t·u).
-    let s8: f64, sq: f64, se: f64, xa: f64;
-    if (q8In != 0) {
-      // Rounded once by roundRows8 (gathered by gatherRounded8): only the row term depends on these centroids.
-      const mt = meta8In + <usize>i * 24;
-      s8 = load<f64>(mt); sq = load<f64>(mt, 8); se = load<f64>(mt, 16);
-      if (!(s8 >= 1e-30)) return -2;
-      xa = <f64>rowTerm8(row, d, qx8 + <usize>i * <usize>d4, mid, mid + (<usize>d << 2), <f32>s8);
-    } else {
-      if (roundRow8(row, d, qx8 + <usize>i * <usize>d4, mid, mid + (<usize>d << 2), RM) < 0) return -2;
-      s8 = load<f64>(RM); sq = load<f64>(RM, 8); se = load<f64>(RM, 16); xa = load<f64>(RM, 24);
-    }
+    // Rounded once by roundRows8 (gathered by gatherRounded8) or here: only the row term depends on these centroids.
+    const mt = q8In != 0 ? meta8In + <usize>i * 24 : RM;
+    if (q8In == 0 && roundRow8(row, d, qx8 + <usize>i * <usize>d4, RM) < 0) return -2;
+    const s8 = load<f64>(mt), sq = load<f64>(mt, 8), se = load<f64>(mt, 16);
+    if (!(s8 >= 1e-30)) return -2;
+    const xa = <f64>rowTerm8(row, d, qx8 + <usize>i * <usize>d4, mid, mid + (<usize>d << 2), <f32>s8);
     if (!(s8 * t >= 1e-30 && s8 * t <= 1e30)) return -2;
     // ‖x̃‖ = s8·√Σq² (f64, two roundings); |x_j − x̃_j − e′_j| ≤ u·|x̃_j| (the product's rounding; the difference is
     // exact or within u of e′_j), so ‖x − x̃‖ ≤ ‖e′‖(1 + u) + u·‖x̃‖, with ‖e′‖² ≤ its f32 sum · w.
