@@ -139,6 +139,14 @@ export const Q_FILTER_MIN_K = 16;
  * 0.78–1.16×, d 768 0.97–1.14×, d 64 1.0–1.47×: not a robust gain.
  */
 export const Q8_MIN_K = 512;
+/**
+ * …but from this many centroids in a bounded session's steps that compute every row in full (the steps before the
+ * bounds start; the session keeps its rows rounded, so only the tiles and the windows remain): one such step of
+ * workload A (k 256, d 128) 192 → 140 ms, Fashion-MNIST (k 256, d 784) 750–900 → 475–485 ms, best of 7 under
+ * Node 24. The next bounded step starts from the 8-bit estimates' looser bounds (A: 6 % more blocks in that step,
+ * 0.5 % over the run); bounded steps themselves keep Q8_MIN_K (with 8-bit, A's later steps ran 1.5–2× slower).
+ */
+export const Q8_FULL_MIN_K = 256;
 /** When plain l2 assignment uses the 16-bit filter: 'auto' by size, 'on' always (SIMD builds), 'off' never. */
 export type QFilter = 'auto' | 'on' | 'off';
 
@@ -171,6 +179,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
   let dot8Known: boolean | undefined;
   const dot8 = (): boolean => (dot8Known ??= (build === 'dot8' || build === 'relaxed') && qFilter !== 'off' && (qFilter === 'on' || dot8Native(ex)));
   const eightFor = (k: number): boolean => (qFilter === 'on' || k >= Q8_MIN_K) && dot8();
+  const eightFull = (k: number): boolean => eightFor(k) || (k >= Q8_FULL_MIN_K && dot8());
   const keptSums = new WeakMap<AssignBounds, { data: Float32Array; k: number; dim: number; shift: number; changed: number; fresh: boolean;
     sums: BigInt64Array; prev: Int32Array }>();
   const rowsPerBlock = (dim: number, align = 1): number => {
@@ -401,7 +410,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       // rounded to i16 (with its scale and norms). Pairs also keep the last centroids and their movements.
       const rounded = filterApplies(build, qFilter, dim, k);
       // …and to i8 when the 8-bit stage will run (its steps then compute only the row term against the new centroids).
-      const rounded8 = rounded && eightFor(k);
+      const rounded8 = rounded && eightFull(k);
       const dEven = (dim + 1) & ~1, d4 = (dim + 3) & ~3;
       const perRow = (pairs ? k * 2 : G * 5) + (rounded ? dEven * 2 + 24 : 0) + (rounded8 ? d4 + 24 : 0);
       const scratch = pairs ? e.pairsScratchBytes(R, kb, dim) : e.boundedScratchBytes(R, G, kb, k, dim);
@@ -490,7 +499,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
             }
             plan = { ...b, order };
           }
-          const c = boundedCentroids(a, e, centroids, k, dim, plan, opts.bias, R, scratch);
+          const c = boundedCentroids(a, e, centroids, k, dim, plan, opts.bias, R, scratch, opts.full === true);
           // As in assignAccumulateBounded: the sums of the rows' last centroids stay here; afresh on a new scale or
           // after a step where most rows changed.
           const fresh = keptShift !== acc.shift || 2 * lastChanged > n;
@@ -792,7 +801,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
    */
   function boundedCentroids(a: Arena, e: KernelExports, centroids: Float32Array, k: number, dim: number,
     plan: Pick<AssignBounds, 'order' | 'groupSize' | 'decay' | 'now' | 'cmax'>, bias: Float32Array | undefined, rows: number,
-    scratchBytes = e.boundedScratchBytes(rows, Math.ceil(k / plan.groupSize), Math.ceil(k / 8), k, dim)) {
+    scratchBytes = e.boundedScratchBytes(rows, Math.ceil(k / plan.groupSize), Math.ceil(k / 8), k, dim), full = false) {
+    // full: a step that computes every row (the 8-bit stage from Q8_FULL_MIN_K centroids).
     const kb = Math.ceil(k / 8), kPad = kb * 8, G = Math.ceil(k / plan.groupSize);
     const pp = a.alloc(kPad * dim * 4), cnp = a.alloc(kPad * 4), ordp = a.alloc(kPad * 4), posp = a.alloc(k * 4);
     const bpp = bias ? a.alloc(kPad * 4) : 0;
@@ -820,7 +830,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     }
     // …with the 8-bit first stage where the engine runs it natively.
     let q8p = 0, i8p = 0;
-    if (qcp && eightFor(k)) {
+    if (qcp && (full ? eightFull(k) : eightFor(k))) {
       q8p = a.alloc(e.assignQ8CentroidBytes(kb, dim, k)); i8p = a.alloc(64);
       if (!e.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = i8p = 0;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getWasmModule, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import { Q8_FULL_MIN_K, Q8_MIN_K } from '../../src/kernels/wasm.js';
 import { warmUp } from '../../src/kernels/warmup.js';
 import type { Accumulators, AssignBounds, BoundedInfo, BoundedSession, Kernels } from '../../src/kernels/index.js';
 import { spatialOrder } from '../../src/train/partial.js';
@@ -546,11 +547,22 @@ describe('boundedSession from a fresh start', () => {
   });
 });
 
+/** Whether K's plain assignment takes the 8-bit stage at Q8_MIN_K centroids (dot8 where the engine runs it natively). */
+function eightNative(K: Kernels): boolean {
+  if (!K.filterStats) return false;
+  const d = 128, before = K.filterStats.eight;
+  K.assign(blobs(64, d, 4, 97), d, blobs(Q8_MIN_K, d, 8, 98));
+  return K.filterStats.eight > before;
+}
+
 describe('boundedSession full steps', () => {
-  it.each(['auto', 'scalar'] as const)('%s: { full: true } computes every row, gives the same bits and leaves bounds the next step uses', async (build) => {
+  // k 300 (from Q8_FULL_MIN_K, below Q8_MIN_K): full steps take the 8-bit stage where it runs natively, bounded ones never.
+  it.each([['auto', 'k=45 d=17 gs=16 shuffled, jumps'], ['scalar', 'k=45 d=17 gs=16 shuffled, jumps'], ['auto', 'k=300 d=128 gs=24 spatial']] as const)(
+    '%s, %s: { full: true } computes every row, gives the same bits and leaves bounds the next step uses', async (build, name) => {
     const K = await loadKernels({ build });
-    const c = cases.find((x) => x.name.startsWith('k=45 d=17 gs=16 shuffled, jumps'))!;
+    const c = cases.find((x) => x.name.startsWith(name))!;
     const { x, d, k, groupSize: gs } = c;
+    const eight: number[] = [], native = eightNative(K);
     const n = x.length / d, G = Math.ceil(k / gs), kb = Math.ceil(k / 8);
     const seq = sequence(c);
     const up = 1 + (d + 2) * 2 ** -24;
@@ -566,7 +578,9 @@ describe('boundedSession full steps', () => {
       for (let e = t - 1; e >= 0; e--) plan.decay.set(K.groupDrift(cs, [seq[e]!], d, gs).map((v) => Math.sqrt(v) * (1 + 1e-9)), e * G);
       plan.cmax = Math.sqrt(Math.max(...K.sqNorms(cs, d))) * up * (1 + 1e-9);
       const out = { outIndex: new Int32Array(n), outDist: new Float32Array(n) }, acc = newAcc(k, d, 12, 8);
+      const e0 = K.filterStats?.eight ?? 0;
       const info = s.step(cs, acc, plan, { ...out, full: t < 3 });
+      eight.push((K.filterStats?.eight ?? 0) - e0);
       infos.push(info);
       const bIndex = new Int32Array(n), bDist = new Float32Array(n), b = newAcc(k, d, 12, 8);
       ref.assignAccumulate(x, d, cs, b, { outIndex: bIndex, outDist: bDist });
@@ -587,6 +601,9 @@ describe('boundedSession full steps', () => {
     }
     for (const info of infos.slice(0, 3)) expect(info).toEqual({ skipped: 0, blocks: n * kb });
     expect(Math.max(...infos.slice(3).map((f) => f.skipped)), 'the steps after the full ones settle rows').toBeGreaterThan(0);
+    const eightFull = native && k >= Q8_FULL_MIN_K && K.filtersPlain(d, k);
+    expect(eight, 'rows through the 8-bit stage per step').toEqual(eight.map((_, t) => (t < 3 && eightFull ? n : 0)));
+    if (name.startsWith('k=300')) expect(k >= Q8_FULL_MIN_K && k < Q8_MIN_K, 'k between the two thresholds').toBe(true);
   });
 });
 
