@@ -105,7 +105,8 @@ export type BoundsStart = Pick<AssignBounds, 'groupSize'> & Partial<Pick<AssignB
 /** Options of a {@link BoundedSession} step. */
 export interface BoundedStepOptions {
   /** Compute every row in full, whatever its bounds say (the cost of a plain filtered step), renewing all its
-   *  bounds: a step before bounds pay for themselves that still leaves them ready for the next one. */
+   *  bounds: a step before bounds pay for themselves that still leaves them ready for the next one. Such a step
+   *  takes the 8-bit stage from 256 centroids (`Q8_FULL_MIN_K`) where it runs natively (its bounds are then looser). */
   full?: boolean;
 }
 
