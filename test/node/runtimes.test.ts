@@ -72,27 +72,31 @@ describe('the same models in every runtime', () => {
     }
   };
 
-  it(`Node (the machine's and ${NODE_LTS}), Deno, Bun and Chromium train IVF-PQ, pair-bound k-means and cosine IVF-SQ to the same bits`, async () => {
+  it(`Node (the machine's and ${NODE_LTS}), Deno, Bun and Chromium train IVF-PQ, pair-bound k-means, k-256 k-means and cosine IVF-SQ to the same bits`, async () => {
     const [node, ...others] = runtimes.map(run);
     others.push(await inChromium());
     const names = [...runtimes.map((r) => r.name), 'chromium'];
-    expect(Object.keys(node!.digests).sort()).toEqual(['balancedOn', 'cosineSq', 'ivfpq', 'pairs', 'pairsOn']);
+    expect(Object.keys(node!.digests).sort()).toEqual(['balancedOn', 'cosineSq', 'fullSteps', 'ivfpq', 'pairs', 'pairsOn']);
     for (const v of Object.values(node!.digests)) expect(v).toMatch(/^[0-9a-f]{8}$/);
-    expect(new Set(Object.values(node!.digests)).size).toBe(4);    // pairs and pairsOn: the same model
+    expect(new Set(Object.values(node!.digests)).size).toBe(5);    // pairs and pairsOn: the same model
     expect(node!.digests.pairsOn).toBe(node!.digests.pairs);
     // The paths the digests are meant to cover were taken (a policy change must not drop them silently). Node 20
     // (no relaxed SIMD without a flag) runs the SIMD build; the others the dot8 build, whose 8-bit stage the filter
     // forced on takes (pairsOn, balancedOn): the same bits as Node 20's 16-bit filter alone.
-    expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd', eightOn: 0 });
+    expect(node!.used).toMatchObject({ pairs: 1, pqGroups: 1, build: 'simd', eightOn: 0, eightFull: 0, native8: false });
     expect(node!.used.groups as number).toBeGreaterThanOrEqual(2);  // the IVF k-means of both trainLocal runs
     expect(node!.used.filteredRows as number).toBeGreaterThan(1000);
     // Rows computed in full may differ: the 8-bit stage's estimates leave looser bounds for later steps.
-    const { build: _b, eightOn: _e, filteredRows: _f, ...paths } = node!.used;
+    const { build: _b, eightOn: _e, eightFull: _g, native8: _n, filteredRows: _f, ...paths } = node!.used;
     others.forEach((o, i) => {
       expect(o.digests, names[i + 1]).toEqual(node!.digests);
       expect(o.used, names[i + 1]).toMatchObject({ ...paths, build: 'dot8' });
       expect(o.used.filteredRows as number).toBeGreaterThan(1000);
       expect(o.used.eightOn as number, `${names[i + 1]}: rows through the 8-bit stage`).toBeGreaterThan(1000);
+      // k 256 in 'auto': where the probe finds the 8-bit dot native, the full steps (those before the bounds start,
+      // 6,000 rows each) take the 8-bit stage; elsewhere (Bun's engine here) none do. The same bits either way.
+      const full = o.used.eightFull as number, what = `${names[i + 1]}: rows of the k-256 full steps through the 8-bit stage`;
+      if (o.used.native8) expect(full, what).toBeGreaterThanOrEqual(6000); else expect(full, what).toBe(0);
     });
   }, 600_000);
 });
