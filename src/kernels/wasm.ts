@@ -796,13 +796,13 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
 
   /**
    * The centroid side of a bounded step in arena `a` of instance `e`: centroids packed in `plan.order`
-   * (bias with them), the 16-bit filter's centroids when it applies, the decay table, and scratch for
-   * blocks of up to `rows` rows. `run` assigns one block; it returns the block's info (skipped, blocks).
+   * (bias with them), the 16-bit filter's centroids when it applies (and the 8-bit stage's: from Q8_MIN_K centroids,
+   * from Q8_FULL_MIN_K in a `full` step), the decay table, and scratch for blocks of up to `rows` rows. `run` assigns
+   * one block; it returns the block's info (skipped, blocks).
    */
   function boundedCentroids(a: Arena, e: KernelExports, centroids: Float32Array, k: number, dim: number,
     plan: Pick<AssignBounds, 'order' | 'groupSize' | 'decay' | 'now' | 'cmax'>, bias: Float32Array | undefined, rows: number,
     scratchBytes = e.boundedScratchBytes(rows, Math.ceil(k / plan.groupSize), Math.ceil(k / 8), k, dim), full = false) {
-    // full: a step that computes every row (the 8-bit stage from Q8_FULL_MIN_K centroids).
     const kb = Math.ceil(k / 8), kPad = kb * 8, G = Math.ceil(k / plan.groupSize);
     const pp = a.alloc(kPad * dim * 4), cnp = a.alloc(kPad * 4), ordp = a.alloc(kPad * 4), posp = a.alloc(k * 4);
     const bpp = bias ? a.alloc(kPad * 4) : 0;
@@ -830,7 +830,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     }
     // …with the 8-bit first stage where the engine runs it natively.
     let q8p = 0, i8p = 0;
-    if (qcp && (full ? eightFull(k) : eightFor(k))) {
+    if (qcp && (full ? eightFull : eightFor)(k)) {
       q8p = a.alloc(e.assignQ8CentroidBytes(kb, dim, k)); i8p = a.alloc(64);
       if (!e.packCentroidsQ8(pp, kb, dim, k, qcp, q8p, i8p)) q8p = i8p = 0;
     }
