@@ -27,7 +27,7 @@ const TAIL = memory.data(48, 16);
  * (exact: ‖x̃‖ = s8·√Σq², x̃ = s8·q) and Σ e′² with e′ = fl(x − fl(s8·q)) (f32 lanes); the caller bounds their
  * rounding. −1 when the row is not finite or the scale is out of range. The row term against the centroids is rowTerm8's.
  */
-function roundRow8(row: usize, d: i32, qr: usize, meta: usize): i32 {
+export function roundRow8(row: usize, d: i32, qr: usize, meta: usize): i32 {
   let mv = f32x4.splat(0);
   const d4 = d & ~3;
   for (let j = 0; j < d4; j += 4) mv = f32x4.pmax(mv, f32x4.abs(v128.load(row + (<usize>j << 2))));
@@ -39,8 +39,29 @@ function roundRow8(row: usize, d: i32, qr: usize, meta: usize): i32 {
   const inv = f32x4.splat(1 / s8), sv = f32x4.splat(s8);
   const lo = i32x4.splat(-127), hi = i32x4.splat(127);
   let sq = i32x4.splat(0), se = f32x4.splat(0);
-  const dq = (d + 3) & ~3;
-  for (let j = 0; j < dq; j += 4) {
+  const dq = (d + 3) & ~3, d16 = d & ~15;
+  let j = 0;
+  // Sixteen values per pass, one i8x16 store; se still adds lane l's values in the order of j.
+  for (; j < d16; j += 16) {
+    const p = row + (<usize>j << 2);
+    const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+    const q0 = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)))));
+    const q1 = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)))));
+    const q2 = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv)))));
+    const q3 = i32x4.min_s(hi, i32x4.max_s(lo, i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, inv)))));
+    const a = i16x8.narrow_i32x4_s(q0, q1), b = i16x8.narrow_i32x4_s(q2, q3);
+    v128.store(qr + <usize>j, i8x16.narrow_i16x8_s(a, b));
+    sq = i32x4.add(sq, i32x4.add(i32x4.dot_i16x8_s(a, a), i32x4.dot_i16x8_s(b, b)));
+    const e0 = f32x4.sub(v0, f32x4.mul(f32x4.convert_i32x4_s(q0), sv));
+    se = f32x4.add(se, f32x4.mul(e0, e0));
+    const e1 = f32x4.sub(v1, f32x4.mul(f32x4.convert_i32x4_s(q1), sv));
+    se = f32x4.add(se, f32x4.mul(e1, e1));
+    const e2 = f32x4.sub(v2, f32x4.mul(f32x4.convert_i32x4_s(q2), sv));
+    se = f32x4.add(se, f32x4.mul(e2, e2));
+    const e3 = f32x4.sub(v3, f32x4.mul(f32x4.convert_i32x4_s(q3), sv));
+    se = f32x4.add(se, f32x4.mul(e3, e3));
+  }
+  for (; j < dq; j += 4) {
     const p = row + (<usize>j << 2);
     let v: v128;
     if (j + 4 <= d) v = v128.load(p);

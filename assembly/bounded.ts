@@ -1,6 +1,6 @@
 import { assignRows } from './assign';
-import { assignQ8WithEstimates, filterScratchBytes, gatherRounded8, tookEight } from './assignq8';
-import { biasedReach, biasedUpper, estimate, exactBlock, gatherRounded, quantizeRow, tileLoop, upF32 } from './assignq';
+import { assignQ8WithEstimates, filterScratchBytes, gatherRounded8, roundRow8, tookEight } from './assignq8';
+import { biasedReach, biasedUpper, estimate, exactBlock, gatherRounded, quantizeRow, roundRow, tileLoop, upF32 } from './assignq';
 import { sqNormRow } from './common';
 
 // Nearest-centroid assignment with exact distance bounds (Yinyang-style groups of packed blocks), l2,
@@ -50,6 +50,23 @@ const DCHUNK: i32 = 256;
 @inline export function stored(l: f64): f32 {
   if (l == Infinity || l == -Infinity) return <f32>l;
   return <f32>(l * (1 - 2.384185791015625e-7));
+}
+
+/**
+ * A session's rows, prepared once in one pass (each row read from memory once): ‖x‖² (f32, sqNorms' bits) at xsq and,
+ * when qr ≠ 0, the 16-bit rounding (roundRows: i16 rows at qr, f64 × 3 at meta) and, when r8 ≠ 0 (relaxed SIMD
+ * builds), the 8-bit one (roundRows8: i8 rows at r8, f64 × 3 at m8, s8 = NaN for a row that cannot be rounded).
+ */
+export function prepareRows(x: usize, n: i32, d: i32, xsq: usize, qr: usize, meta: usize, r8: usize, m8: usize): void {
+  const stride = <usize>d << 2, qstride = <usize>((d + 1) & ~1) << 1, d4 = <usize>((d + 3) & ~3);
+  for (let i = 0; i < n; i++) {
+    const row = x + <usize>i * stride;
+    store<f32>(xsq + (<usize>i << 2), sqNormRow(row, d));
+    if (qr != 0) roundRow(row, d, qr + <usize>i * qstride, meta + <usize>i * 24);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      if (r8 != 0 && roundRow8(row, d, r8 + <usize>i * d4, m8 + <usize>i * 24) < 0) store<f64>(m8 + <usize>i * 24, NaN);
+    }
+  }
 }
 
 /** Bytes of scratch assignBounded needs for n rows of d values, G groups (of kb blocks, k centroids). */

@@ -5,7 +5,7 @@ export { normalize, finiteMask, maxAbs } from './vector';
 export { packCentroids, assignRows } from './assign';
 export { packCentroidsQ, assignRowsQ, assignQCentroidBytes, assignQScratchBytes, roundRows } from "./assignq";
 export { packCentroidsQ8, assignRowsQ8, assignQ8CentroidBytes, assignQ8ScratchBytes, probeQ8, roundRows8 } from "./assignq8";
-export { boundedScratchBytes, assignBounded } from './bounded';
+export { boundedScratchBytes, assignBounded, prepareRows } from './bounded';
 export { pairsScratchBytes, centroidDrift, assignPairs } from './pairs';
 export { groupDrift } from './drift';
 export { orderSplit } from './order';

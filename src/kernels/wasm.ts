@@ -36,6 +36,7 @@ export interface KernelExports {
   assignQScratchBytes(n: number, d: number): number;
   roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
   roundRows8(x: number, n: number, d: number, r8: number, m8: number): number;
+  prepareRows(x: number, n: number, d: number, xsq: number, qr: number, meta: number, r8: number, m8: number): void;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
     gsz: number, G: number,
@@ -431,9 +432,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         return undefined;                                   // memory.grow refused: the caller copies per call instead
       }
       a.f32(xp, n * dim).set(data);
-      e.sqNorms(xp, n, dim, xsp);
-      if (rounded) e.roundRows(xp, n, dim, qrp, metap);
-      if (rounded8) e.roundRows8(xp, n, dim, r8p, m8p);
+      e.prepareRows(xp, n, dim, xsp, qrp, metap, r8p, m8p);
       const same = (b: AssignBounds): void => {
         expect(!pairs, 'invalid-argument', 'group bounds of the session', 'a session with group bounds', 'a pairs session');
         const g = checkBounds(b, n, k);

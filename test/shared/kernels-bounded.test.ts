@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getWasmModule, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
+import { getWasmModule, isBuildSupported, loadKernels, loadKernelsSync } from '../../src/kernels/index.js';
 import { Q8_FULL_MIN_K, Q8_MIN_K } from '../../src/kernels/wasm.js';
 import { warmUp } from '../../src/kernels/warmup.js';
 import type { Accumulators, AssignBounds, BoundedInfo, BoundedSession, Kernels } from '../../src/kernels/index.js';
@@ -544,6 +544,92 @@ describe('boundedSession from a fresh start', () => {
     expect(skipped, 'rows settled by their bounds').toBeGreaterThan(0);
     expect(() => K.boundedSession!(x, d, k, { groupSize: 12 })).toThrow(/start\.groupSize: expected a positive multiple of 8, got 12/);
     expect(() => K.boundedSession!(x, d, k, { groupSize: 8, xnorm: new Float64Array(3) })).toThrow(/start\.xnorm length: expected 300, got 3/);
+  });
+});
+
+/** roundRow8 in plain TS: s8 = max |x| / 127 (f32; NaN ignored in the 4-lane part, as f32x4.pmax), q = x · (1/s8)
+ *  rounded half to even and clamped to ±127, Σ q², and Σ (x − q·s8)² in four f32 lanes (value j in lane j mod 4). */
+function roundRow8Ref(row: Float32Array): { q: Int8Array; meta: [number, number, number] } | undefined {
+  const f = Math.fround, d = row.length, d4 = d & ~3, dq = (d + 3) & ~3;
+  let mx = 0;
+  for (let j = 0; j < d4; j++) { const a = Math.abs(row[j]!); if (a > mx) mx = a; }
+  for (let j = d4; j < d; j++) { const a = Math.abs(row[j]!); mx = Number.isNaN(a) || Number.isNaN(mx) ? NaN : Math.max(mx, a); }
+  if (!(mx <= 3.4028234663852886e38)) return undefined;
+  const s8 = mx > 0 ? f(mx / 127) : 1;
+  if (!(s8 >= 1e-30)) return undefined;
+  const inv = f(1 / s8), q = new Int8Array(dq), se = [0, 0, 0, 0];
+  let sq = 0;
+  for (let j = 0; j < dq; j++) {
+    const v = j < d ? row[j]! : 0, t = f(v * inv);
+    const fl = Math.floor(t), r = t - fl < 0.5 ? fl : t - fl > 0.5 ? fl + 1 : fl % 2 === 0 ? fl : fl + 1;
+    const qi = Number.isNaN(r) ? 0 : Math.max(-127, Math.min(127, r));
+    q[j] = qi;
+    sq += qi * qi;
+    const e = f(v - f(qi * s8));
+    se[j & 3] = f(se[j & 3]! + f(e * e));
+  }
+  return { q, meta: [s8, sq, f(f(se[0]! + se[1]!) + f(se[2]! + se[3]!))] };
+}
+
+describe('prepareRows (a session\'s rows prepared in one pass)', () => {
+  type Raw = {
+    memory: WebAssembly.Memory; heapBase(): number;
+    sqNorms(x: number, n: number, d: number, out: number): void;
+    roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
+    roundRows8(x: number, n: number, d: number, r8: number, m8: number): number;
+    prepareRows(x: number, n: number, d: number, xsq: number, qr: number, meta: number, r8: number, m8: number): void;
+  };
+  const builds = (['simd', 'dot8', 'relaxed'] as const).filter((b) => isBuildSupported(b));
+  it.each(builds)('%s: the same bytes as sqNorms, roundRows and roundRows8 one after another', async (build) => {
+    const e = (await WebAssembly.instantiate(await getWasmModule(build), {})).exports as unknown as Raw;
+    const rng = createRng(41);
+    let checked8 = 0;
+    for (const d of [1, 3, 4, 15, 16, 17, 31, 32, 100, 128, 784]) {
+      const n = 37, x = new Float32Array(n * d);
+      for (let i = 0; i < x.length; i++) x[i] = (rng.next() - 0.5) * 2 ** ((i % 7) - 3);
+      x.fill(0, 2 * d, 3 * d);                                       // a zero row
+      x[5 * d + (d >> 1)] = NaN;                                     // non-finite rows
+      x[6 * d] = Infinity;
+      x[7 * d] = -3e38; x[7 * d + d - 1] = 3e38;                      // huge
+      for (let j = 0; j < d; j++) x[8 * d + j] = (j % 5 - 2) * 1e-33; // tiny
+      for (let j = 0; j < d; j++) x[9 * d + j] = ((j * 37) % 255) - 127; // integers at the 8-bit scale
+      const dEven = (d + 1) & ~1, d4 = (d + 3) & ~3;
+      const sizes = [n * d * 4, n * 4, n * dEven * 2, n * 24, n * d4, n * 24];
+      const total = 2 * sizes.slice(1).reduce((a, b) => a + b, 0) + sizes[0]! + 16 * 16;
+      const base = (e.heapBase() + 15) & ~15;
+      const need = base + total - e.memory.buffer.byteLength;
+      if (need > 0) e.memory.grow(Math.ceil(need / 65536));
+      const at: number[] = [];
+      let p = base;
+      for (const s of [sizes[0]!, ...sizes.slice(1), ...sizes.slice(1)]) { at.push(p); p = (p + s + 15) & ~15; }
+      const [xp, sa, qa, ma, ra, m8a, sb, qb, mb, rb, m8b] = at as [number, number, number, number, number, number, number, number, number, number, number];
+      const u8 = new Uint8Array(e.memory.buffer);
+      u8.fill(0xa5, base, p);
+      new Float32Array(e.memory.buffer, xp, n * d).set(x);
+      e.sqNorms(xp, n, d, sa); e.roundRows(xp, n, d, qa, ma); e.roundRows8(xp, n, d, ra, m8a);
+      e.prepareRows(xp, n, d, sb, qb, mb, rb, m8b);
+      const bytes = (o: number, len: number): Uint8Array => new Uint8Array(e.memory.buffer, o, len);
+      same(bytes(sb, n * 4), bytes(sa, n * 4), `d ${d}: ‖x‖²`);
+      same(bytes(qb, n * dEven * 2), bytes(qa, n * dEven * 2), `d ${d}: i16 rows`);
+      same(bytes(mb, n * 24), bytes(ma, n * 24), `d ${d}: 16-bit meta`);
+      same(bytes(rb, n * d4), bytes(ra, n * d4), `d ${d}: i8 rows`);
+      same(bytes(m8b, n * 24), bytes(m8a, n * 24), `d ${d}: 8-bit meta`);
+      if (build !== 'simd') {
+        const m8 = new Float64Array(e.memory.buffer, m8b, n * 3), q8 = new Int8Array(e.memory.buffer, rb, n * d4);
+        for (let i = 0; i < n; i++) {
+          const r = roundRow8Ref(x.subarray(i * d, (i + 1) * d));
+          if (!r) { expect(m8[i * 3], `d ${d} row ${i}: no 8-bit rounding`).toBeNaN(); continue; }
+          same(q8.subarray(i * d4, (i + 1) * d4), r.q, `d ${d} row ${i}: i8 values`);
+          for (let t = 0; t < 3; t++) {
+            const got = m8[i * 3 + t]!, want = r.meta[t]!;
+            expect(Number.isNaN(got) ? Number.isNaN(want) : got === want, `d ${d} row ${i} meta ${t}: ${got} vs ${want}`).toBe(true);
+          }
+        }
+        expect(m8[6 * 3], `d ${d}: a row with ∞ has no 8-bit rounding`).toBeNaN();
+        checked8++;
+      }
+    }
+    if (build !== 'simd') expect(checked8).toBe(11);
   });
 });
 
