@@ -34,8 +34,6 @@ export interface KernelExports {
   assignQ8ScratchBytes(n: number, d: number, kb: number): number;
   probeQ8(reps: number, eight: number): number;
   assignQScratchBytes(n: number, d: number): number;
-  roundRows(x: number, n: number, d: number, qr: number, meta: number): number;
-  roundRows8(x: number, n: number, d: number, r8: number, m8: number): number;
   prepareRows(x: number, n: number, d: number, xsq: number, qr: number, meta: number, r8: number, m8: number): void;
   boundedScratchBytes(n: number, G: number, kb: number, k: number, d: number): number;
   assignBounded(x: number, n: number, d: number, packed: number, kb: number, cn: number, bias: number, ord: number, pos: number, k: number,
