@@ -284,6 +284,31 @@ describe('kmeans: bad input', () => {
     await rejectsWith(kmeans(data, dim, 4, { kernels, metric: 'cosine' as 'l2' }), 'invalid-argument', 'metric');
   });
 
+  it('values whose squared norms would overflow f32 distances: out-of-range, stated with the limit; just below, a model', async () => {
+    const limit = Math.sqrt(3.4028234663852886e38 / (2 * dim));
+    const scaled = (v: number): Float32Array => {
+      const m = maxAbs(data), x = new Float32Array(data.length);
+      for (let i = 0; i < x.length; i++) x[i] = (data[i]! / m) * v;
+      return x;
+    };
+    const big = scaled(limit * 1.01);
+    const err = await rejectsWith(kmeans(big, dim, 4, { kernels, maxIters: 3 }), 'out-of-range',
+      `largest |value| of the ${dim}-value rows and centroids: expected at most ${limit.toPrecision(3)}`, 'overflow f32 distances');
+    expect(err.message).toContain(`got ${maxAbs(big)}`);
+    await rejectsWith(kmeans(data, dim, 4, { kernels, initialCentroids: scaled(limit * 2).subarray(0, 4 * dim) }), 'out-of-range');
+    // Rows of 4 sub-vectors: the limit is the sub-vectors' (3 values), above the rows'.
+    const { trainPq } = await import('../../src/train/pq.js');
+    const sub = Math.sqrt(3.4028234663852886e38 / (2 * (dim / 4)));
+    await rejectsWith(trainPq(scaled(sub * 1.01), dim, { numSubVectors: 4, numBits: 4, maxIters: 2, kernels }), 'out-of-range', `${dim / 4}-value sub-vectors`);
+    const ok = scaled(limit * 0.99);
+    const r = await kmeans(ok, dim, 4, { kernels, maxIters: 5, seed: 3 });
+    const ref = await kmeans(scaled(limit * 0.99 / 2 ** 60), dim, 4, { kernels, maxIters: 5, seed: 3 });
+    expect(r.centroids.every(Number.isFinite)).toBe(true);
+    // Scaling every value by a power of two scales every f32 operation exactly: the same model, scaled.
+    expect(Array.from(r.centroids)).toEqual(Array.from(ref.centroids, (v) => v * 2 ** 60));
+    expect(r.loss).toBe(ref.loss * 2 ** 120);
+  });
+
   it('an executor returning stale stats is caught by the fingerprint', async () => {
     const ex = localExecutor(data, dim, kernels);
     let first: PartialStats | undefined;
