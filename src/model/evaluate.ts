@@ -2,6 +2,7 @@ import type { Metric, TrainedModels } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
+import { expectF32Range, maxAbs as maxAbsOf } from '../util/fixed.js';
 import { residualsFor } from './encode.js';
 import { checkModels } from './io.js';
 
@@ -89,6 +90,7 @@ export async function createRecallEvaluator(models: TrainedModels, base: Float32
   const b = metric === 'cosine' ? kernels.normalize(base, dim) : base;
   const kc = models.ivf.numPartitions;
   const centroids = models.ivf.centroids;
+  expectF32Range(Math.max(kernels.maxAbs(b), maxAbsOf(centroids)), dim, 'base rows and centroids');
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
   const part = kernels.assign(b, dim, centroids, { metric: trainMetric }).index;
   const start = new Int32Array(kc + 1);
@@ -112,6 +114,7 @@ export async function createRecallEvaluator(models: TrainedModels, base: Float32
       const nq = rowsOf(queries, dim, 'queries');
       if (nq === 0) throw new IvfkitError('invalid-argument', 'queries: expected at least one row, got 0');
       const q = metric === 'cosine' ? kernels.normalize(queries, dim) : queries;
+      expectF32Range(kernels.maxAbs(q), dim, 'queries');
       const gt = eopts.groundTruth ?? exactTopK(b, q, dim, metric === 'dot' ? 'dot' : 'l2', k, kernels);
       if (gt.length !== nq * k) throw new IvfkitError('invalid-argument', `groundTruth length: expected queries ${nq} × k ${k} = ${nq * k}, got ${gt.length}`);
       const nprobes = Math.min(nprobesReq, kc);

@@ -2,7 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import type { Progress } from '../types.js';
 import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
-import { fromFixed, lossShift as lossShiftOf, maxAbs as maxAbsOf, sumShift } from '../util/fixed.js';
+import { expectF32Range, fromFixed, lossShift as lossShiftOf, maxAbs as maxAbsOf, sumShift } from '../util/fixed.js';
 import { createRng, DEFAULT_SEED, sampleDistinct, STREAM } from '../util/rng.js';
 import { gatherRows, localExecutor, type KmeansExecutor } from './executor.js';
 import { hierarchicalCentroids } from './hierarchical.js';
@@ -129,7 +129,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   const groups = pq ? pq.m : 1;
   const n = executor.n;
   const bound = Math.max(executor.maxAbs, maxAbsOf(init));
-  checkRange(bound, cdim, pq !== undefined);
+  expectF32Range(bound, cdim, pq ? 'sub-vectors and centroids' : 'rows and centroids');
   const shift = sumShift(bound, n);
   const lShift = lossShiftOf(metric, executor.dim, bound, n);
   let centroids = init;
@@ -211,17 +211,6 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
  * turns them on from the start.
  */
 export const boundsPolicy = { startGain: 0.01, earlyDim: 256, always: false };
-
-/**
- * The kernels compute f32 distances as ‖x‖² + ‖c‖² − 2x·c (dot: from x·c): with values up to `bound` in rows (PQ:
- * sub-vectors) of `cdim` values those terms reach 2·cdim·bound², which must stay below f32's largest value, or rows
- * whose distances overflow would silently drop out of the step. Throws `IvfkitError('out-of-range')` beyond that.
- */
-function checkRange(bound: number, cdim: number, pq: boolean): void {
-  const limit = Math.sqrt(3.4028234663852886e38 / (2 * cdim));
-  expect(!(bound > limit), 'out-of-range', `largest |value| of the ${cdim}-value ${pq ? 'sub-vectors' : 'rows'} and centroids`,
-    `at most ${limit.toPrecision(3)} (beyond it squared norms overflow f32 distances; scale the vectors down)`, bound);
-}
 
 function checkReturned(stats: PartialStats, fingerprint: string, k: number, cdim: number): void {
   if (!stats || stats.fingerprint !== fingerprint) {
@@ -331,7 +320,7 @@ function randomInitLocal(data: Float32Array, dim: number, k: number, seed: numbe
 async function lossOnly(spec: LloydSpec, centroids: Float32Array): Promise<KmeansResult> {
   const { executor, metric } = spec;
   const bound = Math.max(executor.maxAbs, maxAbsOf(centroids));
-  checkRange(bound, spec.cdim, spec.pq !== undefined);
+  expectF32Range(bound, spec.cdim, spec.pq ? 'sub-vectors and centroids' : 'rows and centroids');
   const ctx: StatsContext = { iteration: 0, shift: sumShift(bound, executor.n), lossShift: lossShiftOf(metric, executor.dim, bound, executor.n), metric,
     ...(spec.bounds === true ? { bounds: true } : {}) };
   const stats = await executor.partialStats(centroids, ctx);

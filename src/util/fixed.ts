@@ -1,3 +1,5 @@
+import { IvfkitError } from './errors.js';
+
 /**
  * Exact fixed-point accumulation. k-means sums are kept as 64-bit integers, value · 2^shift
  * rounded, so adding partial sums in any order, over any split into shards or threads, gives the
@@ -42,4 +44,18 @@ export function maxAbs(data: ArrayLike<number>): number {
     if (a > m && a !== Infinity) m = a;
   }
   return m;
+}
+
+/**
+ * The kernels compute f32 distances as ‖x‖² + ‖c‖² − 2x·c (dot: from x·c): with values up to `bound` in vectors of `dim`
+ * values those terms reach 2·dim·bound², which must stay below f32's largest value, or the vectors whose distances
+ * overflow would silently drop out (k-means steps) or tie at +∞ (searches). Throws `IvfkitError('out-of-range')`
+ * beyond that; `what` names the vectors.
+ */
+export function expectF32Range(bound: number, dim: number, what: string): void {
+  const limit = Math.sqrt(3.4028234663852886e38 / (2 * dim));
+  if (bound > limit) {
+    throw new IvfkitError('out-of-range', `largest |value| of the ${dim}-value ${what}: expected at most ${limit.toPrecision(3)} ` +
+      `(beyond it squared norms overflow f32 distances; scale the vectors down), got ${bound}`);
+  }
 }

@@ -165,6 +165,16 @@ describe('evaluateRecall', () => {
     await expect(ev.evaluate(queries, { nprobes: 0 })).rejects.toThrow(/nprobes: expected a positive integer, got 0/);
     await expect(ev.evaluate(queries.subarray(1))).rejects.toThrow(/queries/);
     await expect(createRecallEvaluator(modelOf(cent, dim, 12), new Float32Array(0), { kernels })).rejects.toThrow(/base: expected at least one row, got 0/);
+    // Values whose squared norms overflow f32 distances: out-of-range, for base rows and queries; cosine normalizes them.
+    const limit = Math.sqrt(3.4028234663852886e38 / (2 * dim));
+    const huge = base.map((v, i) => (i === 5 ? limit * 1.5 : v));
+    const err = await createRecallEvaluator(modelOf(cent, dim, 12), huge, { kernels }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(IvfkitError);
+    expect((err as IvfkitError).code).toBe('out-of-range');
+    expect((err as Error).message).toContain(`largest |value| of the ${dim}-value base rows and centroids: expected at most ${limit.toPrecision(3)}`);
+    await expect(ev.evaluate(queries.map((v, i) => (i === 0 ? -limit * 2 : v)))).rejects.toThrow(/largest \|value\| of the \d+-value queries: expected at most/);
+    const cos = await createRecallEvaluator({ ...modelOf(cent, dim, 12), metric: 'cosine' }, huge, { kernels });
+    expect((await cos.evaluate(queries, { k: 3, nprobes: 12 })).recall).toBeGreaterThan(0);
   });
 
   it('is 1 for IVF-flat probing every partition, lower with one probe, for every metric', async () => {
