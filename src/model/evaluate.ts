@@ -90,7 +90,8 @@ export async function createRecallEvaluator(models: TrainedModels, base: Float32
   const b = metric === 'cosine' ? kernels.normalize(base, dim) : base;
   const kc = models.ivf.numPartitions;
   const centroids = models.ivf.centroids;
-  expectF32Range(Math.max(kernels.maxAbs(b), maxAbsOf(centroids)), dim, 'base rows and centroids');
+  // Normalized rows (cosine) cannot overflow: only raw ones take the extra pass.
+  expectF32Range(Math.max(metric === 'cosine' ? 0 : kernels.maxAbs(b), maxAbsOf(centroids)), dim, 'base rows and centroids');
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
   const part = kernels.assign(b, dim, centroids, { metric: trainMetric }).index;
   const start = new Int32Array(kc + 1);
@@ -114,7 +115,7 @@ export async function createRecallEvaluator(models: TrainedModels, base: Float32
       const nq = rowsOf(queries, dim, 'queries');
       if (nq === 0) throw new IvfkitError('invalid-argument', 'queries: expected at least one row, got 0');
       const q = metric === 'cosine' ? kernels.normalize(queries, dim) : queries;
-      expectF32Range(kernels.maxAbs(q), dim, 'queries');
+      if (metric !== 'cosine') expectF32Range(kernels.maxAbs(q), dim, 'queries');   // normalized queries cannot overflow
       const gt = eopts.groundTruth ?? exactTopK(b, q, dim, metric === 'dot' ? 'dot' : 'l2', k, kernels);
       if (gt.length !== nq * k) throw new IvfkitError('invalid-argument', `groundTruth length: expected queries ${nq} × k ${k} = ${nq * k}, got ${gt.length}`);
       const nprobes = Math.min(nprobesReq, kc);
