@@ -304,6 +304,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       const empty = new Float32Array(0);
       const ivf = await trainIvf(empty, dim, {
         numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await coordinator.executor(ordered, 'ivf'),
+        ...(params.logger ? { logger: params.logger } : {}),
       });
       let pq: PqModel | undefined;
       let sq: SqModel | undefined;

@@ -28,6 +28,12 @@ export interface TrainIvfOptions {
   /** Progress: stage 'ivf' for Lloyd iterations, 'ivf:kmeans-hierarchical' while splitting. */
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * Receives a warning when more than 10 % of the partitions had no row in the last k-means iteration
+   * (as Lance warns): the rows hold fewer distinct vectors than partitions, so many centroids are copies.
+   * Default `console`.
+   */
+  logger?: { warn(message: string): void };
 }
 
 /** Defaults of {@link trainIvf} that differ from k-means'. */
@@ -85,5 +91,9 @@ export async function trainIvf(data: Float32Array, dim: number, opts: TrainIvfOp
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(onProgress ? { onProgress: (p: Progress) => onProgress({ ...p, stage: p.stage === 'kmeans' ? 'ivf' : `ivf:${p.stage}` }) } : {}),
   });
+  if (res.emptyClusters * 10 > k) {
+    (opts.logger ?? console).warn(`ivfkit: IVF k-means: ${res.emptyClusters} of ${k} partitions had no rows in the last iteration ` +
+      `(more than 10 %; each was split from a large one): the training rows hold fewer distinct vectors than numPartitions`);
+  }
   return { centroids: res.centroids, numPartitions: k, loss: res.loss };
 }

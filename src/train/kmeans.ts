@@ -30,7 +30,8 @@ export interface KmeansOptions {
   metric?: 'l2' | 'dot';
   /**
    * Lance's balance factor (IVF uses 1.0): each row joins argmin_j dist + bf·size_j, where size_j are the
-   * previous iteration's sizes and bf = min((radius_big − mean_big) / n, balanceFactor / n).
+   * previous iteration's sizes (after its empty-cluster split, as Lance) and
+   * bf = min((radius_big − mean_big) / n, balanceFactor / n).
    */
   balanceFactor?: number;
   /** k > 256 → hierarchical k-means splitting clusters up to this many ways (Lance: 16); 0 or 1 disables. */
@@ -68,6 +69,11 @@ export interface KmeansResult {
   iterations: number;
   /** `loss` of every iteration of the kept redo. */
   lossHistory: number[];
+  /**
+   * Clusters that no row chose in the last assignment step (before the empty-cluster split refilled them).
+   * Many of them — Lance warns above 10 % — mean the rows hold fewer distinct vectors than k.
+   */
+  emptyClusters: number;
 }
 
 /** Defaults of {@link KmeansOptions}. */
@@ -142,7 +148,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   let bf = 0;
   let iterations = 0;
   let boundsOn = boundsPolicy.always || (pq !== undefined && pqGroupsFit(n, pq.m, pq.ksub)), boundsUsed = boundsPolicy.always;
-  let lastTotal = NaN;
+  let lastTotal = NaN, emptyClusters = 0;
   for (let it = 1; it <= maxIters; it++) {
     if (spec.signal) await yieldToEventLoop();
     throwIfAborted(spec.signal, 'k-means');
@@ -157,6 +163,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
     const stats = await pending;
     checkReturned(stats, expected, k, cdim);
     const fin = finalizeCentroids(stats, centroids, { seed: spec.seed, redo: spec.redo, splitEmpty: spec.splitEmpty, ...(pq ? { pq } : {}), frozen });
+    emptyClusters = fin.empty;
     let balanceLoss = 0;
     if (!pq && spec.balanceFactor > 0) {
       const counts = stats.counts;
@@ -171,7 +178,9 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
       const adjusted = sb > 0 ? (stats.radius[big]! - fromFixed(stats.clusterLoss[big]!, stats.lossShift) / sb) / n : 0;
       bf = Math.max(0, Math.min(adjusted, spec.balanceFactor / n));
       bias ??= new Float32Array(k);
-      for (let c = 0; c < k; c++) bias[c] = bf * counts[c]!;
+      // From the sizes after the split, as Lance: a refilled cluster and its donor start with the same term (with the
+      // counts before it, the refilled copy's term would be 0 and it would take every row of its twin, emptying it).
+      for (let c = 0; c < k; c++) bias[c] = bf * fin.sizes[c]!;
     }
     iterations = it;
     let total = 0;
@@ -194,8 +203,9 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
     if (frozen.every((f) => f === 1)) break;
   }
   const loss = groupLoss.reduce((a, b) => a + b, 0);
-  return { centroids, loss, iterations, lossHistory, groupLoss, groupIterations };
+  return { centroids, loss, iterations, lossHistory, emptyClusters, groupLoss, groupIterations };
 }
+
 
 /**
  * When the Lloyd loop turns distance bounds on (`bounds: true`): k-means rows of `earlyDim` or more values
@@ -308,8 +318,8 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
     }
     if (!best || res.loss < best.loss || Number.isNaN(best.loss)) best = res;
   }
-  const { centroids, loss, iterations, lossHistory } = best!;
-  return { centroids, loss, iterations, lossHistory };
+  const { centroids, loss, iterations, lossHistory, emptyClusters } = best!;
+  return { centroids, loss, iterations, lossHistory, emptyClusters };
 }
 
 /** Random init (as {@link randomInit}, redo 0) over rows in this process. */
@@ -327,7 +337,9 @@ async function lossOnly(spec: LloydSpec, centroids: Float32Array): Promise<Kmean
   checkReturned(stats, statsFingerprint(centroids, ctx), spec.k, spec.cdim);
   let s = 0n;
   for (const v of stats.clusterLoss) s += v;
-  return { centroids, loss: fromFixed(s, stats.lossShift), iterations: 0, lossHistory: [] };
+  let empty = 0;
+  for (let c = 0; c < spec.k; c++) if (stats.counts[c] === 0) empty++;
+  return { centroids, loss: fromFixed(s, stats.lossShift), iterations: 0, lossHistory: [], emptyClusters: empty };
 }
 
 /**

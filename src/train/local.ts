@@ -47,7 +47,7 @@ export interface TrainParams {
   threads?: number;
   /** Bytes the merged sample may take before a warning. Default 4 GiB. */
   memoryBudget?: number;
-  /** Receives warnings (memory budget). Default `console`. */
+  /** Receives warnings (memory budget, worker threads that could not start, many empty IVF partitions). Default `console`. */
   logger?: { warn(message: string): void };
 }
 
@@ -175,7 +175,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, logger, (pool) => {
     let executor: KmeansExecutor | undefined = pool;
     if (!pool && kernels.finiteMask(merged.ivf, dim).count === merged.ivfRows) executor = local = localExecutor(merged.ivf, dim, kernels);
-    return trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, ...common, ...(executor ? { executor } : {}) });
+    return trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, logger, ...common, ...(executor ? { executor } : {}) });
   });
 
   let pq: PqModel | undefined;

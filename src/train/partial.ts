@@ -74,6 +74,11 @@ export interface FinalizeResult {
   groupLoss: number[];
   /** Per group number of empty clusters. */
   groupEmpty: number[];
+  /**
+   * Cluster sizes after the split: the counts, with each split donor's size halved and the other half given to the
+   * cluster it refilled (Lance's `split_clusters` updates the sizes its next balance term reads the same way).
+   */
+  sizes: Float64Array;
 }
 
 /** Relative perturbation of a split centroid (faiss, Lance). */
@@ -448,7 +453,7 @@ function checkStats(s: PartialStats, what: string): void {
  * repaired as faiss and Lance do: a donor cluster j is chosen by scanning clusters cyclically from 0 and
  * accepting j with probability (size_j − 1) / (n − k); both centroids become copies of j's, perturbed
  * by ±1/1024 (even dims: new ×(1+ε), donor ×(1−ε); odd dims the other way; zero coordinates by ±ε times
- * the centroid's largest |value|, so the two never coincide), and the donor's size is halved. The
+ * the centroid's largest |value|, so the two never coincide), and the donor's size is halved (`sizes`). The
  * random stream is `(seed of the group, SPLIT, redo, iteration)`. PQ groups are finalized one by one.
  */
 export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts: FinalizeOptions = {}): FinalizeResult {
@@ -461,6 +466,7 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
   expect(groups * gk === k, 'dimension-mismatch', 'k of stats', `pq.m · pq.ksub = ${groups * gk}`, k);
   const seed = opts.seed ?? 0, redo = opts.redo ?? 0, split = opts.splitEmpty ?? true;
   const centroids = prev.slice();
+  const sizes = stats.counts.slice();
   // Each i64 sum as the nearest double (as i64ToF64), read in place: no k·dim temporary per step.
   const sums = LITTLE_ENDIAN ? undefined : i64ToF64(stats.sums);
   const lo32 = new Uint32Array(stats.sums.buffer, stats.sums.byteOffset, stats.sums.length * 2);
@@ -487,10 +493,10 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
     }
     if (split && ge > 0) {
       const rng = createRng(opts.pq ? pqSubspaceSeed(seed, g) : seed, STREAM.SPLIT, redo, stats.iteration);
-      splitEmpty(centroids, stats.counts.slice(c0, c0 + gk), c0, gk, dim, rng);
+      splitEmpty(centroids, sizes.subarray(c0, c0 + gk), c0, gk, dim, rng);
     }
   }
-  return { centroids, loss, empty, groupLoss, groupEmpty };
+  return { centroids, loss, empty, groupLoss, groupEmpty, sizes };
 }
 
 function splitEmpty(centroids: Float32Array, size: Float64Array, c0: number, k: number, dim: number,

@@ -67,6 +67,24 @@ describe('kmeans: Lloyd loop properties', () => {
     expect(sorted(r.centroids)).toEqual(sorted(x));
   });
 
+  it('emptyClusters counts the clusters no row chose in the last assignment step', async () => {
+    // From given centroids, one step without splits: three centroids far from every row get none.
+    const init = new Float32Array(8 * dim);
+    for (let c = 0; c < 5; c++) init.set(data.subarray(c * 97 * dim, (c * 97 + 1) * dim), c * dim);
+    for (let c = 5; c < 8; c++) init.fill(1000 + c, c * dim, (c + 1) * dim);
+    const one = await kmeans(data, dim, 8, { kernels, initialCentroids: init, maxIters: 1, splitEmpty: false });
+    expect(one.emptyClusters).toBe(3);
+    // Five distinct rows repeated: at most five clusters hold rows, flat (k 16) and hierarchical (k 300).
+    const x = new Float32Array(600 * dim);
+    for (let i = 0; i < 600; i++) x.set(data.subarray((i % 5) * dim, (i % 5 + 1) * dim), i * dim);
+    for (const k of [16, 300]) {
+      const r = await kmeans(x, dim, k, { kernels, maxIters: 3, tolerance: 0 });
+      expect(r.emptyClusters).toBeGreaterThanOrEqual(k - 5);
+      expect(r.emptyClusters).toBeLessThan(k);
+    }
+    expect((await kmeans(data, dim, 20, { kernels, maxIters: 10 })).emptyClusters).toBe(0);
+  });
+
   it('stops when the relative loss change falls below tolerance', async () => {
     const r = await kmeans(data, dim, 20, { kernels, maxIters: 50, tolerance: 1e-4 });
     expect(r.iterations).toBeLessThan(50);
@@ -166,6 +184,25 @@ describe('kmeans: empty clusters and hierarchical', () => {
     expect(Array.from(stats.counts).every((c) => c > 0)).toBe(true);
   });
 
+  it('with the balance term, a refilled cluster and its donor share the donor\'s rows (the term reads the sizes after the split, as Lance)', async () => {
+    // Clusters near the origin (the split copies lie close together) and one far initial centroid, empty in step 1.
+    const rng = createRng(12, 7);
+    const centres = Float32Array.from({ length: 5 * 8 }, () => rng.next() * 2 - 1);
+    const x = new Float32Array(2000 * 8);
+    for (let i = 0; i < 2000; i++) for (let j = 0; j < 8; j++) x[i * 8 + j] = centres[(i % 5) * 8 + j]! + rng.next() - 0.5;
+    const init = x.slice(0, 6 * 8);
+    init.fill(100, 5 * 8);
+    const ex = localExecutor(x, 8, kernels);
+    const counts: number[][] = [];
+    const recording = { ...ex, n: ex.n, dim: ex.dim, maxAbs: ex.maxAbs,
+      partialStats: async (c: Float32Array, ctx: StatsContext) => { const st = await ex.partialStats(c, ctx); counts.push(Array.from(st.counts)); return st; } };
+    const r = await kmeansWith(recording, 6, { kernels, initialCentroids: init, maxIters: 6, tolerance: 0, balanceFactor: 1 });
+    expect(counts[0]![5]).toBe(0);
+    // Read from the counts before the split, the copy's term would be 0 and it would take all its twin's rows.
+    for (const c of counts.slice(1)) expect(Math.min(...c)).toBeGreaterThan(0);
+    expect(r.emptyClusters).toBe(0);
+  });
+
   it('split of an all-zero centroid still gives two different centroids', () => {
     const ctx: StatsContext = { iteration: 1, shift: 20, lossShift: 20, metric: 'l2' };
     const zeros = new Float32Array(4 * 3);
@@ -176,6 +213,9 @@ describe('kmeans: empty clusters and hierarchical', () => {
     const rows = Array.from({ length: 4 }, (_, i) => Array.from(fin.centroids.subarray(i * 3, i * 3 + 3)).join(','));
     expect(new Set(rows).size).toBe(4);
     expect(fin.empty).toBe(3);
+    // Each refill takes half of its donor's size: the six rows end spread over all four clusters.
+    expect(Array.from(fin.sizes).reduce((a, b) => a + b, 0)).toBe(6);
+    expect(Math.min(...fin.sizes)).toBeGreaterThan(0);
   });
 
   it('k = 300 > 256 → hierarchical, exactly 300 finite centroids, and a refined loss', async () => {

@@ -138,6 +138,20 @@ describe('trainLocal', () => {
     expect(warnings[0]).toMatch(/above memoryBudget 1000.*partial-stats/);
   });
 
+  it('warns through the logger when more than 10 % of the IVF partitions end empty (fewer distinct rows than partitions), and only then', async () => {
+    const few = new Float32Array(3000 * dim);
+    for (let i = 0; i < 3000; i++) few.set(data.subarray((i % 5) * dim, (i % 5 + 1) * dim), i * dim);
+    const { pq: _, ...noPq } = base;
+    const warnings: string[] = [];
+    const models = await trainLocal(fromFloat32Array(few, dim, { fragmentRows: 420 }), { ...noPq, logger: { warn: (m) => warnings.push(m) } });
+    expect(models.ivf.centroids.length).toBe(8 * dim);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^ivfkit: IVF k-means: [3-7] of 8 partitions had no rows in the last iteration .*fewer distinct vectors than numPartitions$/);
+    const none: string[] = [];
+    await trainLocal(source, { ...base, logger: { warn: (m) => none.push(m) } });
+    expect(none).toEqual([]);
+  });
+
   it('tolerance: default 1e-4 (Lance), 0 runs every IVF and PQ iteration, a loose one (0.5) stops both earlier; local == distributed', async () => {
     expect(TRAIN_DEFAULTS.tolerance).toBe(1e-4);
     const lastIter = async (params: TrainParams) => {
