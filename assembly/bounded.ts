@@ -533,13 +533,14 @@ function fullFromEstimates(m: i32, ids: usize, i0: i32, kb: i32, ord: usize, gsz
     const eq = epoch + <usize>i * <usize>G;
     const gNew = (ws / BLOCK) / gsz;
     let g0 = 0;
-    if (ASC_FEATURE_SIMD && gsz == 1) {
-      // Four groups (blocks) at a time: lane minima, then bound = √max(0, min − E − margin) rounded down.
+    if (ASC_FEATURE_SIMD) {
+      // Four whole groups at a time: lane minima over each group's blocks, then bound = √max(0, min − E − margin)
+      // rounded down.
       const c = f64x2.splat(e + marg), z = f64x2.splat(0), f = f64x2.splat((1 - 1e-12) * (1 - 2.384185791015625e-7));
-      for (; g0 + 4 <= G; g0 += 4) {
-        const p = ar + (<usize>g0 << 5);
-        const m0 = f32x4.pmin(v128.load(p), v128.load(p, 16)), m1 = f32x4.pmin(v128.load(p, 32), v128.load(p, 48));
-        const m2 = f32x4.pmin(v128.load(p, 64), v128.load(p, 80)), m3 = f32x4.pmin(v128.load(p, 96), v128.load(p, 112));
+      const gb = <usize>gsz << 5;
+      for (; (g0 + 4) * gsz <= kb; g0 += 4) {
+        const p = ar + <usize>g0 * gb;
+        const m0 = groupLanes(p, gsz), m1 = groupLanes(p + gb, gsz), m2 = groupLanes(p + 2 * gb, gsz), m3 = groupLanes(p + 3 * gb, gsz);
         const a = f32x4.pmin(v128.shuffle<f32>(m0, m1, 0, 1, 4, 5), v128.shuffle<f32>(m0, m1, 2, 3, 6, 7));
         const b = f32x4.pmin(v128.shuffle<f32>(m2, m3, 0, 1, 4, 5), v128.shuffle<f32>(m2, m3, 2, 3, 6, 7));
         const r4 = f32x4.pmin(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
@@ -559,6 +560,14 @@ function fullFromEstimates(m: i32, ids: usize, i0: i32, kb: i32, ord: usize, gsz
     store<f32>(lo + (<usize>gNew << 2), stored(boundFrom(<f64>mw - e, marg)));
     memory.fill(eq, <u8>now, <usize>G);
   }
+}
+
+/** Lane-wise minima of the gsz blocks (8 slots each) at p. */
+// @ts-ignore: decorator
+@inline function groupLanes(p: usize, gsz: i32): v128 {
+  let m = f32x4.pmin(v128.load(p), v128.load(p, 16));
+  for (let b = 1; b < gsz; b++) m = f32x4.pmin(m, f32x4.pmin(v128.load(p + (<usize>b << 5)), v128.load(p + (<usize>b << 5), 16)));
+  return m;
 }
 
 // A run of pending rows through the 16-bit filter (SIMD), in the brute-force work area fw: the
