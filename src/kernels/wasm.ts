@@ -129,6 +129,13 @@ export const Q_FILTER_MIN_DIM = 64;
 /** …and at least this many centroids. */
 export const Q_FILTER_MIN_K = 16;
 /**
+ * A call without a session ('auto') rounds its rows for the filter every time: it takes the filter from this many
+ * centroids. Best of 5, one call over 4–8 MB of rows, filter ÷ f32 kernel, d 64–768 (Node 20 SIMD, Node 24 dot8):
+ * k 16 1.6–1.9, k 32 1.1–1.6, k 64 0.9–1.25, k 128 0.74–1.11, k 256 0.66–0.78 (a session, whose rows are rounded
+ * once, gains from k 64: kmeans 20 iterations 0.83–0.99 at k 64, 0.94–1.22 at k 16).
+ */
+export const Q_FILTER_CALL_MIN_K = 128;
+/**
  * …and its 8-bit first stage (dot8 and relaxed builds, where the engine runs the 8-bit dot natively) at least this many
  * centroids ('auto'). Its tile costs half the 16-bit one, but the rows it leaves undecided (most of them in k-means,
  * whose centroids sit close together) pay for 16-bit dots of ~30 window slots, its estimates leave looser bounds, and
@@ -898,7 +905,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     ar.release(mark);
     // The 16-bit filter (same bits as assignRows): plain l2 assignment of long enough rows.
     let qcp = 0, cnqp = 0, qip = 0;
-    if (metric === 'l2' && (!bias || bias.every((b) => b >= 0 && b < Infinity)) && !withSecond && !withAll && filterApplies(build, qFilter, dim, k)) {
+    if (metric === 'l2' && (!bias || bias.every((b) => b >= 0 && b < Infinity)) && !withSecond && !withAll && filterApplies(build, qFilter, dim, k) &&
+      (qFilter === 'on' || k >= Q_FILTER_CALL_MIN_K)) {
       const m0 = ar.mark();
       qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
       if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = 0; filterStats.fallbacks++; }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/util/rng.js';
 import { isBuildSupported, loadKernelsSync } from '../../src/kernels/index.js';
-import { Q8_MIN_K } from '../../src/kernels/wasm.js';
+import { Q8_MIN_K, Q_FILTER_CALL_MIN_K } from '../../src/kernels/wasm.js';
 import { kmeans } from '../../src/train/kmeans.js';
 
 // The 16-bit filter of plain l2 assignment must give assignRows' bits: the same index and distance for
@@ -223,6 +223,15 @@ describe.each(builds)('16-bit filter, %s build', (build) => {
       same(b.dist, a.dist, 'dist');
     }
     expect(on.filterStats!.rows).toBe(before);
+    // A call without a session rounds its rows each time: 'auto' takes the filter there from Q_FILTER_CALL_MIN_K.
+    const auto = loadKernelsSync({ build });
+    for (const kk of [Q_FILTER_CALL_MIN_K - 1, Q_FILTER_CALL_MIN_K]) {
+      const cc = gauss(4, kk * d), r0 = auto.filterStats!.rows;
+      const a = auto.assign(x, d, cc), b = loadKernelsSync({ build, qFilter: 'off' }).assign(x, d, cc);
+      same(a.index, b.index, 'index');
+      same(a.dist, b.dist, 'dist');
+      expect(auto.filterStats!.rows - r0).toBe(kk < Q_FILTER_CALL_MIN_K ? 0 : 50);
+    }
   });
 });
 
