@@ -206,7 +206,6 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   return { centroids, loss, iterations, lossHistory, emptyClusters, groupLoss, groupIterations };
 }
 
-
 /**
  * When the Lloyd loop turns distance bounds on (`bounds: true`): k-means rows of `earlyDim` or more values
  * from the second iteration (the per-row bookkeeping of a bounded step is small next to the distances, and
