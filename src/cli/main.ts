@@ -102,6 +102,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
   const tolerance = nonNegative(v, 'tolerance');
   const threads = int(v, 'threads', undefined);
   const bar = new ProgressBar(process.stderr, !v.quiet);
+  const warnings: string[] = [];
   const t0 = performance.now();
   const source = await openVectorFiles(inputs, v.column === undefined ? {} : { column: v.column });
   try {
@@ -116,6 +117,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
       ...(m !== undefined ? { pq: { numSubVectors: m, numBits: Number(numBits) as 8 | 4 } } : {}),
       ...(v.sq ? { sq: { numBits: 8 } } : {}),
       onProgress: (p: Progress) => bar.update(p),
+      logger: { warn: (message: string) => { warnings.push(message); bar.note(message); } },
     };
     const tOpen = ms(t0);
     const t1 = performance.now();
@@ -128,7 +130,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
       numPartitions: models.ivf.numPartitions, ivfLoss: models.ivf.loss, sample: models.sample,
       pq: models.pq ? { numSubVectors: models.pq.numSubVectors, numBits: models.pq.numBits } : null,
       sq: models.sq ? { lower: models.sq.lower, upper: models.sq.upper } : null,
-      timings: { openMs: tOpen, trainMs: tTrain, totalMs: ms(t0) }, files: written,
+      timings: { openMs: tOpen, trainMs: tTrain, totalMs: ms(t0) }, files: written, warnings,
     };
     if (v.json) out(JSON.stringify(result));
     else {

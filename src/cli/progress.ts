@@ -32,6 +32,12 @@ export class ProgressBar {
     if (this.active && this.drawn) this.stream.write('\r\x1b[2K');
     this.drawn = false;
   }
+
+  /** A line of its own (a warning), above the bar: the bar is redrawn by the next update. */
+  note(line: string): void {
+    this.done();
+    this.stream.write(line + '\n');
+  }
 }
 
 /** The text of one progress line, e.g. `ivf   [#####.....]  12/50  loss 1.234e+3  ETA 4s`. */

@@ -36,4 +36,18 @@ describe('CLI progress', () => {
     new ProgressBar(off.stream, false).update({ stage: 'ivf', iteration: 1 });
     expect(off.writes).toEqual([]);
   });
+
+  it('a note (a warning) clears a drawn bar and takes a line of its own; without a TTY it is still written', () => {
+    const tty = sink(true);
+    const bar = new ProgressBar(tty.stream);
+    bar.update({ stage: 'ivf', iteration: 1, maxIters: 5 });
+    bar.note('ivfkit: a warning');
+    expect(tty.writes.slice(-2)).toEqual(['\r\x1b[2K', 'ivfkit: a warning\n']);
+    bar.note('again');
+    expect(tty.writes.at(-1)).toBe('again\n');
+    expect(tty.writes.at(-2)).not.toBe('\r\x1b[2K');
+    const pipe = sink(false);
+    new ProgressBar(pipe.stream).note('ivfkit: a warning');
+    expect(pipe.writes).toEqual(['ivfkit: a warning\n']);
+  });
 });

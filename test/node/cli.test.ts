@@ -84,6 +84,7 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     const tr = JSON.parse(t.stdout);
     expect(tr).toMatchObject({ rows: 3000, dim: d, metric: 'l2', numPartitions: 8, pq: { numSubVectors: 4, numBits: 8 } });
     expect(tr.sample.rows).toBe(Math.min(3000, 8 * 256)); // the IVF sample: numPartitions × sampleRate
+    expect(tr.warnings).toEqual([]);
     expect(existsSync(join(dir, 'pq.arrow'))).toBe(true);
     const cent = fromNpy(new Uint8Array(readFileSync(join(dir, 'lance', 'ivf_centroids.npy'))));
     expect(cent.shape).toEqual([8, d]);
@@ -106,6 +107,19 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     expect(r8.recall).toBeGreaterThan(0.3);
     expect(r8.recall).toBeLessThanOrEqual(1);
     noTemp();
+  });
+
+  it('train warns (stderr, and in --json) when most partitions end empty: fewer distinct vectors than partitions', () => {
+    const few = blobs(6, 9), x = new Float32Array(1200 * d);
+    for (let i = 0; i < 1200; i++) x.set(few.subarray((i % 6) * d, (i % 6 + 1) * d), i * d);
+    writeFileSync(join(dir, 'dup.fvecs'), toVecs(x, d));
+    const t = run('train', 'dup.fvecs', '--partitions', '16', '--seed', '1', '--out', 'dup.arrow', '--json');
+    expect(t.code).toBe(0);
+    const tr = JSON.parse(t.stdout);
+    expect(tr.warnings).toHaveLength(1);
+    expect(tr.warnings[0]).toMatch(/^ivfkit: IVF k-means: 1[0-5] of 16 partitions had no rows in the last iteration/);
+    expect(t.stderr.trim()).toBe(tr.warnings[0]);
+    expect(existsSync(join(dir, 'dup.arrow'))).toBe(true);
   });
 
   it('train --sq with several inputs (Arrow, fvecs, Parquet) and cosine', () => {
