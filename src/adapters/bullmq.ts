@@ -304,7 +304,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       const empty = new Float32Array(0);
       const ivf = await trainIvf(empty, dim, {
         numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await coordinator.executor(ordered, 'ivf'),
-        ...(params.logger ? { logger: params.logger } : {}),
+        ...(params.logger ? { logger: params.logger } : {}), ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}),
       });
       let pq: PqModel | undefined;
       let sq: SqModel | undefined;

@@ -31,6 +31,8 @@ train options:
   --seed S             random seed (default ivfkit's fixed seed)
   --sample-rate R      sample rows per centroid (default 256)
   --max-iters N        k-means iterations (default 50)
+  --refine-iters N     over 256 partitions: Lloyd passes over the whole sample after the hierarchical
+                       splits (default 5; 0 keeps the splits' centroids, as Lance)
   --tolerance T        stop a k-means (IVF, each PQ sub-space) once its loss changes by less than
                        T × loss between iterations; 0 always runs --max-iters (default 1e-4, Lance's)
   --out FILE           model file (Arrow IPC), written atomically
@@ -50,7 +52,7 @@ are written only at the end (temporary name, then renamed), so no partial file i
 const OPTIONS = {
   column: { type: 'string' }, metric: { type: 'string' }, partitions: { type: 'string' }, pq: { type: 'string' },
   bits: { type: 'string' }, sq: { type: 'boolean' }, threads: { type: 'string' }, seed: { type: 'string' },
-  'sample-rate': { type: 'string' }, 'max-iters': { type: 'string' }, tolerance: { type: 'string' }, out: { type: 'string', short: 'o' },
+  'sample-rate': { type: 'string' }, 'max-iters': { type: 'string' }, 'refine-iters': { type: 'string' }, tolerance: { type: 'string' }, out: { type: 'string', short: 'o' },
   npy: { type: 'string' }, 'npy-dtype': { type: 'string' }, k: { type: 'string' }, nprobes: { type: 'string' },
   json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -99,6 +101,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
   const seed = int(v, 'seed', undefined, 0);
   const sampleRate = int(v, 'sample-rate', undefined);
   const maxIters = int(v, 'max-iters', undefined);
+  const refineIters = int(v, 'refine-iters', undefined, 0);
   const tolerance = nonNegative(v, 'tolerance');
   const threads = int(v, 'threads', undefined);
   const bar = new ProgressBar(process.stderr, !v.quiet);
@@ -112,6 +115,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
       ...(seed !== undefined ? { seed } : {}),
       ...(sampleRate !== undefined ? { sampleRate } : {}),
       ...(maxIters !== undefined ? { maxIters } : {}),
+      ...(refineIters !== undefined ? { refineIters } : {}),
       ...(tolerance !== undefined ? { tolerance } : {}),
       ...(threads !== undefined ? { threads } : {}),
       ...(m !== undefined ? { pq: { numSubVectors: m, numBits: Number(numBits) as 8 | 4 } } : {}),

@@ -20,6 +20,12 @@ export interface TrainParams {
   /** k-means iterations, IVF and PQ. Default 50. */
   maxIters?: number;
   /**
+   * More than 256 partitions (hierarchical k-means): Lloyd passes over the whole IVF sample after the splits, every
+   * centroid competing for every row (capped by `maxIters`). Default 5 (`KMEANS_DEFAULTS.refineIters`); 0 keeps the
+   * splits' centroids as Lance does by default. Each pass costs about one assignment of the sample to all partitions.
+   */
+  refineIters?: number;
+  /**
    * Early stop of the IVF and PQ k-means (each PQ sub-space on its own): stop once
    * |loss_prev − loss| < tolerance · |loss|. Finite, ≥ 0; 0 runs every iteration unless the loss is 0.
    * Default 1e-4 (Lance's).
@@ -90,7 +96,7 @@ export async function trainLocal(source: VectorSource, params: TrainParams): Pro
 /** Checks the parameters that do not depend on data; with `dim`, also the PQ split. */
 export function validateTrainParams(params: TrainParams, dim?: number): void {
   sampleTargets(params);
-  const ints: [string, unknown, number][] = [['maxIters', params.maxIters, 1], ['threads', params.threads, 1]];
+  const ints: [string, unknown, number][] = [['maxIters', params.maxIters, 1], ['threads', params.threads, 1], ['refineIters', params.refineIters, 0]];
   if (params.pq) ints.push(['pq.maxIters', params.pq.maxIters, 1]);
   for (const [name, v, min] of ints) {
     if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) {
@@ -175,7 +181,8 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, logger, (pool) => {
     let executor: KmeansExecutor | undefined = pool;
     if (!pool && kernels.finiteMask(merged.ivf, dim).count === merged.ivfRows) executor = local = localExecutor(merged.ivf, dim, kernels);
-    return trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, logger, ...common, ...(executor ? { executor } : {}) });
+    return trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, logger, ...common, ...(executor ? { executor } : {}),
+      ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}) });
   });
 
   let pq: PqModel | undefined;

@@ -154,6 +154,20 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     expect(existsSync(join(dir, 'bad.arrow'))).toBe(false);
   });
 
+  it('train --refine-iters (over 256 partitions): 0 keeps the hierarchical splits, the default (5) refines them; bad values are one-line errors', () => {
+    expect(run('--help').stdout).toMatch(/--refine-iters N/);
+    const loss = (...extra: string[]) => {
+      const r = run('train', 'base.fvecs', '--partitions', '300', '--max-iters', '10', '--seed', '5', '--threads', '1', '--out', 'ref.arrow', '--json', ...extra);
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout).ivfLoss as number;
+    };
+    const dflt = loss(), five = loss('--refine-iters', '5'), none = loss('--refine-iters', '0');
+    expect(five).toBe(dflt);
+    expect(none).toBeGreaterThan(dflt);
+    expectOneLineError(run('train', 'base.fvecs', '--partitions', '300', '--refine-iters=-1', '--out', 'bad.arrow'),
+      /--refine-iters: expected an integer ≥ 0, got "-1"/);
+  });
+
   it('bad input: one clear line on stderr, exit 1, no partial output file', () => {
     const cases: [string[], RegExp][] = [
       [['train', 'missing.arrow', '--partitions', '4', '--out', 'bad.arrow'], /missing\.arrow: expected an existing file/],

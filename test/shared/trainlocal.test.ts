@@ -174,6 +174,26 @@ describe('trainLocal', () => {
     same(await distributed(source, { ...p, tolerance: 0.5 }, 3, true), loose.models);
   });
 
+  it('refineIters (k > 256): the number of Lloyd passes after the hierarchical splits; 0 keeps the splits; local == distributed', async () => {
+    const x = mixture(6000, 8, 40, 5);
+    const src = fromFloat32Array(x, 8, { fragmentRows: 1000 });
+    const p: TrainParams = { numPartitions: 300, sampleRate: 20, maxIters: 10, seed: 3, kernels, logger: { warn: () => {} } };
+    const passes = async (params: TrainParams) => {
+      let n = 0;
+      const models = await trainLocal(src, { ...params, onProgress: (q: Progress) => { if (q.stage === 'ivf') n++; } });
+      expect(models.ivf.centroids.length).toBe(300 * 8);
+      expect(models.ivf.centroids.every(Number.isFinite)).toBe(true);
+      return { models, n };
+    };
+    const dflt = await passes(p), none = await passes({ ...p, refineIters: 0 }), two = await passes({ ...p, refineIters: 2 });
+    expect([dflt.n, none.n, two.n]).toEqual([5, 0, 2]);
+    same(await passes({ ...p, refineIters: 5 }).then((r) => r.models), dflt.models);
+    expect(bits(none.models.ivf.centroids)).not.toEqual(bits(two.models.ivf.centroids));
+    expect(two.models.ivf.loss).toBeLessThan(none.models.ivf.loss);
+    same(await distributed(src, { ...p, refineIters: 2 }, 3, true), two.models);
+    await expect(trainLocal(src, { ...p, refineIters: -1 })).rejects.toThrow('refineIters: expected an integer ≥ 0, got -1');
+  });
+
   it('rejects a tolerance that is not a finite number ≥ 0', async () => {
     for (const bad of [-1e-9, NaN, Infinity, '1e-4' as unknown as number]) {
       await expect(trainLocal(source, { ...base, tolerance: bad })).rejects.toThrow(`tolerance: expected a finite number ≥ 0, got ${String(bad)}`);
