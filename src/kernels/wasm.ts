@@ -156,9 +156,11 @@ export const Q8_FULL_MIN_K = 256;
 /** When plain l2 assignment uses the 16-bit filter: 'auto' by size, 'on' always (SIMD builds), 'off' never. */
 export type QFilter = 'auto' | 'on' | 'off';
 
-/** Whether plain l2 assignment of `dim`-value rows to k centroids takes the 16-bit filter. */
-export function filterApplies(build: 'simd' | 'dot8' | 'relaxed' | 'scalar', qFilter: QFilter, dim: number, k: number): boolean {
-  return build !== 'scalar' && (qFilter === 'on' || (qFilter === 'auto' && dim >= Q_FILTER_MIN_DIM && k >= Q_FILTER_MIN_K));
+/** Whether plain l2 assignment of `dim`-value rows to k centroids takes the 16-bit filter (`minK`: a session's threshold, or
+ *  Q_FILTER_CALL_MIN_K for a call that rounds its own rows). */
+export function filterApplies(build: 'simd' | 'dot8' | 'relaxed' | 'scalar', qFilter: QFilter, dim: number, k: number,
+  minK = Q_FILTER_MIN_K): boolean {
+  return build !== 'scalar' && (qFilter === 'on' || (qFilter === 'auto' && dim >= Q_FILTER_MIN_DIM && k >= minK));
 }
 
 /**
@@ -905,8 +907,8 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
     ar.release(mark);
     // The 16-bit filter (same bits as assignRows): plain l2 assignment of long enough rows.
     let qcp = 0, cnqp = 0, qip = 0;
-    if (metric === 'l2' && (!bias || bias.every((b) => b >= 0 && b < Infinity)) && !withSecond && !withAll && filterApplies(build, qFilter, dim, k) &&
-      (qFilter === 'on' || k >= Q_FILTER_CALL_MIN_K)) {
+    if (metric === 'l2' && (!bias || bias.every((b) => b >= 0 && b < Infinity)) && !withSecond && !withAll &&
+      filterApplies(build, qFilter, dim, k, Q_FILTER_CALL_MIN_K)) {
       const m0 = ar.mark();
       qcp = ar.alloc(ex.assignQCentroidBytes(kb, dim)); cnqp = ar.alloc(kPad * 4); qip = ar.alloc(32);
       if (!ex.packCentroidsQ(pp, kb, dim, k, cnp, qcp, cnqp, qip)) { ar.release(m0); qcp = 0; filterStats.fallbacks++; }

@@ -7,7 +7,7 @@ import { createRng, DEFAULT_SEED, sampleDistinct, STREAM } from '../util/rng.js'
 import { gatherRows, localExecutor, type KmeansExecutor } from './executor.js';
 import { hierarchicalCentroids } from './hierarchical.js';
 import { kmeansPlusPlus, randomInit } from './init.js';
-import { finalizeCentroids, pqGroupsFit, statsFingerprint, type PartialStats, type StatsContext } from './partial.js';
+import { countEmpty, finalizeCentroids, pqGroupsFit, statsFingerprint, type PartialStats, type StatsContext } from './partial.js';
 
 export type { KmeansExecutor } from './executor.js';
 export { gatherRows, localExecutor } from './executor.js';
@@ -336,9 +336,7 @@ async function lossOnly(spec: LloydSpec, centroids: Float32Array): Promise<Kmean
   checkReturned(stats, statsFingerprint(centroids, ctx), spec.k, spec.cdim);
   let s = 0n;
   for (const v of stats.clusterLoss) s += v;
-  let empty = 0;
-  for (let c = 0; c < spec.k; c++) if (stats.counts[c] === 0) empty++;
-  return { centroids, loss: fromFixed(s, stats.lossShift), iterations: 0, lossHistory: [], emptyClusters: empty };
+  return { centroids, loss: fromFixed(s, stats.lossShift), iterations: 0, lossHistory: [], emptyClusters: countEmpty(stats.counts, 0, spec.k) };
 }
 
 /**

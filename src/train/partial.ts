@@ -479,8 +479,7 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
     let lossFixed = 0n;
     for (let c = c0; c < c0 + gk; c++) lossFixed += stats.clusterLoss[c]!;
     const gl = fromFixed(lossFixed, stats.lossShift);
-    let ge = 0;
-    for (let c = c0; c < c0 + gk; c++) if (stats.counts[c] === 0) ge++;
+    const ge = countEmpty(stats.counts, c0, c0 + gk);
     groupLoss.push(gl); groupEmpty.push(ge);
     loss += gl; empty += ge;
     if (opts.frozen?.[g]) continue;
@@ -497,6 +496,13 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
     }
   }
   return { centroids, loss, empty, groupLoss, groupEmpty, sizes };
+}
+
+/** Clusters from..to−1 that no row chose. */
+export function countEmpty(counts: ArrayLike<number>, from: number, to: number): number {
+  let e = 0;
+  for (let c = from; c < to; c++) if (counts[c] === 0) e++;
+  return e;
 }
 
 function splitEmpty(centroids: Float32Array, size: Float64Array, c0: number, k: number, dim: number,
