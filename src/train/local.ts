@@ -4,6 +4,7 @@ import { loadKernels } from '../kernels/index.js';
 import { IvfkitError } from '../util/errors.js';
 import { DEFAULT_SEED } from '../util/rng.js';
 import { localExecutor, type KmeansExecutor, type LocalExecutor } from './executor.js';
+import type { PoolExecutor } from '../workers/executor.js';
 import { trainIvf } from './ivf.js';
 import { KMEANS_DEFAULTS } from './kmeans.js';
 import { residualRows, trainPq } from './pq.js';
@@ -176,62 +177,68 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   };
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
-  // One thread over finite rows: this executor's distance bounds also give the residuals' nearest centroids.
+  // One thread over finite rows: this executor's distance bounds also give the residuals' nearest centroids. On a
+  // pool the workers do that, and keep the residuals of the rows they hold for PQ (no copy here, no new pool).
   let local: LocalExecutor | undefined;
-  const ivf = await withExecutor(merged.ivf, dim, threads, params.signal, kernels, logger, (pool) => {
-    let executor: KmeansExecutor | undefined = pool;
-    if (!pool && kernels.finiteMask(merged.ivf, dim).count === merged.ivfRows) executor = local = localExecutor(merged.ivf, dim, kernels);
-    return trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, logger, ...common, ...(executor ? { executor } : {}),
-      ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}) });
-  });
-
+  const residualsOnPool = !!params.pq && metric !== 'dot' && merged.quant === merged.ivf;
+  let pool = await openPool(merged.ivf, dim, threads, params.signal, kernels, logger);
   let pq: PqModel | undefined;
   let sq: SqModel | undefined;
-  if (params.pq) {
-    const numBits = params.pq.numBits ?? 8;
-    const data = metric === 'dot' ? merged.quant : residualRows(merged.quant, dim, ivf.centroids, kernels,
-      local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined);
-    const r = await withExecutor(data, dim, threads, params.signal, kernels, logger, (executor) =>
-      trainPq(data, dim, {
-        numSubVectors: params.pq!.numSubVectors, numBits, metric: 'l2',
-        maxIters: params.pq!.maxIters ?? maxIters, ...common, ...(executor ? { executor } : {}),
-      }));
-    pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
-  } else if (params.sq) {
-    sq = { numBits: 8, lower: merged.sqBounds!.lower, upper: merged.sqBounds!.upper };
-    params.onProgress?.({ stage: 'sq', fraction: 1 });
+  try {
+    let executor: KmeansExecutor | undefined = pool;
+    if (!pool && kernels.finiteMask(merged.ivf, dim).count === merged.ivfRows) executor = local = localExecutor(merged.ivf, dim, kernels);
+    const ivf = await trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, logger, ...common, ...(executor ? { executor } : {}),
+      ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}) });
+    if (params.pq) {
+      const numBits = params.pq.numBits ?? 8;
+      if (pool && !residualsOnPool) {
+        await pool.close();
+        pool = undefined;
+      }
+      pool ??= await openPool(merged.quant, dim, threads, params.signal, kernels, logger);
+      let data = merged.quant;
+      let quant: KmeansExecutor | undefined = pool;
+      if (metric !== 'dot') {
+        if (pool) quant = await pool.residuals(ivf.centroids);
+        else data = residualRows(merged.quant, dim, ivf.centroids, kernels, local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined);
+      }
+      const r = await trainPq(data, dim, {
+        numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2',
+        maxIters: params.pq.maxIters ?? maxIters, ...common, ...(quant ? { executor: quant } : {}),
+      });
+      pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
+    } else if (params.sq) {
+      sq = { numBits: 8, lower: merged.sqBounds!.lower, upper: merged.sqBounds!.upper };
+      params.onProgress?.({ stage: 'sq', fraction: 1 });
+    }
+    return {
+      metric, dim, ivf,
+      ...(pq ? { pq } : {}),
+      ...(sq ? { sq } : {}),
+      sample: { rows: merged.ivfRows, dropped: merged.ivfDropped },
+    };
+  } finally {
+    await pool?.close();
   }
-  return {
-    metric, dim, ivf,
-    ...(pq ? { pq } : {}),
-    ...(sq ? { sq } : {}),
-    sample: { rows: merged.ivfRows, dropped: merged.ivfDropped },
-  };
 }
 
 /** `x − c_nearest` (squared L2) for every row; rows with no nearest centroid become NaN. */
 export const residuals: (data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels) => Float32Array = residualRows;
 
-type PoolExecutor = KmeansExecutor & { close(): Promise<void> };
-
-async function withExecutor<T>(data: Float32Array, dim: number, threads: number | undefined, signal: AbortSignal | undefined,
-  kernels: Kernels, logger: { warn(message: string): void }, run: (executor: PoolExecutor | undefined) => Promise<T>): Promise<T> {
+/** A pool executor over `data` when `threads` asks for one (or, unset, when there are POOL_MIN_ROWS rows and several
+ *  cores); undefined means the calling thread. A default pool that cannot start is reported and skipped. */
+async function openPool(data: Float32Array, dim: number, threads: number | undefined, signal: AbortSignal | undefined,
+  kernels: Kernels, logger: { warn(message: string): void }): Promise<PoolExecutor | undefined> {
   const auto = threads === undefined;
-  if (auto ? data.length / dim < POOL_MIN_ROWS : threads <= 1) return run(undefined);
+  if (auto ? data.length / dim < POOL_MIN_ROWS : threads <= 1) return undefined;
   const pool = await import('../workers/executor.js');
   const count = threads ?? (await pool.defaultThreads());
-  if (count <= 1) return run(undefined);
-  let executor: PoolExecutor;
+  if (count <= 1) return undefined;
   try {
-    executor = await pool.createPoolExecutor(data, dim, { threads: count, build: kernels.build, ...(signal ? { signal } : {}) });
+    return await pool.createPoolExecutor(data, dim, { threads: count, build: kernels.build, ...(signal ? { signal } : {}) });
   } catch (err) {
     if (!auto || signal?.aborted) throw err;
     logger.warn(`ivfkit: could not start ${count} worker threads (${(err as Error).message}); training in the calling thread`);
-    return run(undefined);
-  }
-  try {
-    return await run(executor);
-  } finally {
-    await executor.close();
+    return undefined;
   }
 }

@@ -218,6 +218,27 @@ export function nearestCentroids(shard: Float32Array, dim: number, centroids: Fl
   return index;
 }
 
+/** x − c_nearest (squared L2) for every row; rows with no nearest centroid become NaN. `index`: the rows'
+ *  nearest centroids when known (as `kernels.assign` finds them). */
+export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels,
+  index = kernels.assign(data, dim, centroids, { metric: 'l2' }).index): Float32Array {
+  return subtractRows(data, dim, centroids, index, new Float32Array(data.length));
+}
+
+/** `out[i] = data[i] − centroids[index[i]]` row by row (a NaN row where `index[i]` < 0); `out` may be `data`. */
+export function subtractRows(data: Float32Array, dim: number, centroids: Float32Array, index: Int32Array, out: Float32Array): Float32Array {
+  const n = rowsOf(data, dim);
+  expect(index.length >= n && out.length === data.length, 'dimension-mismatch', 'index / output length', `≥ ${n} / ${data.length}`,
+    `${index.length} / ${out.length}`);
+  for (let i = 0; i < n; i++) {
+    const c = index[i]!, o = i * dim;
+    if (c < 0) { out.fill(NaN, o, o + dim); continue; }
+    const co = c * dim;
+    for (let j = 0; j < dim; j++) out[o + j] = data[o + j]! - centroids[co + j]!;
+  }
+  return out;
+}
+
 /** Test hooks (never change in production): `zeroMargin` drops the rounding margin (a mutation check
  *  that some test must catch); `maxEntries` caps n·G (larger groups of centroids when n·k is large). */
 export const boundsDebug = { zeroMargin: false, maxEntries: 1 << 24 };

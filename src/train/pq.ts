@@ -6,7 +6,9 @@ import { createRng, sampleDistinct, STREAM } from '../util/rng.js';
 import { localExecutor, type KmeansExecutor } from './executor.js';
 import { checkMetric, prepareRows } from './ivf.js';
 import { KMEANS_DEFAULTS, lloyd } from './kmeans.js';
-import { pqSubspaceSeed } from './partial.js';
+import { pqSubspaceSeed, residualRows } from './partial.js';
+
+export { residualRows };
 
 /** Options of {@link trainPq}. */
 export interface TrainPqOptions {
@@ -49,18 +51,6 @@ export interface PqTrainResult extends PqModel {
 /** Defaults of {@link trainPq}. */
 export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters, bounds: true } as const;
 
-/** x − c_nearest (squared L2) for every row; rows with no nearest centroid become NaN. */
-export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels,
-  index = kernels.assign(data, dim, centroids, { metric: 'l2' }).index): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < index.length; i++) {
-    const c = index[i]!, o = i * dim;
-    if (c < 0) { out.fill(NaN, o, o + dim); continue; }
-    const co = c * dim;
-    for (let j = 0; j < dim; j++) out[o + j] = data[o + j]! - centroids[co + j]!;
-  }
-  return out;
-}
 
 /**
  * Trains a PQ codebook as Lance: M sub-spaces of dim/M, each an independent flat k-means with 2^bits

@@ -1,10 +1,10 @@
 import { getWasmModule, resolveBuild } from '../kernels/index.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
-import { mergeInto, releasedSums, type PartialStats, type StatsContext } from '../train/partial.js';
+import { mergeInto, releasedSums, subtractRows, type PartialStats, type StatsContext } from '../train/partial.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
-import type { StatsReply } from './worker.js';
+import type { ResidualsReply, StatsReply } from './worker.js';
 
 export { defaultThreads, IS_NODE } from './pool.js';
 
@@ -25,6 +25,22 @@ export type PoolExecutor = KmeansExecutor & {
   readonly local: Float32Array;
   /** Shards (= workers) in use. */
   readonly threads: number;
+  /**
+   * Turns every shard into its residuals x − c_nearest (squared L2; the nearest centroid as `kernels.assign`
+   * finds it, a row without one becomes NaN), in place in the workers — the nearest centroids from the bounds
+   * of the last map steps when the workers have them. Returns an executor over the residuals on the same
+   * workers; its `rows()` subtracts here from the rows of this executor, so no residual copy is made in this
+   * thread. From then on this executor is spent (its calls reject); closing either one closes the workers.
+   */
+  residuals(centroids: Float32Array): Promise<ResidualPoolExecutor>;
+  close(): Promise<void>;
+};
+
+/** The executor {@link PoolExecutor.residuals} returns: residual rows on the pool's workers. */
+export type ResidualPoolExecutor = KmeansExecutor & {
+  readonly threads: number;
+  /** Each row's nearest centroid (−1: none), canonical order. */
+  readonly nearest: Int32Array;
   close(): Promise<void>;
 };
 
@@ -88,38 +104,81 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     await close();
     throw e;
   }
+  let spent = false;
+  const open = (): void => {
+    if (aborted && signal) throw abortError(signal);
+    if (closed) throw new IvfkitError('closed', 'pool executor: expected an open executor, got a closed one');
+  };
+  const partialStats = async (centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> => {
+    open();
+    const replies = await guard(Promise.all(workers.map((w, i) => {
+      const s = spare[i];
+      spare[i] = undefined;
+      // Each worker gets its own copy of the centroids, transferred (not cloned) and returned with the stats.
+      const cb = centroidBuffers[i];
+      centroidBuffers[i] = undefined;
+      const c = cb && cb.byteLength === centroids.byteLength ? new Float32Array(cb) : new Float32Array(centroids.length);
+      c.set(centroids);
+      const msg = { op: 'stats' as const, centroids: c, ctx, ...(s ? { spare: s } : {}) };
+      return w.call<StatsReply>(msg, s ? [c.buffer, s] : [c.buffer]);
+    })));
+    const stats = replies.map((r, i) => {
+      centroidBuffers[i] = r.centroids;
+      return r.stats;
+    });
+    if (stats.length === 1) return stats[0]!;
+    // Merged in place into the first shard's sums (released, they go back to that worker); the others' next request.
+    const merged = mergeInto(stats, stats[0]!.sums.buffer as ArrayBuffer);
+    for (let i = 1; i < stats.length; i++) spare[i] = stats[i]!.sums.buffer as ArrayBuffer;
+    return merged;
+  };
+  const release = (stats: PartialStats): void => {
+    // Single or merged, the sums live in the first worker's buffer: it gets it back with its next request.
+    const b = releasedSums(stats);
+    if (b) spare[0] = b;
+  };
+  const unspent = (): void => {
+    if (spent) throw new IvfkitError('invalid-state', 'pool executor: expected its raw rows, got shards turned into residuals (use the executor residuals() returned)');
+  };
   return {
     n, dim, threads, local: data,
     get maxAbs(): number { return maxAbs; },
-    rows: async (indices) => gatherRows(data, dim, indices),
-    async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
-      if (aborted && signal) throw abortError(signal);
-      if (closed) throw new IvfkitError('closed', 'pool executor: expected an open executor, got a closed one');
-      const replies = await guard(Promise.all(workers.map((w, i) => {
-        const s = spare[i];
-        spare[i] = undefined;
-        // Each worker gets its own copy of the centroids, transferred (not cloned) and returned with the stats.
-        const cb = centroidBuffers[i];
-        centroidBuffers[i] = undefined;
-        const c = cb && cb.byteLength === centroids.byteLength ? new Float32Array(cb) : new Float32Array(centroids.length);
-        c.set(centroids);
-        const msg = { op: 'stats' as const, centroids: c, ctx, ...(s ? { spare: s } : {}) };
-        return w.call<StatsReply>(msg, s ? [c.buffer, s] : [c.buffer]);
-      })));
-      const stats = replies.map((r, i) => {
-        centroidBuffers[i] = r.centroids;
-        return r.stats;
-      });
-      if (stats.length === 1) return stats[0]!;
-      // Merged in place into the first shard's sums (released, they go back to that worker); the others' next request.
-      const merged = mergeInto(stats, stats[0]!.sums.buffer as ArrayBuffer);
-      for (let i = 1; i < stats.length; i++) spare[i] = stats[i]!.sums.buffer as ArrayBuffer;
-      return merged;
+    rows: async (indices) => {
+      unspent();
+      return gatherRows(data, dim, indices);
     },
-    release(stats: PartialStats): void {
-      // Single or merged, the sums live in the first worker's buffer: it gets it back with its next request.
-      const b = releasedSums(stats);
-      if (b) spare[0] = b;
+    async partialStats(centroids: Float32Array, ctx: StatsContext): Promise<PartialStats> {
+      unspent();
+      return partialStats(centroids, ctx);
+    },
+    release,
+    async residuals(centroids: Float32Array): Promise<ResidualPoolExecutor> {
+      unspent();
+      open();
+      const k = rowsOf(centroids, dim, 'centroids');
+      expect(k > 0, 'invalid-argument', 'centroids', 'at least one centroid', 0);
+      const c = centroids.slice();
+      spent = true;
+      spare.fill(undefined);
+      const replies = await guard(Promise.all(workers.map((w) => w.call<ResidualsReply>({ op: 'residuals', centroids: c }))));
+      const nearest = new Int32Array(n);
+      let residualMaxAbs = 0;
+      replies.forEach((r, i) => {
+        nearest.set(r.index, Math.floor((n * i) / threads));
+        residualMaxAbs = Math.max(residualMaxAbs, r.maxAbs);
+      });
+      return {
+        n, dim, threads, nearest, maxAbs: residualMaxAbs,
+        rows: async (indices) => {
+          const x = gatherRows(data, dim, indices);
+          const index = new Int32Array(indices.length);
+          for (let i = 0; i < index.length; i++) index[i] = nearest[indices[i]!]!;
+          return subtractRows(x, dim, c, index, x);
+        },
+        partialStats,
+        release,
+        close,
+      };
     },
     close,
   };

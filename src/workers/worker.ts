@@ -12,13 +12,14 @@ import { syntheticRows } from '../kernels/warmup.js';
 import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
-import { kmeansPartialStats, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
+import { kmeansPartialStats, nearestCentroids, subtractRows, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
 
 /** Requests understood by the worker. */
 export type WorkerRequest =
   | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }
   | { op: 'load'; data: Float32Array; dim: number }
   | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
+  | { op: 'residuals'; centroids: Float32Array }
   | { op: 'noop' }
   | { op: 'echo'; buffer: ArrayBuffer };
 
@@ -26,6 +27,12 @@ export type WorkerRequest =
 export interface StatsReply {
   stats: PartialStats;
   centroids: ArrayBuffer;
+}
+
+/** The reply to a `residuals` request: each shard row's nearest centroid (as `kernels.assign`) and the residual shard's max |x|. */
+export interface ResidualsReply {
+  index: Int32Array;
+  maxAbs: number;
 }
 
 /** What {@link handleRequest} returns, with the buffers that may be transferred back. */
@@ -38,10 +45,11 @@ interface State {
   kernels?: Kernels;
   data?: Float32Array;
   dim: number;
+  maxAbs: number;
   scratch: StatsScratch;
 }
 
-const state: State = { dim: 0, scratch: {} };
+const state: State = { dim: 0, maxAbs: 0, scratch: {} };
 
 /**
  * A few map steps on small synthetic shards (plain, the full step before bounds, bounded; group and pair bounds),
@@ -83,14 +91,24 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       state.dim = msg.dim;
       state.scratch = {};
       // The shard's max |x| (finite values) while the worker has it at hand: the coordinator needs it for the scale.
-      return { value: { rows, maxAbs: state.kernels ? state.kernels.maxAbs(msg.data) : maxAbsOf(msg.data) }, transfer: [] };
+      state.maxAbs = state.kernels ? state.kernels.maxAbs(msg.data) : maxAbsOf(msg.data);
+      return { value: { rows, maxAbs: state.maxAbs }, transfer: [] };
+    }
+    case 'residuals': {
+      const { kernels, data, dim } = loaded('residuals');
+      // The last map steps' bounds (if any) find the nearest centroids; then the shard becomes its residuals, in
+      // place, and every session of the raw rows is dropped.
+      const index = nearestCentroids(data, dim, msg.centroids, kernels, state.scratch, state.maxAbs);
+      subtractRows(data, dim, msg.centroids, index, data);
+      state.scratch = {};
+      state.maxAbs = kernels.maxAbs(data);
+      const reply: ResidualsReply = { index, maxAbs: state.maxAbs };
+      return { value: reply, transfer: [index.buffer as ArrayBuffer] };
     }
     case 'stats': {
-      if (!state.kernels || !state.data) {
-        throw new IvfkitError('invalid-state', `worker: expected init and load before stats, got kernels ${state.kernels ? 'set' : 'unset'}, shard ${state.data ? 'set' : 'unset'}`);
-      }
+      const { kernels, data, dim } = loaded('stats');
       if (msg.spare instanceof ArrayBuffer) state.scratch.spare = msg.spare;
-      const s = kmeansPartialStats(state.data, state.dim, msg.centroids, msg.ctx, state.kernels, state.scratch);
+      const s = kmeansPartialStats(data, dim, msg.centroids, msg.ctx, kernels, state.scratch);
       // The centroids' buffer goes back with the stats, for the caller's next request (nothing here keeps it).
       const back = msg.centroids.buffer as ArrayBuffer;
       const reply: StatsReply = { stats: s, centroids: back };
@@ -101,8 +119,15 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
     case 'echo':
       return { value: msg.buffer, transfer: [msg.buffer] };
     default:
-      throw new IvfkitError('invalid-argument', `worker request op: expected init, load, stats, noop or echo, got ${String((msg as { op?: unknown } | null)?.op)}`);
+      throw new IvfkitError('invalid-argument', `worker request op: expected init, load, stats, residuals, noop or echo, got ${String((msg as { op?: unknown } | null)?.op)}`);
   }
+}
+
+function loaded(op: string): { kernels: Kernels; data: Float32Array; dim: number } {
+  if (!state.kernels || !state.data) {
+    throw new IvfkitError('invalid-state', `worker: expected init and load before ${op}, got kernels ${state.kernels ? 'set' : 'unset'}, shard ${state.data ? 'set' : 'unset'}`);
+  }
+  return { kernels: state.kernels, data: state.data, dim: state.dim };
 }
 
 /** The distinct buffers of a PartialStats (for transfer lists). */

@@ -3,7 +3,7 @@ import { loadKernels } from '../../src/kernels/index.js';
 import { fromFloat32Array } from '../../src/sources/memory.js';
 import { kmeans, kmeansWith, localExecutor } from '../../src/train/kmeans.js';
 import { trainLocal } from '../../src/train/local.js';
-import { trainPq } from '../../src/train/pq.js';
+import { residualRows, trainPq } from '../../src/train/pq.js';
 import { createRng } from '../../src/util/rng.js';
 import { createPoolExecutor } from '../../src/workers/executor.js';
 import { warmStats } from '../../src/workers/worker.js';
@@ -135,6 +135,49 @@ describe('thread pool executor', () => {
     }
   });
 
+  it('residuals(): the workers turn their shards into x − c_nearest in place; rows, nearest, maxAbs and PQ stats equal a local residual copy', async () => {
+    const kernels = await loadKernels();
+    const x = blobs(2500, dim, 12, 3);
+    x[7 * dim + 2] = NaN;                                    // a row with no nearest centroid: a NaN residual row
+    const c = blobs(20, dim, 12, 4);
+    const ref = residualRows(x, dim, c, kernels);
+    const nearest = kernels.assign(x, dim, c, { metric: 'l2' }).index.slice(0, 2500);
+    for (const [threads, warm] of [[2, false], [3, true]] as const) {
+      const pool = await createPoolExecutor(x, dim, { threads, build: kernels.build });
+      try {
+        // With warm = true the workers hold bounds from k-means steps first: the nearest centroids come from them.
+        if (warm) await kmeansWith(pool, 20, { seed: 3, maxIters: 4, kernels });
+        const res = await pool.residuals(c);
+        expect(res.nearest).toEqual(nearest);
+        const picks = Uint32Array.from([0, 7, 1249, 1250, 2499]);
+        const got = await res.rows(picks);
+        for (let i = 0; i < picks.length; i++) {
+          expect(bits(got.subarray(i * dim, (i + 1) * dim))).toEqual(bits(ref.subarray(picks[i]! * dim, (picks[i]! + 1) * dim)));
+        }
+        expect(res.maxAbs).toBe(kernels.maxAbs(ref));
+        expect(bits(x.subarray(0, dim))).not.toEqual(bits(ref.subarray(0, dim)));   // the caller's rows are untouched
+        const opts = { numSubVectors: 4, numBits: 4 as const, maxIters: 6, seed: 2, kernels };
+        const want = await trainPq(new Float32Array(0), dim, { ...opts, executor: localExecutor(ref, dim, kernels) });
+        const pq = await trainPq(new Float32Array(0), dim, { ...opts, executor: res });
+        expect(bits(pq.codebook)).toEqual(bits(want.codebook));
+        // The raw-row executor is spent; closing the residual one closes the workers.
+        await expect(pool.rows(picks)).rejects.toMatchObject({ code: 'invalid-state' });
+        await expect(pool.partialStats(c, { iteration: 1, shift: 0, lossShift: 0, metric: 'l2' })).rejects.toMatchObject({ code: 'invalid-state' });
+        await expect(pool.residuals(c)).rejects.toMatchObject({ code: 'invalid-state' });
+        await res.close();
+        await expect(res.partialStats(c, { iteration: 1, shift: 0, lossShift: 0, metric: 'l2' })).rejects.toMatchObject({ code: 'closed' });
+      } finally {
+        await pool.close();
+      }
+    }
+    const pool = await createPoolExecutor(x, dim, { threads: 2 });
+    try {
+      await expect(pool.residuals(c.subarray(0, dim + 3))).rejects.toMatchObject({ code: 'dimension-mismatch' });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('maxAbs comes from the workers: the largest finite |x| of all shards (NaN and ±Inf ignored), any build', async () => {
     const x = data.slice(0, 900 * dim);
     x[5] = NaN; x[17 * dim + 3] = -Infinity; x[800 * dim] = -41.25; x[450 * dim + 1] = 40;
@@ -214,5 +257,17 @@ describe('thread pool executor', () => {
     expect(bits(two.ivf.centroids)).toEqual(bits(one.ivf.centroids));
     expect(Object.is(two.ivf.loss, one.ivf.loss)).toBe(true);
     expect(bits(two.pq!.codebook)).toEqual(bits(one.pq!.codebook));
+  });
+
+  it('trainLocal on two threads keeps the pool for PQ when the PQ sample is the IVF sample (residuals in the workers): same bits as one thread', async () => {
+    // 1,500 rows, both sample targets above that: every row in both samples, so one pool serves IVF and PQ.
+    const source = fromFloat32Array(blobs(1500, dim, 40, 7), dim, { fragmentRows: 400 });
+    for (const [metric, numBits] of [['l2', 4], ['cosine', 8], ['dot', 4]] as const) {
+      const params = { numPartitions: 16, sampleRate: 128, maxIters: 8, seed: 4, metric, pq: { numSubVectors: 4, numBits } };
+      const one = await trainLocal(source, { ...params, threads: 1 });
+      const two = await trainLocal(source, { ...params, threads: 2 });
+      expect(bits(two.ivf.centroids), metric).toEqual(bits(one.ivf.centroids));
+      expect(bits(two.pq!.codebook), metric).toEqual(bits(one.pq!.codebook));
+    }
   });
 });
