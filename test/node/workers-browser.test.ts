@@ -14,6 +14,7 @@ const PAGE = `<!doctype html><title>ivfkit pool</title><script type="module">
 import { createPoolExecutor } from '/dist/workers/executor.js';
 import { kmeansWith, localExecutor } from '/dist/train/kmeans.js';
 import { loadKernels } from '/dist/kernels/index.js';
+import { residualRows } from '/dist/train/partial.js';
 try {
   const dim = 8, n = 3000;
   const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);
@@ -21,8 +22,15 @@ try {
   const ref = await kmeansWith(localExecutor(data, dim, kernels), 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
   const pool = await createPoolExecutor(data, dim, { threads: 2, build: kernels.build });
   const got = await kmeansWith(pool, 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
-  await pool.close();
-  const same = got.centroids.every((v, i) => Object.is(v, ref.centroids[i])) && Object.is(got.loss, ref.loss);
+  // The workers' residuals (nearest centroids from their bounds) against the in-thread ones.
+  const res = await pool.residuals(got.centroids);
+  const want = residualRows(data, dim, got.centroids, kernels);
+  const nearest = kernels.assign(data, dim, got.centroids, { metric: 'l2' }).index;
+  const rows = await res.rows(Uint32Array.from([0, 1499, 1500, 2999]));
+  const residualsSame = res.nearest.every((v, i) => v === nearest[i]) &&
+    [0, 1499, 1500, 2999].every((r, i) => rows.subarray(i * dim, (i + 1) * dim).every((v, j) => Object.is(v, want[r * dim + j])));
+  await res.close();
+  const same = got.centroids.every((v, i) => Object.is(v, ref.centroids[i])) && Object.is(got.loss, ref.loss) && residualsSame;
   const ac = new AbortController();
   const big = new Float32Array(20000 * 32).map((_, i) => Math.cos(i * 0.11));
   const p2 = await createPoolExecutor(big, 32, { threads: 2, signal: ac.signal });
@@ -46,7 +54,7 @@ describe('thread pool in Chromium (module Web Workers)', () => {
     await closeServer(server);
   });
 
-  it('2 Web Workers give the in-thread k-means bit for bit, and abort terminates them', async () => {
+  it('2 Web Workers give the in-thread k-means and residuals bit for bit, and abort terminates them', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
