@@ -1,5 +1,6 @@
 // Running built code in real Chromium (the tests and `npm run bench:peaks -- --chromium`): a loopback server for one
-// page plus dist/ (and any other repository files the caller allows), and the browser launched from Debian's chromium.
+// page plus dist/ (and any other repository files the caller allows) or a built app's directory, and the browser
+// launched from Debian's chromium.
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
@@ -20,6 +21,25 @@ export async function servePage(page, extra = []) {
     } catch {
       res.writeHead(404).end();
     }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, base: `http://127.0.0.1:${server.address().port}` };
+}
+
+/** Serves the files under directory `dir` (index.html at /) on 127.0.0.1; resolves to the base URL. */
+export async function serveDir(dir) {
+  const server = createServer(async (req, res) => {
+    let path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (path === '/') path = '/index.html';
+    let body;
+    try {
+      if (path.includes('..')) throw new Error('outside');
+      body = await readFile(join(dir, path));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { server, base: `http://127.0.0.1:${server.address().port}` };

@@ -1,0 +1,73 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer, launchChromium, serveDir } from '../../scripts/browser.mjs';
+
+// What a web app gets: a Vite production build (Rolldown) of a page that imports ivfkit by its package name,
+// run in real Chromium. The pool's `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`
+// must come out as an emitted worker chunk, and the embedded wasm must load from the bundle.
+const dist = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
+let dir = '';
+let server: Server | undefined;
+let browser: Browser | undefined;
+let base = '';
+
+const MAIN = `import { fromFloat32Array, trainLocal, modelToArrowIPC, modelFromArrowIPC } from 'ivfkit';
+const dim = 16, n = 20000;
+const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);
+const params = { numPartitions: 16, sampleRate: 64, maxIters: 6, seed: 3, pq: { numSubVectors: 4, numBits: 4 } };
+try {
+  const one = await trainLocal(fromFloat32Array(data, dim, { fragmentRows: 3000 }), { ...params, threads: 1 });
+  const two = await trainLocal(fromFloat32Array(data, dim, { fragmentRows: 3000 }), { ...params, threads: 2 });
+  const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+  const back = modelFromArrowIPC(modelToArrowIPC(two));
+  globalThis.__result = {
+    ivf: same(one.ivf.centroids, two.ivf.centroids), pq: same(one.pq.codebook, two.pq.codebook),
+    roundTrip: same(back.pq.codebook, two.pq.codebook), partitions: two.ivf.centroids.length / dim,
+  };
+} catch (e) {
+  globalThis.__result = { error: String((e && e.stack) || e) };
+}
+`;
+
+describe('a Vite production build of an app importing ivfkit, in Chromium', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ivfkit-vite-'));
+    await writeFile(join(dir, 'index.html'), '<!doctype html><title>app</title><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>\n');
+    await writeFile(join(dir, 'main.js'), MAIN);
+    const { build } = await import('vite');
+    await build({ root: dir, logLevel: 'silent', configFile: false, resolve: { alias: { ivfkit: dist } },
+      build: { outDir: join(dir, 'out'), emptyOutDir: true, target: 'es2022' } });
+    ({ server, base } = await serveDir(join(dir, 'out')));
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await closeServer(server);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('emits the worker as its own chunk, and trains on two Web Workers with the bits of one thread', async () => {
+    const assets = await readdir(join(dir, 'out', 'assets'));
+    const workers = assets.filter((f) => f.startsWith('worker'));
+    expect(workers.length).toBeGreaterThan(0);
+    const sources = await Promise.all(workers.map((f) => readFile(join(dir, 'out', 'assets', f), 'utf8')));
+    expect(sources.some((s) => s.includes('residuals'))).toBe(true);        // the worker's request handler is bundled
+    const page = await browser!.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+    page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
+    const out = await page.evaluate(() => (globalThis as { __result?: unknown }).__result);
+    expect(errors).toEqual([]);
+    expect(out).toEqual({ ivf: true, pq: true, roundTrip: true, partitions: 16 });
+    await page.close();
+  }, 180_000);
+});
