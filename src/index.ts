@@ -43,5 +43,5 @@ export { fromNpyData } from './sources/npy.js';
 export { toNpy, fromNpy, parseNpyHeader, modelToNpyFiles, type NpyDtype, type NpyArray, type LanceNpyFiles } from './model/npy.js';
 
 // All cores: the k-means map step on a worker pool (piscina in Node, module Web Workers elsewhere).
-export { createPoolExecutor, defaultThreads, type PoolExecutor, type PoolExecutorOptions } from './workers/executor.js';
+export { createPoolExecutor, defaultThreads, type PoolExecutor, type PoolExecutorOptions, type ResidualPoolExecutor } from './workers/executor.js';
 export { POOL_MIN_ROWS } from './train/local.js';
