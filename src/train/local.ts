@@ -178,9 +178,10 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   };
   const trainMetric = metric === 'dot' ? 'dot' : 'l2';
   // One thread over finite rows: this executor's distance bounds also give the residuals' nearest centroids. On a
-  // pool the workers do that, and keep the residuals of the rows they hold for PQ (no copy here, no new pool).
+  // pool the workers do that, and keep the residuals of the rows they hold for PQ (no copy here); when both samples
+  // are the same rows, PQ runs on the IVF pool.
   let local: LocalExecutor | undefined;
-  const residualsOnPool = !!params.pq && metric !== 'dot' && merged.quant === merged.ivf;
+  const samePool = !!params.pq && merged.quant === merged.ivf;
   let pool = await openPool(merged.ivf, dim, threads, params.signal, kernels, logger);
   let pq: PqModel | undefined;
   let sq: SqModel | undefined;
@@ -191,7 +192,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}) });
     if (params.pq) {
       const numBits = params.pq.numBits ?? 8;
-      if (pool && !residualsOnPool) {
+      if (pool && !samePool) {
         await pool.close();
         pool = undefined;
       }

@@ -51,7 +51,6 @@ export interface PqTrainResult extends PqModel {
 /** Defaults of {@link trainPq}. */
 export const PQ_DEFAULTS = { numBits: 8 as 8 | 4, metric: 'l2' as Metric, maxIters: KMEANS_DEFAULTS.maxIters, bounds: true } as const;
 
-
 /**
  * Trains a PQ codebook as Lance: M sub-spaces of dim/M, each an independent flat k-means with 2^bits
  * centroids (random init, tolerance 1e-4, no balance term, empty-cluster split), on residuals for

@@ -259,7 +259,7 @@ describe('thread pool executor', () => {
     expect(bits(two.pq!.codebook)).toEqual(bits(one.pq!.codebook));
   });
 
-  it('trainLocal on two threads keeps the pool for PQ when the PQ sample is the IVF sample (residuals in the workers): same bits as one thread', async () => {
+  it('trainLocal on two threads keeps the pool for PQ when the PQ sample is the IVF sample (residuals in the workers, raw rows for dot): same bits as one thread', async () => {
     // 1,500 rows, both sample targets above that: every row in both samples, so one pool serves IVF and PQ.
     const source = fromFloat32Array(blobs(1500, dim, 40, 7), dim, { fragmentRows: 400 });
     for (const [metric, numBits] of [['l2', 4], ['cosine', 8], ['dot', 4]] as const) {
