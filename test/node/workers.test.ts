@@ -259,6 +259,24 @@ describe('thread pool executor', () => {
     expect(bits(two.pq!.codebook)).toEqual(bits(one.pq!.codebook));
   });
 
+  it('trainLocal on two threads: an abort in the IVF stage or in PQ (on the workers holding the residuals) rejects with code aborted', async () => {
+    const source = fromFloat32Array(blobs(1500, dim, 40, 8), dim, { fragmentRows: 400 });
+    const params = { numPartitions: 16, sampleRate: 128, maxIters: 30, tolerance: 0, seed: 4, pq: { numSubVectors: 4, numBits: 4 as const }, threads: 2 };
+    for (const stage of ['ivf', 'pq']) {
+      const ac = new AbortController();
+      const seen: string[] = [];
+      const run = trainLocal(source, { ...params, signal: ac.signal, onProgress: (p) => {
+        seen.push(p.stage);
+        if (p.stage === stage && p.iteration === 2) ac.abort(new Error(`stop in ${stage}`));
+      } });
+      await expect(run, stage).rejects.toMatchObject({ code: 'aborted' });
+      expect(seen.filter((s) => s === stage).length, stage).toBeLessThan(5);
+      if (stage === 'ivf') expect(seen).not.toContain('pq');
+    }
+    const done = await trainLocal(source, params);
+    expect(done.pq!.codebook.length).toBe(4 * 16 * (dim / 4));
+  });
+
   it('trainLocal on two threads keeps the pool for PQ when the PQ sample is the IVF sample (residuals in the workers, raw rows for dot): same bits as one thread', async () => {
     // 1,500 rows, both sample targets above that: every row in both samples, so one pool serves IVF and PQ.
     const source = fromFloat32Array(blobs(1500, dim, 40, 7), dim, { fragmentRows: 400 });
