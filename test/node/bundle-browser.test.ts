@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeServer, launchChromium, serveDir } from '../../scripts/browser.mjs';
 
 // What a web app gets: a Vite production build (Rolldown) of a page that imports ivfkit by its package name,
-// run in real Chromium. The pool's `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`
+// run in real Chromium — training from the page and from a worker of the app's own (which keeps the page responsive). The pool's `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`
 // must come out as an emitted worker chunk, and the embedded wasm must load from the bundle.
 const dist = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
 let dir = '';
@@ -23,10 +23,20 @@ const params = { numPartitions: 16, sampleRate: 64, maxIters: 6, seed: 3, pq: { 
 try {
   const one = await trainLocal(fromFloat32Array(data, dim, { fragmentRows: 3000 }), { ...params, threads: 1 });
   const two = await trainLocal(fromFloat32Array(data, dim, { fragmentRows: 3000 }), { ...params, threads: 2 });
+  // The same training inside the app's own Web Worker, whose pool then runs in nested workers.
+  const w = new Worker(new URL('./train-worker.js', import.meta.url), { type: 'module' });
+  const nested = await new Promise((resolve) => {
+    w.onmessage = (e) => resolve(e.data);
+    w.onerror = (e) => resolve({ error: 'worker error: ' + e.message });
+    w.postMessage({ data, dim, params });
+  });
+  w.terminate();
+  if (nested.error) throw new Error(nested.error);
   const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
   const back = modelFromArrowIPC(modelToArrowIPC(two));
   globalThis.__result = {
     ivf: same(one.ivf.centroids, two.ivf.centroids), pq: same(one.pq.codebook, two.pq.codebook),
+    nested: same(one.ivf.centroids, nested.centroids) && same(one.pq.codebook, nested.codebook),
     roundTrip: same(back.pq.codebook, two.pq.codebook), partitions: two.ivf.centroids.length / dim,
   };
 } catch (e) {
@@ -34,11 +44,24 @@ try {
 }
 `;
 
+const TRAIN_WORKER = `import { fromFloat32Array, trainLocal } from 'ivfkit';
+self.onmessage = async (e) => {
+  const { data, dim, params } = e.data;
+  try {
+    const m = await trainLocal(fromFloat32Array(data, dim, { fragmentRows: 3000 }), { ...params, threads: 2 });
+    self.postMessage({ centroids: m.ivf.centroids, codebook: m.pq.codebook });
+  } catch (err) {
+    self.postMessage({ error: String((err && err.stack) || err) });
+  }
+};
+`;
+
 describe('a Vite production build of an app importing ivfkit, in Chromium', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ivfkit-vite-'));
     await writeFile(join(dir, 'index.html'), '<!doctype html><title>app</title><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>\n');
     await writeFile(join(dir, 'main.js'), MAIN);
+    await writeFile(join(dir, 'train-worker.js'), TRAIN_WORKER);
     const { build } = await import('vite');
     await build({ root: dir, logLevel: 'silent', configFile: false, resolve: { alias: { ivfkit: dist } },
       build: { outDir: join(dir, 'out'), emptyOutDir: true, target: 'es2022' } });
@@ -52,7 +75,7 @@ describe('a Vite production build of an app importing ivfkit, in Chromium', () =
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('emits the worker as its own chunk, and trains on two Web Workers with the bits of one thread', async () => {
+  it('emits the worker as its own chunk; trains on two Web Workers, from the page and from the app\'s own worker (nested), with the bits of one thread', async () => {
     const assets = await readdir(join(dir, 'out', 'assets'));
     const workers = assets.filter((f) => f.startsWith('worker'));
     expect(workers.length).toBeGreaterThan(0);
@@ -67,7 +90,7 @@ describe('a Vite production build of an app importing ivfkit, in Chromium', () =
     await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
     const out = await page.evaluate(() => (globalThis as { __result?: unknown }).__result);
     expect(errors).toEqual([]);
-    expect(out).toEqual({ ivf: true, pq: true, roundTrip: true, partitions: 16 });
+    expect(out).toEqual({ ivf: true, pq: true, nested: true, roundTrip: true, partitions: 16 });
     await page.close();
   }, 180_000);
 });
