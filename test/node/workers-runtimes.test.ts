@@ -13,15 +13,22 @@ writeFileSync(script, `
 import { createPoolExecutor } from ${JSON.stringify(join(root, 'dist/workers/executor.js'))};
 import { kmeansWith, localExecutor } from ${JSON.stringify(join(root, 'dist/train/kmeans.js'))};
 import { loadKernels } from ${JSON.stringify(join(root, 'dist/kernels/index.js'))};
+import { residualRows } from ${JSON.stringify(join(root, 'dist/train/partial.js'))};
 const dim = 8, n = 3000;
 const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);
 const kernels = await loadKernels();
 const ref = await kmeansWith(localExecutor(data, dim, kernels), 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
 const ex = await createPoolExecutor(data, dim, { threads: 3, build: kernels.build });
 const got = await kmeansWith(ex, 12, { seed: 4, maxIters: 8, balanceFactor: 1 });
-await ex.close();
+// The workers' residuals (nearest centroids from their bounds) against the in-thread ones.
+const res = await ex.residuals(got.centroids);
+const want = residualRows(data, dim, got.centroids, kernels);
+const picks = [0, 999, 1000, 2999];
+const rows = await res.rows(Uint32Array.from(picks));
+const residuals = picks.every((r, i) => rows.subarray(i * dim, (i + 1) * dim).every((v, j) => Object.is(v, want[r * dim + j])));
+await res.close();
 const same = got.centroids.length === ref.centroids.length && got.centroids.every((v, i) => Object.is(v, ref.centroids[i])) && Object.is(got.loss, ref.loss);
-console.log(JSON.stringify({ same, threads: ex.threads, iterations: got.iterations }));
+console.log(JSON.stringify({ same, residuals, threads: ex.threads, iterations: got.iterations }));
 `);
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -37,15 +44,15 @@ describe('thread pool on Deno and Bun (module Web Workers)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const bin = (name: string): string => join(root, 'node_modules/.bin', name);
 
-  it('Deno: 3 Web Workers give the in-thread k-means bit for bit', async () => {
+  it('Deno: 3 Web Workers give the in-thread k-means and residuals bit for bit', async () => {
     expect(existsSync(bin('deno'))).toBe(true);
-    const out = JSON.parse(await run(bin('deno'), ['run', '-A', script])) as { same: boolean; threads: number };
-    expect(out).toMatchObject({ same: true, threads: 3 });
+    const out = JSON.parse(await run(bin('deno'), ['run', '-A', script])) as { same: boolean; residuals: boolean; threads: number };
+    expect(out).toMatchObject({ same: true, residuals: true, threads: 3 });
   });
 
-  it('Bun: 3 Web Workers give the in-thread k-means bit for bit', async () => {
+  it('Bun: 3 Web Workers give the in-thread k-means and residuals bit for bit', async () => {
     expect(existsSync(bin('bun'))).toBe(true);
-    const out = JSON.parse(await run(bin('bun'), [script])) as { same: boolean; threads: number };
-    expect(out).toMatchObject({ same: true, threads: 3 });
+    const out = JSON.parse(await run(bin('bun'), [script])) as { same: boolean; residuals: boolean; threads: number };
+    expect(out).toMatchObject({ same: true, residuals: true, threads: 3 });
   });
 });
