@@ -167,7 +167,7 @@ function planFor(w, opts, env) {
   const faiss = env.python.faiss ? undefined : `not installed (${env.python.py ? 'python3 cannot import faiss' : 'no python3 with numpy'})`;
   const sklearn = env.python.sklearn ? undefined : 'not installed (python3 cannot import sklearn)';
   const add = (impl, label, threads, extra = {}) => { if (want(impl)) jobs.push({ impl, label, threads, ...extra }); };
-  const ivfkitThreads = w.kind === 'sq' ? ts.filter((t) => t === 1) : w.kind === 'recall' ? [Math.min(...ts)] : ts;
+  const ivfkitThreads = w.kind === 'sq' ? ts.filter((t) => t === 1) : ts;
   for (const build of opts.buildList) for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${build})`, t, { build });
   for (const node of opts.nodeList) {
     for (const build of opts.buildList) for (const t of ivfkitThreads) add('ivfkit', `ivfkit (${build}, Node ${node.version})`, t, { build, node });
@@ -183,7 +183,9 @@ function planFor(w, opts, env) {
     }
   }
   if (w.kind === 'sq') add('faiss', 'FAISS QT_8bit_uniform', 1, { env: threadEnv(1, 1), missing: faiss });
-  if (w.kind === 'recall') add('faiss', `FAISS IVF${w.k},PQ${w.m}np`, 1, { env: threadEnv(1, 1), missing: faiss });
+  if (w.kind === 'recall') {
+    for (const t of ts) add('faiss', `FAISS IVF${w.k},PQ${w.m}np${t === 1 ? '' : ` (OMP ${t}, BLAS 1)`}`, t, { env: threadEnv(t, 1), missing: faiss });
+  }
   if (w.kind === 'kmeans' || w.kind === 'pq') for (const t of ts) add('sklearn', `scikit-learn lloyd${w.kind === 'pq' ? ' (16 × KMeans, shared init)' : ''}`, t, { env: threadEnv(t, 1), missing: sklearn });
   if (w.kind === 'kmeans' && ts.includes(1)) {
     for (const name of ['ml-kmeans', 'skmeans']) {

@@ -37,7 +37,7 @@ describe('npm run bench -- --quick', () => {
   it('ivfkit runs on 1 and 2 threads and under both Nodes, with the same result everywhere', () => {
     for (const [id, w] of Object.entries(report.workloads)) {
       const mine = (w.rows ?? []).filter((r) => r.impl === 'ivfkit');
-      const threads = id === 'C' || id === 'F' ? [1] : [1, 2];
+      const threads = id === 'C' ? [1] : [1, 2];
       for (const node of [undefined, NODE_LTS]) {
         for (const t of threads) {
           const row = mine.find((r) => r.threads === t && r.node === node);
