@@ -43,6 +43,15 @@
   else return f32x4.add(acc, f32x4.mul(a, b));
 }
 
+/** acc + a·b per lane for filter values only (a candidate test with a rounding margin, never a result's bits): fused
+ *  wherever relaxed SIMD is on (dot8 too). relaxed_madd rounds once or, unfused, twice per lane — never more than
+ *  mul then add, which is what the margins are derived for. */
+// @ts-ignore: decorator
+@inline export function filterMadd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  else return f32x4.add(acc, f32x4.mul(a, b));
+}
+
 /** A tile's distances from its dot sums: l2 max(0, (‖x‖² + ‖c‖²) − 2·dot), dot 1 − dot. pmax (one x86 instruction) is that
  *  max here: NaN stays NaN and the difference is never −0 (‖x‖² + ‖c‖² ≥ +0). */
 // @ts-ignore: decorator

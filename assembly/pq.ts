@@ -1,4 +1,4 @@
-import { fmadd, sqNormRow } from './common';
+import { filterMadd, sqNormRow } from './common';
 
 // Product quantization: for every row and every one of M sub-spaces, the nearest of ksub codes
 // (16 or 256) by Σ_j (x_j − c_j)², summed sequentially over j in f32 (as the reference).
@@ -7,7 +7,8 @@ import { fmadd, sqNormRow } from './common';
 // direct sums are computed for two rows at a time.
 // 256 codes (SIMD): a filter in GEMM form, then the exact sums. For 4 rows × 8 codes per register
 // tile, A_c = ‖c‖² + Σ_j x_j·(−2c_j) (= the distance minus ‖x‖², up to rounding) from a [m][j][c]
-// copy of −2c; then every code with A_c ≤ min A + margin gets the exact sequential Σ (x_j − c_j)²,
+// copy of −2c (multiply-adds fused where relaxed SIMD is on: one rounding a step instead of two, so the same
+// margin holds); then every code with A_c ≤ min A + margin gets the exact sequential Σ (x_j − c_j)²,
 // and the winner among those is chosen by the reference's rule. The margin,
 // (ds + 4)·2^-19·(‖x‖² + max‖c‖²) + (ds + 4)·2^-126, is more than twice the worst rounding error of
 // A_c plus that of the exact sum (≈ (5·ds + 6)·2^-24·(‖x‖² + ‖c‖²) each, plus subnormal terms), so the
@@ -151,103 +152,103 @@ export function pqPick(xp: usize, cbs: usize, perm: usize, ds: i32, buf: usize, 
       {
         const c0 = v128.load(tp, 0), c1 = v128.load(tp, 16);
         const v0 = v128.load32_splat(x0, 0);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 0);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 0);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 0);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 1024), c1 = v128.load(tp, 1040);
         const v0 = v128.load32_splat(x0, 4);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 4);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 4);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 4);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 2048), c1 = v128.load(tp, 2064);
         const v0 = v128.load32_splat(x0, 8);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 8);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 8);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 8);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 3072), c1 = v128.load(tp, 3088);
         const v0 = v128.load32_splat(x0, 12);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 12);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 12);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 12);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 4096), c1 = v128.load(tp, 4112);
         const v0 = v128.load32_splat(x0, 16);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 16);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 16);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 16);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 5120), c1 = v128.load(tp, 5136);
         const v0 = v128.load32_splat(x0, 20);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 20);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 20);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 20);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 6144), c1 = v128.load(tp, 6160);
         const v0 = v128.load32_splat(x0, 24);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 24);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 24);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 24);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
       {
         const c0 = v128.load(tp, 7168), c1 = v128.load(tp, 7184);
         const v0 = v128.load32_splat(x0, 28);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1, 28);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2, 28);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3, 28);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
       }
     } else {
       for (let j = 0; j < ds; j++) {
         const jo = <usize>j << 2;
         const c0 = v128.load(tp), c1 = v128.load(tp, 16);
         const v0 = v128.load32_splat(x0 + jo);
-        a00 = fmadd(v0, c0, a00); a01 = fmadd(v0, c1, a01);
+        a00 = filterMadd(v0, c0, a00); a01 = filterMadd(v0, c1, a01);
         const v1 = v128.load32_splat(x1 + jo);
-        a10 = fmadd(v1, c0, a10); a11 = fmadd(v1, c1, a11);
+        a10 = filterMadd(v1, c0, a10); a11 = filterMadd(v1, c1, a11);
         const v2 = v128.load32_splat(x2 + jo);
-        a20 = fmadd(v2, c0, a20); a21 = fmadd(v2, c1, a21);
+        a20 = filterMadd(v2, c0, a20); a21 = filterMadd(v2, c1, a21);
         const v3 = v128.load32_splat(x3 + jo);
-        a30 = fmadd(v3, c0, a30); a31 = fmadd(v3, c1, a31);
+        a30 = filterMadd(v3, c0, a30); a31 = filterMadd(v3, c1, a31);
         tp += 1024;
       }
     }
