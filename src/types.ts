@@ -64,7 +64,8 @@ export interface TrainedModels {
 }
 
 export interface Progress {
-  /** 'sample' | 'ivf' | 'pq' | 'sq' | a k-means sub-stage. */
+  /** 'sample' | 'ivf' | 'pq' | 'sq' | a k-means sub-stage. `trainLocal`, `trainFromSamples` and the BullMQ coordinator
+   *  open 'pq' with `{ iteration: 0, fraction: 0 }` before the residuals; then one report per PQ iteration. */
   stage: string;
   iteration?: number;
   maxIters?: number;

@@ -313,9 +313,11 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
         if (quantRows < 2 ** numBits) {
           throw new IvfkitError('too-few-rows', `PQ sample rows: expected at least 2^${numBits} = ${2 ** numBits}, got ${quantRows} (${quantDropped} dropped as null or non-finite)`);
         }
+        const pqIters = params.pq.maxIters ?? maxIters;
+        params.onProgress?.({ stage: 'pq', iteration: 0, maxIters: pqIters, fraction: 0 });
         const executor = metric === 'dot' ? await coordinator.executor(ordered, 'quant') : await coordinator.residualExecutor(ordered, ivf.centroids);
         const r = await trainPq(empty, dim, {
-          numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2', maxIters: params.pq.maxIters ?? maxIters, ...common, executor,
+          numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2', maxIters: pqIters, ...common, executor,
         });
         pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
       } else if (params.sq) {

@@ -192,6 +192,9 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}) });
     if (params.pq) {
       const numBits = params.pq.numBits ?? 8;
+      const pqIters = params.pq.maxIters ?? maxIters;
+      // The residuals and the first PQ step take a while before PQ's first report: say that PQ has started.
+      params.onProgress?.({ stage: 'pq', iteration: 0, maxIters: pqIters, fraction: 0 });
       if (pool && !samePool) {
         await pool.close();
         pool = undefined;
@@ -205,7 +208,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       }
       const r = await trainPq(data, dim, {
         numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2',
-        maxIters: params.pq.maxIters ?? maxIters, ...common, ...(quant ? { executor: quant } : {}),
+        maxIters: pqIters, ...common, ...(quant ? { executor: quant } : {}),
       });
       pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
     } else if (params.sq) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Built files: the workers load dist/, and so does the coordinator here (one copy of the classes).
 import { trainWithBullmq } from '../../dist/adapters/bullmq.js';
 import { trainLocal } from '../../dist/train/local.js';
+import type { Progress } from '../../dist/types.js';
 // @ts-expect-error plain .mjs helpers without type declarations
 import { startRedis } from '../../examples/redis-server.mjs';
 // @ts-expect-error plain .mjs helpers without type declarations
@@ -66,10 +67,15 @@ describe('ivfkit/bullmq: training across worker processes through Redis', () => 
         workers.find((w) => w.pid === m.pid)!.kill('SIGKILL');
       }
     });
+    // Progress past sampling: the same reports as trainLocal's, PQ opened with iteration 0.
+    const trace = (into: string[]) => (p: Progress): void => { if (p.stage !== 'sample') into.push(`${p.stage}:${p.iteration}`); };
+    const remote: string[] = [], here: string[] = [];
     const t0 = performance.now();
-    const model = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, numTasks: 3, run: 'killtest' });
+    const model = await trainWithBullmq(await source.fragments(), { ...params, onProgress: trace(remote) }, { connection: redis!.url, queueName: queue, numTasks: 3, run: 'killtest' });
     const took = performance.now() - t0;
-    const local = await trainLocal(source, params);
+    const local = await trainLocal(source, { ...params, onProgress: trace(here) });
+    expect(remote).toEqual(here);
+    expect(remote).toContain('pq:0');
 
     expect(killed).toBeDefined();
     const victim = workers.find((w) => w.pid === killed!.pid)!;

@@ -131,6 +131,17 @@ describe('trainLocal', () => {
     expect(stages.lastIndexOf('sample')).toBeLessThan(stages.findIndex((s) => s !== 'sample'));
   });
 
+  it('opens the PQ stage with iteration 0 (before the residuals), then reports PQ iterations 1, 2, …', async () => {
+    const events: Progress[] = [];
+    await trainLocal(source, { ...base, onProgress: (p: Progress) => events.push(p) });
+    const first = events.findIndex((p) => p.stage === 'pq');
+    expect(events[first]).toEqual({ stage: 'pq', iteration: 0, maxIters: base.pq!.maxIters ?? base.maxIters ?? 50, fraction: 0 });
+    expect(events.slice(first + 1).some((p) => p.stage !== 'pq')).toBe(false);
+    expect(events.slice(0, first).some((p) => p.stage.startsWith('ivf'))).toBe(true);
+    const its = events.slice(first).map((p) => p.iteration);
+    expect(its).toEqual(its.map((_, i) => i));
+  });
+
   it('warns through the logger when the merged sample exceeds the memory budget', async () => {
     const warnings: string[] = [];
     await trainLocal(source, { ...base, memoryBudget: 1000, logger: { warn: (m) => warnings.push(m) } });
