@@ -10,36 +10,22 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.map': 'application/json', '.wasm': 'application/wasm' };
 
 /** Serves `page` at / and files under dist/ (and `extra` paths) from the repository on 127.0.0.1; resolves to the base URL. */
-export async function servePage(page, extra = []) {
-  const server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (path === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end(page); return; }
-    if (!path.startsWith('/dist/') && !extra.includes(path)) { res.writeHead(404).end(); return; }
-    try {
-      const body = await readFile(join(root, path));
-      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { server, base: `http://127.0.0.1:${server.address().port}` };
+export function servePage(page, extra = []) {
+  return serve((path) => (path === '/' ? page : path.startsWith('/dist/') || extra.includes(path) ? readFile(join(root, path)) : undefined));
 }
 
 /** Serves the files under directory `dir` (index.html at /) on 127.0.0.1; resolves to the base URL. */
-export async function serveDir(dir) {
+export function serveDir(dir) {
+  return serve((path) => (path.includes('..') ? undefined : readFile(join(dir, path === '/' ? 'index.html' : path))));
+}
+
+/** A loopback server answering each path with `route(path)` (a body, or undefined / a rejection for 404). */
+async function serve(route) {
   const server = createServer(async (req, res) => {
-    let path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (path === '/') path = '/index.html';
-    let body;
-    try {
-      if (path.includes('..')) throw new Error('outside');
-      body = await readFile(join(dir, path));
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    const body = await Promise.resolve().then(() => route(path)).catch(() => undefined);
+    if (body === undefined) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-type': path === '/' ? 'text/html' : types[extname(path)] ?? 'application/octet-stream' }).end(body);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { server, base: `http://127.0.0.1:${server.address().port}` };
