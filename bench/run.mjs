@@ -5,6 +5,8 @@
 //   npm run bench -- --quick                       CI smoke run: small shapes, 1 run each, seconds
 //   npm run bench -- --only A,B --threads 1,2 --runs 3 --json out.json --profile
 //   npm run bench -- --only A,E --node lts         ivfkit also under the active Node LTS (or --node /path/to/node,...)
+//   --timeout S --retries N                         per child process (1800 s, 0; with --quick 90 s, 1): a child that
+//                                                  is killed at its timeout runs again, and the row says so
 //
 // Every implementation runs as a child process (fresh heap; OMP/BLAS thread variables set per run) and
 // writes its trained parameters to float32 files; one float64 scorer (bench/peers/objective.py) then
@@ -26,8 +28,8 @@ const WORK = process.env.IVFKIT_BENCH_DIR ?? '/tmp/ivfkit-bench';
 
 /** Command-line options with their defaults. */
 export const BENCH_DEFAULTS = {
-  only: 'A,B,C,D,E,F', threads: '1,2', runs: 3, quickRuns: 1, jsRuns: 1, timeoutSeconds: 1800,
-  build: 'auto', seed: 0x1f2e3d4c,
+  only: 'A,B,C,D,E,F', threads: '1,2', runs: 3, quickRuns: 1, jsRuns: 1, timeoutSeconds: 1800, quickTimeoutSeconds: 90,
+  retries: 0, quickRetries: 1, build: 'auto', seed: 0x1f2e3d4c,
 };
 
 function parseArgs(argv) {
@@ -50,7 +52,8 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = val();
     else if (a === '--build') o.build = val();
     else if (a === '--builds') o.builds = val();
-    else if (a === '--timeout') o.timeoutSeconds = +val();
+    else if (a === '--timeout') o.timeout = +val();
+    else if (a === '--retries') o.retries = +val();
     else if (a === '--node') o.nodes = val();
     else if (a === '--help' || a === '-h') {
       const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
@@ -64,6 +67,12 @@ function parseArgs(argv) {
   for (const t of o.threadList) if (!Number.isSafeInteger(t) || t < 1) throw new Error(`--threads: expected positive integers, got ${o.threads}`);
   if (!Number.isSafeInteger(o.runs) || o.runs < 1) throw new Error(`--runs: expected a positive integer, got ${o.runs}`);
   if (o.quick) { o.runs = BENCH_DEFAULTS.quickRuns; o.jsRuns = 1; }
+  // Quick runs take seconds per child: a child that hangs is cut early and run again (noted in the row), so one
+  // stalled process on a shared CI machine does not stall the whole smoke run.
+  o.timeoutSeconds = o.timeout ?? (o.quick ? BENCH_DEFAULTS.quickTimeoutSeconds : BENCH_DEFAULTS.timeoutSeconds);
+  if (!(o.timeoutSeconds > 0)) throw new Error(`--timeout: expected a positive number of seconds, got ${o.timeout}`);
+  o.retries = argv.includes('--retries') ? o.retries : o.quick ? BENCH_DEFAULTS.quickRetries : BENCH_DEFAULTS.retries;
+  if (!Number.isSafeInteger(o.retries) || o.retries < 0) throw new Error(`--retries: expected a non-negative integer, got ${o.retries}`);
   o.jsRuns = Math.min(o.jsRuns, o.runs);
   o.peerFilter = o.peers ? new Set(o.peers.split(',')) : undefined;
   o.buildList = (o.builds ?? o.build).split(',');
@@ -124,7 +133,8 @@ function child(cmd, args, env, timeoutSeconds) {
   const wall = (performance.now() - t0) / 1000;
   if (r.error || r.status !== 0) {
     const tail = (r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n').slice(-3).join(' | ');
-    return { error: r.signal ? `killed by ${r.signal} after ${wall.toFixed(0)} s` : `exit ${r.status}: ${tail}` };
+    return r.signal ? { error: `killed by ${r.signal} after ${wall.toFixed(0)} s${tail ? ` (last output: ${tail})` : ''}`, killed: true }
+      : { error: `exit ${r.status}: ${tail}` };
   }
   try {
     return lastJson(r.stdout) ?? { error: `no JSON on stdout: ${r.stdout.slice(-200)}` };
@@ -284,6 +294,7 @@ function table(w, rows) {
 function extraLines(w, rows) {
   const out = [];
   for (const r of rows) {
+    for (const why of r.retries ?? []) out.push(`- ${r.label}, ${r.threads} threads: run again after ${why}`);
     if (r.status !== 'ok') continue;
     const x = r.result;
     if (x.setup_s) out.push(`- ${r.label}, ${r.threads} threads: worker-pool start-up ${fmt(x.setup_s, 2)} s (not in the time above)`);
@@ -361,7 +372,12 @@ async function main() {
           const faissRow = rows.find((r) => r.impl === 'faiss' && r.status === 'ok');
           if (faissRow) job.peerModel = faissRow.result.files;
         }
-        const res = runJob(job, w, files, { ...opts, runs: 1, jsRuns: 1 }, env, join(outRoot, slug));
+        let res = runJob(job, w, files, { ...opts, runs: 1, jsRuns: 1 }, env, join(outRoot, slug));
+        for (let retry = 0; res.killed && retry < opts.retries; retry++) {
+          (row.retries ??= []).push(`round ${round + 1}: ${res.error}`);
+          process.stderr.write(`  ${id} round ${round + 1} ${job.label} t${job.threads}: ${res.error}; running it again\n`);
+          res = runJob(job, w, files, { ...opts, runs: 1, jsRuns: 1 }, env, join(outRoot, slug));
+        }
         if (res.error) { row.status = `failed: ${res.error}`; continue; }
         row.status = 'ok';
         row.result = res;
