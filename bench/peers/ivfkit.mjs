@@ -38,13 +38,21 @@ function write(job, name, arr) {
   return path;
 }
 
+/** A stage line on stderr: when the parent cuts this process at its timeout, the last one says where it was. */
+const started = performance.now();
+function stage(what) {
+  process.stderr.write(`ivfkit child: ${what} at ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+}
+
 async function repeat(fn, runs) {
   const times = [];
   let res;
   for (let r = 0; r < runs; r++) {
+    stage(`run ${r + 1} of ${runs} started`);
     const t0 = performance.now();
     res = await fn();
     times.push((performance.now() - t0) / 1000);
+    stage(`run ${r + 1} done`);
   }
   return { times, res };
 }
@@ -55,7 +63,9 @@ async function maybePool(job, x) {
   const { createPoolExecutor } = await dist('workers/executor.js');
   const t0 = performance.now();
   const executor = await createPoolExecutor(x, job.d, { threads: job.threads, build: job.build ?? 'auto' });
-  return { executor, setup: (performance.now() - t0) / 1000 };
+  const setup = (performance.now() - t0) / 1000;
+  stage(`pool of ${job.threads} started`);
+  return { executor, setup };
 }
 
 async function main() {
@@ -63,8 +73,10 @@ async function main() {
   mkdirSync(job.out, { recursive: true });
   const { loadKernels } = await dist('kernels/index.js');
   const kernels = await loadKernels({ build: job.build ?? 'auto' });
+  stage(`kernels loaded (${kernels.build}), Node ${process.version}`);
   const { n, d, k, iters, seed } = job;
   const x = readF32(job.data, n * d);
+  stage(`${job.task}: data read`);
   const files = {};
   const extra = { build: kernels.build };
   let times;
@@ -140,10 +152,12 @@ async function main() {
     throw new Error(`ivfkit: unknown task ${job.task}`);
   }
   console.log(JSON.stringify({ times, files, ...extra }));
+  stage('result written');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   await main();
   // Worker pools that failed to close must not keep the benchmark waiting.
+  stage('exiting');
   process.exit(0);
 }
