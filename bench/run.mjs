@@ -53,7 +53,7 @@ function parseArgs(argv) {
     else if (a === '--build') o.build = val();
     else if (a === '--builds') o.builds = val();
     else if (a === '--timeout') o.timeout = +val();
-    else if (a === '--retries') o.retries = +val();
+    else if (a === '--retries') o.retriesArg = +val();
     else if (a === '--node') o.nodes = val();
     else if (a === '--help' || a === '-h') {
       const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
@@ -71,8 +71,8 @@ function parseArgs(argv) {
   // stalled process on a shared CI machine does not stall the whole smoke run.
   o.timeoutSeconds = o.timeout ?? (o.quick ? BENCH_DEFAULTS.quickTimeoutSeconds : BENCH_DEFAULTS.timeoutSeconds);
   if (!(o.timeoutSeconds > 0)) throw new Error(`--timeout: expected a positive number of seconds, got ${o.timeout}`);
-  o.retries = argv.includes('--retries') ? o.retries : o.quick ? BENCH_DEFAULTS.quickRetries : BENCH_DEFAULTS.retries;
-  if (!Number.isSafeInteger(o.retries) || o.retries < 0) throw new Error(`--retries: expected a non-negative integer, got ${o.retries}`);
+  o.retries = o.retriesArg ?? (o.quick ? BENCH_DEFAULTS.quickRetries : BENCH_DEFAULTS.retries);
+  if (!Number.isSafeInteger(o.retries) || o.retries < 0) throw new Error(`--retries: expected a non-negative integer, got ${o.retriesArg}`);
   o.jsRuns = Math.min(o.jsRuns, o.runs);
   o.peerFilter = o.peers ? new Set(o.peers.split(',')) : undefined;
   o.buildList = (o.builds ?? o.build).split(',');
