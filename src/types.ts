@@ -59,8 +59,12 @@ export interface TrainedModels {
   ivf: IvfModel;
   pq?: PqModel;
   sq?: SqModel;
-  /** Rows used for training: `rows` kept, `dropped` removed as non-finite (after cosine normalization) or null. */
-  sample: { rows: number; dropped: number };
+  /**
+   * Rows used for training: `rows` kept, `dropped` removed as non-finite (after cosine normalization) or null —
+   * of the IVF sample; `quant`, the same counts of the sample PQ or SQ trained on (present with PQ or SQ; the
+   * same rows as the IVF sample's when one sample serves both).
+   */
+  sample: { rows: number; dropped: number; quant?: { rows: number; dropped: number } };
 }
 
 export interface Progress {

@@ -325,7 +325,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
         sq = { numBits: 8, lower, upper };
         params.onProgress?.({ stage: 'sq', fraction: 1 });
       }
-      return { metric, dim, ivf, ...(pq ? { pq } : {}), ...(sq ? { sq } : {}), sample: { rows: ivfRows, dropped: ivfDropped } };
+      return { metric, dim, ivf, ...(pq ? { pq } : {}), ...(sq ? { sq } : {}), sample: { rows: ivfRows, dropped: ivfDropped, ...(pq || sq ? { quant: { rows: quantRows, dropped: quantDropped } } : {}) } };
     },
     async cleanup() {
       let cursor = '0';

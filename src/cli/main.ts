@@ -7,7 +7,7 @@ import { trainLocal, type TrainParams } from '../train/local.js';
 import { modelFromArrowIPC } from '../model/io.js';
 import { createRecallEvaluator, exactTopK } from '../model/evaluate.js';
 import { loadKernels } from '../kernels/index.js';
-import { openVectorFile, openVectorFiles, readAllRows, writeModelFiles } from '../node/files.js';
+import { formatOf, openVectorFile, openVectorFiles, readAllRows, writeModelFiles } from '../node/files.js';
 import type { NpyDtype } from '../model/npy.js';
 import { ProgressBar } from './progress.js';
 
@@ -35,7 +35,7 @@ train options:
                        splits (default 5; 0 keeps the splits' centroids, as Lance)
   --tolerance T        stop a k-means (IVF, each PQ sub-space) once its loss changes by less than
                        T × loss between iterations; 0 always runs --max-iters (default 1e-4, Lance's)
-  --out FILE           model file (Arrow IPC), written atomically
+  --out FILE           model file (Arrow IPC), written atomically (missing parent folders are created)
   --npy DIR            also write .npy files for Lance's Python API (centroids, codebook, SQ bounds)
   --npy-dtype T        float32 | float16 | float64: the vector column's type (default float32)
 
@@ -58,6 +58,39 @@ const OPTIONS = {
 } as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** The options each command takes (besides --json, --quiet and --help). */
+const COMMAND_OPTIONS: Record<'train' | 'eval' | 'info', readonly (keyof Values)[]> = {
+  train: ['column', 'metric', 'partitions', 'pq', 'bits', 'sq', 'threads', 'seed', 'sample-rate', 'max-iters', 'refine-iters', 'tolerance', 'out', 'npy', 'npy-dtype'],
+  eval: ['k', 'nprobes', 'column'],
+  info: [],
+};
+const COMMON_OPTIONS: readonly (keyof Values)[] = ['json', 'quiet', 'help'];
+
+/**
+ * `--seed -1` as `--seed=-1`: node's parser takes a value that starts with '-' for an option (and calls it ambiguous);
+ * a negative number after a value option is that option's value, so the option's own check reports it.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, name = /^--([a-z-]+)$/.exec(a)?.[1];
+    const next = argv[i + 1];
+    if (name && (OPTIONS as Record<string, { type: string }>)[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d|inf|nan)/i.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+function checkCommandOptions(command: 'train' | 'eval' | 'info', values: Values): void {
+  for (const name of Object.keys(values) as (keyof Values)[]) {
+    if (COMMAND_OPTIONS[command].includes(name) || COMMON_OPTIONS.includes(name)) continue;
+    const owner = (Object.keys(COMMAND_OPTIONS) as (keyof typeof COMMAND_OPTIONS)[]).filter((c) => COMMAND_OPTIONS[c].includes(name));
+    throw new IvfkitError('invalid-argument', `${command}: expected its own options (see ivfkit --help), got --${name} (an option of ${owner.join(' and ')})`);
+  }
+}
 
 function int(values: Values, name: keyof Values, dflt: number | undefined, min = 1): number | undefined {
   const raw = values[name];
@@ -104,6 +137,7 @@ async function train(inputs: string[], v: Values): Promise<void> {
   const refineIters = int(v, 'refine-iters', undefined, 0);
   const tolerance = nonNegative(v, 'tolerance');
   const threads = int(v, 'threads', undefined);
+  await checkOutputs(inputs, v.out, v.npy);
   const bar = new ProgressBar(process.stderr, !v.quiet);
   const warnings: string[] = [];
   const t0 = performance.now();
@@ -138,7 +172,9 @@ async function train(inputs: string[], v: Values): Promise<void> {
     };
     if (v.json) out(JSON.stringify(result));
     else {
-      out(`trained ${describe(models)} on ${models.sample.rows} sample rows (${models.sample.dropped} dropped) of ${source.numRows} rows`);
+      const q = models.sample.quant;
+      out(`trained ${describe(models)} on ${models.sample.rows} sample rows (${models.sample.dropped} dropped) of ${source.numRows} rows` +
+        (q && (q.rows !== models.sample.rows || q.dropped !== models.sample.dropped) ? `; ${models.pq ? 'PQ' : 'SQ'} on ${q.rows} rows (${q.dropped} dropped)` : ''));
       out(`IVF loss ${models.ivf.loss.toPrecision(6)}${models.sq ? `, SQ bounds [${models.sq.lower}, ${models.sq.upper}]` : ''}`);
       out(`time: open ${tOpen} ms, train ${tTrain} ms, total ${ms(t0)} ms`);
       for (const f of written) out(`wrote ${f}`);
@@ -147,6 +183,22 @@ async function train(inputs: string[], v: Values): Promise<void> {
     bar.done();
     await source.close();
   }
+}
+
+/** Before any training: the model file is not an input and not a folder; the .npy folder is not a file. */
+async function checkOutputs(inputs: string[], outPath: string, npyDir: string | undefined): Promise<void> {
+  const { realpath } = await import('node:fs/promises');
+  const { resolve } = await import('node:path');
+  const real = async (p: string): Promise<string> => { try { return await realpath(p); } catch { return resolve(p); } };
+  const target = await real(outPath);
+  for (const input of inputs) {
+    if ((await real(input)) === target) throw new IvfkitError('invalid-argument', `--out: expected a path other than the input ${input}, got the same file`);
+  }
+  const kind = async (p: string): Promise<'file' | 'folder' | undefined> => {
+    try { return (await stat(p)).isDirectory() ? 'folder' : 'file'; } catch { return undefined; }
+  };
+  if ((await kind(outPath)) === 'folder') throw new IvfkitError('invalid-argument', `--out ${outPath}: expected a model file name, got a folder`);
+  if (npyDir !== undefined && (await kind(npyDir)) === 'file') throw new IvfkitError('invalid-argument', `--npy ${npyDir}: expected a folder, got a file`);
 }
 
 function describe(m: TrainedModels): string {
@@ -166,8 +218,10 @@ async function loadModel(path: string): Promise<{ models: TrainedModels; bytes: 
   }
 }
 
+const columnar = (path: string): boolean => formatOf(path) === 'arrow' || formatOf(path) === 'parquet';
+
 async function readVectors(path: string, column: string | undefined, dim: number, what: string): Promise<Float32Array> {
-  const s = await openVectorFile(path, column === undefined ? {} : { column });
+  const s = await openVectorFile(path, column === undefined || !columnar(path) ? {} : { column });
   try {
     if (s.dim !== dim) throw new IvfkitError('dimension-mismatch', `${what} ${path}: expected dim ${dim} (the model's), got ${s.dim}`);
     return (await readAllRows(s)).data;
@@ -177,6 +231,9 @@ async function readVectors(path: string, column: string | undefined, dim: number
 async function evaluate(args: string[], v: Values): Promise<void> {
   if (args.length !== 3) throw new IvfkitError('invalid-argument', `eval: expected <model> <base> <queries>, got ${args.length} argument(s)`);
   const [modelPath, basePath, queryPath] = args as [string, string, string];
+  if (v.column !== undefined && !columnar(basePath) && !columnar(queryPath)) {
+    throw new IvfkitError('invalid-argument', `--column ${v.column}: expected an Arrow or Parquet base or queries file (they have columns), got ${basePath} and ${queryPath}`);
+  }
   const k = int(v, 'k', 10)!;
   const nprobesList = (v.nprobes ?? '16').split(',').map((s) => {
     const n = Number(s);
@@ -202,7 +259,9 @@ async function evaluate(args: string[], v: Values): Promise<void> {
     const t = performance.now();
     const r = await evaluator.evaluate(queries, { k, nprobes, groundTruth });
     const elapsed = performance.now() - t;
-    rows.push({ nprobes, recall: r.recall, index: r.index, meanCandidates: r.meanCandidates, ms: Math.round(elapsed), msPerQuery: elapsed / r.queries });
+    // More probes than partitions probe them all: say how many were probed.
+    const probed = Math.min(nprobes, models.ivf.numPartitions);
+    rows.push({ nprobes, probed, recall: r.recall, index: r.index, meanCandidates: r.meanCandidates, ms: Math.round(elapsed), msPerQuery: elapsed / r.queries });
   }
   const nq = queries.length / models.dim;
   if (v.json) {
@@ -210,7 +269,7 @@ async function evaluate(args: string[], v: Values): Promise<void> {
     return;
   }
   out(`${describe(models)}: ${base.length / models.dim} base rows, ${nq} queries, k=${k} (load ${tLoad} ms, exact search ${tExact} ms, index ${tIndex} ms)`);
-  for (const r of rows) out(`  nprobes ${String(r.nprobes).padStart(4)}  recall@${k} ${r.recall.toFixed(4)}  ${r.meanCandidates.toFixed(0)} candidates/query  ${r.ms} ms (${r.msPerQuery.toFixed(3)} ms/query)`);
+  for (const r of rows) out(`  nprobes ${String(r.nprobes).padStart(4)}${r.probed < r.nprobes ? ` (all ${r.probed} partitions)` : ''}  recall@${k} ${r.recall.toFixed(4)}  ${r.meanCandidates.toFixed(0)} candidates/query  ${r.ms} ms (${r.msPerQuery.toFixed(3)} ms/query)`);
 }
 
 async function info(args: string[], v: Values): Promise<void> {
@@ -228,7 +287,8 @@ async function info(args: string[], v: Values): Promise<void> {
   out(`  IVF: ${models.ivf.numPartitions} centroids, loss ${models.ivf.loss.toPrecision(6)}`);
   if (result.pq) out(`  PQ: ${result.pq.numSubVectors} sub-vectors of dim ${result.pq.subDim}, ${result.pq.numBits}-bit codes`);
   if (result.sq) out(`  SQ: ${result.sq.numBits}-bit, bounds [${result.sq.lower}, ${result.sq.upper}]`);
-  out(`  sample: ${models.sample.rows} rows, ${models.sample.dropped} dropped`);
+  out(`  sample: ${models.sample.rows} rows, ${models.sample.dropped} dropped` +
+    (models.sample.quant ? `; ${models.pq ? 'PQ' : 'SQ'} sample: ${models.sample.quant.rows} rows, ${models.sample.quant.dropped} dropped` : ''));
 }
 
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
@@ -236,13 +296,18 @@ export async function main(argv: string[]): Promise<number> {
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: joinNegativeValues(argv), options: OPTIONS, allowPositionals: true, strict: true });
     } catch (e) {
       throw new IvfkitError('invalid-argument', `${(e as Error).message.split('\n')[0]} (see ivfkit --help)`);
     }
     const values = parsed.values as Values;
     const [command, ...rest] = parsed.positionals;
-    if (values.help || command === undefined || command === 'help') { out(HELP.trimEnd()); return 0; }
+    if (values.help || command === 'help') { out(HELP.trimEnd()); return 0; }
+    if (command === undefined) {
+      process.stderr.write(`${HELP.trimEnd()}\n\nivfkit: command: expected train | eval | info, got none\n`);
+      return 1;
+    }
+    if (command === 'train' || command === 'eval' || command === 'info') checkCommandOptions(command, values);
     if (command === 'train') await train(rest, values);
     else if (command === 'eval') await evaluate(rest, values);
     else if (command === 'info') await info(rest, values);
@@ -258,6 +323,11 @@ export async function main(argv: string[]): Promise<number> {
 
 const invoked = process.argv[1] ?? '';
 if (/(^|[\\/])(main\.js|ivfkit)$/.test(invoked) || (await isSelf(invoked))) {
+  // A reader that stops early (`ivfkit info m.arrow | head -1`) closes the pipe: that is not an error of ours.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   process.exitCode = await main(process.argv.slice(2));
 }
 

@@ -16,6 +16,7 @@ export const MODEL_FORMAT_VERSION = 1;
  *   `[m][c][j]` codebook exactly as Lance's `FixedSizeList<float, dim>` with 2^bits rows.
  * Schema metadata (strings): `ivfkit.format_version`, `ivfkit.metric`, `ivfkit.dim`,
  * `ivfkit.num_partitions`, `ivfkit.ivf_loss`, `ivfkit.sample_rows`, `ivfkit.sample_dropped`,
+ * `ivfkit.quant_sample_rows`, `ivfkit.quant_sample_dropped` (when the model has the quantizer sample's counts),
  * `ivfkit.pq.num_sub_vectors`, `ivfkit.pq.num_bits`, `ivfkit.sq.num_bits`, `ivfkit.sq.lower`,
  * `ivfkit.sq.upper` (present when the model has them), and Lance's `distance_type`.
  * Numbers are written with `String(x)`, so doubles round-trip exactly.
@@ -38,6 +39,10 @@ export function modelToArrowIPC(models: TrainedModels): Uint8Array {
     ['ivfkit.sample_rows', String(models.sample.rows)],
     ['ivfkit.sample_dropped', String(models.sample.dropped)],
   ]);
+  if (models.sample.quant) {
+    meta.set('ivfkit.quant_sample_rows', String(models.sample.quant.rows));
+    meta.set('ivfkit.quant_sample_dropped', String(models.sample.quant.dropped));
+  }
   if (pq) {
     meta.set('ivfkit.pq.num_sub_vectors', String(pq.numSubVectors));
     meta.set('ivfkit.pq.num_bits', String(pq.numBits));
@@ -130,6 +135,10 @@ export function modelFromArrowIPC(bytes: Uint8Array): TrainedModels {
     ivf: { centroids: values.slice(0, k * dim), numPartitions: k, loss: Number(str('ivfkit.ivf_loss')) },
     sample: { rows: int('ivfkit.sample_rows'), dropped: int('ivfkit.sample_dropped') },
   };
+  // Absent in files of ivfkit before the counts were kept (same format version: an optional addition).
+  if (meta.has('ivfkit.quant_sample_rows')) {
+    models.sample.quant = { rows: int('ivfkit.quant_sample_rows'), dropped: int('ivfkit.quant_sample_dropped') };
+  }
   if (hasPq) {
     models.pq = { numSubVectors: int('ivfkit.pq.num_sub_vectors'), numBits: numBits as 4 | 8, codebook: values.slice(k * dim) };
   }
@@ -162,6 +171,10 @@ export function checkModels(models: TrainedModels): void {
     if (!(pq.codebook instanceof Float32Array) || pq.codebook.length !== 2 ** pq.numBits * dim) {
       throw new IvfkitError('invalid-model', `pq.codebook length: expected 2^${pq.numBits} × dim ${dim} = ${2 ** pq.numBits * dim}, got ${pq.codebook?.length}`);
     }
+  }
+  const q = models.sample?.quant;
+  if (q !== undefined && (!q || !Number.isSafeInteger(q.rows) || q.rows < 0 || !Number.isSafeInteger(q.dropped) || q.dropped < 0)) {
+    throw new IvfkitError('invalid-model', `sample.quant: expected { rows, dropped } as non-negative integers, got ${JSON.stringify(q)}`);
   }
   if (sq && (sq.numBits !== 8 || typeof sq.lower !== 'number' || typeof sq.upper !== 'number' || !(sq.lower <= sq.upper))) {
     throw new IvfkitError('invalid-model', `sq: expected { numBits: 8, lower ≤ upper }, got ${JSON.stringify(sq)}`);

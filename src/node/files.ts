@@ -80,6 +80,9 @@ export async function openVectorFile(path: string, opts: OpenOptions = {}): Prom
   if (!format) {
     throw new IvfkitError('unsupported-format', `${path}: expected an extension among ${Object.keys(EXTENSIONS).join(' ')}, got "${extname(path) || '(none)'}"`);
   }
+  if (opts.column !== undefined && format !== 'parquet' && format !== 'arrow') {
+    throw new IvfkitError('invalid-argument', `column "${opts.column}": expected an Arrow or Parquet file (they have columns), got ${path} (${format})`);
+  }
   if (format === 'parquet') {
     const { openParquet } = await import('./parquet.js');
     return openParquet(path, opts.column === undefined ? {} : { column: opts.column });
@@ -94,13 +97,20 @@ export async function openVectorFile(path: string, opts: OpenOptions = {}): Prom
 /**
  * Opens several files as one source: fragments of file 0, then file 1, ..., renumbered 0, 1, 2, ...
  * (`fragments: 'native'`, default), or one fragment per file (`fragments: 'file'`). All files must
- * have the same dimension.
+ * have the same dimension. `column` applies to the Arrow and Parquet files among them (at least one).
  */
 export async function openVectorFiles(paths: readonly string[], opts: OpenOptions & { fragments?: 'native' | 'file' } = {}): Promise<ClosableSource> {
   if (!Array.isArray(paths) || paths.length === 0) throw new IvfkitError('invalid-argument', `paths: expected at least one file, got ${JSON.stringify(paths)}`);
+  const columnar = (p: string): boolean => { const f = opts.format ?? formatOf(p); return f === 'arrow' || f === 'parquet'; };
+  if (opts.column !== undefined && !paths.some(columnar)) {
+    throw new IvfkitError('invalid-argument', `column "${opts.column}": expected an Arrow or Parquet file among the inputs (they have columns), got ${paths.join(', ')}`);
+  }
   const opened: ClosableSource[] = [];
   try {
-    for (const p of paths) opened.push(await openVectorFile(p, opts));
+    for (const p of paths) {
+      const { column, ...rest } = opts;
+      opened.push(await openVectorFile(p, column !== undefined && columnar(p) ? { ...rest, column } : rest));
+    }
     return await concatSources(opened, { names: [...paths], perSource: opts.fragments === 'file' });
   } catch (e) {
     await Promise.all(opened.map((s) => s.close()));

@@ -30,7 +30,8 @@ export interface TrainIvfOptions {
   signal?: AbortSignal;
   /**
    * Receives a warning when more than 10 % of the partitions had no row in the last k-means iteration
-   * (as Lance warns): the rows hold fewer distinct vectors than partitions, so many centroids are copies.
+   * (as Lance warns): the rows hold fewer distinct vectors than partitions (many centroids are copies), or k-means
+   * stopped while partitions split from large ones were still being emptied (few iterations).
    * Default `console`.
    */
   logger?: { warn(message: string): void };
@@ -92,8 +93,10 @@ export async function trainIvf(data: Float32Array, dim: number, opts: TrainIvfOp
     ...(onProgress ? { onProgress: (p: Progress) => onProgress({ ...p, stage: p.stage === 'kmeans' ? 'ivf' : `ivf:${p.stage}` }) } : {}),
   });
   if (res.emptyClusters * 10 > k) {
-    (opts.logger ?? console).warn(`ivfkit: IVF k-means: ${res.emptyClusters} of ${k} partitions had no rows in the last iteration ` +
-      `(more than 10 %; each was split from a large one): the training rows hold fewer distinct vectors than numPartitions`);
+    (opts.logger ?? console).warn(`ivfkit: IVF k-means: ${res.emptyClusters} of ${k} partitions had no rows in its last iteration ` +
+      `(more than 10 %; each was then split from a large one; ${res.iterations} iterations): either the training rows hold fewer distinct ` +
+      `vectors than numPartitions, or k-means stopped before the split partitions settled (more iterations help then: maxIters, or ` +
+      `refineIters over 256 partitions)`);
   }
   return { centroids: res.centroids, numPartitions: k, loss: res.loss };
 }

@@ -71,7 +71,8 @@ export interface KmeansResult {
   lossHistory: number[];
   /**
    * Clusters that no row chose in the last assignment step (before the empty-cluster split refilled them).
-   * Many of them — Lance warns above 10 % — mean the rows hold fewer distinct vectors than k.
+   * Many of them — Lance warns above 10 % — mean the rows hold fewer distinct vectors than k, or (after few
+   * iterations) that the split clusters had not settled yet.
    */
   emptyClusters: number;
 }

@@ -219,7 +219,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       metric, dim, ivf,
       ...(pq ? { pq } : {}),
       ...(sq ? { sq } : {}),
-      sample: { rows: merged.ivfRows, dropped: merged.ivfDropped },
+      sample: { rows: merged.ivfRows, dropped: merged.ivfDropped, ...(pq || sq ? { quant: { rows: merged.quantRows, dropped: merged.quantDropped } } : {}) },
     };
   } finally {
     await pool?.close();

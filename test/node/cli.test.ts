@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -106,7 +106,31 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     expect(r8.recall).toBeGreaterThanOrEqual(r1.recall);
     expect(r8.recall).toBeGreaterThan(0.3);
     expect(r8.recall).toBeLessThanOrEqual(1);
+    // More probes than partitions probe every partition, and the line says so.
+    const all = run('eval', 'pq.arrow', 'base.fvecs', 'queries.npy', '--nprobes', '8,100');
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/nprobes {4}8 {2}recall/);
+    expect(all.stdout).toMatch(/nprobes {2}100 \(all 8 partitions\) {2}recall/);
+    expect(JSON.parse(run('eval', 'pq.arrow', 'base.fvecs', 'queries.npy', '--nprobes', '100', '--json').stdout).results[0]).toMatchObject({ nprobes: 100, probed: 8 });
     noTemp();
+  });
+
+  it('a reader that closes the pipe early (`| head -1`) ends the CLI quietly, exit 0', async () => {
+    const child = spawn(process.execPath, [CLI, 'info', 'pq.arrow'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();                                   // closed long before the CLI has started and writes
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => { stderr += String(b); });
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('no command: usage and the missing command on stderr, exit 1', () => {
+    const r = run();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^ivfkit — train IVF/);
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe('ivfkit: command: expected train | eval | info, got none');
   });
 
   it('train warns (stderr, and in --json) when most partitions end empty: fewer distinct vectors than partitions', () => {
@@ -117,7 +141,7 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     expect(t.code).toBe(0);
     const tr = JSON.parse(t.stdout);
     expect(tr.warnings).toHaveLength(1);
-    expect(tr.warnings[0]).toMatch(/^ivfkit: IVF k-means: 1[0-5] of 16 partitions had no rows in the last iteration/);
+    expect(tr.warnings[0]).toMatch(/^ivfkit: IVF k-means: 1[0-5] of 16 partitions had no rows in its last iteration .*fewer distinct vectors than numPartitions, or k-means stopped/);
     expect(t.stderr.trim()).toBe(tr.warnings[0]);
     expect(existsSync(join(dir, 'dup.arrow'))).toBe(true);
   });
@@ -181,12 +205,28 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
       [['eval', 'pq.arrow', 'base.fvecs', 'q17.fvecs'], /queries .*q17\.fvecs: expected dim 16 \(the model's\), got 17/],
       [['info', 'base.fvecs'], /expected an Arrow IPC file/],
       [['frobnicate'], /command: expected train \| eval \| info, got "frobnicate"/],
+      // found by a first-user walk through the README (2026-12-02)
+      [['train', 'base.arrow', '--partitions', '4', '--out', 'base.arrow'], /--out: expected a path other than the input base\.arrow, got the same file/],
+      [['train', 'base.fvecs', '--partitions', '-4', '--out', 'bad.arrow'], /--partitions: expected an integer ≥ 1, got "-4"/],
+      [['train', 'base.fvecs', '--seed', '-1', '--out', 'bad.arrow'], /--seed: expected an integer ≥ 0, got "-1"/],
+      [['train', 'base.fvecs', '--tolerance', '-0.5', '--out', 'bad.arrow'], /--tolerance: expected a finite number ≥ 0, got "-0\.5"/],
+      [['train', 'base.fvecs', '--partitions', '4', '--out', 'lance'], /--out lance: expected a model file name, got a folder/],
+      [['train', 'base.fvecs', '--partitions', '4', '--out', 'bad.arrow', '--npy', 'base.fvecs'], /--npy base\.fvecs: expected a folder, got a file/],
+      [['train', 'base.fvecs', '--column', 'emb', '--partitions', '4', '--out', 'bad.arrow'], /column "emb": expected an Arrow or Parquet file among the inputs/],
+      [['train', 'base.fvecs', '--partitions', '4', '--nprobes', '4', '--out', 'bad.arrow'], /train: expected its own options \(see ivfkit --help\), got --nprobes \(an option of eval\)/],
+      [['eval', 'pq.arrow', 'base.fvecs', 'queries.npy', '--pq', '3'], /eval: expected its own options .*got --pq \(an option of train\)/],
+      [['info', 'pq.arrow', '--column', 'emb'], /info: expected its own options .*got --column \(an option of train and eval\)/],
+      [['eval', 'pq.arrow', 'base.fvecs', 'queries.npy', '--column', 'emb'], /--column emb: expected an Arrow or Parquet base or queries file/],
+      [['train', 'zero.npy', '--partitions', '4', '--out', 'bad.arrow'], /zero\.npy: expected at least one row, got shape \(0, 16\)/],
     ];
+    writeFileSync(join(dir, 'zero.npy'), toNpy(new Float32Array(0), [0, d]));
+    const before = readFileSync(join(dir, 'base.arrow'));
     for (const [args, pattern] of cases) {
       const r = run(...args);
       expectOneLineError(r, pattern);
     }
     expect(existsSync(join(dir, 'bad.arrow'))).toBe(false);
+    expect(readFileSync(join(dir, 'base.arrow')).equals(before)).toBe(true);
     noTemp();
   });
 });

@@ -122,6 +122,12 @@ describe('npy files', () => {
       await s.close();
     }
   });
+
+  it('rejects a file of zero rows, naming it and its shape', async () => {
+    const p = join(dir, 'zero.npy');
+    writeFileSync(p, toNpy(new Float32Array(0), [0, 7]));
+    await expect(openVectorFile(p)).rejects.toMatchObject({ code: 'invalid-file', message: `${p}: expected at least one row, got shape (0, 7)` });
+  });
 });
 
 describe('Arrow IPC', () => {
@@ -199,6 +205,14 @@ describe('Arrow IPC', () => {
     expect(Array.from((await f.readRows(0, Uint32Array.of(49, 50, 79))).data)).toEqual([...rowsOf(b0, d, [49]), ...rowsOf(b1, d, [0, 29])]);
     await f.close();
     await expect(openVectorFiles([p1, p3])).rejects.toThrow(/dim of .*m3.fvecs: expected 6 .*got 7/);
+    // A column names a column of the Arrow / Parquet files; files without columns ignore it, but one of them must have it.
+    const p4 = join(dir, 'm4.fvecs');
+    writeFileSync(p4, toVecs(b2, d));
+    const mixed = await openVectorFiles([p1, p4], { column: 'emb' });
+    expect(await mixed.fragments()).toEqual([{ id: 0, numRows: 50 }, { id: 1, numRows: 30 }, { id: 2, numRows: 40 }]);
+    await mixed.close();
+    await expect(openVectorFiles([p4], { column: 'emb' })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^column "emb": expected an Arrow or Parquet file among the inputs/) });
+    await expect(openVectorFile(p4, { column: 'emb' })).rejects.toMatchObject({ code: 'invalid-argument', message: `column "emb": expected an Arrow or Parquet file (they have columns), got ${p4} (fvecs)` });
   });
 });
 

@@ -87,7 +87,7 @@ describe('quality: recall on real data', () => {
       numPartitions: K, pq: { numSubVectors: M, numBits: 8 }, maxIters: QUALITY_ITERS, sampleRate: SAMPLE_RATE, seed: SEED, kernels,
     });
     const trainSeconds = (performance.now() - t) / 1000;
-    expect(ours.sample).toEqual({ rows: K * SAMPLE_RATE, dropped: 0 });
+    expect(ours.sample).toEqual({ rows: K * SAMPLE_RATE, dropped: 0, quant: { rows: K * SAMPLE_RATE, dropped: 0 } });   // 2^8 codes, same sample
     const mine = await evaluateRecall(ours, base.data, queries.data, { k: 10, nprobes: NPROBES, groundTruth: gt, kernels });
 
     const faiss = hasFaiss();
@@ -132,7 +132,7 @@ describe('quality: recall on real data', () => {
     const params = { numPartitions: 8, metric: 'cosine' as const, pq: { numSubVectors: 48, numBits: 4 as const }, seed: SEED, kernels };
     const cos = await trainLocal(src, params);
     const l2 = await trainLocal(src, { ...params, metric: 'l2' });
-    expect(cos.sample).toEqual({ rows: 778, dropped: 0 });
+    expect(cos.sample).toEqual({ rows: 778, dropped: 0, quant: { rows: 778, dropped: 0 } });
     // unit-norm input: cosine (normalize, then L2) trains on the same rows as L2 up to rounding
     let cdiff = 0;
     for (let i = 0; i < cos.ivf.centroids.length; i++) cdiff = Math.max(cdiff, Math.abs(cos.ivf.centroids[i]! - l2.ivf.centroids[i]!));

@@ -7,6 +7,7 @@ import { fromArrowTable, fromFloat32Array } from '../../src/sources/index.js';
 import { TRAIN_DEFAULTS, trainLocal, type TrainParams } from '../../src/train/local.js';
 import type { Progress, TrainedModels, VectorSource } from '../../src/types.js';
 import { createRng } from '../../src/util/rng.js';
+import { modelFromArrowIPC, modelToArrowIPC } from '../../src/model/io.js';
 
 const kernels = await loadKernels();
 
@@ -53,7 +54,7 @@ describe('trainLocal', () => {
     same(a, b);
     expect(a.ivf.centroids.length).toBe(8 * dim);
     expect(a.pq!.codebook.length).toBe(16 * dim);
-    expect(a.sample).toEqual({ rows: 512, dropped: 0 });
+    expect(a.sample).toEqual({ rows: 512, dropped: 0, quant: { rows: 1024, dropped: 0 } });   // 8 × 64 and 2^4 × 64
     const c = await trainLocal(source, { ...base, seed: 78 });
     expect(bits(c.ivf.centroids)).not.toEqual(bits(a.ivf.centroids));
   });
@@ -122,6 +123,24 @@ describe('trainLocal', () => {
     for (const v of cos.ivf.centroids) expect(Number.isFinite(v)).toBe(true);
   });
 
+  it('counts the quantizer sample apart (PQ and SQ): its rows and dropped rows, as executeSampleTask does; kept by the model file', async () => {
+    const d = data.slice();
+    for (let i = 0; i < 3000; i += 30) d[i * dim + 5] = NaN;                    // 100 rows
+    const src = fromFloat32Array(d, dim, { fragmentRows: 420 });
+    for (const q of [{ pq: { numSubVectors: 4, numBits: 8 as const } }, { pq: undefined, sq: {} }]) {
+      const params = { ...base, ...q };
+      const m = await trainLocal(src, params);
+      const merged = mergeSampleResults(await Promise.all(createSampleTasks(await src.fragments(), 3, params).map((t) => executeSampleTask(t, src, { kernels }))));
+      expect(m.sample).toEqual({ rows: merged.ivfRows, dropped: merged.ivfDropped, quant: { rows: merged.quantRows, dropped: merged.quantDropped } });
+      expect(m.sample.quant).toEqual({ rows: 2900, dropped: 100 });              // 8-bit PQ and SQ sample every row here
+      expect(m.sample.rows).toBeLessThan(2900);
+      expect(modelFromArrowIPC(modelToArrowIPC(m)).sample).toEqual(m.sample);
+    }
+    const ivfOnly = await trainLocal(src, { ...base, pq: undefined });
+    expect(ivfOnly.sample.quant).toBeUndefined();
+    expect(modelFromArrowIPC(modelToArrowIPC(ivfOnly)).sample).toEqual(ivfOnly.sample);
+  });
+
   it('reports the sample stage first, then training stages', async () => {
     const stages: string[] = [];
     await trainLocal(source, { ...base, onProgress: (p: Progress) => stages.push(p.stage) });
@@ -157,7 +176,7 @@ describe('trainLocal', () => {
     const models = await trainLocal(fromFloat32Array(few, dim, { fragmentRows: 420 }), { ...noPq, logger: { warn: (m) => warnings.push(m) } });
     expect(models.ivf.centroids.length).toBe(8 * dim);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^ivfkit: IVF k-means: [3-7] of 8 partitions had no rows in the last iteration .*fewer distinct vectors than numPartitions$/);
+    expect(warnings[0]).toMatch(/^ivfkit: IVF k-means: [3-7] of 8 partitions had no rows in its last iteration \(more than 10 %; each was then split from a large one; \d+ iterations\): either the training rows hold fewer distinct vectors than numPartitions, or k-means stopped before the split partitions settled/);
     const none: string[] = [];
     await trainLocal(source, { ...base, logger: { warn: (m) => none.push(m) } });
     expect(none).toEqual([]);
