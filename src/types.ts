@@ -69,7 +69,8 @@ export interface TrainedModels {
 
 export interface Progress {
   /** 'sample' | 'ivf' | 'pq' | 'sq' | a k-means sub-stage. `trainLocal`, `trainFromSamples` and the BullMQ coordinator
-   *  open 'pq' with `{ iteration: 0, fraction: 0 }` before the residuals; then one report per PQ iteration. */
+   *  open 'pq' with `{ iteration: 0, fraction: 0 }` before the residuals; then one report per PQ iteration; they close
+   *  'ivf' and 'pq' with `{ fraction: 1 }` (also after an early stop), as 'sample' and 'sq' end. */
   stage: string;
   iteration?: number;
   maxIters?: number;

@@ -287,7 +287,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       validateTrainParams(params);
       const ordered = checkCoverage(metas as unknown as SampleResult[]) as unknown as SampleMeta[];
       const { dim, metric } = ordered[0]!;
-      validateTrainParams(params, dim);
+      validateTrainParams(params, dim, 'sample results');
       let ivfRows = 0, ivfDropped = 0, quantRows = 0, quantDropped = 0, lower = Infinity, upper = -Infinity;
       for (const m of ordered) {
         for (const f of m.fragments) { ivfRows += f.ivfRows; ivfDropped += f.ivfDropped; quantRows += f.quantRows; quantDropped += f.quantDropped; }
@@ -306,6 +306,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
         numPartitions: k, metric: metric === 'dot' ? 'dot' : 'l2', maxIters, ...common, executor: await coordinator.executor(ordered, 'ivf'),
         ...(params.logger ? { logger: params.logger } : {}), ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}),
       });
+      params.onProgress?.({ stage: 'ivf', fraction: 1 });
       let pq: PqModel | undefined;
       let sq: SqModel | undefined;
       if (params.pq) {
@@ -320,6 +321,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
           numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2', maxIters: pqIters, ...common, executor,
         });
         pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
+        params.onProgress?.({ stage: 'pq', fraction: 1 });
       } else if (params.sq) {
         if (!(lower <= upper)) throw new IvfkitError('no-finite-rows', `SQ sample: expected finite rows, got 0 (${quantDropped} dropped as null or non-finite)`);
         sq = { numBits: 8, lower, upper };

@@ -95,7 +95,7 @@ export async function trainLocal(source: VectorSource, params: TrainParams): Pro
 }
 
 /** Checks the parameters that do not depend on data; with `dim`, also the PQ split. */
-export function validateTrainParams(params: TrainParams, dim?: number): void {
+export function validateTrainParams(params: TrainParams, dim?: number, dimOf = 'source'): void {
   sampleTargets(params);
   const ints: [string, unknown, number][] = [['maxIters', params.maxIters, 1], ['threads', params.threads, 1], ['refineIters', params.refineIters, 0]];
   if (params.pq) ints.push(['pq.maxIters', params.pq.maxIters, 1]);
@@ -122,7 +122,7 @@ export function validateTrainParams(params: TrainParams, dim?: number): void {
     }
   }
   if (dim !== undefined && params.dim !== undefined && params.dim !== dim) {
-    throw new IvfkitError('dimension-mismatch', `dim: expected ${params.dim} (params), got ${dim} (source)`);
+    throw new IvfkitError('dimension-mismatch', `dim: expected ${params.dim} (params), got ${dim} (${dimOf})`);
   }
 }
 
@@ -136,7 +136,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   validateTrainParams(params);
   const merged = mergeSampleResults(results);
   const { dim, metric } = merged;
-  validateTrainParams(params, dim);
+  validateTrainParams(params, dim, 'sample results');
   const targets = sampleTargets(params);
   if (targets.metric !== metric || targets.seed !== results[0]!.seed || targets.ivfTarget !== results[0]!.ivfTarget || targets.quantTarget !== results[0]!.quantTarget) {
     throw new IvfkitError('invalid-result',
@@ -190,6 +190,8 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
     if (!pool && kernels.finiteMask(merged.ivf, dim).count === merged.ivfRows) executor = local = localExecutor(merged.ivf, dim, kernels);
     const ivf = await trainIvf(merged.ivf, dim, { numPartitions: k, metric: trainMetric, maxIters, logger, ...common, ...(executor ? { executor } : {}),
       ...(params.refineIters !== undefined ? { refineIters: params.refineIters } : {}) });
+    // Each stage ends with a report of fraction 1, also when k-means stopped early.
+    params.onProgress?.({ stage: 'ivf', fraction: 1 });
     if (params.pq) {
       const numBits = params.pq.numBits ?? 8;
       const pqIters = params.pq.maxIters ?? maxIters;
@@ -211,6 +213,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
         maxIters: pqIters, ...common, ...(quant ? { executor: quant } : {}),
       });
       pq = { numSubVectors: r.numSubVectors, numBits: r.numBits, codebook: r.codebook };
+      params.onProgress?.({ stage: 'pq', fraction: 1 });
     } else if (params.sq) {
       sq = { numBits: 8, lower: merged.sqBounds!.lower, upper: merged.sqBounds!.upper };
       params.onProgress?.({ stage: 'sq', fraction: 1 });

@@ -1,7 +1,7 @@
 import type { FragmentInfo, Metric, Progress, VectorSource } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
-import { IvfkitError } from '../util/errors.js';
+import { IvfkitError, throwIfAborted } from '../util/errors.js';
 import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
 
 /** A fragment with the number of rows a sample takes from it. */
@@ -13,9 +13,9 @@ export interface FragmentQuota extends FragmentInfo {
  * Validates fragment descriptions (non-negative integer ids, distinct; integer `numRows ≥ 0`)
  * and returns copies sorted by ascending id.
  */
-export function validateFragments(fragments: readonly FragmentInfo[]): FragmentInfo[] {
+export function validateFragments(fragments: readonly FragmentInfo[], label = 'fragments', code = 'invalid-fragment'): FragmentInfo[] {
   if (!Array.isArray(fragments)) {
-    throw new IvfkitError('invalid-argument', `fragments: expected an array of { id, numRows }, got ${typeof fragments}`);
+    throw new IvfkitError('invalid-argument', `${label}: expected an array of { id, numRows }, got ${typeof fragments}`);
   }
   const out: FragmentInfo[] = [];
   const seen = new Set<number>();
@@ -24,12 +24,12 @@ export function validateFragments(fragments: readonly FragmentInfo[]): FragmentI
     const id = f?.id;
     const numRows = f?.numRows;
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-      throw new IvfkitError('invalid-fragment', `fragments[${i}].id: expected a non-negative integer, got ${String(id)}`);
+      throw new IvfkitError(code, `${label}[${i}].id: expected a non-negative integer, got ${shown(id)}`);
     }
     if (typeof numRows !== 'number' || !Number.isSafeInteger(numRows) || numRows < 0) {
-      throw new IvfkitError('invalid-fragment', `fragment ${id} numRows: expected a non-negative integer, got ${String(numRows)}`);
+      throw new IvfkitError(code, `${label}[${i}] (id ${id}) numRows: expected a non-negative integer, got ${shown(numRows)}`);
     }
-    if (seen.has(id)) throw new IvfkitError('invalid-fragment', `fragment ids: expected distinct ids, got ${id} twice`);
+    if (seen.has(id)) throw new IvfkitError(code, `${label} ids: expected distinct ids, got ${id} twice`);
     seen.add(id);
     out.push({ id, numRows });
   }
@@ -156,6 +156,11 @@ export function concatRows(blocks: readonly Float32Array[]): Float32Array {
   return out;
 }
 
+/** A value as a message shows it: strings quoted (so "1" and 1, or "" and nothing, differ). */
+export function shown(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
 function describe(v: unknown): string {
   if (v === null || v === undefined) return String(v);
   return (v as object).constructor?.name ?? typeof v;
@@ -167,7 +172,7 @@ function describe(v: unknown): string {
 // ------------------------------------------------------------------------------------------------
 
 /** Format version of {@link SampleTask} and {@link SampleResult}. */
-export const SAMPLE_FORMAT_VERSION = 1;
+export const SAMPLE_FORMAT_VERSION = 2;
 
 /** One fragment of a task with its quotas in the IVF and the quantizer sample. */
 export interface TaskFragment {
@@ -208,6 +213,8 @@ export interface SampleTask extends SamplePlanHeader {
 /** Per-fragment counts of a {@link SampleResult}. */
 export interface ResultFragment {
   id: number;
+  /** The fragment's rows, as the task planned them (and the source had them). */
+  numRows: number;
   ivfRows: number;
   ivfDropped: number;
   quantRows: number;
@@ -252,9 +259,18 @@ export function createSampleTasks(fragments: readonly FragmentInfo[], numWorkers
   if (!Number.isSafeInteger(numWorkers) || numWorkers < 1) {
     throw new IvfkitError('invalid-argument', `numWorkers: expected a positive integer, got ${String(numWorkers)}`);
   }
-  const { metric, seed, ivfTarget, quantTarget, dim } = sampleTargets(params);
+  const targets = sampleTargets(params);
   const frags = validateFragments(fragments);
   if (frags.length === 0) throw new IvfkitError('empty-source', 'fragments: expected at least one fragment, got 0');
+  if (frags.every((f) => f.numRows === 0)) {
+    throw new IvfkitError('empty-source', `fragments: expected rows to sample, got ${frags.length} fragment(s) of 0 rows`);
+  }
+  return planTasks(frags, numWorkers, targets);
+}
+
+/** The tasks of a plan over validated fragments (ascending ids); {@link mergeSampleResults} plans again with it to check results. */
+function planTasks(frags: readonly FragmentInfo[], numWorkers: number,
+  { metric, seed, ivfTarget, quantTarget, dim }: { metric: Metric; seed: number; ivfTarget: number; quantTarget: number; dim?: number }): SampleTask[] {
   const ivf = planQuotas(frags, ivfTarget);
   const quant = planQuotas(frags, quantTarget);
   const numTasks = Math.max(1, Math.min(numWorkers, frags.length));
@@ -365,6 +381,16 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
   if (task.dim !== undefined && task.dim !== dim) {
     throw new IvfkitError('dimension-mismatch', `source dim: expected ${task.dim} (task ${task.taskId}), got ${dim}`);
   }
+  throwIfAborted(opts.signal, 'sampling');
+  // The fragments as the source has them: a task planned over other data (more or fewer rows) would sample other rows.
+  const have = new Map((await source.fragments()).map((f) => [f.id, f.numRows]));
+  for (const f of task.fragments) {
+    const n = have.get(f.id);
+    if (n === undefined) throw new IvfkitError('unknown-fragment', `fragment ${f.id} of task ${task.taskId}: expected in the source, got no such fragment`);
+    if (n !== f.numRows) {
+      throw new IvfkitError('fragment-mismatch', `fragment ${f.id} numRows: expected ${f.numRows} (task ${task.taskId} of plan ${task.planId}), got ${n} (source): the plan was made over other data`);
+    }
+  }
   const kernels = opts.kernels ?? (await loadKernels());
   const fragments: ResultFragment[] = [];
   const ivfBlocks: Float32Array[] = [];
@@ -372,7 +398,7 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
   const total = task.fragments.length;
   let done = 0;
   for (const f of task.fragments) {
-    throwIfAborted(opts.signal);
+    throwIfAborted(opts.signal, 'sampling');
     const ivfOffsets = fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota);
     const a = await readFragmentSample(source, f.id, ivfOffsets, dim, task.metric, kernels);
     const quantOffsets = fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota);
@@ -380,7 +406,8 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
     const b = sameOffsets(ivfOffsets, quantOffsets) ? a : await readFragmentSample(source, f.id, quantOffsets, dim, task.metric, kernels);
     ivfBlocks.push(a.data);
     quantBlocks.push(b.data);
-    fragments.push({ id: f.id, ivfRows: a.rows, ivfDropped: a.dropped, quantRows: b.rows, quantDropped: b.dropped });
+    throwIfAborted(opts.signal, 'sampling');
+    fragments.push({ id: f.id, numRows: f.numRows, ivfRows: a.rows, ivfDropped: a.dropped, quantRows: b.rows, quantDropped: b.dropped });
     done++;
     opts.onProgress?.({ stage: 'sample', fraction: done / total });
   }
@@ -416,34 +443,32 @@ export function checkTask(task: SampleTask): void {
     throw new IvfkitError('invalid-task', `task.kind: expected 'ivfkit.sample-task', got ${JSON.stringify((task as { kind?: unknown } | null)?.kind)}`);
   }
   if (task.version !== SAMPLE_FORMAT_VERSION) {
-    throw new IvfkitError('unsupported-version', `sample task version: expected ${SAMPLE_FORMAT_VERSION}, got ${String(task.version)}`);
+    throw new IvfkitError('unsupported-version', `sample task version: expected ${SAMPLE_FORMAT_VERSION}, got ${shown(task.version)}`);
   }
-  sampleTargets({ metric: task.metric, seed: task.seed, numPartitions: 1, ...(task.dim !== undefined ? { dim: task.dim } : {}) });
+  try {
+    sampleTargets({ metric: task.metric, seed: task.seed, numPartitions: 1, ...(task.dim !== undefined ? { dim: task.dim } : {}) });
+  } catch (e) {
+    throw e instanceof IvfkitError ? new IvfkitError('invalid-task', `task.${e.message}`) : e;
+  }
   const ints: [string, unknown][] = [['taskId', task.taskId], ['numTasks', task.numTasks], ['ivfTarget', task.ivfTarget], ['quantTarget', task.quantTarget]];
   for (const [name, v] of ints) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new IvfkitError('invalid-task', `task.${name}: expected a non-negative integer, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new IvfkitError('invalid-task', `task.${name}: expected a non-negative integer, got ${shown(v)}`);
   }
   if (task.taskId >= task.numTasks) throw new IvfkitError('invalid-task', `task.taskId: expected < numTasks ${task.numTasks}, got ${task.taskId}`);
-  if (typeof task.planId !== 'string' || task.planId.length === 0) throw new IvfkitError('invalid-task', `task.planId: expected a non-empty string, got ${String(task.planId)}`);
+  if (typeof task.planId !== 'string' || task.planId.length === 0) throw new IvfkitError('invalid-task', `task.planId: expected a non-empty string, got ${shown(task.planId)}`);
   if (!Array.isArray(task.fragments)) throw new IvfkitError('invalid-task', `task.fragments: expected an array, got ${typeof task.fragments}`);
+  validateFragments(task.fragments, 'task.fragments', 'invalid-task');
   let prev = -1;
-  for (const f of task.fragments) {
-    validateFragments([f]);
+  task.fragments.forEach((f, i) => {
     if (f.id <= prev) throw new IvfkitError('invalid-task', `task.fragments: expected ascending distinct ids, got ${prev} then ${f.id}`);
     prev = f.id;
     for (const q of ['ivfQuota', 'quantQuota'] as const) {
       const v = f[q];
-      if (!Number.isSafeInteger(v) || v < 0 || v > f.numRows) {
-        throw new IvfkitError('invalid-task', `fragment ${f.id} ${q}: expected an integer in [0, ${f.numRows}], got ${String(v)}`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > f.numRows) {
+        throw new IvfkitError('invalid-task', `task.fragments[${i}] (id ${f.id}) ${q}: expected an integer in [0, ${f.numRows}], got ${shown(v)}`);
       }
     }
-  }
-}
-
-function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) {
-    throw signal.reason instanceof Error ? signal.reason : new IvfkitError('aborted', `sampling: expected to run, got aborted (${String(signal.reason)})`);
-  }
+  });
 }
 
 /**
@@ -503,7 +528,56 @@ export interface MergedSample {
   maxAbs: number;
 }
 
-/** Checks coverage and concatenates the results' rows in canonical fragment order; merges SQ bounds. */
+/**
+ * Checks results against their plan, planned again from the fragments they report (ids and row counts): the plan id
+ * must come out the same, each result must hold its task's fragments, and each fragment's rows + dropped rows must be
+ * its quotas. So a task edited by hand, a result edited in transit or a task run on other data cannot pass for the plan.
+ */
+function checkAgainstPlan(ordered: readonly SampleResult[]): void {
+  const first = ordered[0]!;
+  const frags: FragmentInfo[] = [];
+  for (const r of ordered) {
+    checkResultFragments(r);
+    for (const f of r.fragments) frags.push({ id: f.id, numRows: f.numRows });
+  }
+  const valid = validateFragments(frags, 'result fragments', 'invalid-result');
+  const header = { metric: first.metric, seed: first.seed, ivfTarget: first.ivfTarget, quantTarget: first.quantTarget };
+  // A plan made with a dim hashes it; the results carry the rows' dim: either way gives the plan's id.
+  let tasks = planTasks(valid, first.numTasks, header);
+  if (tasks[0]!.planId !== first.planId) tasks = planTasks(valid, first.numTasks, { ...header, dim: first.dim });
+  if (tasks[0]!.planId !== first.planId) {
+    const rows = valid.reduce((s, f) => s + f.numRows, 0);
+    throw new IvfkitError('invalid-result', `sample results: expected the fragments and quotas of plan ${first.planId}, got ${valid.length} fragments ` +
+      `(${rows} rows) over ${first.numTasks} tasks that plan as ${tasks[0]!.planId}: a task or result was changed, or a task ran on other data`);
+  }
+  for (const r of ordered) {
+    const t = tasks[r.taskId]!;
+    const ids = r.fragments.map((f) => f.id).join(', '), want = t.fragments.map((f) => f.id).join(', ');
+    if (ids !== want) throw new IvfkitError('invalid-result', `fragments of task ${r.taskId}: expected [${want}] (plan ${first.planId}), got [${ids}]`);
+    r.fragments.forEach((f, i) => {
+      const q = t.fragments[i]!;
+      if (f.ivfRows + f.ivfDropped !== q.ivfQuota || f.quantRows + f.quantDropped !== q.quantQuota) {
+        throw new IvfkitError('invalid-result', `fragment ${f.id} of task ${r.taskId}: expected ${q.ivfQuota} IVF and ${q.quantQuota} quantizer rows ` +
+          `read (kept + dropped, plan ${first.planId}), got ${f.ivfRows} + ${f.ivfDropped} and ${f.quantRows} + ${f.quantDropped}`);
+      }
+    });
+  }
+}
+
+/** Checks that a result's `fragments` is an array of per-fragment counts (non-negative integers); throws IvfkitError. */
+export function checkResultFragments(r: SampleResult): void {
+  if (!Array.isArray(r.fragments)) throw new IvfkitError('invalid-result', `result of task ${shown(r.taskId)}: expected fragments (an array), got ${describe(r.fragments)}`);
+  r.fragments.forEach((f, i) => {
+    for (const key of ['id', 'numRows', 'ivfRows', 'ivfDropped', 'quantRows', 'quantDropped'] as const) {
+      const v = (f as Partial<ResultFragment> | null)?.[key];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+        throw new IvfkitError('invalid-result', `result of task ${shown(r.taskId)} fragments[${i}].${key}: expected a non-negative integer, got ${shown(v)}`);
+      }
+    }
+  });
+}
+
+/** Checks coverage and the plan, and concatenates the results' rows in canonical fragment order; merges SQ bounds. */
 export function mergeSampleResults(results: readonly SampleResult[]): MergedSample {
   const ordered = checkCoverage(results);
   const first = ordered[0]!;
@@ -515,11 +589,31 @@ export function mergeSampleResults(results: readonly SampleResult[]): MergedSamp
   let lower = Infinity;
   let upper = -Infinity;
   let max = 0;
+  // The header most results share is the plan's; the odd one out is named (not the first result).
+  const head = (r: SampleResult): string => `dim ${r.dim}, metric ${r.metric}, seed ${r.seed}, targets ${r.ivfTarget}/${r.quantTarget}`;
+  const votes = new Map<string, number>();
+  for (const r of ordered) votes.set(head(r), (votes.get(head(r)) ?? 0) + 1);
+  const common = [...votes].sort((a, b) => b[1] - a[1])[0]![0];
   for (const r of ordered) {
-    if (r.dim !== dim || r.metric !== metric || r.seed !== first.seed || r.ivfTarget !== first.ivfTarget || r.quantTarget !== first.quantTarget) {
-      throw new IvfkitError('invalid-result',
-        `result of task ${r.taskId}: expected dim ${dim}, metric ${metric}, seed ${first.seed}, targets ${first.ivfTarget}/${first.quantTarget} like task ${first.taskId}, got dim ${r.dim}, metric ${r.metric}, seed ${r.seed}, targets ${r.ivfTarget}/${r.quantTarget}`);
+    if (head(r) !== common) {
+      throw new IvfkitError('invalid-result', `result of task ${r.taskId}: expected ${common} like ${votes.get(common)} other result(s), got ${head(r)}`);
     }
+    const b = r.sqBounds;
+    if (b !== null && !(b && typeof b.lower === 'number' && typeof b.upper === 'number' && Number.isFinite(b.lower) && Number.isFinite(b.upper) && b.lower <= b.upper)) {
+      throw new IvfkitError('invalid-result', `sqBounds of task ${r.taskId}: expected null or finite { lower ≤ upper }, got ${JSON.stringify(b)}`);
+    }
+    if (typeof r.maxAbs !== 'number' || !(r.maxAbs >= 0)) throw new IvfkitError('invalid-result', `maxAbs of task ${r.taskId}: expected a number ≥ 0, got ${shown(r.maxAbs)}`);
+    // The bounds are the min and max of the quantizer rows the result holds (one pass; the merge takes min of mins, max of maxes).
+    let lo = Infinity, hi = -Infinity;
+    const q = r.quant;
+    for (let i = 0; i < q.length; i++) { const v = q[i]!; if (v < lo) lo = v; if (v > hi) hi = v; }
+    const want = q.length > 0 ? { lower: lo, upper: hi } : null;
+    if (!(b === null ? want === null : want !== null && b.lower === want.lower && b.upper === want.upper)) {
+      throw new IvfkitError('invalid-result', `sqBounds of task ${r.taskId}: expected ${JSON.stringify(want)} (its quantizer rows), got ${JSON.stringify(b)}`);
+    }
+  }
+  checkAgainstPlan(ordered);
+  for (const r of ordered) {
     let io = 0;
     let qo = 0;
     for (const f of r.fragments) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createReferenceKernels } from '../../src/kernels/index.js';
 import { fromFloat32Array } from '../../src/sources/index.js';
 import {
-  createSampleTasks, executeSampleTask, fragmentOffsets, planQuotas, readFragmentSample, validateFragments,
+  SAMPLE_FORMAT_VERSION, createSampleTasks, executeSampleTask, fragmentOffsets, planQuotas, readFragmentSample, validateFragments,
   type SampleResult,
 } from '../../src/train/sample.js';
 import type { FragmentInfo, VectorSource } from '../../src/types.js';
@@ -52,7 +52,7 @@ describe('planQuotas', () => {
   it('validates fragments', () => {
     expect(() => validateFragments([{ id: -1, numRows: 3 }])).toThrow(/non-negative integer, got -1/);
     expect(() => validateFragments([{ id: 1.5, numRows: 3 }])).toThrow(IvfkitError);
-    expect(() => validateFragments([{ id: 1, numRows: -2 }])).toThrow(/fragment 1 numRows: expected a non-negative integer, got -2/);
+    expect(() => validateFragments([{ id: 1, numRows: -2 }])).toThrow(/fragments\[0\] \(id 1\) numRows: expected a non-negative integer, got -2/);
     expect(() => validateFragments([{ id: 1, numRows: 2 }, { id: 1, numRows: 3 }])).toThrow(/distinct ids, got 1 twice/);
     expect(() => planQuotas([], -1)).toThrow(/non-negative integer, got -1/);
   });
@@ -161,7 +161,7 @@ describe('executeSampleTask', () => {
     expect(l2.dropped).toBe(3);
     const [task] = createSampleTasks(await src.fragments(), 1, { numPartitions: 2, metric: 'cosine', sq: {} });
     const res: SampleResult = await executeSampleTask(task!, src, { kernels });
-    expect(res.fragments).toEqual([{ id: 0, ivfRows: 46, ivfDropped: 4, quantRows: 46, quantDropped: 4 }]);
+    expect(res.fragments).toEqual([{ id: 0, numRows: 50, ivfRows: 46, ivfDropped: 4, quantRows: 46, quantDropped: 4 }]);
     const b = kernels.sqBounds(res.quant, dim);
     expect(res.sqBounds).toEqual({ lower: b.lower, upper: b.upper });
     expect(res.sqBounds!.upper).toBeLessThanOrEqual(1);
@@ -172,7 +172,7 @@ describe('executeSampleTask', () => {
     await expect(executeSampleTask(task!, bad, { kernels })).rejects.toThrow(/rows of fragment 3: expected 10 rows × dim 4 = 40 values .* got 30 values/);
     const [t8] = createSampleTasks(await bad.fragments(), 1, { numPartitions: 2, dim: 8 });
     await expect(executeSampleTask(t8!, bad, { kernels })).rejects.toThrow(/source dim: expected 8 \(task 0\), got 4/);
-    await expect(executeSampleTask({ ...task!, version: 99 }, bad, { kernels })).rejects.toThrow(/version: expected 1, got 99/);
+    await expect(executeSampleTask({ ...task!, version: 99 }, bad, { kernels })).rejects.toThrow(new RegExp(`version: expected ${SAMPLE_FORMAT_VERSION}, got 99`));
   });
   it('stops when aborted', async () => {
     const src = taggedSource([10, 10]);

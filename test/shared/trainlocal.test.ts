@@ -157,8 +157,11 @@ describe('trainLocal', () => {
     expect(events[first]).toEqual({ stage: 'pq', iteration: 0, maxIters: base.pq!.maxIters ?? base.maxIters ?? 50, fraction: 0 });
     expect(events.slice(first + 1).some((p) => p.stage !== 'pq')).toBe(false);
     expect(events.slice(0, first).some((p) => p.stage.startsWith('ivf'))).toBe(true);
-    const its = events.slice(first).map((p) => p.iteration);
+    const its = events.slice(first, -1).map((p) => p.iteration);
     expect(its).toEqual(its.map((_, i) => i));
+    // Both stages end with fraction 1 (IVF just before PQ opens, PQ last).
+    expect(events[first - 1]).toEqual({ stage: 'ivf', fraction: 1 });
+    expect(events.at(-1)).toEqual({ stage: 'pq', fraction: 1 });
   });
 
   it('warns through the logger when the merged sample exceeds the memory budget', async () => {
@@ -210,7 +213,7 @@ describe('trainLocal', () => {
     const p: TrainParams = { numPartitions: 300, sampleRate: 20, maxIters: 10, seed: 3, kernels, logger: { warn: () => {} } };
     const passes = async (params: TrainParams) => {
       let n = 0;
-      const models = await trainLocal(src, { ...params, onProgress: (q: Progress) => { if (q.stage === 'ivf') n++; } });
+      const models = await trainLocal(src, { ...params, onProgress: (q: Progress) => { if (q.stage === 'ivf' && q.iteration !== undefined) n++; } });
       expect(models.ivf.centroids.length).toBe(300 * 8);
       expect(models.ivf.centroids.every(Number.isFinite)).toBe(true);
       return { models, n };
