@@ -18,7 +18,7 @@ import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadKernels } from '../kernels/index.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
-import { checkCoverage, createSampleTasks, type SampleResult, type SampleTask } from '../train/sample.js';
+import { checkAgainstPlan, checkCoverage, createSampleTasks, type SampleResult, type SampleTask } from '../train/sample.js';
 import type { KmeansExecutor } from '../train/executor.js';
 import { trainIvf } from '../train/ivf.js';
 import { TRAIN_DEFAULTS, validateTrainParams, type TrainParams } from '../train/local.js';
@@ -286,6 +286,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
     async train(metas, params) {
       validateTrainParams(params);
       const ordered = checkCoverage(metas as unknown as SampleResult[]) as unknown as SampleMeta[];
+      checkAgainstPlan(ordered as unknown as SampleResult[]);
       const { dim, metric } = ordered[0]!;
       validateTrainParams(params, dim, 'sample results');
       let ivfRows = 0, ivfDropped = 0, quantRows = 0, quantDropped = 0, lower = Infinity, upper = -Infinity;

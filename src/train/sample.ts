@@ -532,8 +532,9 @@ export interface MergedSample {
  * Checks results against their plan, planned again from the fragments they report (ids and row counts): the plan id
  * must come out the same, each result must hold its task's fragments, and each fragment's rows + dropped rows must be
  * its quotas. So a task edited by hand, a result edited in transit or a task run on other data cannot pass for the plan.
+ * Needs only the results' metadata (a coordinator whose samples stay on the workers calls it too).
  */
-function checkAgainstPlan(ordered: readonly SampleResult[]): void {
+export function checkAgainstPlan(ordered: readonly Omit<SampleResult, 'ivf' | 'quant'>[]): void {
   const first = ordered[0]!;
   const frags: FragmentInfo[] = [];
   for (const r of ordered) {
@@ -565,7 +566,7 @@ function checkAgainstPlan(ordered: readonly SampleResult[]): void {
 }
 
 /** Checks that a result's `fragments` is an array of per-fragment counts (non-negative integers); throws IvfkitError. */
-export function checkResultFragments(r: SampleResult): void {
+export function checkResultFragments(r: Pick<SampleResult, 'taskId' | 'fragments'>): void {
   if (!Array.isArray(r.fragments)) throw new IvfkitError('invalid-result', `result of task ${shown(r.taskId)}: expected fragments (an array), got ${describe(r.fragments)}`);
   r.fragments.forEach((f, i) => {
     for (const key of ['id', 'numRows', 'ivfRows', 'ivfDropped', 'quantRows', 'quantDropped'] as const) {
