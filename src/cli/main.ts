@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Metric, Progress, TrainedModels } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
@@ -71,7 +73,7 @@ const COMMON_OPTIONS: readonly (keyof Values)[] = ['json', 'quiet', 'help'];
  * `--seed -1` as `--seed=-1`: node's parser takes a value that starts with '-' for an option (and calls it ambiguous);
  * a negative number after a value option is that option's value, so the option's own check reports it.
  */
-export function joinNegativeValues(argv: readonly string[]): string[] {
+function joinNegativeValues(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!, name = /^--([a-z-]+)$/.exec(a)?.[1];
@@ -187,8 +189,6 @@ async function train(inputs: string[], v: Values): Promise<void> {
 
 /** Before any training: the model file is not an input and not a folder; the .npy folder is not a file. */
 async function checkOutputs(inputs: string[], outPath: string, npyDir: string | undefined): Promise<void> {
-  const { realpath } = await import('node:fs/promises');
-  const { resolve } = await import('node:path');
   const real = async (p: string): Promise<string> => { try { return await realpath(p); } catch { return resolve(p); } };
   const target = await real(outPath);
   for (const input of inputs) {
@@ -334,8 +334,6 @@ if (/(^|[\\/])(main\.js|ivfkit)$/.test(invoked) || (await isSelf(invoked))) {
 async function isSelf(path: string): Promise<boolean> {
   if (!path) return false;
   try {
-    const { realpath } = await import('node:fs/promises');
-    const { fileURLToPath } = await import('node:url');
     return (await realpath(path)) === fileURLToPath(import.meta.url) && (await stat(path)).isFile();
   } catch { return false; }
 }
