@@ -46,6 +46,11 @@ export function maxAbs(data: ArrayLike<number>): number {
   return m;
 }
 
+/** `v` with 3 significant digits, or with all of them when those would read as `limit`'s. */
+function shortest(v: number, limit: number): string {
+  return v.toPrecision(3) === limit.toPrecision(3) ? String(v) : v.toPrecision(3);
+}
+
 /**
  * The kernels compute f32 distances as ‖x‖² + ‖c‖² − 2x·c (dot: from x·c): with values up to `bound` in vectors of `dim`
  * values those terms reach 2·dim·bound², which must stay below f32's largest value, or the vectors whose distances
@@ -56,6 +61,6 @@ export function expectF32Range(bound: number, dim: number, what: string): void {
   const limit = Math.sqrt(3.4028234663852886e38 / (2 * dim));
   if (bound > limit) {
     throw new IvfkitError('out-of-range', `largest |value| of the ${dim}-value ${what}: expected at most ${limit.toPrecision(3)} ` +
-      `(beyond it squared norms overflow f32 distances; scale the vectors down), got ${bound}`);
+      `(beyond it squared norms overflow f32 distances; scale the vectors down), got ${shortest(bound, limit)}`);
   }
 }

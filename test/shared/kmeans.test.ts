@@ -334,7 +334,11 @@ describe('kmeans: bad input', () => {
     const big = scaled(limit * 1.01);
     const err = await rejectsWith(kmeans(big, dim, 4, { kernels, maxIters: 3 }), 'out-of-range',
       `largest |value| of the ${dim}-value rows and centroids: expected at most ${limit.toPrecision(3)}`, 'overflow f32 distances');
-    expect(err.message).toContain(`got ${maxAbs(big)}`);
+    expect(err.message).toMatch(new RegExp(`got ${maxAbs(big).toPrecision(3).replace('+', '\\+')}$`));
+    // Just above the limit, three digits would read as the limit itself: then every digit.
+    const edge = scaled(limit * (1 + 1e-5));
+    const e2 = await rejectsWith(kmeans(edge, dim, 4, { kernels, maxIters: 3 }), 'out-of-range');
+    expect(e2.message).toMatch(new RegExp(`got ${String(maxAbs(edge)).replace('+', '\\+')}$`));
     await rejectsWith(kmeans(data, dim, 4, { kernels, initialCentroids: scaled(limit * 2).subarray(0, 4 * dim) }), 'out-of-range');
     // Rows of 4 sub-vectors: the limit is the sub-vectors' (3 values), above the rows'.
     const { trainPq } = await import('../../src/train/pq.js');
