@@ -8,8 +8,9 @@ export { IvfkitError } from './util/errors.js';
 export { DEFAULT_SEED } from './util/rng.js';
 
 // Kernels: the WebAssembly SIMD / scalar builds and the plain-TS reference behind one interface.
-export type { Kernels } from './kernels/types.js';
-export { loadKernels, loadKernelsSync, getWasmModule, DEFAULT_KERNEL_BUILD } from './kernels/index.js';
+export type * from './kernels/types.js';
+export { loadKernels, loadKernelsSync, getWasmModule, DEFAULT_KERNEL_BUILD, type LoadWasmKernelsOptions, type WasmBuild } from './kernels/index.js';
+export type { QFilter } from './kernels/wasm.js';
 
 // Sources addressed by fragment IDs.
 export { fromFloat32Array, fromArrowTable, MEMORY_SOURCE_DEFAULTS, type MemorySourceOptions, type ArrowSourceOptions } from './sources/index.js';
@@ -20,10 +21,11 @@ export {
   kmeans, kmeansWith, localExecutor, kmeansPartialStats, mergePartialStats, finalizeCentroids, statsFingerprint,
   pqSubspaceSeed, KMEANS_DEFAULTS, SPLIT_EPS,
   type KmeansOptions, type KmeansResult, type KmeansExecutor, type StatsContext, type PartialStats,
-  type FinalizeOptions, type FinalizeResult,
+  type FinalizeOptions, type FinalizeResult, type StatsScratch,
 } from './train/kmeans.js';
+export type { LocalExecutor } from './train/executor.js';
 export { trainIvf, IVF_DEFAULTS, type TrainIvfOptions } from './train/ivf.js';
-export { trainPq, PQ_DEFAULTS, residualRows, type TrainPqOptions } from './train/pq.js';
+export { trainPq, PQ_DEFAULTS, residualRows, type TrainPqOptions, type PqTrainResult } from './train/pq.js';
 export { trainSq, SQ_DEFAULTS, type TrainSqOptions } from './train/sq.js';
 
 // Distributed: plain-data sample tasks and results, addressed by fragment IDs.
@@ -40,7 +42,7 @@ export {
 export { fromArrowIPC, bytesAccess, blobAccess, urlAccess, type RandomAccess, type IpcSourceOptions, type IpcVectorSource } from './sources/ipc.js';
 export { fromVecs, toVecs, FILE_SOURCE_DEFAULTS, type VecsFormat, type FileSourceOptions, type FileVectorSource } from './sources/fvecs.js';
 export { fromNpyData } from './sources/npy.js';
-export { toNpy, fromNpy, parseNpyHeader, modelToNpyFiles, type NpyDtype, type NpyArray, type LanceNpyFiles } from './model/npy.js';
+export { toNpy, fromNpy, parseNpyHeader, modelToNpyFiles, type NpyDtype, type NpyArray, type NpyHeader, type LanceNpyFiles } from './model/npy.js';
 
 // All cores: the k-means map step on a worker pool (piscina in Node, module Web Workers elsewhere).
 export { createPoolExecutor, defaultThreads, type PoolExecutor, type PoolExecutorOptions, type ResidualPoolExecutor } from './workers/executor.js';

@@ -31,6 +31,7 @@ export interface VectorSource {
   readRows(fragmentId: number, offsets: Uint32Array): FragmentRows | Promise<FragmentRows>;
 }
 
+/** The IVF part of a model: k-means centroids, one per partition. */
 export interface IvfModel {
   /** k × dim, row-major. */
   centroids: Float32Array;
@@ -39,6 +40,7 @@ export interface IvfModel {
   loss: number;
 }
 
+/** A product-quantizer codebook: M sub-spaces of dim / M values, 2^bits codes each (trained on IVF residuals for l2 / cosine). */
 export interface PqModel {
   numSubVectors: number;
   numBits: 4 | 8;
@@ -46,6 +48,7 @@ export interface PqModel {
   codebook: Float32Array;
 }
 
+/** Scalar-quantizer bounds: one global [lower, upper] over the quantizer sample, as Lance. */
 export interface SqModel {
   numBits: 8;
   lower: number;
@@ -67,6 +70,7 @@ export interface TrainedModels {
   sample: { rows: number; dropped: number; quant?: { rows: number; dropped: number } };
 }
 
+/** A progress report of a training (`onProgress`): the stage, and where it is. */
 export interface Progress {
   /** 'sample' | 'ivf' | 'pq' | 'sq' | a k-means sub-stage. `trainLocal`, `trainFromSamples` and the BullMQ coordinator
    *  open 'pq' with `{ iteration: 0, fraction: 0 }` before the residuals; then one report per PQ iteration; they close

@@ -8,7 +8,7 @@
  */
 export {
   createSampleTasks, executeSampleTask, checkTask, planFingerprint, SAMPLE_FORMAT_VERSION,
-  type SampleTask, type SampleResult, type TaskFragment, type ResultFragment, type ExecuteSampleOptions, type SamplePlanParams,
+  type SampleTask, type SampleResult, type SamplePlanHeader, type TaskFragment, type ResultFragment, type ExecuteSampleOptions, type SamplePlanParams,
 } from '../train/sample.js';
-export { checkCoverage, mergeSampleResults, type MergedSample } from '../train/sample.js';
+export { checkAgainstPlan, checkCoverage, mergeSampleResults, type MergedSample } from '../train/sample.js';
 export { trainFromSamples } from '../train/local.js';

@@ -63,9 +63,10 @@ export function modelToArrowIPC(models: TrainedModels): Uint8Array {
 }
 
 /** Reads a file written by {@link modelToArrowIPC}. Truncated, foreign or newer files throw `IvfkitError`. */
-export function modelFromArrowIPC(bytes: Uint8Array): TrainedModels {
+export function modelFromArrowIPC(input: Uint8Array | ArrayBuffer): TrainedModels {
+  const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
   if (!(bytes instanceof Uint8Array)) {
-    throw new IvfkitError('invalid-argument', `model bytes: expected a Uint8Array, got ${(bytes as object | null)?.constructor?.name ?? String(bytes)}`);
+    throw new IvfkitError('invalid-argument', `model bytes: expected a Uint8Array or ArrayBuffer, got ${(input as object | null)?.constructor?.name ?? String(input)}`);
   }
   const magic = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 6));
   if (bytes.length < 12 || magic(0) !== 'ARROW1') {

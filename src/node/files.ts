@@ -1,4 +1,4 @@
-import { open, rename, rm, writeFile, mkdir } from 'node:fs/promises';
+import { open, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { openAsBlob } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { FragmentInfo, FragmentRows, TrainedModels, VectorSource } from '../types.js';
@@ -257,7 +257,8 @@ async function makeDir(path: string): Promise<void> {
 
 /** A file-backed Blob (no bytes loaded), for readers that take Blobs (parquet-wasm). */
 export async function fileBlob(path: string): Promise<Blob> {
-  try { return await openAsBlob(path); } catch (e) { throw fsError(e, path); }
+  // Node 20's openAsBlob reports a missing file as an invalid argument: stat first, for the error every reader gives.
+  try { await stat(path); return await openAsBlob(path); } catch (e) { throw fsError(e, path); }
 }
 
 export { fromArrowTable };

@@ -251,8 +251,9 @@ export function resolveKmeansOptions(opts: KmeansOptions = {}): Resolved {
   int(r.redos, 'redos', 1);
   int(r.hierarchicalK, 'hierarchicalK', 0);
   int(r.refineIters, 'refineIters', 0);
-  expect(Number.isFinite(r.seed), 'invalid-argument', 'seed', 'a finite number', r.seed);
-  expect(typeof r.tolerance === 'number' && r.tolerance >= 0, 'invalid-argument', 'tolerance', 'a number ≥ 0', r.tolerance);
+  expect(Number.isSafeInteger(r.seed) && r.seed >= 0, 'invalid-argument', 'seed', 'a non-negative integer', r.seed);
+  expect(typeof r.tolerance === 'number' && Number.isFinite(r.tolerance) && r.tolerance >= 0, 'invalid-argument', 'tolerance', 'a finite number ≥ 0', r.tolerance);
+  expect(opts.bounds === undefined || typeof opts.bounds === 'boolean', 'invalid-argument', 'bounds', 'a boolean', opts.bounds);
   expect(typeof r.balanceFactor === 'number' && r.balanceFactor >= 0 && Number.isFinite(r.balanceFactor),
     'invalid-argument', 'balanceFactor', 'a finite number ≥ 0', r.balanceFactor);
   expect(r.init === 'random' || r.init === 'kmeans++', 'invalid-argument', 'init', "'random' or 'kmeans++'", r.init);

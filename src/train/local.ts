@@ -43,7 +43,7 @@ export interface TrainParams {
   /** Progress: stage 'sample', then the engine's 'ivf' / 'pq' stages. */
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
-  /** Kernels to use (default: `loadKernels()`, SIMD when available). */
+  /** Kernels to use (default: `loadKernels()`: the dot8 build where the engine has relaxed SIMD, else simd, else scalar). */
   kernels?: Kernels;
   /**
    * k-means threads: > 1 runs the map step on a worker pool (piscina in Node, module Web Workers

@@ -72,8 +72,9 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
   const maxIters = opts.maxIters ?? PQ_DEFAULTS.maxIters;
   expect(Number.isSafeInteger(maxIters) && maxIters >= 1, 'invalid-argument', 'maxIters', 'an integer ≥ 1', maxIters);
   const tolerance = opts.tolerance ?? KMEANS_DEFAULTS.tolerance;
-  expect(typeof tolerance === 'number' && tolerance >= 0, 'invalid-argument', 'tolerance', 'a number ≥ 0', tolerance);
+  expect(typeof tolerance === 'number' && Number.isFinite(tolerance) && tolerance >= 0, 'invalid-argument', 'tolerance', 'a finite number ≥ 0', tolerance);
   const seed = opts.seed ?? KMEANS_DEFAULTS.seed;
+  expect(Number.isSafeInteger(seed) && seed >= 0, 'invalid-argument', 'seed', 'a non-negative integer', seed);
   const bounds = opts.bounds ?? PQ_DEFAULTS.bounds;
   expect(typeof bounds === 'boolean', 'invalid-argument', 'bounds', 'a boolean', bounds);
   const ksub = 2 ** numBits;

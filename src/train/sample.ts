@@ -1,5 +1,6 @@
 import type { FragmentInfo, Metric, Progress, VectorSource } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
+import type { TrainParams } from './local.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError, throwIfAborted } from '../util/errors.js';
 import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
@@ -255,7 +256,7 @@ export interface SamplePlanParams {
  * per-fragment rng streams, so the union sample — and the trained model — are the same for any
  * `numWorkers`. Returns `min(numWorkers, fragments)` tasks (at least one).
  */
-export function createSampleTasks(fragments: readonly FragmentInfo[], numWorkers: number, params: SamplePlanParams): SampleTask[] {
+export function createSampleTasks(fragments: readonly FragmentInfo[], numWorkers: number, params: SamplePlanParams | TrainParams): SampleTask[] {
   if (!Number.isSafeInteger(numWorkers) || numWorkers < 1) {
     throw new IvfkitError('invalid-argument', `numWorkers: expected a positive integer, got ${String(numWorkers)}`);
   }

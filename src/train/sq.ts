@@ -14,7 +14,7 @@ export interface TrainSqOptions {
 }
 
 /** Defaults of {@link trainSq}. */
-export const SQ_DEFAULTS = { numBits: 8 as const, metric: 'l2' as Metric };
+export const SQ_DEFAULTS = { numBits: 8, metric: 'l2' } as const satisfies { numBits: 8; metric: Metric };
 
 /**
  * SQ bounds as Lance: one global [min, max] over every value of the rows whose values are all finite

@@ -35,6 +35,7 @@ function fmt(v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'bigint') return `${v}n`;
   if (v === undefined) return 'undefined';
+  if (typeof v === 'number') return String(v);                // NaN and ±Infinity, which JSON shows as null
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<number>).length})`;
   try { return JSON.stringify(v) ?? String(v); } catch { return String(v); }
 }

@@ -237,6 +237,9 @@ describe('Parquet (parquet-wasm, row groups as fragments)', () => {
     expect(all.rows).toBe(248);
     await expect(openVectorFile(p, { column: 'nope' })).rejects.toThrow(IvfkitError);
     await s.close();
+    // A missing Parquet file reads as every missing file (Node 20's openAsBlob calls it an invalid argument).
+    const gone = join(dir, 'missing.parquet');
+    await expect(openVectorFile(gone)).rejects.toMatchObject({ code: 'file-not-found', message: `${gone}: expected an existing file, got no such file` });
   });
 });
 

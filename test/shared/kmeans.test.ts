@@ -322,6 +322,13 @@ describe('kmeans: bad input', () => {
       'initialCentroids', `got Float64Array(${4 * dim})`);
     await rejectsWith(kmeans(data, dim, 4, { kernels, maxIters: 0 }), 'invalid-argument', 'maxIters: expected an integer ≥ 1, got 0');
     await rejectsWith(kmeans(data, dim, 4, { kernels, metric: 'cosine' as 'l2' }), 'invalid-argument', 'metric');
+    // As trainLocal checks them (a seed of 1.5 or −1 used to train as seed 1 or 0; NaN showed as null).
+    await rejectsWith(kmeans(data, dim, 4, { kernels, seed: 1.5 }), 'invalid-argument', 'seed: expected a non-negative integer, got 1.5');
+    await rejectsWith(kmeans(data, dim, 4, { kernels, seed: -1 }), 'invalid-argument', 'seed: expected a non-negative integer, got -1');
+    await rejectsWith(kmeans(data, dim, 4, { kernels, tolerance: Infinity }), 'invalid-argument', 'tolerance: expected a finite number ≥ 0, got Infinity');
+    await rejectsWith(kmeans(data, dim, 4, { kernels, tolerance: NaN }), 'invalid-argument', 'tolerance: expected a finite number ≥ 0, got NaN');
+    await rejectsWith(kmeans(data, dim, 4, { kernels, maxIters: NaN }), 'invalid-argument', 'maxIters: expected an integer ≥ 1, got NaN');
+    await rejectsWith(kmeans(data, dim, 4, { kernels, bounds: 'no' as unknown as boolean }), 'invalid-argument', 'bounds: expected a boolean, got no');
   });
 
   it('values whose squared norms would overflow f32 distances: out-of-range, stated with the limit; just below, a model', async () => {

@@ -37,6 +37,7 @@ describe('model file (Arrow IPC)', () => {
       const bytes = modelToArrowIPC(m);
       const back = modelFromArrowIPC(bytes);
       expect(back).toEqual(m);
+      expect(modelFromArrowIPC(bytes.slice().buffer)).toEqual(m);    // an ArrayBuffer (as fetch gives) reads the same
       expect(Object.is(back.ivf.loss, m.ivf.loss)).toBe(true);
       expect(back.ivf.centroids.buffer).not.toBe(bytes.buffer);
       const t = tableFromIPC(bytes);

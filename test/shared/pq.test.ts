@@ -144,6 +144,9 @@ describe('trainPq', () => {
   it('rejects bad parameters with expected and actual values', async () => {
     const x = productData(300, 8, 2, 4, 8, 0.5);
     await rejectsWith(trainPq(x, 8, { numSubVectors: 3, kernels }), 'invalid-argument', 'expected a divisor of dim 8, got 3');
+    await rejectsWith(trainPq(x, 8, { numSubVectors: 2, seed: NaN, kernels }), 'invalid-argument', 'seed: expected a non-negative integer, got NaN');
+    await rejectsWith(trainPq(x, 8, { numSubVectors: 2, tolerance: Infinity, kernels }), 'invalid-argument', 'tolerance: expected a finite number ≥ 0, got Infinity');
+    await rejectsWith(trainPq(x, 8, { numSubVectors: 2, maxIters: Infinity, kernels }), 'invalid-argument', 'maxIters: expected an integer ≥ 1, got Infinity');
     await rejectsWith(trainPq(x, 8, { numSubVectors: 2, numBits: 5 as 8, kernels }), 'invalid-argument', 'numBits: expected 8 or 4, got 5');
     const y = productData(300, 9, 3, 4, 8, 0.5);
     await rejectsWith(trainPq(y, 9, { numSubVectors: 3, numBits: 4, kernels }), 'invalid-argument', 'expected an even number, got 3');
