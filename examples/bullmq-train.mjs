@@ -25,6 +25,7 @@ try {
     children.push(child);
     await new Promise((res, rej) => {
       child.on('message', (m) => { if (m.event === 'ready') res(); });
+      child.on('message', (m) => { if (m.event === 'error') rej(new Error(`worker ${i}: expected to start, got: ${m.error}`)); });
       child.once('exit', (code) => rej(new Error(`worker ${i}: expected to start, got exit code ${code}`)));
     });
   }
@@ -41,5 +42,17 @@ try {
   process.exitCode = equal ? 0 : 1;
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  // This example's queue is its own: remove it, so a shared Redis keeps no keys of it.
+  if (!redis) {
+    const { Queue } = await import('bullmq');
+    const q = new Queue(queueName, { connection: parseRedisUrl(url) });
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+  }
   await redis?.stop();
+}
+
+function parseRedisUrl(u) {
+  const x = new URL(u);
+  return { host: x.hostname || '127.0.0.1', port: Number(x.port || 6379), ...(x.pathname.length > 1 ? { db: Number(x.pathname.slice(1)) } : {}) };
 }

@@ -21,10 +21,10 @@ import type { KernelBuildRequest } from '../kernels/types.js';
 import { checkAgainstPlan, checkCoverage, createSampleTasks, type SampleResult, type SampleTask } from '../train/sample.js';
 import type { KmeansExecutor } from '../train/executor.js';
 import { trainIvf } from '../train/ivf.js';
-import { TRAIN_DEFAULTS, validateTrainParams, type TrainParams } from '../train/local.js';
+import { TRAIN_DEFAULTS, checkPlanParams, validateTrainParams, type TrainParams } from '../train/local.js';
 import { mergePartialStats, statsFingerprint, type PartialStats, type StatsContext } from '../train/partial.js';
 import { trainPq } from '../train/pq.js';
-import type { FragmentInfo, PqModel, SqModel, TrainedModels } from '../types.js';
+import type { FragmentInfo, PqModel, Progress, SqModel, TrainedModels } from '../types.js';
 import { expect, IvfkitError, throwIfAborted } from '../util/errors.js';
 import { bytesToF32, decodeStats, parseConnection, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
 import type { JobData, ProcessorConfig } from './bullmq-processor.js';
@@ -41,10 +41,41 @@ export const BULLMQ_DEFAULTS = {
   attempts: 3,
   /** Seconds blobs (samples, centroids, stats) live in Redis. */
   ttl: 24 * 3600,
-  /** Milliseconds the coordinator waits for one job before failing. */
+  /** Milliseconds the coordinator waits for one job (queued and running) before failing. */
   jobTimeout: 10 * 60_000,
+  /** Milliseconds a coordinator or worker waits for Redis to answer at start before failing. */
+  connectTimeout: 10_000,
   cacheEntries: 16,
 } as const;
+
+/**
+ * Resolves when Redis answers; rejects with `IvfkitError('connection-failed')`, naming the address and the cause, when it
+ * does not within `timeout` ms. BullMQ's own connections retry forever, so an unreachable Redis would otherwise hang the
+ * caller: the coordinator checks first, and a worker process should too, before {@link startBullmqWorker}.
+ */
+export async function checkRedisConnection(connection?: string | RedisConnection, timeout: number = BULLMQ_DEFAULTS.connectTimeout): Promise<void> {
+  return expectRedis(parseConnection(connection), timeout);
+}
+
+async function expectRedis(connection: RedisConnection, timeout: number): Promise<void> {
+  const probe = new Redis({ ...connection, lazyConnect: true, connectTimeout: timeout, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  let seen: NodeJS.ErrnoException | undefined;
+  probe.on('error', (e: NodeJS.ErrnoException) => { seen ??= e; });
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (e) {
+    // The socket's own error (ECONNREFUSED, ETIMEDOUT, …) says more than the client's "Connection is closed".
+    const cause = seen?.code ?? seen?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new IvfkitError('connection-failed', `redis ${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}: expected an answer within ${timeout} ms, got ${cause}`);
+  } finally {
+    probe.disconnect();
+  }
+}
+
+function checkQueueName(name: string): void {
+  expect(typeof name === 'string' && name.length > 0 && !name.includes(':'), 'invalid-argument', 'queueName', "a non-empty name without ':'", name);
+}
 
 /** Options of {@link startBullmqWorker}. */
 export interface BullmqWorkerOptions {
@@ -68,11 +99,16 @@ export interface BullmqWorkerOptions {
 
 /**
  * Starts a BullMQ worker for ivfkit jobs. The processor runs in worker threads (BullMQ sandbox,
- * `useWorkerThreads: true`). Returns the BullMQ `Worker` (for events) and `close()`.
+ * `useWorkerThreads: true`). Returns the BullMQ `Worker` (for events) and `close()`. Its connection retries until
+ * Redis answers: call {@link checkRedisConnection} first to fail fast instead.
  */
 export function startBullmqWorker(opts: BullmqWorkerOptions): { worker: Worker; close(): Promise<void> } {
   expect(typeof opts === 'object' && opts !== null && (typeof opts.source === 'string' || opts.source instanceof URL), 'invalid-argument',
     'options.source', 'a module path or URL exporting createSource', opts?.source);
+  const src = String(opts.source);
+  expect(src.startsWith('file:') || src.startsWith('/') || /^[A-Za-z]:[\\/]/.test(src) || /^[a-z][a-z0-9+.-]*:/i.test(src), 'invalid-argument',
+    'options.source', 'an absolute path or a URL (the processor threads resolve it, not from your working folder)', src);
+  checkQueueName(opts.queueName ?? BULLMQ_DEFAULTS.queueName);
   const connection = parseConnection(opts.connection);
   const config: ProcessorConfig = {
     connection, source: String(opts.source), ttl: BULLMQ_DEFAULTS.ttl, cacheEntries: opts.cacheEntries ?? BULLMQ_DEFAULTS.cacheEntries,
@@ -98,9 +134,12 @@ export interface BullmqCoordinatorOptions {
   queueName?: string;
   /** Redis key prefix of blobs (default 'ivfkit'). */
   prefix?: string;
-  /** Run id (keys and job ids); default a random one. Re-using it after a coordinator restart re-uses finished jobs. */
+  /** Run id (keys and job ids); default a random one. One run id serves one plan at a time (`run-in-use` otherwise);
+   *  after a run, or a coordinator restart, it can be used again (finished jobs leave the queue once read). */
   run?: string;
+  /** Tries per job before the run fails (default 3; a stalled job — its worker died — is retried too). */
   attempts?: number;
+  /** Milliseconds to wait for one job, queued and running, before the run fails (default 10 minutes). */
   jobTimeout?: number;
   signal?: AbortSignal;
 }
@@ -114,8 +153,9 @@ export interface SampleMeta extends Omit<SampleResult, 'ivf' | 'quant'> {
 /** The coordinator side: enqueue tasks, build remote executors, train. */
 export interface BullmqCoordinator {
   readonly run: string;
-  /** (a)+(b) Enqueues the sample tasks (job id = run + task id) and waits; rows stay in Redis under the task id. */
-  sample(tasks: readonly SampleTask[]): Promise<SampleMeta[]>;
+  /** (a)+(b) Enqueues the sample tasks (job id = run + task id) and waits; rows stay in Redis under the task id. A run id
+   *  serves one plan (`run-in-use` otherwise). `onProgress` gets `{ stage: 'sample', fraction }` as tasks finish. */
+  sample(tasks: readonly SampleTask[], onProgress?: (p: Progress) => void): Promise<SampleMeta[]>;
   /** (d) The full SampleResults of the sampled tasks (rows fetched), for `trainFromSamples`. */
   collectSamples(metas: readonly SampleMeta[]): Promise<SampleResult[]>;
   /** (c) A KmeansExecutor whose shards are the tasks' IVF rows ('ivf') or quantizer rows ('quant'), canonical order. */
@@ -137,8 +177,13 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
   const run = opts.run ?? `r${Date.now().toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
   expect(/^[A-Za-z0-9_-]+$/.test(run), 'invalid-argument', 'run', 'letters, digits, _ or -', run);
   const attempts = opts.attempts ?? BULLMQ_DEFAULTS.attempts;
+  expect(Number.isSafeInteger(attempts) && attempts >= 1, 'invalid-argument', 'attempts', 'an integer ≥ 1', attempts);
   const jobTimeout = opts.jobTimeout ?? BULLMQ_DEFAULTS.jobTimeout;
+  expect(typeof jobTimeout === 'number' && Number.isFinite(jobTimeout) && jobTimeout > 0, 'invalid-argument', 'jobTimeout', 'a positive number of milliseconds', jobTimeout);
+  checkQueueName(queueName);
   const signal = opts.signal;
+  throwIfAborted(signal, 'BullMQ coordinator');
+  await expectRedis(connection, BULLMQ_DEFAULTS.connectTimeout);
   const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: null } });
   const events = new QueueEvents(queueName, { connection: { ...connection, maxRetriesPerRequest: null } });
@@ -153,7 +198,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
     return b;
   };
 
-  const runJobs = async <R>(jobs: { name: string; id: string; data: JobData }[]): Promise<R[]> => {
+  const runJobs = async <R>(jobs: { name: string; id: string; data: JobData }[], onJobDone?: (done: number, total: number) => void): Promise<R[]> => {
     throwIfAborted(signal, 'BullMQ round');
     const added: Job[] = await queue.addBulk(jobs.map((j) => ({
       name: j.name, data: j.data,
@@ -165,16 +210,23 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       onAbort = () => { try { throwIfAborted(signal, 'BullMQ round'); } catch (e) { reject(e); } };
       signal.addEventListener('abort', onAbort, { once: true });
     });
+    let done = 0;
     try {
       return await Promise.race([Promise.all(added.map(async (job, i) => {
         try {
-          return (await job.waitUntilFinished(events, jobTimeout)) as R;
+          const r = (await job.waitUntilFinished(events, jobTimeout)) as R;
+          onJobDone?.(++done, added.length);
+          return r;
         } catch (e) {
           throw new IvfkitError('job-failed', `job ${jobs[i]!.id} (${jobs[i]!.name}): expected to complete, got: ${(e as Error).message}`);
         }
       })), aborted]);
     } finally {
       if (onAbort) signal!.removeEventListener('abort', onAbort);
+      // Finished jobs are consumed (their outputs are read here and deleted with the run), and jobs still waiting after a
+      // failure or an abort must not run later: both leave the queue. A job a worker holds cannot be removed; it ends on
+      // its own and BullMQ drops it after an hour.
+      await Promise.allSettled(added.map((job) => job.remove()));
     }
   };
 
@@ -242,9 +294,18 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
 
   const coordinator: BullmqCoordinator = {
     run,
-    async sample(tasks) {
+    async sample(tasks, onProgress) {
       expect(Array.isArray(tasks) && tasks.length > 0, 'invalid-argument', 'tasks', 'a non-empty array of SampleTask', tasks);
-      await runJobs(tasks.map((task) => ({ name: 'sample', id: `${run}_sample_${task.planId}_${task.taskId}`, data: { prefix, run, task } })));
+      // Blobs are keyed by run and task id: one run id serves one plan (a second coordinator with the same run id and
+      // another plan would overwrite the first one's samples).
+      const planId = tasks[0]!.planId;
+      const mine = await redis.set(key('plan'), planId, 'EX', BULLMQ_DEFAULTS.ttl, 'NX');
+      if (mine === null) {
+        const other = await redis.get(key('plan'));
+        if (other !== planId) throw new IvfkitError('run-in-use', `run ${run}: expected a run id of its own, got one in use by plan ${other} (another coordinator?)`);
+      }
+      await runJobs(tasks.map((task) => ({ name: 'sample', id: `${run}_sample_${task.planId}_${task.taskId}`, data: { prefix, run, task } })),
+        onProgress ? (done, total) => onProgress({ stage: 'sample', fraction: done / total }) : undefined);
       const metas = await metasOf(tasks.map((t) => t.taskId));
       checkCoverage(metas as unknown as SampleResult[]);
       return metas;
@@ -289,6 +350,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       checkAgainstPlan(ordered as unknown as SampleResult[]);
       const { dim, metric } = ordered[0]!;
       validateTrainParams(params, dim, 'sample results');
+      checkPlanParams(params, ordered[0]!);
       let ivfRows = 0, ivfDropped = 0, quantRows = 0, quantDropped = 0, lower = Infinity, upper = -Infinity;
       for (const m of ordered) {
         for (const f of m.fragments) { ivfRows += f.ivfRows; ivfDropped += f.ivfDropped; quantRows += f.quantRows; quantDropped += f.quantDropped; }
@@ -369,11 +431,12 @@ export interface TrainWithBullmqOptions extends BullmqCoordinatorOptions {
  */
 export async function trainWithBullmq(fragments: readonly FragmentInfo[], params: TrainParams,
   opts: TrainWithBullmqOptions = {}): Promise<TrainedModels> {
-  validateTrainParams(params);
+  validateTrainParams(params, params.dim);
+  expect(opts.mode === undefined || opts.mode === 'partial-stats' || opts.mode === 'samples', 'invalid-argument', 'mode', "'partial-stats' or 'samples'", opts.mode);
   const tasks = createSampleTasks(fragments, opts.numTasks ?? Math.min(64, Math.max(1, fragments.length)), params);
   const co = await createBullmqCoordinator({ ...(params.signal && !opts.signal ? { signal: params.signal } : {}), ...opts });
   try {
-    const metas = await co.sample(tasks);
+    const metas = await co.sample(tasks, params.onProgress);
     if (opts.mode === 'samples') {
       const { trainFromSamples } = await import('../train/local.js');
       return await trainFromSamples(await co.collectSamples(metas), params);

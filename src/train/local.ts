@@ -126,6 +126,15 @@ export function validateTrainParams(params: TrainParams, dim?: number, dimOf = '
   }
 }
 
+/** The sample the parameters ask for (metric, seed, targets) is the one the results were drawn for. */
+export function checkPlanParams(params: TrainParams, plan: Pick<SampleResult, 'metric' | 'seed' | 'ivfTarget' | 'quantTarget'>): void {
+  const targets = sampleTargets(params);
+  if (targets.metric !== plan.metric || targets.seed !== plan.seed || targets.ivfTarget !== plan.ivfTarget || targets.quantTarget !== plan.quantTarget) {
+    throw new IvfkitError('invalid-result',
+      `sample plan: expected metric ${targets.metric}, seed ${targets.seed}, sample targets ${targets.ivfTarget}/${targets.quantTarget} (from params), got metric ${plan.metric}, seed ${plan.seed}, targets ${plan.ivfTarget}/${plan.quantTarget}`);
+  }
+}
+
 /**
  * Trains the models from the sample results of every task of one plan (any order): checks coverage,
  * merges the rows in canonical fragment order and the SQ bounds (min of mins, max of maxes), trains
@@ -137,11 +146,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   const merged = mergeSampleResults(results);
   const { dim, metric } = merged;
   validateTrainParams(params, dim, 'sample results');
-  const targets = sampleTargets(params);
-  if (targets.metric !== metric || targets.seed !== results[0]!.seed || targets.ivfTarget !== results[0]!.ivfTarget || targets.quantTarget !== results[0]!.quantTarget) {
-    throw new IvfkitError('invalid-result',
-      `sample plan: expected metric ${targets.metric}, seed ${targets.seed}, sample targets ${targets.ivfTarget}/${targets.quantTarget} (from params), got metric ${metric}, seed ${results[0]!.seed}, targets ${results[0]!.ivfTarget}/${results[0]!.quantTarget}`);
-  }
+  checkPlanParams(params, results[0]!);
   const k = params.numPartitions;
   if (merged.ivfRows === 0) {
     throw new IvfkitError('no-finite-rows', `IVF sample: expected finite rows, got 0 (${merged.ivfDropped} rows dropped as null or non-finite)`);

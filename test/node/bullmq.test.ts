@@ -1,7 +1,9 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Built files: the workers load dist/, and so does the coordinator here (one copy of the classes).
-import { trainWithBullmq } from '../../dist/adapters/bullmq.js';
+import { checkRedisConnection, createBullmqCoordinator, startBullmqWorker, trainWithBullmq } from '../../dist/adapters/bullmq.js';
+import { createSampleTasks } from '../../dist/train/sample.js';
+import { Queue } from 'bullmq';
 import { trainLocal } from '../../dist/train/local.js';
 import type { Progress } from '../../dist/types.js';
 // @ts-expect-error plain .mjs helpers without type declarations
@@ -119,5 +121,60 @@ describe('ivfkit/bullmq: training across worker processes through Redis', () => 
       .then(() => undefined, (e: unknown) => e as { code?: string; message: string });
     expect(err?.code).toBe('job-failed');
     expect(err?.message).toMatch(/job failing_sample_\w+_0 \(sample\): expected to complete, got: .*ivfkit-source\.mjs/);
+  });
+
+  // Found by a first-user audit (2026-12-02).
+  it('an unreachable Redis fails the coordinator and the worker promptly, naming the address', async () => {
+    const closed = 'redis://127.0.0.1:1';                    // nothing listens on port 1
+    const t0 = performance.now();
+    const err = await createBullmqCoordinator({ connection: closed }).then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(err?.code).toBe('connection-failed');
+    expect(err?.message).toMatch(/^redis 127\.0\.0\.1:1: expected an answer within 10000 ms, got ECONNREFUSED$/);
+    await expect(checkRedisConnection(closed)).rejects.toMatchObject({ code: 'connection-failed' });
+    await checkRedisConnection(redis!.url);
+    expect(performance.now() - t0).toBeLessThan(15_000);
+    // The example worker checks before it starts: it exits 1 with the reason instead of waiting forever.
+    const lone = spawnSync(process.execPath, [workerScript.pathname], { env: { ...process.env, IVFKIT_REDIS_URL: closed }, encoding: 'utf8', timeout: 30_000 });
+    expect(lone.status).toBe(1);
+    expect(lone.stderr).toMatch(/^ivfkit worker: redis 127\.0\.0\.1:1: expected an answer within 10000 ms, got ECONNREFUSED/);
+    expect(() => startBullmqWorker({ source: './relative.mjs' })).toThrow(/options\.source: expected an absolute path or a URL/);
+    await expect(createBullmqCoordinator({ connection: redis!.url, jobTimeout: -5 })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^jobTimeout: expected a positive number/) });
+    await expect(createBullmqCoordinator({ connection: redis!.url, queueName: 'a:b' })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^queueName: expected a non-empty name without ':'/) });
+  });
+
+  it('a run id can be used again after its run; one run id serves one plan; train() checks params against the plan; jobs leave the queue', async () => {
+    const queue = 'reuse-test';
+    await startWorkers(2, queue, {});
+    const source = createSource();
+    const params = { numPartitions: 8, sampleRate: 32, maxIters: 6, seed: 3, dim: source.dim as number, pq: { numSubVectors: 4, numBits: 4 as const } };
+    const local = await trainLocal(source, params);
+    const progress: Progress[] = [];
+    for (let i = 0; i < 2; i++) {
+      const m = await trainWithBullmq(await source.fragments(), { ...params, onProgress: (p: Progress) => progress.push(p) }, { connection: redis!.url, queueName: queue, numTasks: 2, run: 'nightly' });
+      expect(bits(m.ivf.centroids).equals(bits(local.ivf.centroids))).toBe(true);
+    }
+    const samples = progress.filter((p) => p.stage === 'sample');
+    expect(samples.length).toBe(4);
+    expect(samples.map((p) => p.fraction)).toEqual([0.5, 1, 0.5, 1]);
+    const q = new Queue(queue, { connection: { host: '127.0.0.1', port: Number(new URL(redis!.url).port) } });
+    const counts = await q.getJobCounts('completed', 'waiting', 'failed', 'active', 'delayed');
+    await q.close();
+    expect(counts).toEqual({ completed: 0, waiting: 0, failed: 0, active: 0, delayed: 0 });
+
+    const co = await createBullmqCoordinator({ connection: redis!.url, queueName: queue, run: 'shared' });
+    const other = await createBullmqCoordinator({ connection: redis!.url, queueName: queue, run: 'shared' });
+    try {
+      const metas = await co.sample(createSampleTasks(await source.fragments(), 2, params));
+      await expect(other.sample(createSampleTasks(await source.fragments(), 2, { ...params, seed: 4 }))).rejects.toMatchObject({
+        code: 'run-in-use', message: expect.stringMatching(/^run shared: expected a run id of its own, got one in use by plan [0-9a-f]{16}/) });
+      await expect(co.train(metas, { ...params, metric: 'cosine' })).rejects.toMatchObject({ code: 'invalid-result', message: expect.stringMatching(/^sample plan: expected metric cosine/) });
+      await expect(co.train(metas, { ...params, numPartitions: 16 })).rejects.toMatchObject({ code: 'invalid-result' });
+      const a = await co.train(metas, params), b = await co.train(metas, params);
+      expect(bits(a.ivf.centroids).equals(bits(local.ivf.centroids))).toBe(true);
+      expect(bits(b.pq!.codebook).equals(bits(local.pq!.codebook))).toBe(true);
+    } finally {
+      await co.cleanup();
+      await Promise.all([co.close(), other.close()]);
+    }
   });
 });
