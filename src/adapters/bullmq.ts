@@ -53,11 +53,8 @@ export const BULLMQ_DEFAULTS = {
  * does not within `timeout` ms. BullMQ's own connections retry forever, so an unreachable Redis would otherwise hang the
  * caller: the coordinator checks first, and a worker process should too, before {@link startBullmqWorker}.
  */
-export async function checkRedisConnection(connection?: string | RedisConnection, timeout: number = BULLMQ_DEFAULTS.connectTimeout): Promise<void> {
-  return expectRedis(parseConnection(connection), timeout);
-}
-
-async function expectRedis(connection: RedisConnection, timeout: number): Promise<void> {
+export async function checkRedisConnection(at?: string | RedisConnection, timeout: number = BULLMQ_DEFAULTS.connectTimeout): Promise<void> {
+  const connection = parseConnection(at);
   const probe = new Redis({ ...connection, lazyConnect: true, connectTimeout: timeout, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   let seen: NodeJS.ErrnoException | undefined;
   probe.on('error', (e: NodeJS.ErrnoException) => { seen ??= e; });
@@ -183,7 +180,7 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
   checkQueueName(queueName);
   const signal = opts.signal;
   throwIfAborted(signal, 'BullMQ coordinator');
-  await expectRedis(connection, BULLMQ_DEFAULTS.connectTimeout);
+  await checkRedisConnection(connection);
   const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: null } });
   const events = new QueueEvents(queueName, { connection: { ...connection, maxRetriesPerRequest: null } });

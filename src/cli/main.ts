@@ -9,7 +9,7 @@ import { trainLocal, type TrainParams } from '../train/local.js';
 import { modelFromArrowIPC } from '../model/io.js';
 import { createRecallEvaluator, exactTopK } from '../model/evaluate.js';
 import { loadKernels } from '../kernels/index.js';
-import { formatOf, openVectorFile, openVectorFiles, readAllRows, writeModelFiles } from '../node/files.js';
+import { formatOf, hasColumns, openVectorFile, openVectorFiles, readAllRows, writeModelFiles } from '../node/files.js';
 import type { NpyDtype } from '../model/npy.js';
 import { ProgressBar } from './progress.js';
 
@@ -218,7 +218,7 @@ async function loadModel(path: string): Promise<{ models: TrainedModels; bytes: 
   }
 }
 
-const columnar = (path: string): boolean => formatOf(path) === 'arrow' || formatOf(path) === 'parquet';
+const columnar = (path: string): boolean => hasColumns(formatOf(path));
 
 async function readVectors(path: string, column: string | undefined, dim: number, what: string): Promise<Float32Array> {
   const s = await openVectorFile(path, column === undefined || !columnar(path) ? {} : { column });

@@ -2,9 +2,9 @@ import {
   DataType, Field, FixedSizeList, Float32, RecordBatch, Schema, Struct, Table, Uint8, makeData, tableFromIPC, tableToIPC,
   type Data,
 } from 'apache-arrow';
-import { IvfkitError } from '../util/errors.js';
+import { IvfkitError, shown } from '../util/errors.js';
 import { Hasher } from '../util/hash.js';
-import { SAMPLE_FORMAT_VERSION, checkResultFragments, checkTask, shown, type SampleResult, type SampleTask } from '../train/sample.js';
+import { SAMPLE_FORMAT_VERSION, checkResultFragments, checkTask, type SampleResult, type SampleTask } from '../train/sample.js';
 
 /** A {@link SampleTask} as JSON text. */
 export function serializeSampleTask(task: SampleTask): string {

@@ -19,6 +19,11 @@ const EXTENSIONS: Record<string, VectorFileFormat> = {
 };
 
 /** The format of a path by its extension, or `undefined`. */
+/** Whether files of `format` have named columns (Arrow IPC, Parquet), so that a `column` option applies to them. */
+export function hasColumns(format: VectorFileFormat | undefined): boolean {
+  return format === 'arrow' || format === 'parquet';
+}
+
 export function formatOf(path: string): VectorFileFormat | undefined {
   return EXTENSIONS[extname(path).toLowerCase()];
 }
@@ -80,7 +85,7 @@ export async function openVectorFile(path: string, opts: OpenOptions = {}): Prom
   if (!format) {
     throw new IvfkitError('unsupported-format', `${path}: expected an extension among ${Object.keys(EXTENSIONS).join(' ')}, got "${extname(path) || '(none)'}"`);
   }
-  if (opts.column !== undefined && format !== 'parquet' && format !== 'arrow') {
+  if (opts.column !== undefined && !hasColumns(format)) {
     throw new IvfkitError('invalid-argument', `column "${opts.column}": expected an Arrow or Parquet file (they have columns), got ${path} (${format})`);
   }
   if (format === 'parquet') {
@@ -101,7 +106,7 @@ export async function openVectorFile(path: string, opts: OpenOptions = {}): Prom
  */
 export async function openVectorFiles(paths: readonly string[], opts: OpenOptions & { fragments?: 'native' | 'file' } = {}): Promise<ClosableSource> {
   if (!Array.isArray(paths) || paths.length === 0) throw new IvfkitError('invalid-argument', `paths: expected at least one file, got ${JSON.stringify(paths)}`);
-  const columnar = (p: string): boolean => { const f = opts.format ?? formatOf(p); return f === 'arrow' || f === 'parquet'; };
+  const columnar = (p: string): boolean => hasColumns(opts.format ?? formatOf(p));
   if (opts.column !== undefined && !paths.some(columnar)) {
     throw new IvfkitError('invalid-argument', `column "${opts.column}": expected an Arrow or Parquet file among the inputs (they have columns), got ${paths.join(', ')}`);
   }

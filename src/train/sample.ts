@@ -2,7 +2,7 @@ import type { FragmentInfo, Metric, Progress, VectorSource } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
 import type { TrainParams } from './local.js';
 import { loadKernels } from '../kernels/index.js';
-import { IvfkitError, throwIfAborted } from '../util/errors.js';
+import { IvfkitError, shown, throwIfAborted } from '../util/errors.js';
 import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
 
 /** A fragment with the number of rows a sample takes from it. */
@@ -155,11 +155,6 @@ export function concatRows(blocks: readonly Float32Array[]): Float32Array {
     o += b.length;
   }
   return out;
-}
-
-/** A value as a message shows it: strings quoted (so "1" and 1, or "" and nothing, differ). */
-export function shown(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
 function describe(v: unknown): string {

@@ -31,6 +31,11 @@ export function rowsOf(data: ArrayLike<number>, dim: number, what = 'data'): num
   return data.length / dim;
 }
 
+/** A value as a message shows it: strings quoted (so "1" and 1, or "" and nothing, differ). */
+export function shown(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
 function fmt(v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'bigint') return `${v}n`;
