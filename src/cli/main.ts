@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -46,7 +47,7 @@ eval options:
   --nprobes LIST       partitions probed, comma-separated (default 16)
   --column NAME        vector column of Arrow/Parquet base/queries files
 
-Common: --json (machine-readable result on stdout), --quiet (no progress), --help
+Common: --json (machine-readable result on stdout), --quiet (no progress), --help, --version
 Exit codes: 0 ok, 1 bad input or failure (one line on stderr). Ctrl-C stops at once; output files
 are written only at the end (temporary name, then renamed), so no partial file is left.
 `;
@@ -56,7 +57,7 @@ const OPTIONS = {
   bits: { type: 'string' }, sq: { type: 'boolean' }, threads: { type: 'string' }, seed: { type: 'string' },
   'sample-rate': { type: 'string' }, 'max-iters': { type: 'string' }, 'refine-iters': { type: 'string' }, tolerance: { type: 'string' }, out: { type: 'string', short: 'o' },
   npy: { type: 'string' }, 'npy-dtype': { type: 'string' }, k: { type: 'string' }, nprobes: { type: 'string' },
-  json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
 } as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -67,7 +68,7 @@ const COMMAND_OPTIONS: Record<'train' | 'eval' | 'info', readonly (keyof Values)
   eval: ['k', 'nprobes', 'column'],
   info: [],
 };
-const COMMON_OPTIONS: readonly (keyof Values)[] = ['json', 'quiet', 'help'];
+const COMMON_OPTIONS: readonly (keyof Values)[] = ['json', 'quiet', 'help', 'version'];
 
 /**
  * `--seed -1` as `--seed=-1`: node's parser takes a value that starts with '-' for an option (and calls it ambiguous);
@@ -291,6 +292,12 @@ async function info(args: string[], v: Values): Promise<void> {
     (models.sample.quant ? `; ${models.pq ? 'PQ' : 'SQ'} sample: ${models.sample.quant.rows} rows, ${models.sample.quant.dropped} dropped` : ''));
 }
 
+/** The version in ivfkit's package.json (two folders up from dist/cli/ and from src/cli/). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name?: string; version?: string };
+  return `${pkg.name ?? 'ivfkit'} ${pkg.version ?? 'unknown'}`;
+}
+
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -303,6 +310,7 @@ export async function main(argv: string[]): Promise<number> {
     const values = parsed.values as Values;
     const [command, ...rest] = parsed.positionals;
     if (values.help || command === 'help') { out(HELP.trimEnd()); return 0; }
+    if (values.version || command === 'version') { out(packageVersion()); return 0; }
     if (command === undefined) {
       process.stderr.write(`${HELP.trimEnd()}\n\nivfkit: command: expected train | eval | info, got none\n`);
       return 1;

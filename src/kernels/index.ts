@@ -83,7 +83,13 @@ export async function getWasmModule(build: KernelBuildRequest = DEFAULT_KERNEL_B
   let p = modulePromises.get(b);
   if (!p) {
     p = (async () => {
-      const mod = await WebAssembly.compile(getWasmBytes(b) as BufferSource);
+      let mod: WebAssembly.Module;
+      try {
+        mod = await WebAssembly.compile(getWasmBytes(b) as BufferSource);
+      } catch (e) {
+        modulePromises.delete(b);
+        throw compileError(b, e);
+      }
       warmUp(mod, b, await WebAssembly.instantiate(mod, {}));
       moduleCache.set(b, mod);
       return mod;
@@ -98,7 +104,11 @@ export function getWasmModuleSync(build: KernelBuildRequest = DEFAULT_KERNEL_BUI
   const b = wasmBuildOf(build);
   let m = moduleCache.get(b);
   if (!m) {
-    m = new WebAssembly.Module(getWasmBytes(b) as BufferSource);
+    try {
+      m = new WebAssembly.Module(getWasmBytes(b) as BufferSource);
+    } catch (e) {
+      throw compileError(b, e);
+    }
     warmUp(m, b, new WebAssembly.Instance(m, {}));
     moduleCache.set(b, m);
   }
@@ -140,6 +150,18 @@ export function loadKernelsSync(opts: LoadWasmKernelsOptions = {}): Kernels {
   const mod = opts.module ?? getWasmModuleSync(build);
   const instance = new WebAssembly.Instance(mod, {});
   return remember(key, createWasmKernels(instance, build, opts.blockBytes ?? DEFAULT_BLOCK_BYTES, mod, opts.qFilter ?? 'auto'));
+}
+
+/** A compile failure of a build that validated: a page's Content-Security-Policy without 'wasm-unsafe-eval', or a
+ *  browser main thread's 4 KB limit on synchronous compiles, said as such. */
+function compileError(b: WasmBuild, e: unknown): IvfkitError {
+  const msg = (e as Error)?.message ?? String(e);
+  const hint = /content.security.policy|unsafe-eval|CSP/i.test(msg)
+    ? "; the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src (or use build 'reference', plain TypeScript, ~25× slower)"
+    : /4\s?KB|4096|synchronous|main thread/i.test(msg) ? '; on a browser main thread use loadKernels() (async), not loadKernelsSync()' : '';
+  const err = new IvfkitError('unsupported', `WebAssembly '${b}' build: expected to compile, got ${(e as Error)?.name ?? 'Error'}: ${msg}${hint}`);
+  (err as { cause?: unknown }).cause = e;
+  return err;
 }
 
 function wasmBuildOf(build: KernelBuildRequest): WasmBuild {

@@ -33,33 +33,63 @@ export function blobAccess(blob: Blob): RandomAccess {
 }
 
 /**
- * Random access over a URL with HTTP range requests (`fetch`). The size comes from a HEAD request
- * (`Content-Length`). A server that ignores `Range` (status 200) makes the whole body load once and
- * later reads are served from memory.
+ * Random access over a URL with HTTP range requests (`fetch`). A one-byte ranged GET tells whether the
+ * server honours `Range` (status 206): the way that works across origins, where `Accept-Ranges` is not
+ * readable. The size comes from a HEAD request's `Content-Length`, or else from the probe's `Content-Range`.
+ * A server that ignores `Range` (status 200), refuses HEAD without giving the size in the probe, or hides
+ * both headers from a cross-origin page makes the whole body load once; later reads are then served from memory.
+ * `init` goes into every request (headers, credentials). Relative URLs resolve as `fetch` resolves them
+ * (against the page in browsers; Node's `fetch` takes absolute URLs only — for files use `openVectorFile`).
  */
 export async function urlAccess(url: string | URL, init: RequestInit = {}): Promise<RandomAccess> {
   const href = String(url);
-  let whole: Uint8Array | undefined;
-  const head = await fetch(href, { ...init, method: 'HEAD' });
-  if (!head.ok) throw new IvfkitError('io-error', `HEAD ${href}: expected status 200, got ${head.status}`);
-  const len = Number(head.headers.get('content-length'));
-  const ranged = head.headers.get('accept-ranges') === 'bytes';
-  const loadWhole = async () => {
-    const res = await fetch(href, init);
-    if (!res.ok) throw new IvfkitError('io-error', `GET ${href}: expected status 200, got ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
+  const get = async (what: string, req: RequestInit): Promise<Response> => {
+    try {
+      return await fetch(href, { ...init, ...req });
+    } catch (e) {
+      const msg = (e as Error)?.message ?? String(e);
+      const nodePath = !URL.canParse?.(href) && typeof (globalThis as { document?: unknown }).document === 'undefined';
+      throw new IvfkitError(nodePath ? 'invalid-argument' : 'io-error', `${what} ${href}: expected a response, got ${msg}` +
+        (nodePath ? ' (not an absolute URL; for a file path use openVectorFile from \'ivfkit/node\')' : ''));
+    }
   };
-  if (!ranged || !Number.isFinite(len)) whole = await loadWhole();
-  const size = whole ? whole.length : len;
+  const head = await get('HEAD', { method: 'HEAD' });
+  const cl = head.ok ? head.headers.get('content-length') : null;
+  let size = cl !== null && /^\s*\d+\s*$/.test(cl) ? Number(cl) : undefined;
+  const probeHeaders = new Headers(init.headers);
+  probeHeaders.set('Range', 'bytes=0-0');
+  const probe = await get('GET', { headers: probeHeaders });
+  let whole: Uint8Array | undefined;
+  if (probe.status === 206) {
+    await probe.arrayBuffer();
+    if (size === undefined) {
+      const m = /\/\s*(\d+)\s*$/.exec(probe.headers.get('content-range') ?? '');
+      if (m) size = Number(m[1]);
+    }
+  } else if (probe.status === 416 && size === 0) {
+    await probe.arrayBuffer();
+    whole = new Uint8Array(0);
+  } else if (probe.ok) {
+    whole = new Uint8Array(await probe.arrayBuffer());   // Range ignored: this is the whole body
+  } else {
+    await probe.arrayBuffer().catch(() => undefined);
+    throw new IvfkitError('io-error', `GET ${href}: expected status 200 or 206, got ${probe.status}` + (head.ok ? '' : ` (HEAD: ${head.status})`));
+  }
+  if (!whole && size === undefined) {
+    const res = await get('GET', {});
+    if (!res.ok) throw new IvfkitError('io-error', `GET ${href}: expected status 200, got ${res.status}`);
+    whole = new Uint8Array(await res.arrayBuffer());
+  }
+  const total = whole ? whole.length : size!;
   return {
-    size,
+    size: total,
     async read(o, n) {
-      const end = Math.min(o + n, size);
+      const end = Math.min(o + n, total);
       if (whole) return whole.subarray(o, end);
       if (end <= o) return new Uint8Array(0);
       const headers = new Headers(init.headers);
       headers.set('Range', `bytes=${o}-${end - 1}`);
-      const res = await fetch(href, { ...init, headers });
+      const res = await get('GET', { headers });
       if (res.status === 200) {
         whole = new Uint8Array(await res.arrayBuffer());
         return whole.subarray(o, end);

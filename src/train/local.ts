@@ -52,6 +52,13 @@ export interface TrainParams {
    * start (for example a bundle that did not emit the worker file), training warns and stays in-thread.
    */
   threads?: number;
+  /**
+   * URL of ivfkit's worker file (`ivfkit/worker`, dist/workers/worker.js) for the pool: for bundlers that do not
+   * emit it from `new Worker(new URL('./worker.js', import.meta.url))` (esbuild, Bun's bundler, Rollup without a
+   * worker plugin) — serve that file and give its URL. A string resolves against the page (browsers) or the
+   * working directory (Node). Default: the file next to ivfkit's pool module.
+   */
+  workerUrl?: URL | string;
   /** Bytes the merged sample may take before a warning. Default 4 GiB. */
   memoryBudget?: number;
   /** Receives warnings (memory budget, worker threads that could not start, many empty IVF partitions). Default `console`. */
@@ -107,6 +114,10 @@ export function validateTrainParams(params: TrainParams, dim?: number, dimOf = '
   const tol = params.tolerance;
   if (tol !== undefined && !(typeof tol === 'number' && Number.isFinite(tol) && tol >= 0)) {
     throw new IvfkitError('invalid-argument', `tolerance: expected a finite number ≥ 0, got ${String(tol)}`);
+  }
+  const wu = params.workerUrl;
+  if (wu !== undefined && typeof wu !== 'string' && !(typeof URL !== 'undefined' && wu instanceof URL)) {
+    throw new IvfkitError('invalid-argument', `workerUrl: expected a URL or a URL string, got ${String(wu)}`);
   }
   if (params.memoryBudget !== undefined && !(typeof params.memoryBudget === 'number' && params.memoryBudget > 0)) {
     throw new IvfkitError('invalid-argument', `memoryBudget: expected a positive number of bytes, got ${String(params.memoryBudget)}`);
@@ -187,7 +198,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
   // are the same rows, PQ runs on the IVF pool.
   let local: LocalExecutor | undefined;
   const samePool = !!params.pq && merged.quant === merged.ivf;
-  let pool = await openPool(merged.ivf, dim, threads, params.signal, kernels, logger);
+  let pool = await openPool(merged.ivf, dim, threads, params, kernels, logger);
   let pq: PqModel | undefined;
   let sq: SqModel | undefined;
   try {
@@ -206,7 +217,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
         await pool.close();
         pool = undefined;
       }
-      pool ??= await openPool(merged.quant, dim, threads, params.signal, kernels, logger);
+      pool ??= await openPool(merged.quant, dim, threads, params, kernels, logger);
       let data = merged.quant;
       let quant: KmeansExecutor | undefined = pool;
       if (metric !== 'dot') {
@@ -239,15 +250,16 @@ export const residuals: (data: Float32Array, dim: number, centroids: Float32Arra
 
 /** A pool executor over `data` when `threads` asks for one (or, unset, when there are POOL_MIN_ROWS rows and several
  *  cores); undefined means the calling thread. A default pool that cannot start is reported and skipped. */
-async function openPool(data: Float32Array, dim: number, threads: number | undefined, signal: AbortSignal | undefined,
+async function openPool(data: Float32Array, dim: number, threads: number | undefined, params: Pick<TrainParams, 'signal' | 'workerUrl'>,
   kernels: Kernels, logger: { warn(message: string): void }): Promise<PoolExecutor | undefined> {
+  const { signal, workerUrl } = params;
   const auto = threads === undefined;
   if (auto ? data.length / dim < POOL_MIN_ROWS : threads <= 1) return undefined;
   const pool = await import('../workers/executor.js');
   const count = threads ?? (await pool.defaultThreads());
   if (count <= 1) return undefined;
   try {
-    return await pool.createPoolExecutor(data, dim, { threads: count, build: kernels.build, ...(signal ? { signal } : {}) });
+    return await pool.createPoolExecutor(data, dim, { threads: count, build: kernels.build, ...(signal ? { signal } : {}), ...(workerUrl !== undefined ? { workerUrl } : {}) });
   } catch (err) {
     if (!auto || signal?.aborted) throw err;
     logger.warn(`ivfkit: could not start ${count} worker threads (${(err as Error).message}); training in the calling thread`);

@@ -16,8 +16,9 @@ export interface PoolExecutorOptions {
   signal?: AbortSignal;
   /** Kernel build in the workers (default 'auto', as `loadKernels()`); use the caller's build for identical bits. */
   build?: KernelBuildRequest;
-  /** URL of `worker.js` (default: the file next to this module). */
-  workerUrl?: URL;
+  /** URL of `worker.js`, the file of `ivfkit/worker` (default: the file next to this module, or the chunk a bundler emitted
+   *  for it); a string resolves against the page (browsers) or the working directory (Node). */
+  workerUrl?: URL | string;
 }
 
 /** A {@link KmeansExecutor} over worker threads; `close()` terminates them (idempotent). */
@@ -96,7 +97,9 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     await guard(Promise.all(workers.map(async (w, i) => {
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
       const shard = data.slice(lo * dim, hi * dim);
-      await w.call({ op: 'init', build, ...(module ? { module } : {}) });
+      await withTimeout(w.call({ op: 'init', build, ...(module ? { module } : {}) }), POOL_INIT_TIMEOUT_MS, () => new IvfkitError('worker-error',
+        `worker ${i}: expected a reply to init within ${POOL_INIT_TIMEOUT_MS / 1000} s, got none (a script that loaded but does not answer: ` +
+        'not ivfkit\'s worker, or one that took the page for another environment)'));
       const loaded = await w.call<{ rows: number; maxAbs: number }>({ op: 'load', data: shard, dim }, [shard.buffer]);
       maxAbs = Math.max(maxAbs, loaded.maxAbs);
     })));
@@ -182,6 +185,15 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
     },
     close,
   };
+}
+
+/** How long a new worker may take to answer its first request (load its kernels) before the pool gives up on it. */
+export const POOL_INIT_TIMEOUT_MS = 60_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(error()), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 function abortError(signal: AbortSignal): IvfkitError {

@@ -14,12 +14,12 @@ export interface PinnedWorker {
 
 /** Options of {@link spawnWorkers}. */
 export interface SpawnOptions {
-  /** URL of worker.js (default: next to this module). */
-  workerUrl?: URL;
+  /** URL of worker.js (`ivfkit/worker`; default: next to this module, or the chunk a bundler emitted for it). */
+  workerUrl?: URL | string;
 }
 
 type G = { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown }; Deno?: unknown; Bun?: unknown;
-  navigator?: { hardwareConcurrency?: number } };
+  navigator?: { hardwareConcurrency?: number }; location?: { href?: string } };
 const g = globalThis as unknown as G;
 
 /** True in Node (not Deno or Bun, which get Web Workers). */
@@ -28,7 +28,7 @@ export const IS_NODE = typeof g.process !== 'undefined' && !!g.process.versions?
 /** Logical cores: `os.availableParallelism()` in Node, `navigator.hardwareConcurrency` elsewhere (1 if unknown). */
 export async function defaultThreads(): Promise<number> {
   if (IS_NODE) {
-    const os = (g.process!.getBuiltinModule?.('node:os') ?? (await import(/* @vite-ignore */ ['node', 'os'].join(':')))) as
+    const os = (g.process!.getBuiltinModule?.('node:os') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'os'].join(':')))) as
       { availableParallelism?: () => number; cpus(): unknown[] };
     return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   }
@@ -36,13 +36,29 @@ export async function defaultThreads(): Promise<number> {
 }
 
 const PISCINA = 'piscina';
+// Not a literal in `new URL(…, import.meta.url)`: bundlers would emit a raw copy of the file (only webWorker's literal is meant for them).
+const WORKER_FILE = './worker.js';
 
 /** Starts `count` pinned workers. */
 export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Promise<PinnedWorker[]> {
-  if (IS_NODE) return spawnPiscina(count, opts.workerUrl ?? (await nodeWorkerUrl()));
+  const url = opts.workerUrl === undefined ? undefined : workerUrlOf(opts.workerUrl);
+  if (IS_NODE) return spawnPiscina(count, url ?? (await nodeWorkerUrl()));
   const out: PinnedWorker[] = [];
-  for (let i = 0; i < count; i++) out.push(webWorker(opts.workerUrl));
+  for (let i = 0; i < count; i++) out.push(webWorker(url));
   return out;
+}
+
+/** A worker URL as given: a URL, or a string resolved against the page (browsers) or the working directory (Node). */
+function workerUrlOf(u: URL | string): URL {
+  if (u instanceof URL) return u;
+  const cwd = (g.process as { cwd?: () => string } | undefined)?.cwd?.();
+  const base = g.location?.href ?? (IS_NODE && cwd ? `file://${cwd.endsWith('/') ? cwd : `${cwd}/`}` : import.meta.url);
+  try {
+    if (typeof u !== 'string') throw new TypeError('not a string');
+    return new URL(u, base);
+  } catch {
+    throw new IvfkitError('invalid-argument', `workerUrl: expected a URL or a URL string, got ${typeof u === 'string' ? JSON.stringify(u) : String(u)}`);
+  }
 }
 
 /**
@@ -50,9 +66,9 @@ export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Prom
  * (src/workers/pool.ts under a test runner), the compiled ../../dist/workers/worker.js.
  */
 async function nodeWorkerUrl(): Promise<URL> {
-  const here = new URL('./worker.js', import.meta.url);
+  const here = new URL(WORKER_FILE, import.meta.url);
   if (!import.meta.url.endsWith('.ts')) return here;
-  const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
+  const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
   if (fs.existsSync(here)) return here;
   const dist = new URL('../../dist/workers/worker.js', import.meta.url);
   if (fs.existsSync(dist)) return dist;
@@ -65,7 +81,7 @@ interface PiscinaLike {
 }
 
 async function spawnPiscina(count: number, url: URL): Promise<PinnedWorker[]> {
-  const mod = (await import(/* @vite-ignore */ PISCINA)) as { Piscina: new (o: object) => PiscinaLike };
+  const mod = (await import(/* @vite-ignore */ /* webpackIgnore: true */ PISCINA)) as { Piscina: new (o: object) => PiscinaLike };
   const out: PinnedWorker[] = [];
   for (let i = 0; i < count; i++) {
     const pool = new mod.Piscina({ filename: url.href, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1 });
@@ -108,7 +124,10 @@ function webWorker(url?: URL): PinnedWorker {
     }
   });
   w.addEventListener('error', (e: Event) => {
-    failAll(new IvfkitError('worker-error', `worker: expected to run, got an error: ${(e as ErrorEvent).message ?? 'unknown'}`));
+    const where = url ? url.href : `${new URL(WORKER_FILE, import.meta.url).href} (or the chunk a bundler emitted for it)`;
+    const what = (e as ErrorEvent).message;
+    failAll(new IvfkitError('worker-error', `worker ${where}: expected to run, got ${what ? `an error: ${what}` : 'an error event (no script at that URL, or one that failed to load)'}` +
+      '; with a bundler that does not emit ivfkit\'s worker, serve the file of \'ivfkit/worker\' and pass its URL as workerUrl, or train with threads: 1'));
   });
   return {
     call<T>(msg: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<T> {

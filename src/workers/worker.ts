@@ -145,7 +145,7 @@ const PISCINA = 'piscina';
  * piscina entry: one request in, one reply out (buffers moved, not copied).
  */
 export default async function piscinaTask(msg: WorkerRequest): Promise<unknown> {
-  const loadMove = async (): Promise<PiscinaMove> => ((await import(/* @vite-ignore */ PISCINA)) as { move: PiscinaMove }).move;
+  const loadMove = async (): Promise<PiscinaMove> => ((await import(/* @vite-ignore */ /* webpackIgnore: true */ PISCINA)) as { move: PiscinaMove }).move;
   // Loaded with the kernels: a cold import costs tens of ms, which the first stats reply should not pay.
   if (msg?.op === 'init') piscinaMove ??= await loadMove();
   const { value, transfer } = handleRequest(msg);
@@ -159,10 +159,12 @@ interface WebScope {
   addEventListener(type: 'message', cb: (e: { data: { id: number; msg: WorkerRequest } }) => void): void;
 }
 
-const g = globalThis as unknown as { self?: WebScope; process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-const isWebWorker = typeof g.self !== 'undefined' && typeof g.self.postMessage === 'function' &&
-  (typeof g.process === 'undefined' || typeof g.Deno !== 'undefined' || typeof g.Bun !== 'undefined') &&
-  typeof (globalThis as { document?: unknown }).document === 'undefined';
+const g = globalThis as unknown as { self?: WebScope; WorkerGlobalScope?: unknown; Bun?: { isMainThread?: boolean }; document?: unknown };
+// A Web Worker: an instance of WorkerGlobalScope (browsers, Deno), or a Bun worker (Bun has no WorkerGlobalScope). Neither a
+// `process` global (bundles' Node polyfills) nor `self.postMessage` alone (Bun's main thread has it) decides.
+const isWebWorker = typeof g.document === 'undefined' && typeof g.self?.postMessage === 'function' &&
+  ((typeof g.WorkerGlobalScope === 'function' && globalThis instanceof (g.WorkerGlobalScope as new () => object)) ||
+    (typeof g.Bun !== 'undefined' && g.Bun.isMainThread === false));
 
 if (isWebWorker) {
   const scope = g.self!;

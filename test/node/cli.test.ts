@@ -76,6 +76,15 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
     expect(r.stdout).toMatch(/ivfkit train <input\.\.\.> --out model\.arrow/);
   });
 
+  it('--version prints the package version and exits 0', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const a of ['--version', '-v']) {
+      const r = run(a);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(`ivfkit ${version}`);
+    }
+  });
+
   it('train → info → eval (PQ, Arrow input, .npy export), silent stderr when not a TTY', () => {
     const t = run('train', 'base.arrow', '--column', 'emb', '--metric', 'l2', '--partitions', '8', '--pq', '4', '--max-iters', '10',
       '--seed', '3', '--out', 'pq.arrow', '--npy', 'lance', '--json');

@@ -255,41 +255,64 @@ describe('writeFileAtomic', () => {
 });
 
 describe('Arrow IPC over HTTP (fetch with Range)', () => {
-  it('reads batches with range requests, and falls back to one GET when the server ignores Range', async () => {
+  it('reads batches with range requests whatever the HEAD reply says, and falls back to one GET when the server ignores Range', async () => {
     const { createServer } = await import('node:http');
     const d = 4;
     const batches = Array.from({ length: 5 }, (_, i) => data(1000, d, 40 + i));
     const bytes = tableToIPC(vectorTable(batches, d), 'file');
     const log: string[] = [];
-    let ranges = true;
+    // ranges: the server honours Range; advertise: HEAD says Accept-Ranges (a cross-origin page cannot read it);
+    // head: HEAD's status; headLength: HEAD gives Content-Length; contentRange: 206 replies give the total.
+    let mode = { ranges: true, advertise: true, head: 200, headLength: true, contentRange: true, missing: false };
     const server = createServer((req, res) => {
       const range = req.headers.range;
       log.push(`${req.method} ${range ?? ''}`);
-      if (req.method === 'HEAD') {
-        res.writeHead(200, { 'content-length': bytes.length, ...(ranges ? { 'accept-ranges': 'bytes' } : {}) });
+      if (mode.missing) {
+        res.writeHead(404);
         return res.end();
       }
-      const m = ranges && range ? /bytes=(\d+)-(\d+)/.exec(range) : null;
+      if (req.method === 'HEAD') {
+        res.writeHead(mode.head, { ...(mode.headLength ? { 'content-length': bytes.length } : {}), ...(mode.advertise ? { 'accept-ranges': 'bytes' } : {}) });
+        return res.end();
+      }
+      const m = mode.ranges && range ? /bytes=(\d+)-(\d+)/.exec(range) : null;
       if (m) {
         const body = bytes.subarray(+m[1]!, +m[2]! + 1);
-        res.writeHead(206, { 'content-length': body.length, 'content-range': `bytes ${m[1]}-${m[2]}/${bytes.length}` });
+        res.writeHead(206, { 'content-length': body.length, ...(mode.contentRange ? { 'content-range': `bytes ${m[1]}-${m[2]}/${bytes.length}` } : {}) });
         return res.end(body);
       }
       res.writeHead(200, { 'content-length': bytes.length });
       res.end(bytes);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v.arrow`;
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v.arrow`;
+    const check = async (m: typeof mode, ranged: boolean): Promise<void> => {
+      mode = m;
+      log.length = 0;
       const s = await fromArrowIPC(url);
       expect(await s.fragments()).toHaveLength(5);
       expect(Array.from((await s.readRows(3, Uint32Array.of(999))).data)).toEqual(rowsOf(batches[3]!, d, [999]));
-      expect(log.every((l) => l.startsWith('HEAD') || /bytes=/.test(l))).toBe(true);
-      ranges = false;
-      log.length = 0;
-      const s2 = await fromArrowIPC(url);
-      expect(Array.from((await s2.readRows(4, Uint32Array.of(0))).data)).toEqual(rowsOf(batches[4]!, d, [0]));
-      expect(log.filter((l) => l.startsWith('GET'))).toHaveLength(1);
+      expect(Array.from((await s.readRows(0, Uint32Array.of(0, 5))).data)).toEqual(rowsOf(batches[0]!, d, [0, 5]));
+      const gets = log.filter((l) => l.startsWith('GET'));
+      if (ranged) {
+        expect(gets.every((l) => /bytes=\d+-\d+/.test(l))).toBe(true);
+        expect(gets.length).toBeGreaterThan(2);
+      } else {
+        expect(gets.filter((l) => !/bytes=0-0$/.test(l))).toHaveLength(m.ranges ? 1 : 0);
+        expect(gets.length).toBeLessThanOrEqual(2);
+      }
+    };
+    try {
+      const base = { ranges: true, advertise: true, head: 200, headLength: true, contentRange: true, missing: false };
+      await check(base, true);
+      await check({ ...base, advertise: false }, true);                               // Accept-Ranges unreadable or absent
+      await check({ ...base, headLength: false }, true);                              // no Content-Length: the size from Content-Range
+      await check({ ...base, head: 403, headLength: false }, true);                   // HEAD refused (pre-signed GET URLs)
+      await check({ ...base, head: 405, headLength: false, contentRange: false }, false); // no way to learn the size: one whole GET
+      await check({ ...base, ranges: false }, false);                                 // Range ignored: the probe's body is the file
+      mode = { ...base, missing: true };
+      await expect(fromArrowIPC(url)).rejects.toMatchObject({ code: 'io-error', message: expect.stringMatching(/got 404 \(HEAD: 404\)/) });
+      await expect(fromArrowIPC('data/v.arrow')).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/openVectorFile/) });
     } finally {
       server.close();
     }

@@ -34,6 +34,15 @@ describe('kernels in every runtime', () => {
   });
 });
 
+describe('the worker entry on a main thread', () => {
+  it.each(runtimes)('$name exits after importing dist/workers/worker.js (no message listener left behind)', ({ cmd, args }) => {
+    const r = spawnSync(cmd(), args.map((a) => (a === 'test/fixtures/smoke.mjs' ? 'test/fixtures/import-worker.mjs' : a)),
+      { cwd: root, encoding: 'utf8', timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status, `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`).toBe(0);
+    expect(r.stdout).toMatch(/^IMPORTED$/m);
+  });
+});
+
 describe('the same models in every runtime', () => {
   // IVF-PQ (group-bound sessions, 16-bit filter, PQ group bounds), k-means with pair bounds (k 512, 256 values) and
   // cosine IVF + SQ, trained by test/fixtures/train-bits.mjs under each runtime: the digests must match Node's.

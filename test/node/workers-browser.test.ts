@@ -66,3 +66,55 @@ describe('thread pool in Chromium (module Web Workers)', () => {
     await page.close();
   });
 });
+
+// A bundle's Node polyfill (a `process` global without versions.node) inside the worker, a worker URL with no
+// script behind it, and trainLocal pointed at the worker file by workerUrl.
+const PAGE2 = `<!doctype html><title>ivfkit worker url</title><script type="module">
+import { createPoolExecutor } from '/dist/workers/executor.js';
+import { kmeansWith, localExecutor } from '/dist/train/kmeans.js';
+import { loadKernels } from '/dist/kernels/index.js';
+import { trainLocal } from '/dist/train/local.js';
+import { fromFloat32Array } from '/dist/sources/memory.js';
+const out = {};
+try {
+  const dim = 8, n = 2000;
+  const data = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.29) * 2 + ((i * 7919) % 11) / 11);
+  const kernels = await loadKernels();
+  const ref = await kmeansWith(localExecutor(data, dim, kernels), 10, { seed: 2, maxIters: 6 });
+  const js = (s) => URL.createObjectURL(new Blob([s], { type: 'text/javascript' }));
+  const shim = js('globalThis.process = { env: {}, versions: {} };');
+  const worker = js(\`import '\${shim}'; import '\${location.origin}/dist/workers/worker.js';\`);
+  const pool = await createPoolExecutor(data, dim, { threads: 2, build: kernels.build, workerUrl: worker });
+  const got = await kmeansWith(pool, 10, { seed: 2, maxIters: 6 });
+  await pool.close();
+  out.shimSame = got.centroids.every((v, i) => Object.is(v, ref.centroids[i]));
+  out.missing = await createPoolExecutor(data, dim, { threads: 1, workerUrl: '/no/such/worker.js' }).then(() => 'started', (e) => e.code + ': ' + e.message);
+  const source = fromFloat32Array(data, dim);
+  const a = await trainLocal(source, { numPartitions: 6, seed: 3, threads: 1, maxIters: 5 });
+  const b = await trainLocal(source, { numPartitions: 6, seed: 3, threads: 2, maxIters: 5, workerUrl: '/dist/workers/worker.js' });
+  out.trainSame = a.ivf.centroids.every((v, i) => Object.is(v, b.ivf.centroids[i]));
+  out.badUrl = await trainLocal(source, { numPartitions: 6, threads: 2, workerUrl: 42 }).then(() => 'trained', (e) => e.code);
+} catch (e) {
+  out.error = String(e && e.stack || e);
+}
+globalThis.__result = out;
+</script>`;
+
+describe('worker URLs in Chromium', () => {
+  it("a worker whose bundle defines a 'process' global still answers; a missing worker script fails naming its URL; trainLocal takes workerUrl", async () => {
+    const { server: s2, base: b2 } = await servePage(PAGE2);
+    const br = await launchChromium();
+    try {
+      const page = await br.newPage();
+      await page.goto(`${b2}/`);
+      await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
+      const out = await page.evaluate(() => (globalThis as { __result?: unknown }).__result) as Record<string, unknown>;
+      expect(out.error).toBeUndefined();
+      expect(out).toMatchObject({ shimSame: true, trainSame: true, badUrl: 'invalid-argument' });
+      expect(out.missing).toMatch(/^worker-error: worker http:\/\/127\.0\.0\.1:\d+\/no\/such\/worker\.js: .*workerUrl/);
+    } finally {
+      await br.close();
+      await closeServer(s2);
+    }
+  });
+});
