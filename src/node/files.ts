@@ -49,7 +49,12 @@ export interface ClosableSource extends VectorSource {
 export async function fileAccess(path: string): Promise<RandomAccess> {
   let fh;
   try { fh = await open(path, 'r'); } catch (e) { throw fsError(e, path); }
-  const { size } = await fh.stat();
+  const st = await fh.stat();
+  if (st.isDirectory()) {
+    await fh.close();
+    throw fsError(Object.assign(new Error('EISDIR'), { code: 'EISDIR' }), path);
+  }
+  const size = st.size;
   return {
     size,
     async read(offset, length) {
@@ -57,7 +62,8 @@ export async function fileAccess(path: string): Promise<RandomAccess> {
       const buf = new Uint8Array(n);
       let got = 0;
       while (got < n) {
-        const { bytesRead } = await fh.read(buf, got, n - got, offset + got);
+        let bytesRead: number;
+        try { ({ bytesRead } = await fh.read(buf, got, n - got, offset + got)); } catch (e) { throw fsError(e, path); }
         if (bytesRead === 0) break;
         got += bytesRead;
       }

@@ -94,9 +94,11 @@ export async function trainIvf(data: Float32Array, dim: number, opts: TrainIvfOp
   });
   if (res.emptyClusters * 10 > k) {
     (opts.logger ?? console).warn(`ivfkit: IVF k-means: ${res.emptyClusters} of ${k} partitions had no rows in its last iteration ` +
-      `(more than 10 %; each was then split from a large one; ${res.iterations} iterations): either the training rows hold fewer distinct ` +
-      `vectors than numPartitions, or k-means stopped before the split partitions settled (more iterations help then: maxIters, or ` +
-      `refineIters over 256 partitions)`);
+      `(more than 10 %; each was then split from a large one; ${res.iterations} iterations): ` + (metric === 'dot'
+        ? `with metric 'dot' the rows of largest norm draw the partitions (1 − x·c favours long centroids: Lance's dot k-means does ` +
+          `the same); for direction-only partitions use metric 'cosine', else fewer partitions`
+        : `either the training rows hold fewer distinct vectors than numPartitions, or k-means stopped before the split partitions ` +
+          `settled (more iterations help then: maxIters, or refineIters over 256 partitions)`));
   }
   return { centroids: res.centroids, numPartitions: k, loss: res.loss };
 }

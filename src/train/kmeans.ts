@@ -2,7 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import type { Progress } from '../types.js';
 import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
-import { expectF32Range, fromFixed, lossShift as lossShiftOf, maxAbs as maxAbsOf, sumShift } from '../util/fixed.js';
+import { expectF32Range, expectF32Resolution, fromFixed, lossShift as lossShiftOf, maxAbs as maxAbsOf, sumShift } from '../util/fixed.js';
 import { createRng, DEFAULT_SEED, sampleDistinct, STREAM } from '../util/rng.js';
 import { gatherRows, localExecutor, type KmeansExecutor } from './executor.js';
 import { hierarchicalCentroids } from './hierarchical.js';
@@ -137,6 +137,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   const n = executor.n;
   const bound = Math.max(executor.maxAbs, maxAbsOf(init));
   expectF32Range(bound, cdim, pq ? 'sub-vectors and centroids' : 'rows and centroids');
+  if (!pq) expectF32Resolution(executor.maxAbs, 'rows');
   const shift = sumShift(bound, n);
   const lShift = lossShiftOf(metric, executor.dim, bound, n);
   let centroids = init;

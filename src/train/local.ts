@@ -1,7 +1,7 @@
 import type { Metric, PqModel, Progress, SqModel, TrainedModels, VectorSource } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
-import { IvfkitError } from '../util/errors.js';
+import { IvfkitError, shown } from '../util/errors.js';
 import { DEFAULT_SEED } from '../util/rng.js';
 import { localExecutor, type KmeansExecutor, type LocalExecutor } from './executor.js';
 import type { PoolExecutor } from '../workers/executor.js';
@@ -108,23 +108,27 @@ export function validateTrainParams(params: TrainParams, dim?: number, dimOf = '
   if (params.pq) ints.push(['pq.maxIters', params.pq.maxIters, 1]);
   for (const [name, v, min] of ints) {
     if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) {
-      throw new IvfkitError('invalid-argument', `${name}: expected an integer ≥ ${min}, got ${String(v)}`);
+      throw new IvfkitError('invalid-argument', `${name}: expected an integer ≥ ${min}, got ${shown(v)}`);
     }
   }
   const tol = params.tolerance;
   if (tol !== undefined && !(typeof tol === 'number' && Number.isFinite(tol) && tol >= 0)) {
-    throw new IvfkitError('invalid-argument', `tolerance: expected a finite number ≥ 0, got ${String(tol)}`);
+    throw new IvfkitError('invalid-argument', `tolerance: expected a finite number ≥ 0, got ${shown(tol)}`);
+  }
+  const lg = params.logger as { warn?: unknown } | undefined | null;
+  if (lg !== undefined && (lg === null || typeof lg !== 'object' || typeof lg.warn !== 'function')) {
+    throw new IvfkitError('invalid-argument', `logger: expected an object with a warn(message) method, got ${lg === null || typeof lg !== 'object' ? shown(lg) : `an object without warn`}`);
   }
   const wu = params.workerUrl;
   if (wu !== undefined && typeof wu !== 'string' && !(typeof URL !== 'undefined' && wu instanceof URL)) {
-    throw new IvfkitError('invalid-argument', `workerUrl: expected a URL or a URL string, got ${String(wu)}`);
+    throw new IvfkitError('invalid-argument', `workerUrl: expected a URL or a URL string, got ${shown(wu)}`);
   }
   if (params.memoryBudget !== undefined && !(typeof params.memoryBudget === 'number' && params.memoryBudget > 0)) {
-    throw new IvfkitError('invalid-argument', `memoryBudget: expected a positive number of bytes, got ${String(params.memoryBudget)}`);
+    throw new IvfkitError('invalid-argument', `memoryBudget: expected a positive number of bytes, got ${shown(params.memoryBudget)}`);
   }
   if (params.pq) {
     const m = params.pq.numSubVectors;
-    if (!Number.isSafeInteger(m) || m < 1) throw new IvfkitError('invalid-argument', `pq.numSubVectors: expected a positive integer, got ${String(m)}`);
+    if (!Number.isSafeInteger(m) || m < 1) throw new IvfkitError('invalid-argument', `pq.numSubVectors: expected a positive integer, got ${shown(m)}`);
     if ((params.pq.numBits ?? 8) === 4 && m % 2 !== 0) {
       throw new IvfkitError('invalid-argument', `pq.numSubVectors with 4-bit codes: expected an even number, got ${m}`);
     }
@@ -256,8 +260,13 @@ async function openPool(data: Float32Array, dim: number, threads: number | undef
   const auto = threads === undefined;
   if (auto ? data.length / dim < POOL_MIN_ROWS : threads <= 1) return undefined;
   const pool = await import('../workers/executor.js');
-  const count = threads ?? (await pool.defaultThreads());
+  const cores = await pool.defaultThreads();
+  const count = threads ?? cores;
   if (count <= 1) return undefined;
+  if (count > cores && count > 2) {
+    logger.warn(`ivfkit: threads ${count} on ${cores} logical cores: the workers share the cores, each k-means step waits for the slowest ` +
+      `of them, and each holds a copy of its shard and bounds — slower and larger than threads ${cores}`);
+  }
   try {
     return await pool.createPoolExecutor(data, dim, { threads: count, build: kernels.build, ...(signal ? { signal } : {}), ...(workerUrl !== undefined ? { workerUrl } : {}) });
   } catch (err) {

@@ -301,33 +301,33 @@ function planTasks(frags: readonly FragmentInfo[], numWorkers: number,
 
 /** Metric, seed, targets and dim implied by the parameters (validated). */
 export function sampleTargets(params: SamplePlanParams): { metric: Metric; seed: number; ivfTarget: number; quantTarget: number; dim?: number } {
-  if (params === null || typeof params !== 'object') throw new IvfkitError('invalid-argument', `params: expected an object, got ${String(params)}`);
+  if (params === null || typeof params !== 'object') throw new IvfkitError('invalid-argument', `params: expected an object, got ${shown(params)}`);
   const metric = params.metric ?? 'l2';
   if (metric !== 'l2' && metric !== 'cosine' && metric !== 'dot') {
     throw new IvfkitError('invalid-argument', `metric: expected 'l2' | 'cosine' | 'dot', got ${JSON.stringify(metric)}`);
   }
   const seed = params.seed ?? DEFAULT_SEED;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new IvfkitError('invalid-argument', `seed: expected a non-negative integer, got ${String(seed)}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new IvfkitError('invalid-argument', `seed: expected a non-negative integer, got ${shown(seed)}`);
   const sampleRate = params.sampleRate ?? 256;
   if (!Number.isSafeInteger(sampleRate) || sampleRate < 1) {
-    throw new IvfkitError('invalid-argument', `sampleRate: expected a positive integer, got ${String(sampleRate)}`);
+    throw new IvfkitError('invalid-argument', `sampleRate: expected a positive integer, got ${shown(sampleRate)}`);
   }
   const k = params.numPartitions;
-  if (!Number.isSafeInteger(k) || k < 1) throw new IvfkitError('invalid-argument', `numPartitions: expected a positive integer, got ${String(k)}`);
+  if (!Number.isSafeInteger(k) || k < 1) throw new IvfkitError('invalid-argument', `numPartitions: expected a positive integer, got ${shown(k)}`);
   if (params.pq && params.sq) throw new IvfkitError('invalid-argument', 'quantizer: expected pq or sq, got both');
   let quantTarget = 0;
   if (params.pq) {
     const bits = params.pq.numBits ?? 8;
-    if (bits !== 8 && bits !== 4) throw new IvfkitError('invalid-argument', `pq.numBits: expected 8 or 4, got ${String(bits)}`);
+    if (bits !== 8 && bits !== 4) throw new IvfkitError('invalid-argument', `pq.numBits: expected 8 or 4, got ${shown(bits)}`);
     quantTarget = 2 ** bits * sampleRate;
   } else if (params.sq) {
     const bits = params.sq.numBits ?? 8;
-    if (bits !== 8) throw new IvfkitError('invalid-argument', `sq.numBits: expected 8, got ${String(bits)}`);
+    if (bits !== 8) throw new IvfkitError('invalid-argument', `sq.numBits: expected 8, got ${shown(bits)}`);
     quantTarget = 2 ** bits * sampleRate;
   }
   const dim = params.dim;
   if (dim !== undefined && (!Number.isSafeInteger(dim) || dim < 1)) {
-    throw new IvfkitError('invalid-argument', `dim: expected a positive integer, got ${String(dim)}`);
+    throw new IvfkitError('invalid-argument', `dim: expected a positive integer, got ${shown(dim)}`);
   }
   return { metric, seed, ivfTarget: k * sampleRate, quantTarget, ...(dim !== undefined ? { dim } : {}) };
 }

@@ -16,9 +16,10 @@ export function sumShift(maxAbs: number, n: number): number {
   return Math.max(-1000, Math.min(1000, s));
 }
 
-/** Shift for loss sums: bounds a single distance for data with |x| ≤ maxAbs. */
+/** Shift for loss sums: bounds a single distance for data with |x| ≤ maxAbs (l2: dim·(2·maxAbs)², 1 % over for the f32
+ *  kernels' rounding, scaled with the data so that tiny values keep their resolution; dot: |1 − x·c| ≤ 1 + dim·maxAbs²). */
 export function lossShift(metric: 'l2' | 'dot', dim: number, maxAbs: number, n: number): number {
-  const bound = metric === 'l2' ? dim * (2 * maxAbs) ** 2 * 1.01 + 1 : dim * maxAbs * maxAbs * 1.01 + 1;
+  const bound = metric === 'l2' ? dim * (2 * maxAbs) ** 2 * 1.01 : dim * maxAbs * maxAbs * 1.01 + 1;
   return sumShift(bound, n);
 }
 
@@ -62,5 +63,20 @@ export function expectF32Range(bound: number, dim: number, what: string): void {
   if (bound > limit) {
     throw new IvfkitError('out-of-range', `largest |value| of the ${dim}-value ${what}: expected at most ${limit.toPrecision(3)} ` +
       `(beyond it squared norms overflow f32 distances; scale the vectors down), got ${shortest(bound, limit)}`);
+  }
+}
+
+/** Smallest largest-|value| of data that k-means takes: below it squares (and squared differences) underflow f32. */
+export const F32_SMALLEST_BOUND = 2 ** -60;
+
+/**
+ * The other end of {@link expectF32Range}: data whose largest |value| is below 2^-60 (≈ 8.67e-19) but not 0 would have
+ * squared distances under f32's normal range — they round to 0, and k-means would stop at once with loss 0. Throws
+ * `IvfkitError('out-of-range')` for such data; `what` names the vectors.
+ */
+export function expectF32Resolution(bound: number, what: string): void {
+  if (bound > 0 && bound < F32_SMALLEST_BOUND) {
+    throw new IvfkitError('out-of-range', `largest |value| of the ${what}: expected 0 or at least ${F32_SMALLEST_BOUND.toPrecision(3)} ` +
+      `(below it squared distances underflow f32; scale the vectors up), got ${bound.toPrecision(3)}`);
   }
 }

@@ -22,17 +22,25 @@ export const STREAM = {
   EVAL: 7,
 } as const;
 
-/** Mixes 32-bit words into one (murmur3 finalizer steps); order matters. */
+/** Mixes words into one 32-bit value (murmur3 steps); order matters. A word from 2^32 up (a seed or id up to 2^53) mixes in its
+ *  low and then its high 32 bits, so no two such words collide by folding; words below 2^32 take one step. */
 export function mix32(...words: number[]): number {
   let h = 0x9e3779b9 ^ words.length;
-  for (const w0 of words) {
-    let w = (w0 >>> 0) ^ Math.floor(w0 / 4294967296); // fold the high part of ids/seeds above 2^32
-    w = Math.imul(w, 0xcc9e2d51);
+  const step = (x: number): void => {
+    let w = Math.imul(x, 0xcc9e2d51);
     w = (w << 15) | (w >>> 17);
     w = Math.imul(w, 0x1b873593);
     h ^= w;
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  };
+  for (const w0 of words) {
+    if (w0 >= 4294967296) {
+      step(w0 >>> 0);
+      step((Math.floor(w0 / 4294967296) ^ 0x5bd1e995) >>> 0);
+    } else {
+      step((w0 >>> 0) ^ Math.floor(w0 / 4294967296));
+    }
   }
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

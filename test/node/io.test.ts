@@ -240,6 +240,10 @@ describe('Parquet (parquet-wasm, row groups as fragments)', () => {
     // A missing Parquet file reads as every missing file (Node 20's openAsBlob calls it an invalid argument).
     const gone = join(dir, 'missing.parquet');
     await expect(openVectorFile(gone)).rejects.toMatchObject({ code: 'file-not-found', message: `${gone}: expected an existing file, got no such file` });
+    // A folder given with an explicit format (no extension to refuse it by) is said to be one, for every reader.
+    for (const format of ['npy', 'fvecs', 'arrow'] as const) {
+      await expect(openVectorFile(dir, { format })).rejects.toMatchObject({ code: 'invalid-argument', message: `${dir}: expected a file, got a directory` });
+    }
   });
 });
 

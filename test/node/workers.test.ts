@@ -289,3 +289,19 @@ describe('thread pool executor', () => {
     }
   });
 });
+
+describe('trainLocal threads above the core count', () => {
+  it('trains (same bits) and warns that the workers share the cores', async () => {
+    const { defaultThreads } = await import('../../src/workers/executor.js');
+    const cores = await defaultThreads();
+    const threads = Math.max(3, cores + 1);
+    const rng = createRng(12);
+    const x = Float32Array.from({ length: 2000 * 8 }, () => rng.next());
+    const params = { numPartitions: 8, maxIters: 4, seed: 5 };
+    const one = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 1 });
+    const warnings: string[] = [];
+    const many = await trainLocal(fromFloat32Array(x, 8), { ...params, threads, logger: { warn: (m) => warnings.push(m) } });
+    expect(Array.from(many.ivf.centroids)).toEqual(Array.from(one.ivf.centroids));
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^ivfkit: threads ${threads} on ${cores} logical cores: the workers share the cores`))]);
+  });
+});

@@ -57,6 +57,21 @@ describe('kmeans: Lloyd loop properties', () => {
     expect(r.lossHistory[0]!).toBeGreaterThan(r.loss);
   });
 
+  it('data scaled by a power of two trains to the same centroids scaled (tiny values keep their loss resolution)', async () => {
+    const base = await kmeans(data, dim, 16, { maxIters: 8, tolerance: 0, kernels, seed: 9 });
+    for (const e of [-40, -58, 40]) {
+      const s = 2 ** e;
+      const r = await kmeans(data.map((v) => v * s), dim, 16, { maxIters: 8, tolerance: 0, kernels, seed: 9 });
+      expect(r.iterations).toBe(base.iterations);
+      expect(r.loss).toBe(base.loss * s * s);
+      expect(r.lossHistory).toEqual(base.lossHistory.map((l) => l * s * s));
+      expect(Array.from(r.centroids)).toEqual(Array.from(base.centroids, (v) => v * s));
+    }
+    // Below 2^-60 squared distances underflow f32: refused, not trained to a loss of 0 in one step.
+    await rejectsWith(kmeans(data.map((v) => v * 2 ** -70), dim, 16, { kernels, seed: 9 }), 'out-of-range', 'scale the vectors up');
+    expect((await kmeans(new Float32Array(40 * dim), dim, 4, { kernels, seed: 9 })).loss).toBe(0);
+  });
+
   it('k = number of distinct rows → loss 0, and the loop stops at once (Lance would not)', async () => {
     const rng = createRng(5);
     const x = Float32Array.from({ length: 40 * 6 }, () => rng.int(50) - 25);

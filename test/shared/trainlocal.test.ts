@@ -59,6 +59,13 @@ describe('trainLocal', () => {
     expect(bits(c.ivf.centroids)).not.toEqual(bits(a.ivf.centroids));
   });
 
+  it('seeds from 2^32 up to 2^53 (Date.now(), 64-bit ids) give models of their own, not those of their low 32 bits folded', async () => {
+    const ivf = async (seed: number) => bits((await trainLocal(source, { ...base, pq: undefined, seed })).ivf.centroids);
+    const pairs: [number, number][] = [[2 ** 33 + 7, 5], [2 ** 32, 1], [2 ** 32 + 77, 77], [Number.MAX_SAFE_INTEGER, 2 ** 21 - 1]];
+    for (const [big, small] of pairs) expect(await ivf(big), `seed ${big} against ${small}`).not.toEqual(await ivf(small));
+    expect(await ivf(2 ** 40 + 3)).toEqual(await ivf(2 ** 40 + 3));
+  });
+
   for (const metric of ['l2', 'cosine', 'dot'] as const) {
     it(`equals the distributed path bit for bit with any number of workers (${metric})`, async () => {
       const params: TrainParams = { ...base, metric };
@@ -229,7 +236,7 @@ describe('trainLocal', () => {
 
   it('rejects a tolerance that is not a finite number ≥ 0', async () => {
     for (const bad of [-1e-9, NaN, Infinity, '1e-4' as unknown as number]) {
-      await expect(trainLocal(source, { ...base, tolerance: bad })).rejects.toThrow(`tolerance: expected a finite number ≥ 0, got ${String(bad)}`);
+      await expect(trainLocal(source, { ...base, tolerance: bad })).rejects.toThrow(`tolerance: expected a finite number ≥ 0, got ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)}`);
       const results = await Promise.all(createSampleTasks(await source.fragments(), 1, base).map((t) => executeSampleTask(t, source, { kernels })));
       await expect(trainFromSamples(results, { ...base, tolerance: bad })).rejects.toThrow(/tolerance: expected a finite number ≥ 0/);
     }
@@ -251,5 +258,22 @@ describe('trainLocal', () => {
     const results = await Promise.all(tasks.map((t) => executeSampleTask(t, source, { kernels })));
     await expect(trainFromSamples(results, { ...base, numPartitions: 9 })).rejects.toThrow(/sample targets 576\/1024 \(from params\), got .* targets 512\/1024/);
     await expect(trainFromSamples(results.slice(1), base)).rejects.toThrow(/missing tasks \[0\]/);
+    // Values of the wrong type (configuration read from JSON or the environment) show as what they are.
+    await expect(trainLocal(source, { ...base, numPartitions: '8' as unknown as number })).rejects.toThrow(/numPartitions: expected a positive integer, got "8"/);
+    await expect(trainLocal(source, { ...base, pq: { numSubVectors: 4, numBits: '8' as unknown as 8 } })).rejects.toThrow(/pq.numBits: expected 8 or 4, got "8"/);
+    await expect(trainLocal(source, { ...base, maxIters: '8' as unknown as number })).rejects.toThrow(/maxIters: expected an integer ≥ 1, got "8"/);
+    await expect(trainLocal(source, { ...base, logger: {} as { warn(m: string): void } })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^logger: expected an object with a warn\(message\) method/) });
+  });
+
+  it("the empty-partition warning for metric 'dot' names dot k-means' pull towards long rows", async () => {
+    const rng = createRng(41);
+    // Non-negative rows (pixels, counts) of different norms: 1 − x·c sends most rows to the longest centroids.
+    const x = new Float32Array(4000 * dim);
+    for (let i = 0; i < 4000; i++) { const len = 0.5 + 3 * rng.next(); for (let j = 0; j < dim; j++) x[i * dim + j] = rng.next() * len; }
+    const warnings: string[] = [];
+    const { pq: _, ...noPq } = base;
+    await trainLocal(fromFloat32Array(x, dim), { ...noPq, metric: 'dot', numPartitions: 16, maxIters: 20, logger: { warn: (m) => warnings.push(m) } });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/partitions had no rows .*with metric 'dot' the rows of largest norm draw the partitions/);
   });
 });
