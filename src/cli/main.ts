@@ -24,7 +24,7 @@ Usage:
 Inputs (by extension): .arrow .arrows .ipc .feather (Arrow IPC), .parquet, .fvecs, .bvecs, .ivecs, .npy
 
 train options:
-  --column NAME        vector column of Arrow/Parquet inputs (default: the only FixedSizeList<float> column)
+  --column NAME        vector column of Arrow/Parquet inputs (default: the only list-of-floats column)
   --metric M           l2 | cosine | dot (default l2)
   --partitions K       IVF partitions (default 256)
   --pq M               train a PQ codebook with M sub-vectors (M must divide the dimension)

@@ -30,7 +30,7 @@ export function formatOf(path: string): VectorFileFormat | undefined {
 
 /** Options of {@link openVectorFile} and {@link openVectorFiles}. */
 export interface OpenOptions {
-  /** Vector column of Arrow / Parquet files. Default: the only `FixedSizeList<float>` column. */
+  /** Vector column of Arrow / Parquet files. Default: the only list-of-floats column (FixedSizeList, List or LargeList). */
   column?: string;
   /** Rows per fragment of fvecs/bvecs/npy files. Default 65,536. */
   fragmentRows?: number;

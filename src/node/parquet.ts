@@ -1,8 +1,8 @@
 import type { FragmentInfo, FragmentRows } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
-import { fromArrowTable } from '../sources/arrow.js';
+import { fromArrowTable, vectorColumn } from '../sources/arrow.js';
 import { fragmentAt } from '../sources/memory.js';
-import { tableFromIPC, DataType, type FixedSizeList } from 'apache-arrow';
+import { tableFromIPC } from 'apache-arrow';
 import type { ClosableSource } from './files.js';
 import { fileBlob } from './files.js';
 
@@ -21,8 +21,8 @@ async function loadParquetWasm(): Promise<ParquetWasm> {
 /**
  * A VectorSource over a Parquet file read with parquet-wasm (arrow-rs in WebAssembly): each row
  * group is one fragment; `readRows` decodes only that row group's vector column. The column is a
- * list of floats (ivfkit restores `FixedSizeList` from the embedded Arrow schema; plain lists must
- * have one length). Needs the optional dependency `parquet-wasm`.
+ * list of floats: `FixedSizeList` (restored from the embedded Arrow schema), or a plain list (pandas' and
+ * PyArrow's default) whose rows hold the first row's number of values. Needs the optional dependency `parquet-wasm`.
  */
 export async function openParquet(path: string | Blob, opts: { column?: string } = {}): Promise<ClosableSource> {
   const name = typeof path === 'string' ? path : 'Parquet data';
@@ -36,17 +36,20 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
   const groups = meta.rowGroups();
   const fragments: FragmentInfo[] = groups.map((g: RowGroupMetaData, id: number) => ({ id, numRows: g.numRows() }));
   const decode = (t: PwTable) => tableFromIPC(t.intoIPCStream());
-  // Schema and column check on a zero-row read of the first row group.
-  const first = groups.length ? decode(await file.read({ rowGroups: [0], limit: 1, ...(opts.column ? { columns: [opts.column] } : {}) }).catch((e: unknown) => {
-    throw new IvfkitError('invalid-argument', `${name}: expected column ${opts.column ?? '(vector)'} to be readable, got ${String((e as Error)?.message ?? e)}`);
-  })) : undefined;
-  if (!first) throw new IvfkitError('invalid-file', `${name}: expected at least one row group, got none`);
+  // Schema and column check on a one-row read of the first row group (a variable-list column learns dim from that row).
+  if (!groups.length) throw new IvfkitError('invalid-file', `${name}: expected at least one row group, got none`);
+  const readFirst = (columns?: string[]) => file.read({ rowGroups: [0], limit: 1, ...(columns ? { columns } : {}) }).then(decode);
+  const first = await readFirst(opts.column === undefined ? undefined : [opts.column]).catch(async (e: unknown) => {
+    const all = await readFirst().then((t) => t.schema.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', '), () => undefined);
+    throw new IvfkitError('invalid-argument', `${name}: expected column ${opts.column ?? '(vector)'} to be readable` +
+      `${all === undefined ? '' : ` (columns: [${all}])`}, got ${String((e as Error)?.message ?? e)}`);
+  });
   let probe;
   try { probe = fromArrowTable(first, opts.column === undefined ? {} : { column: opts.column }); } catch (e) {
     if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
     throw e;
   }
-  const column = opts.column ?? first.schema.fields.find((f) => DataType.isFixedSizeList(f.type) && DataType.isFloat((f.type as FixedSizeList).children[0]!.type))!.name;
+  const { column } = vectorColumn(first.schema.fields, opts.column);
   let cached: { id: number; source: ReturnType<typeof fromArrowTable> } | undefined;
   return {
     dim: probe.dim,

@@ -1,19 +1,54 @@
 import { halfToFloat } from '../util/half.js';
-import { DataType, Precision, type Data, type FixedSizeList, type Float, type Table } from 'apache-arrow';
+import { DataType, Precision, Type, type Data, type FixedSizeList, type Float, type Table } from 'apache-arrow';
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 import { checkOffsets } from './memory.js';
 
 /** Options of {@link fromArrowTable}. */
 export interface ArrowSourceOptions {
-  /** Vector column: a `FixedSizeList<Float16 | Float32 | Float64>`. Default: the only such column. */
+  /** Vector column: a `FixedSizeList`, `List` or `LargeList` of Float16 | Float32 | Float64. Default: the only such column. */
   column?: string;
+}
+
+/** A vector column's type: a fixed-size list of floats (its size is the dim), or a variable list of floats (pandas, PyArrow's
+ *  default) whose rows must all hold the same number of values. */
+export type VectorColumnKind = 'fixed' | 'list';
+
+/**
+ * The vector column of a schema: `column` when given (checked), else the only list-of-floats column. Throws
+ * `IvfkitError` naming every column with its type when there is none or more than one.
+ */
+export function vectorColumn(fields: readonly { name: string; type: DataType }[], column?: string): { column: string; kind: VectorColumnKind; dim?: number } {
+  const listed = (): string => `[${fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ')}]`;
+  let name = column;
+  if (name === undefined) {
+    const candidates = fields.filter((f) => kindOf(f.type) !== undefined).map((f) => f.name);
+    if (candidates.length !== 1) {
+      throw new IvfkitError('invalid-argument',
+        `column: expected exactly one list-of-floats column (FixedSizeList, List or LargeList of Float16/32/64) or an explicit column option, got ${candidates.length} (${candidates.join(', ') || 'none'}) among ${listed()}`);
+    }
+    name = candidates[0]!;
+  }
+  const field = fields.find((f) => f.name === name);
+  if (!field) throw new IvfkitError('invalid-argument', `column: expected one of ${listed()}, got "${name}"`);
+  const kind = kindOf(field.type);
+  if (!kind) {
+    throw new IvfkitError('unsupported-type', `column "${name}": expected a FixedSizeList, List or LargeList of Float16 | Float32 | Float64, got ${String(field.type)}`);
+  }
+  if (kind === 'fixed') {
+    const dim = (field.type as FixedSizeList).listSize;
+    if (!(dim > 0)) throw new IvfkitError('unsupported-type', `column "${name}": expected list size > 0, got ${dim}`);
+    return { column: name, kind, dim };
+  }
+  return { column: name, kind };
 }
 
 /**
  * A {@link VectorSource} over an Arrow table (apache-arrow JS). Each record batch is one fragment,
  * ids 0, 1, 2, ... in batch order. The vector column is a `FixedSizeList` of Float32, Float16 (raw
- * half bits, converted) or Float64 (rounded to f32). Null rows are skipped and counted in
+ * half bits, converted) or Float64 (rounded to f32), or a `List` / `LargeList` of those (as pandas and
+ * PyArrow write by default): then dim is the length of the first non-null row, and a row of another length
+ * fails the read that meets it (`dimension-mismatch`). Null rows are skipped and counted in
  * `FragmentRows.nulls`; null elements inside a valid row read as NaN (the row is then dropped as
  * non-finite by training, as Lance does). Slices of tables are handled (values are read as-is).
  */
@@ -21,25 +56,9 @@ export function fromArrowTable(table: Table, opts: ArrowSourceOptions = {}): Vec
   if (table === null || typeof table !== 'object' || !('schema' in table) || typeof table.getChild !== 'function') {
     throw new IvfkitError('invalid-argument', `table: expected an apache-arrow Table, got ${String(table)}`);
   }
-  const candidates = table.schema.fields.filter((f) => isFloatList(f.type)).map((f) => f.name);
-  let column = opts.column;
-  if (column === undefined) {
-    if (candidates.length !== 1) {
-      throw new IvfkitError('invalid-argument',
-        `column: expected exactly one FixedSizeList<Float> column or an explicit column option, got ${candidates.length} (${candidates.join(', ') || 'none'}) among [${table.schema.fields.map((f) => f.name).join(', ')}]`);
-    }
-    column = candidates[0]!;
-  }
-  const field = table.schema.fields.find((f) => f.name === column);
-  if (!field) {
-    throw new IvfkitError('invalid-argument', `column: expected one of [${table.schema.fields.map((f) => f.name).join(', ')}], got "${column}"`);
-  }
-  if (!isFloatList(field.type)) {
-    throw new IvfkitError('unsupported-type', `column "${column}": expected FixedSizeList<Float16 | Float32 | Float64>, got ${String(field.type)}`);
-  }
-  const dim = (field.type as FixedSizeList).listSize;
-  if (!(dim > 0)) throw new IvfkitError('unsupported-type', `column "${column}": expected list size > 0, got ${dim}`);
-  const chunks = (table.getChild(column)!.data as Data<FixedSizeList<Float>>[]);
+  const { column, kind, dim: fixedDim } = vectorColumn(table.schema.fields, opts.column);
+  const chunks = table.getChild(column)!.data as Data<FixedSizeList<Float>>[];
+  const dim = fixedDim ?? firstListLength(chunks as unknown as ListData[], column);
   const fragments: FragmentInfo[] = chunks.map((d, id) => ({ id, numRows: d.length }));
   return {
     dim,
@@ -50,16 +69,51 @@ export function fromArrowTable(table: Table, opts: ArrowSourceOptions = {}): Vec
         throw new IvfkitError('unknown-fragment', `fragment id: expected an integer in [0, ${chunks.length}), got ${fragmentId}`);
       }
       checkOffsets(offsets, data.length, fragmentId);
-      return gatherRows(data, dim, offsets);
+      return gatherRows(data, dim, offsets, kind === 'list' ? listStarts(data as unknown as ListData, dim, offsets, column, fragmentId) : undefined);
     },
   };
 }
 
-function isFloatList(type: DataType): boolean {
-  return DataType.isFixedSizeList(type) && DataType.isFloat((type as FixedSizeList).children[0]!.type);
+function kindOf(type: DataType): VectorColumnKind | undefined {
+  const fixed = DataType.isFixedSizeList(type);
+  if (!fixed && !DataType.isList(type) && !(type.typeId === Type.LargeList)) return undefined;
+  const child = (type as FixedSizeList).children?.[0]?.type;
+  if (!child || !DataType.isFloat(child)) return undefined;
+  return fixed ? 'fixed' : 'list';
 }
 
-function gatherRows(data: Data<FixedSizeList<Float>>, dim: number, offsets: Uint32Array): FragmentRows {
+type ListData = Data & { valueOffsets: Int32Array | BigInt64Array };
+
+const rowStart = (d: ListData, r: number): number => Number(d.valueOffsets[r]!);
+
+/** The length of the first non-null row of a list column (its dim). */
+function firstListLength(chunks: ListData[], column: string): number {
+  for (const d of chunks) {
+    for (let r = 0; r < d.length; r++) {
+      if (d.nullCount > 0 && !d.getValid(r)) continue;
+      const len = rowStart(d, r + 1) - rowStart(d, r);
+      if (!(len > 0)) throw new IvfkitError('unsupported-type', `column "${column}": expected rows of at least one value, got a row of ${len}`);
+      return len;
+    }
+  }
+  throw new IvfkitError('empty-source', `column "${column}": expected a non-null row to learn the length of its lists from, got none`);
+}
+
+/** Where each requested row of a list column starts in the child values; every non-null one must hold `dim` values. */
+function listStarts(d: ListData, dim: number, offsets: Uint32Array, column: string, fragmentId: number): Float64Array {
+  const starts = new Float64Array(offsets.length);
+  for (let i = 0; i < offsets.length; i++) {
+    const r = offsets[i]!;
+    const s = rowStart(d, r), len = rowStart(d, r + 1) - s;
+    if (len !== dim && (d.nullCount === 0 || d.getValid(r))) {
+      throw new IvfkitError('dimension-mismatch', `column "${column}" fragment ${fragmentId} row ${r}: expected ${dim} values (the first row's), got ${len}`);
+    }
+    starts[i] = s;
+  }
+  return starts;
+}
+
+function gatherRows(data: Data<FixedSizeList<Float>>, dim: number, offsets: Uint32Array, starts?: Float64Array): FragmentRows {
   const child = data.children[0]! as Data<Float>;
   const precision = (child.type as Float).precision;
   const values = child.values as Float32Array | Float64Array | Uint16Array;
@@ -73,7 +127,7 @@ function gatherRows(data: Data<FixedSizeList<Float>>, dim: number, offsets: Uint
   for (let i = 0; i < offsets.length; i++) {
     const r = offsets[i]!;
     if (rowNulls && !data.getValid(r)) continue;
-    const src = r * dim;
+    const src = starts ? starts[i]! : r * dim;
     if (half) {
       for (let j = 0; j < dim; j++) out[w + j] = half[values[src + j]!]!;
     } else if (values instanceof Float32Array) {

@@ -1,7 +1,7 @@
-import { DataType, tableFromIPC, type FixedSizeList, type Table } from 'apache-arrow';
+import { tableFromIPC, type Table } from 'apache-arrow';
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
-import { fromArrowTable } from './arrow.js';
+import { fromArrowTable, vectorColumn } from './arrow.js';
 import { fragmentAt } from './memory.js';
 
 /**
@@ -304,7 +304,7 @@ function decodeStream(bytes: Uint8Array, what: string): Table {
 
 /** Options of {@link fromArrowIPC}. */
 export interface IpcSourceOptions {
-  /** Vector column (`FixedSizeList<Float16 | Float32 | Float64>`). Default: the only such column. */
+  /** Vector column (a `FixedSizeList`, `List` or `LargeList` of Float16 | Float32 | Float64). Default: the only such column. */
   column?: string;
   /** Name used in error messages (a path or URL). */
   name?: string;
@@ -339,15 +339,22 @@ export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | Ran
     const layout = await layoutOf(access, name);
     const dicts = await Promise.all(layout.dictionaries.map((d) => readExact(access, d.offset, d.length, name)));
     const schemaTable = decodeStream(concat([layout.schema, EOS]), name);
-    // Validate the column (and learn dim) on the empty schema table.
-    let probe: VectorSource;
-    try { probe = fromArrowTable(schemaTable, opts.column === undefined ? {} : { column: opts.column }); } catch (e) {
-      if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
-      throw e;
+    // The column from the schema; dim from its list size, or for a variable list from the first batch that has rows.
+    const named = <T>(f: () => T): T => {
+      try { return f(); } catch (e) {
+        if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
+        throw e;
+      }
+    };
+    const { column, dim: fixedDim } = named(() => vectorColumn(schemaTable.schema.fields, opts.column));
+    let dim = fixedDim;
+    if (dim === undefined) {
+      const first = layout.batches.findIndex((b) => b.rows > 0);
+      if (first < 0) throw new IvfkitError('empty-source', `${name}: expected a row in a batch to learn the length of column "${column}"'s lists from, got none`);
+      const b = layout.batches[first]!;
+      const bytes = await readExact(access, b.offset, b.length, `${name} batch ${first}`);
+      dim = named(() => fromArrowTable(decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${first}`), { column }).dim);
     }
-    const dim = probe.dim;
-    const column = opts.column ?? schemaTable.schema.fields.find((f) =>
-      DataType.isFixedSizeList(f.type) && DataType.isFloat((f.type as FixedSizeList).children[0]!.type))!.name;
     const fragments: FragmentInfo[] = layout.batches.map((b, id) => ({ id, numRows: b.rows }));
     let cached: { id: number; source: VectorSource } | undefined;
     const batchSource = async (id: number): Promise<VectorSource> => {

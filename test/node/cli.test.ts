@@ -204,7 +204,7 @@ describe('ivfkit CLI (spawned as a user runs it)', () => {
   it('bad input: one clear line on stderr, exit 1, no partial output file', () => {
     const cases: [string[], RegExp][] = [
       [['train', 'missing.arrow', '--partitions', '4', '--out', 'bad.arrow'], /missing\.arrow: expected an existing file/],
-      [['train', 'base.arrow', '--column', 'nope', '--partitions', '4', '--out', 'bad.arrow'], /expected one of \[id, emb\], got "nope"/],
+      [['train', 'base.arrow', '--column', 'nope', '--partitions', '4', '--out', 'bad.arrow'], /expected one of \[id: Int32, emb: FixedSizeList\[\d+\]<Float32>\], got "nope"/],
       [['train', 'base.arrow', '--metric', 'manhattan', '--out', 'bad.arrow'], /--metric: expected l2 \| cosine \| dot, got "manhattan"/],
       [['train', 'base.arrow', '--pq', '5', '--partitions', '4', '--out', 'bad.arrow'], /expected a divisor of dim 16, got 5/],
       [['train', 'base.fvecs', 'q17.fvecs', '--partitions', '4', '--out', 'bad.arrow'], /expected 16 .*got 17/],

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, readdirSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Field, FixedSizeList, Float16, Float32, Float64, Int32, RecordBatch, Schema, Struct, Table, makeData, tableToIPC,
+  Field, FixedSizeList, Float16, Float32, Float64, Int32, List, RecordBatch, Schema, Struct, Table, makeData, tableToIPC,
   type DataType,
 } from 'apache-arrow';
 import {
@@ -184,8 +184,8 @@ describe('Arrow IPC', () => {
     }
     const p = join(dir, 't_f32.arrow');
     writeFileSync(p, tableToIPC(vectorTable([b0], d), 'file'));
-    await expect(openVectorFile(p, { column: 'nope' })).rejects.toThrow(/expected one of \[id, emb\], got "nope"/);
-    await expect(openVectorFile(p, { column: 'id' })).rejects.toThrow(/expected FixedSizeList/);
+    await expect(openVectorFile(p, { column: 'nope' })).rejects.toThrow(/expected one of \[id: Int32, emb: FixedSizeList\[6\]<Float32>\], got "nope"/);
+    await expect(openVectorFile(p, { column: 'id' })).rejects.toThrow(/column "id": expected a FixedSizeList, List or LargeList of Float16 \| Float32 \| Float64, got Int32/);
     const bytes = readFileSync(p);
     writeFileSync(join(dir, 'trunc.arrow'), bytes.subarray(0, bytes.length - 7));
     await expect(openVectorFile(join(dir, 'trunc.arrow'))).rejects.toThrow(IvfkitError);
@@ -244,6 +244,55 @@ describe('Parquet (parquet-wasm, row groups as fragments)', () => {
     for (const format of ['npy', 'fvecs', 'arrow'] as const) {
       await expect(openVectorFile(dir, { format })).rejects.toMatchObject({ code: 'invalid-argument', message: `${dir}: expected a file, got a directory` });
     }
+  });
+});
+
+/** The same batches as a List<Float32> column (PyArrow's and pandas' default for vectors). */
+function listTable(batches: Float32Array[], d: number): Table {
+  const listType = new List(new Field('item', new Float32(), false));
+  const fields = [new Field('emb', listType, true)];
+  const schema = new Schema(fields);
+  return new Table(batches.map((flat) => {
+    const n = flat.length / d;
+    const child = makeData({ type: new Float32(), length: flat.length, data: flat });
+    const emb = makeData({ type: listType, length: n, nullCount: 0, child, valueOffsets: Int32Array.from({ length: n + 1 }, (_, i) => i * d) });
+    return new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: [emb] }));
+  }));
+}
+
+describe('List<Float32> vector columns in files', () => {
+  it('Arrow IPC file and stream, and Parquet (pandas\' layout) read and train as the FixedSizeList column does', async () => {
+    const { trainLocal } = await import('../../src/train/local.js');
+    const d = 8;
+    const batches = [data(0, d), data(700, d, 5), data(900, d, 6), data(400, d, 7)];   // an empty first batch: dim from the next
+    const params = { numPartitions: 6, maxIters: 5, seed: 4, pq: { numSubVectors: 2 } };
+    const want = await trainLocal(await openVectorFile(join(dir, 'fixed.arrow'), {}).catch(async () => {
+      writeFileSync(join(dir, 'fixed.arrow'), tableToIPC(vectorTable(batches, d), 'file'));
+      return openVectorFile(join(dir, 'fixed.arrow'));
+    }), params);
+    const all = new Float32Array(batches.reduce((a, b) => a + b.length, 0));
+    batches.reduce((o, b) => (all.set(b, o), o + b.length), 0);
+    const { fromFloat32Array } = await import('../../src/sources/memory.js');
+    const oneFragment = await trainLocal(fromFloat32Array(all, d, { fragmentRows: all.length / d }), params);
+    writeFileSync(join(dir, 'list.arrow'), tableToIPC(listTable(batches, d), 'file'));
+    writeFileSync(join(dir, 'list.arrows'), tableToIPC(listTable(batches, d), 'stream'));
+    const pw = await import('parquet-wasm');
+    writeFileSync(join(dir, 'list.parquet'), pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(listTable(batches.slice(1), d), 'stream'))));
+    for (const f of ['list.arrow', 'list.arrows', 'list.parquet']) {
+      const src = await openVectorFile(join(dir, f));
+      expect(src.dim, f).toBe(d);
+      // Global row 703 (the fourth of the 900-row batch), wherever the file's fragments cut.
+      let at = 703, frag = 0;
+      for (const x of await src.fragments()) { if (at < x.numRows) { frag = x.id; break; } at -= x.numRows; }
+      expect(Array.from((await src.readRows(frag, Uint32Array.of(at))).data), f).toEqual(rowsOf(batches[2]!, d, [3]));
+      const got = await trainLocal(src, params);
+      // The Parquet file is one row group (one fragment): its model is that of the rows as one fragment.
+      const ref = f.endsWith('.parquet') ? oneFragment : want;
+      expect(Array.from(got.ivf.centroids), f).toEqual(Array.from(ref.ivf.centroids));
+      await src.close?.();
+    }
+    // A column the file does not have: the Parquet error lists the columns there are.
+    await expect(openVectorFile(join(dir, 'list.parquet'), { column: 'nope' })).rejects.toThrow(/\(columns: \[emb: List<Float32>\]\)/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Field, FixedSizeList, Float16, Float32, Float64, Int32, RecordBatch, Schema, Struct, Table, makeData, util } from 'apache-arrow';
+import { Field, FixedSizeList, Float16, Float32, Float64, Int32, LargeList, List, RecordBatch, Schema, Struct, Table, makeData, util } from 'apache-arrow';
 import { fromArrowTable, fromFloat32Array, halfToFloat } from '../../src/sources/index.js';
 import { IvfkitError } from '../../src/util/errors.js';
 
@@ -52,7 +52,41 @@ describe('fromFloat32Array', () => {
   });
 });
 
+/** A List (or LargeList) column of float rows of any lengths; null where rows[i] is null. */
+function listOf(rows: (number[] | null)[], T: typeof Float32 | typeof Float64 = Float32, large = false) {
+  const values = (T === Float64 ? Float64Array : Float32Array).from(rows.flatMap((r) => r ?? []));
+  const child = makeData({ type: new T(), length: values.length, data: values as never });
+  const ends = rows.reduce<number[]>((a, r) => [...a, a.at(-1)! + (r?.length ?? 0)], [0]);
+  const valueOffsets = large ? BigInt64Array.from(ends.map(BigInt)) : Int32Array.from(ends);
+  const nulls = rows.map((r) => r === null);
+  const nullCount = nulls.filter(Boolean).length;
+  const nullBitmap = nullCount ? Uint8Array.from({ length: Math.ceil(rows.length / 8) }, (_, b) =>
+    nulls.slice(b * 8, b * 8 + 8).reduce((m, isNull, i) => m | (isNull ? 0 : 1 << i), 0)) : undefined;
+  const type = large ? new LargeList(new Field('item', new T(), false)) : new List(new Field('item', new T(), false));
+  return makeData({ type: type as never, length: rows.length, nullCount, child, valueOffsets: valueOffsets as never, ...(nullBitmap ? { nullBitmap } : {}) }) as never as ReturnType<typeof fsl>;
+}
+
 describe('fromArrowTable', () => {
+  it('reads List and LargeList columns of one length (pandas, PyArrow): dim from the first non-null row, nulls counted, other lengths refused', async () => {
+    for (const large of [false, true]) {
+      const t = tableOf([{ emb: listOf([null, [1, 2, 3], [4, 5, 6]], Float32, large) }, { emb: listOf([[7, 8, 9], null, [10, 11, 12.5]], Float32, large) }]);
+      const src = fromArrowTable(t);
+      expect(src.dim).toBe(3);
+      expect(await src.fragments()).toEqual([{ id: 0, numRows: 3 }, { id: 1, numRows: 3 }]);
+      expect(await src.readRows(0, Uint32Array.of(0, 1, 2))).toEqual({ data: Float32Array.of(1, 2, 3, 4, 5, 6), nulls: 1 });
+      expect(await src.readRows(1, Uint32Array.of(0, 1, 2))).toEqual({ data: Float32Array.of(7, 8, 9, 10, 11, 12.5), nulls: 1 });
+      const f64 = fromArrowTable(tableOf([{ emb: listOf([[0.1, 2], [3, 4]], Float64, large) }]));
+      expect(Array.from((await f64.readRows(0, Uint32Array.of(0))).data)).toEqual([Math.fround(0.1), 2]);
+      const sliced = fromArrowTable(tableOf([{ emb: listOf([[0, 1], [2, 3], [4, 5], [6, 7]], Float32, large) }]).slice(1, 3));
+      expect(Array.from((await sliced.readRows(0, Uint32Array.of(0, 1))).data)).toEqual([2, 3, 4, 5]);
+      const ragged = fromArrowTable(tableOf([{ emb: listOf([[1, 2], [3, 4], [5, 6, 7]], Float32, large) }]));
+      expect(Array.from((await ragged.readRows(0, Uint32Array.of(0, 1))).data)).toEqual([1, 2, 3, 4]);
+      await expect(async () => ragged.readRows(0, Uint32Array.of(1, 2))).rejects.toMatchObject({
+        code: 'dimension-mismatch', message: 'column "emb" fragment 0 row 2: expected 2 values (the first row\'s), got 3' });
+      expect(() => fromArrowTable(tableOf([{ emb: listOf([null, null], Float32, large) }]))).toThrow(/expected a non-null row to learn the length of its lists from, got none/);
+    }
+  });
+
   it('treats record batches as fragments and reads Float32 rows', async () => {
     const t = tableOf([{ emb: fsl(seq(8), 2, Float32) }, { emb: fsl(seq(6, (i) => 100 + i), 2, Float32) }]);
     const src = fromArrowTable(t);
@@ -86,8 +120,8 @@ describe('fromArrowTable', () => {
   });
   it('rejects missing, ambiguous and non-float columns', () => {
     const t = tableOf([{ emb: fsl(seq(4), 2, Float32) }]);
-    expect(() => fromArrowTable(t, { column: 'nope' })).toThrow(/expected one of \[id, emb\], got "nope"/);
-    expect(() => fromArrowTable(t, { column: 'id' })).toThrow(/FixedSizeList<Float16 \| Float32 \| Float64>/);
+    expect(() => fromArrowTable(t, { column: 'nope' })).toThrow(/expected one of \[id: Int32, emb: FixedSizeList\[2\]<Float32>\], got "nope"/);
+    expect(() => fromArrowTable(t, { column: 'id' })).toThrow(/column "id": expected a FixedSizeList, List or LargeList of Float16 \| Float32 \| Float64, got Int32/);
     expect(() => fromArrowTable({} as Table)).toThrow(IvfkitError);
   });
 });
