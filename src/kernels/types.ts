@@ -266,7 +266,9 @@ export interface Kernels {
    *  group of centroids is skipped for a row when `bounds` prove, with a margin for the kernel's f32
    *  rounding, that none of them can reach the row's selection value (distance + bias) of `bounds.assign[i]`.
    *  Index, distance and accumulators are the same bits as brute force; `bounds.assign` and `bounds.lower`
-   *  are updated for the next call. */
+   *  are updated for the next call. `data` must not change between calls with the same array (the wasm builds
+   *  keep the last call's sums per array and move only the rows whose centroid changed): pass a new array, or
+   *  copy, after changing rows in place. */
   assignAccumulateBounded(data: Float32Array, dim: number, centroids: Float32Array, acc: Accumulators, bounds: AssignBounds,
     opts?: Pick<AssignOptions, 'outIndex' | 'outDist' | 'bias'>): BoundedInfo;
   /** A {@link BoundedSession} over `data` (copied once: it must not change afterwards) for k centroids, from

@@ -2,6 +2,7 @@ import type { Metric, PqModel, Progress, SqModel, TrainedModels, VectorSource } 
 import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError, shown } from '../util/errors.js';
+import { expectF32Range } from '../util/fixed.js';
 import { DEFAULT_SEED } from '../util/rng.js';
 import { localExecutor, type KmeansExecutor, type LocalExecutor } from './executor.js';
 import type { PoolExecutor } from '../workers/executor.js';
@@ -225,6 +226,8 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       let data = merged.quant;
       let quant: KmeansExecutor | undefined = pool;
       if (metric !== 'dot') {
+        // The quantizer sample is not the IVF sample: its rows meet the IVF centroids at full dim, so their range is checked here.
+        if (merged.quant !== merged.ivf) expectF32Range(Math.max(kernels.maxAbs(merged.quant), kernels.maxAbs(ivf.centroids)), dim, 'quantizer sample rows and IVF centroids');
         if (pool) quant = await pool.residuals(ivf.centroids);
         else data = residualRows(merged.quant, dim, ivf.centroids, kernels, local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined);
       }

@@ -543,6 +543,9 @@ function splitEmpty(centroids: Float32Array, size: Float64Array, c0: number, k: 
     const a = (c0 + ci) * dim, b = (c0 + cj) * dim;
     let big = 0;
     for (let j = 0; j < dim; j++) big = Math.max(big, Math.abs(centroids[b + j]!));
+    // A zero donor takes the group's largest |value| (within the data's range, which the run's fixed-point loss is sized
+    // for; a fixed 1 overflowed it for data of small values), 1 when every centroid is 0.
+    if (big === 0) for (let j = c0 * dim, e = (c0 + k) * dim; j < e; j++) big = Math.max(big, Math.abs(centroids[j]!));
     for (let j = 0; j < dim; j++) {
       const v = centroids[b + j]!;
       const delta = (v !== 0 ? v : big || 1) * SPLIT_EPS;

@@ -7,6 +7,7 @@ import { localExecutor, type KmeansExecutor } from './executor.js';
 import { checkMetric, prepareRows } from './ivf.js';
 import { KMEANS_DEFAULTS, lloyd } from './kmeans.js';
 import { pqSubspaceSeed, residualRows } from './partial.js';
+import { expectF32Range } from '../util/fixed.js';
 
 export { residualRows };
 
@@ -92,6 +93,8 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
       const c = opts.ivfCentroids;
       expect(c instanceof Float32Array && c.length > 0 && c.length % dim === 0, 'dimension-mismatch', 'ivfCentroids length',
         `a positive multiple of dim ${dim}`, c?.length);
+      // The assignment to the IVF centroids takes whole rows: their range, not only the sub-vectors'.
+      expectF32Range(Math.max(kernels.maxAbs(x), kernels.maxAbs(c)), dim, 'rows and IVF centroids');
       x = prepareRows(residualRows(x, dim, c, kernels), dim, 'l2', kernels).data;
     }
     executor = localExecutor(x, dim, kernels);

@@ -19,7 +19,8 @@ export function sumShift(maxAbs: number, n: number): number {
 /** Shift for loss sums: bounds a single distance for data with |x| ≤ maxAbs (l2: dim·(2·maxAbs)², 1 % over for the f32
  *  kernels' rounding, scaled with the data so that tiny values keep their resolution; dot: |1 − x·c| ≤ 1 + dim·maxAbs²). */
 export function lossShift(metric: 'l2' | 'dot', dim: number, maxAbs: number, n: number): number {
-  const bound = metric === 'l2' ? dim * (2 * maxAbs) ** 2 * 1.01 : dim * maxAbs * maxAbs * 1.01 + 1;
+  // (All-zero data: bound dim, for the ±1/1024 centroids a split of an all-zero centroid makes.)
+  const bound = metric === 'l2' ? (maxAbs > 0 ? dim * (2 * maxAbs) ** 2 * 1.01 : dim) : dim * maxAbs * maxAbs * 1.01 + 1;
   return sumShift(bound, n);
 }
 
@@ -59,7 +60,8 @@ function shortest(v: number, limit: number): string {
  * beyond that; `what` names the vectors.
  */
 export function expectF32Range(bound: number, dim: number, what: string): void {
-  const limit = Math.sqrt(3.4028234663852886e38 / (2 * dim));
+  // (dim + 4)·2^-24: the f32 rounding of the norm sums, so that values at the limit cannot round past f32's largest value.
+  const limit = Math.sqrt(3.4028234663852886e38 / (2 * dim * (1 + (dim + 4) * 2 ** -24)));
   if (bound > limit) {
     throw new IvfkitError('out-of-range', `largest |value| of the ${dim}-value ${what}: expected at most ${limit.toPrecision(3)} ` +
       `(beyond it squared norms overflow f32 distances; scale the vectors down), got ${shortest(bound, limit)}`);
