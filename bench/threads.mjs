@@ -9,7 +9,7 @@
 // Needs dist/ (the script runs `npm run build` first). Prints a table; machine load is printed too,
 // since a busy machine lowers the speed-up.
 import { loadavg, cpus } from 'node:os';
-import { loadKernels } from '../dist/kernels/index.js';
+import { getWasmModule, loadKernels } from '../dist/kernels/index.js';
 import { kmeansWith, localExecutor } from '../dist/train/kmeans.js';
 import { createPoolExecutor } from '../dist/workers/executor.js';
 import { spawnWorkers } from '../dist/workers/pool.js';
@@ -64,7 +64,7 @@ for (const r of rows) console.log(`| ${r.mode} | ${ms(r.ms)} | ${ms(r.ms / iters
 
 // Per-task overhead of one pinned worker.
 const [w] = await spawnWorkers(1);
-await w.call({ op: 'init', build: kernels.build === 'reference' ? 'reference' : kernels.build });
+await w.call(kernels.build === 'reference' ? { op: 'init', build: 'reference' } : { op: 'init', build: kernels.build, module: await getWasmModule(kernels.build) });
 const reps = 400;
 const noop = [];
 for (let i = 0; i < reps; i++) { const t = performance.now(); await w.call({ op: 'noop' }); noop.push(performance.now() - t); }

@@ -36,8 +36,8 @@ export async function defaultThreads(): Promise<number> {
 }
 
 const PISCINA = 'piscina';
-// Not a literal in `new URL(…, import.meta.url)`: bundlers would emit a raw copy of the file (only webWorker's literal is meant for them).
-const WORKER_FILE = './worker.js';
+// Not literals in `new URL(…, import.meta.url)`: bundlers would emit raw copies of the files (only webWorker's literal is meant for them).
+const WORKER_FILE = './worker.js', DIST_WORKER_FILE = '../../dist/workers/worker.js';
 
 /** Starts `count` pinned workers. */
 export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Promise<PinnedWorker[]> {
@@ -70,7 +70,7 @@ async function nodeWorkerUrl(): Promise<URL> {
   if (!import.meta.url.endsWith('.ts')) return here;
   const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
   if (fs.existsSync(here)) return here;
-  const dist = new URL('../../dist/workers/worker.js', import.meta.url);
+  const dist = new URL(DIST_WORKER_FILE, import.meta.url);
   if (fs.existsSync(dist)) return dist;
   throw new IvfkitError('unsupported', `worker entry: expected ${here.href} or a built ${dist.href} (run npm run build), got neither`);
 }

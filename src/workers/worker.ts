@@ -7,7 +7,7 @@
  * then every `stats` request carries only centroids + context and returns {@link PartialStats} with
  * their buffers transferred back. No top-level await (bundlers' iife worker format rejects it).
  */
-import { loadKernelsSync } from '../kernels/index.js';
+import { kernelsFromModule } from '../kernels/instance.js';
 import { syntheticRows } from '../kernels/warmup.js';
 import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
@@ -16,7 +16,7 @@ import { kmeansPartialStats, nearestCentroids, subtractRows, type PartialStats, 
 
 /** Requests understood by the worker. */
 export type WorkerRequest =
-  | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }
+  | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }   // module: the compiled build (any build but 'reference')
   | { op: 'load'; data: Float32Array; dim: number }
   | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
   | { op: 'residuals'; centroids: Float32Array }
@@ -81,7 +81,7 @@ export function warmStats(kernels: Kernels): boolean {
 export function handleRequest(msg: WorkerRequest): WorkerReply {
   switch (msg?.op) {
     case 'init': {
-      state.kernels = loadKernelsSync({ build: msg.build, ...(msg.module ? { module: msg.module } : {}) });
+      state.kernels = kernelsFromModule(msg.build, msg.module);
       warmStats(state.kernels);
       return { value: { build: state.kernels.build }, transfer: [] };
     }

@@ -81,6 +81,10 @@ describe('a Vite production build of an app importing ivfkit, in Chromium', () =
     expect(workers.length).toBeGreaterThan(0);
     const sources = await Promise.all(workers.map((f) => readFile(join(dir, 'out', 'assets', f), 'utf8')));
     expect(sources.some((s) => s.includes('residuals'))).toBe(true);        // the worker's request handler is bundled
+    // The worker gets its module compiled from the page: no embedded wasm (base64 of '\0asm' starts 'AGFzbQ') in its chunk,
+    // and no raw copy of dist/workers/worker.js beside it.
+    expect(sources.filter((s) => s.includes('AGFzbQ'))).toEqual([]);
+    expect(sources.filter((s) => /from ['"]\.\.?\//.test(s))).toEqual([]);
     const page = await browser!.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

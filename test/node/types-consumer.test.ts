@@ -18,10 +18,11 @@ symlinkSync(root, join(dir, 'node_modules', 'ivfkit'), 'dir');
 symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
 writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
 
-function compile(name: string, source: string): { status: number | null; out: string } {
+function compile(name: string, source: string, resolution: 'nodenext' | 'node10' = 'nodenext'): { status: number | null; out: string } {
   writeFileSync(join(dir, name), source);
+  const mod = resolution === 'nodenext' ? ['--module', 'nodenext', '--moduleResolution', 'nodenext'] : ['--module', 'es2022', '--moduleResolution', 'node10'];
   const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess',
-    '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', name],
+    ...mod, '--target', 'es2022', '--skipLibCheck', '--types', 'node', name],
   { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
@@ -70,6 +71,18 @@ console.log(report.recall, codes.length, pq.iterations, ivf, book, sq, ex.n, scr
 describe('the published types, as a strict TypeScript user compiles against them', () => {
   it('a README-style consumer (trainLocal, the distributed protocol with TrainParams, model I/O, kernels, files) compiles', () => {
     const r = compile('consumer.ts', CONSUMER);
+    expect(r.out).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it("the subpaths' types resolve under moduleResolution node10 too (typesVersions; it reads no exports map)", () => {
+    const r = compile('node10.ts', `import { trainLocal } from 'ivfkit';
+import { openVectorFile } from 'ivfkit/node';
+import { createBullmqCoordinator } from 'ivfkit/bullmq';
+import { handleRequest } from 'ivfkit/worker';
+const f: typeof openVectorFile = openVectorFile;
+console.log(typeof trainLocal, f, typeof createBullmqCoordinator, typeof handleRequest);
+`, 'node10');
     expect(r.out).toBe('');
     expect(r.status).toBe(0);
   });
