@@ -1,4 +1,4 @@
-import type { FragmentInfo, Metric, Progress, VectorSource } from '../types.js';
+import type { FragmentInfo, FragmentRows, Metric, Progress, VectorSource } from '../types.js';
 import type { Kernels } from '../kernels/types.js';
 import type { TrainParams } from './local.js';
 import { loadKernels } from '../kernels/index.js';
@@ -92,7 +92,11 @@ export interface FragmentSample {
 export async function readFragmentSample(source: VectorSource, id: number, offsets: Uint32Array, dim: number,
   metric: Metric, kernels: Kernels): Promise<FragmentSample> {
   if (offsets.length === 0) return { id, data: new Float32Array(0), rows: 0, dropped: 0 };
-  const res = await source.readRows(id, offsets);
+  return fragmentSampleOf(id, offsets, await source.readRows(id, offsets), dim, metric, kernels);
+}
+
+/** {@link readFragmentSample} on rows already read (`res`: what `readRows(id, offsets)` returned). */
+function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, dim: number, metric: Metric, kernels: Kernels): FragmentSample {
   const data = res?.data;
   const nulls = res?.nulls ?? 0;
   if (!(data instanceof Float32Array)) {
@@ -113,6 +117,47 @@ export async function readFragmentSample(source: VectorSource, id: number, offse
   const n = rows.length / dim;
   if (count !== n) rows = compact(rows, dim, mask, count);
   return { id, data: rows, rows: count, dropped: nulls + (n - count) };
+}
+
+/**
+ * The IVF and quantizer samples of one fragment in one `readRows` call over the union of their offsets (both ascending),
+ * split afterwards — the same rows as two calls. Both samples take every row of a small fragment: one read, one sample.
+ * A source that reports null rows is read once per sample instead (its rows do not say which offsets were null).
+ */
+async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Array, quant: Uint32Array, dim: number, metric: Metric,
+  kernels: Kernels): Promise<{ a: FragmentSample; b: FragmentSample }> {
+  if (sameOffsets(ivf, quant)) {
+    const a = await readFragmentSample(source, id, ivf, dim, metric, kernels);
+    return { a, b: a };
+  }
+  if (ivf.length === 0 || quant.length === 0) {
+    return { a: await readFragmentSample(source, id, ivf, dim, metric, kernels), b: await readFragmentSample(source, id, quant, dim, metric, kernels) };
+  }
+  const union = new Uint32Array(ivf.length + quant.length);
+  const fromIvf = new Int32Array(ivf.length), fromQuant = new Int32Array(quant.length);
+  let i = 0, j = 0, u = 0;
+  while (i < ivf.length || j < quant.length) {
+    const x = i < ivf.length ? ivf[i]! : Infinity, y = j < quant.length ? quant[j]! : Infinity;
+    const v = Math.min(x, y);
+    if (x === v) fromIvf[i++] = u;
+    if (y === v) fromQuant[j++] = u;
+    union[u++] = v;
+  }
+  const all = union.subarray(0, u);
+  const res = await source.readRows(id, all);
+  if (!(res?.data instanceof Float32Array) || (res.nulls ?? 0) !== 0 || res.data.length !== u * dim) {
+    // Nulls (or a reply the checks below will name): one read per sample, as the contract allows.
+    return { a: await readFragmentSample(source, id, ivf, dim, metric, kernels), b: await readFragmentSample(source, id, quant, dim, metric, kernels) };
+  }
+  const pick = (at: Int32Array): Float32Array => {
+    const out = new Float32Array(at.length * dim);
+    for (let r = 0; r < at.length; r++) out.set(res.data.subarray(at[r]! * dim, at[r]! * dim + dim), r * dim);
+    return out;
+  };
+  return {
+    a: fragmentSampleOf(id, ivf, { data: pick(fromIvf), nulls: 0 }, dim, metric, kernels),
+    b: fragmentSampleOf(id, quant, { data: pick(fromQuant), nulls: 0 }, dim, metric, kernels),
+  };
 }
 
 function compact(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {
@@ -396,10 +441,8 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
   for (const f of task.fragments) {
     throwIfAborted(opts.signal, 'sampling');
     const ivfOffsets = fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota);
-    const a = await readFragmentSample(source, f.id, ivfOffsets, dim, task.metric, kernels);
     const quantOffsets = fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota);
-    // Both samples take every row of a small fragment: read it once.
-    const b = sameOffsets(ivfOffsets, quantOffsets) ? a : await readFragmentSample(source, f.id, quantOffsets, dim, task.metric, kernels);
+    const { a, b } = await readBothSamples(source, f.id, ivfOffsets, quantOffsets, dim, task.metric, kernels);
     ivfBlocks.push(a.data);
     quantBlocks.push(b.data);
     throwIfAborted(opts.signal, 'sampling');

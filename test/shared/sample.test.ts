@@ -182,3 +182,23 @@ describe('executeSampleTask', () => {
     await expect(executeSampleTask(task!, src, { kernels, signal: ac.signal })).rejects.toThrow(/stop now/);
   });
 });
+
+describe('executeSampleTask reads', () => {
+  it('both samples of a fragment in one readRows call (the union of their offsets), each the rows of its own offsets', async () => {
+    const base = taggedSource([5000, 3000, 40]);
+    const calls: number[] = [];
+    const source: VectorSource = { ...base, readRows: (id, offsets) => { calls.push(id); return base.readRows(id, offsets); } };
+    const params = { numPartitions: 4, sampleRate: 64, seed: 21, pq: { numSubVectors: 1, numBits: 8 as const } };
+    const [task] = createSampleTasks(await source.fragments(), 1, params);
+    const res = await executeSampleTask(task!, source, { kernels: createReferenceKernels() });
+    expect(calls).toEqual([7, 17, 27]);                                              // one call per fragment
+    let ia = 0, qa = 0;
+    for (const f of task!.fragments) {
+      const want = (stream: number, quota: number) => Array.from(fragmentOffsets(task!.seed, stream, f, quota), (o) => [f.id, o, 1]).flat();
+      expect(Array.from(res.ivf.subarray(ia, ia + f.ivfQuota * 3)), `ivf rows of fragment ${f.id}`).toEqual(want(STREAM.IVF_SAMPLE, f.ivfQuota));
+      expect(Array.from(res.quant.subarray(qa, qa + f.quantQuota * 3)), `quantizer rows of fragment ${f.id}`).toEqual(want(STREAM.QUANT_SAMPLE, f.quantQuota));
+      ia += f.ivfQuota * 3; qa += f.quantQuota * 3;
+    }
+    expect([ia, qa]).toEqual([res.ivf.length, res.quant.length]);
+  });
+});
