@@ -253,6 +253,7 @@ async function evaluate(args: string[], v: Values): Promise<void> {
   const groundTruth = exactTopK(b, q, models.dim, models.metric === 'dot' ? 'dot' : 'l2', k, kernels);
   const tExact = ms(t1);
   const rows = [];
+  let unscored = 0;
   const t2 = performance.now();
   const evaluator = await createRecallEvaluator(models, base, { kernels });
   const tIndex = ms(t2);
@@ -263,10 +264,13 @@ async function evaluate(args: string[], v: Values): Promise<void> {
     // More probes than partitions probe them all: say how many were probed.
     const probed = Math.min(nprobes, models.ivf.numPartitions);
     rows.push({ nprobes, probed, recall: r.recall, index: r.index, meanCandidates: r.meanCandidates, ms: Math.round(elapsed), msPerQuery: elapsed / r.queries });
+    unscored = r.unscored;
   }
+  const warnings = unscored ? [`ivfkit: ${unscored} of ${queries.length / models.dim} queries have no exact neighbour (non-finite, or zero under cosine): left out of recall`] : [];
+  if (!v.json) for (const w of warnings) process.stderr.write(`${w}\n`);
   const nq = queries.length / models.dim;
   if (v.json) {
-    out(JSON.stringify({ command: 'eval', model: describe(models), k, base: base.length / models.dim, queries: nq, timings: { loadMs: tLoad, exactMs: tExact, indexMs: tIndex }, results: rows }));
+    out(JSON.stringify({ command: 'eval', model: describe(models), k, base: base.length / models.dim, queries: nq, timings: { loadMs: tLoad, exactMs: tExact, indexMs: tIndex }, results: rows, ...(warnings.length ? { warnings } : {}) }));
     return;
   }
   out(`${describe(models)}: ${base.length / models.dim} base rows, ${nq} queries, k=${k} (load ${tLoad} ms, exact search ${tExact} ms, index ${tIndex} ms)`);

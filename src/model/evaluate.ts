@@ -31,8 +31,11 @@ export interface RecallReport {
   index: 'ivf_pq' | 'ivf_sq' | 'ivf_flat';
   /** Mean number of base rows scanned per query. */
   meanCandidates: number;
-  /** Recall of each query. */
+  /** Recall of each query; NaN for a query with no exact neighbour to find (a non-finite query, a zero query under cosine,
+   *  or no finite base row): such queries are left out of `recall` and counted in `unscored`. */
   perQuery: Float64Array;
+  /** Queries with no exact neighbour (see `perQuery`). */
+  unscored: number;
 }
 
 /**
@@ -131,6 +134,7 @@ export async function createRecallEvaluator(models: TrainedModels, base: Float32
       const QC = Math.max(1, Math.min(nq, Math.floor((1 << 22) / kc)));
       const cdAll = new Float32Array(QC * kc);
       const perQuery = new Float64Array(nq);
+      let unscored = 0;
       const top = new TopK(k);
       let hits = 0;
       let truth = 0;
@@ -205,11 +209,12 @@ export async function createRecallEvaluator(models: TrainedModels, base: Float32
           tq++;
           if (found.has(id)) h++;
         }
-        perQuery[qi] = tq ? h / tq : 1;
+        perQuery[qi] = tq ? h / tq : NaN;
+        if (!tq) unscored++;
         hits += h;
         truth += tq;
       }
-      return { recall: truth ? hits / truth : 1, k, nprobes, queries: nq, index, meanCandidates: scanned / nq, perQuery };
+      return { recall: truth ? hits / truth : 1, k, nprobes, queries: nq, index, meanCandidates: scanned / nq, perQuery, unscored };
     },
   };
 }

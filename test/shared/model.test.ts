@@ -191,6 +191,18 @@ describe('evaluateRecall', () => {
       expect(one.perQuery.length).toBe(30);
     }
   });
+  it('a query with no exact neighbour (NaN, or zero under cosine) is unscored: NaN in perQuery, out of recall, counted', async () => {
+    const q = queries.slice();
+    q.fill(NaN, 0, dim);                                                    // query 0: NaN
+    const m = { ...modelOf(randomData(12, dim, 12), dim, 12), metric: 'cosine' as const };
+    q.fill(0, 2 * dim, 3 * dim);                                            // query 2: zero, under cosine
+    const got = await evaluateRecall(m, base, q, { k: 10, nprobes: 12, kernels });
+    expect(got.unscored).toBe(2);
+    expect([got.perQuery[0], got.perQuery[2]]).toEqual([NaN, NaN]);
+    expect(got.recall).toBe(1);
+    expect(Array.from(got.perQuery).filter((v) => !Number.isNaN(v)).every((v) => v === 1)).toBe(true);
+    expect((await evaluateRecall(m, base, queries, { k: 10, nprobes: 12, kernels })).unscored).toBe(0);
+  });
   it('scores PQ and SQ codes: recall improves with a finer quantizer', async () => {
     const sqM = modelOf(randomData(4, dim, 13), dim, 4, { sq: { numBits: 8, lower: -1, upper: 1 } });
     const sq = await evaluateRecall(sqM, base, queries, { k: 10, nprobes: 4, kernels });
