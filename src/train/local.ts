@@ -102,9 +102,31 @@ export async function trainLocal(source: VectorSource, params: TrainParams): Pro
   return trainFromSamples([result], { ...params, kernels });
 }
 
+const TRAIN_KEYS = new Set(['metric', 'numPartitions', 'sampleRate', 'maxIters', 'refineIters', 'tolerance', 'seed', 'pq', 'sq', 'dim', 'onProgress',
+  'signal', 'kernels', 'threads', 'workerUrl', 'memoryBudget', 'logger']);
+const NESTED_KEYS: Record<'pq' | 'sq', Set<string>> = { pq: new Set(['numSubVectors', 'numBits', 'maxIters']), sq: new Set(['numBits']) };
+
+/** Option names that are not {@link TrainParams}' (a typo trains without what it meant: say so), with a hint for nested ones. */
+function checkKeys(params: TrainParams): void {
+  for (const key of Object.keys(params)) {
+    if (TRAIN_KEYS.has(key) || (params as unknown as Record<string, unknown>)[key] === undefined) continue;
+    const owner = (['pq', 'sq'] as const).find((q) => NESTED_KEYS[q].has(key));
+    throw new IvfkitError('invalid-argument', `params.${key}: expected one of ${[...TRAIN_KEYS].join(', ')}, got an unknown option` +
+      (owner ? ` (${owner}.${key} goes inside ${owner}: { ${key}: … })` : ''));
+  }
+  for (const q of ['pq', 'sq'] as const) {
+    const v = params[q] as Record<string, unknown> | undefined;
+    if (v === undefined || v === null || typeof v !== 'object') continue;
+    for (const key of Object.keys(v)) {
+      if (!NESTED_KEYS[q].has(key)) throw new IvfkitError('invalid-argument', `params.${q}.${key}: expected one of ${[...NESTED_KEYS[q]].join(', ')}, got an unknown option`);
+    }
+  }
+}
+
 /** Checks the parameters that do not depend on data; with `dim`, also the PQ split. */
 export function validateTrainParams(params: TrainParams, dim?: number, dimOf = 'source'): void {
   sampleTargets(params);
+  checkKeys(params);
   const ints: [string, unknown, number][] = [['maxIters', params.maxIters, 1], ['threads', params.threads, 1], ['refineIters', params.refineIters, 0]];
   if (params.pq) ints.push(['pq.maxIters', params.pq.maxIters, 1]);
   for (const [name, v, min] of ints) {

@@ -262,6 +262,10 @@ describe('trainLocal', () => {
     await expect(trainLocal(source, { ...base, numPartitions: '8' as unknown as number })).rejects.toThrow(/numPartitions: expected a positive integer, got "8"/);
     await expect(trainLocal(source, { ...base, pq: { numSubVectors: 4, numBits: '8' as unknown as 8 } })).rejects.toThrow(/pq.numBits: expected 8 or 4, got "8"/);
     await expect(trainLocal(source, { ...base, maxIters: '8' as unknown as number })).rejects.toThrow(/maxIters: expected an integer ≥ 1, got "8"/);
+    // A misplaced or misspelt option is refused, not ignored (it would train without what it meant).
+    await expect(trainLocal(source, { ...base, pq: undefined, numSubVectors: 4 } as TrainParams)).rejects.toThrow(/^params\.numSubVectors: expected one of .*, got an unknown option \(pq\.numSubVectors goes inside pq: \{ numSubVectors: … \}\)$/);
+    await expect(trainLocal(source, { ...base, pq: { numSubVectors: 4, bits: 4 } } as unknown as TrainParams)).rejects.toThrow(/^params\.pq\.bits: expected one of numSubVectors, numBits, maxIters, got an unknown option$/);
+    await expect(trainLocal(source, { ...base, maxIter: 3 } as TrainParams)).rejects.toMatchObject({ code: 'invalid-argument' });
     await expect(trainLocal(source, { ...base, logger: {} as { warn(m: string): void } })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^logger: expected an object with a warn\(message\) method/) });
   });
 
