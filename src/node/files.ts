@@ -111,7 +111,8 @@ export async function openVectorFile(path: string, opts: OpenOptions = {}): Prom
  * have the same dimension. `column` applies to the Arrow and Parquet files among them (at least one).
  */
 export async function openVectorFiles(paths: readonly string[], opts: OpenOptions & { fragments?: 'native' | 'file' } = {}): Promise<ClosableSource> {
-  if (!Array.isArray(paths) || paths.length === 0) throw new IvfkitError('invalid-argument', `paths: expected at least one file, got ${JSON.stringify(paths)}`);
+  if (!Array.isArray(paths)) throw new IvfkitError('invalid-argument', `paths: expected an array of file paths (openVectorFile takes one), got ${JSON.stringify(paths)}`);
+  if (paths.length === 0) throw new IvfkitError('invalid-argument', 'paths: expected at least one file, got []');
   const columnar = (p: string): boolean => hasColumns(opts.format ?? formatOf(p));
   if (opts.column !== undefined && !paths.some(columnar)) {
     throw new IvfkitError('invalid-argument', `column "${opts.column}": expected an Arrow or Parquet file among the inputs (they have columns), got ${paths.join(', ')}`);

@@ -78,13 +78,19 @@ export async function fromVecs(input: Uint8Array | Blob | RandomAccess, format: 
   const fragmentRows = opts.fragmentRows ?? FILE_SOURCE_DEFAULTS.fragmentRows;
   expectPositiveInt(fragmentRows, 'fragmentRows');
   try {
-    if (access.size === 0) throw new IvfkitError('invalid-file', `${name}: expected at least one ${format} row, got an empty file`);
+    if (access.size === 0) throw new IvfkitError('empty-source', `${name}: expected at least one ${format} row, got an empty file`);
     const head = await readExact(access, 0, 4, name);
     const dim = new DataView(head.buffer, head.byteOffset, 4).getInt32(0, true);
     if (!(dim > 0 && dim <= 1 << 20)) throw new IvfkitError('invalid-file', `${name}: expected a leading dimension in [1, 1048576], got ${dim} — not a ${format} file?`);
     const stride = 4 + dim * elem;
     if (access.size % stride !== 0) {
       throw new IvfkitError('invalid-file', `${name} size: expected a multiple of the row size ${stride} (4 + ${dim} × ${elem}), got ${access.size} bytes — truncated or not ${format}?`);
+    }
+    // The second and last rows' headers too: a file of another format whose size happens to divide fails here, not mid-training.
+    for (const row of access.size / stride > 1 ? [1, access.size / stride - 1] : []) {
+      const h = await readExact(access, row * stride, 4, name);
+      const d = new DataView(h.buffer, h.byteOffset, 4).getInt32(0, true);
+      if (d !== dim) throw new IvfkitError('invalid-file', `${name} row ${row}: expected dimension ${dim} (row 0's), got ${d} — not a ${format} file?`);
     }
     return stridedSource(access, {
       dim, n: access.size / stride, start: 0, stride, rowBytes: stride, fragmentRows, name,

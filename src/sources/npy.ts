@@ -27,7 +27,7 @@ export async function fromNpyData(input: Uint8Array | Blob | RandomAccess, opts:
       throw new IvfkitError('unsupported-type', `${name} shape: expected 2-D (rows, dim) with dim ≥ 1, got (${h.shape.join(', ')})`);
     }
     const [n, dim] = h.shape as [number, number];
-    if (n === 0) throw new IvfkitError('invalid-file', `${name}: expected at least one row, got shape (0, ${dim})`);
+    if (n === 0) throw new IvfkitError('empty-source', `${name}: expected at least one row, got shape (0, ${dim})`);
     const rowBytes = dim * h.itemSize;
     const need = h.dataOffset + n * rowBytes;
     if (access.size < need) throw new IvfkitError('truncated', `${name}: expected ${need} bytes for (${n}, ${dim}) ${h.dtype}, got ${access.size}`);

@@ -302,7 +302,7 @@ export function createSampleTasks(fragments: readonly FragmentInfo[], numWorkers
   }
   const targets = sampleTargets(params);
   const frags = validateFragments(fragments);
-  if (frags.length === 0) throw new IvfkitError('empty-source', 'fragments: expected at least one fragment, got 0');
+  if (frags.length === 0) throw new IvfkitError('empty-source', 'fragments: expected at least one fragment with rows to sample, got none (an empty source)');
   if (frags.every((f) => f.numRows === 0)) {
     throw new IvfkitError('empty-source', `fragments: expected rows to sample, got ${frags.length} fragment(s) of 0 rows`);
   }

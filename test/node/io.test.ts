@@ -74,6 +74,11 @@ describe('fvecs / bvecs', () => {
     expect(sb.dim).toBe(d);
     expect(Array.from((await sb.readRows(0, Uint32Array.of(3, 999))).data)).toEqual(rowsOf(b, d, [3, 999]));
     await sb.close();
+    // An .fvecs file opened as bvecs whose size happens to divide by bvecs' row size (1000 · 52 = 3250 · 16): refused at open.
+    await expect(openVectorFile(p, { format: 'bvecs' })).rejects.toMatchObject({ code: 'invalid-file', message: expect.stringMatching(/row 1: expected dimension 12 \(row 0's\), got .* — not a bvecs file\?$/) });
+    writeFileSync(join(dir, 'empty.fvecs'), new Uint8Array(0));
+    await expect(openVectorFile(join(dir, 'empty.fvecs'))).rejects.toMatchObject({ code: 'empty-source' });
+    await expect(openVectorFiles(p as unknown as string[])).rejects.toThrow(/^paths: expected an array of file paths \(openVectorFile takes one\)/);
   });
 
   it('sampling a few rows of a large file reads only a small part of it', async () => {
@@ -126,7 +131,7 @@ describe('npy files', () => {
   it('rejects a file of zero rows, naming it and its shape', async () => {
     const p = join(dir, 'zero.npy');
     writeFileSync(p, toNpy(new Float32Array(0), [0, 7]));
-    await expect(openVectorFile(p)).rejects.toMatchObject({ code: 'invalid-file', message: `${p}: expected at least one row, got shape (0, 7)` });
+    await expect(openVectorFile(p)).rejects.toMatchObject({ code: 'empty-source', message: `${p}: expected at least one row, got shape (0, 7)` });
   });
 });
 

@@ -104,7 +104,7 @@ describe('createSampleTasks', () => {
   });
   it('rejects bad arguments', () => {
     expect(() => createSampleTasks(frags, 0, params)).toThrow(/numWorkers: expected a positive integer, got 0/);
-    expect(() => createSampleTasks([], 1, params)).toThrow(/at least one fragment, got 0/);
+    expect(() => createSampleTasks([], 1, params)).toThrow(/at least one fragment with rows to sample, got none \(an empty source\)/);
     expect(() => createSampleTasks(frags, 1, { numPartitions: 0 })).toThrow(/numPartitions: expected a positive integer, got 0/);
     expect(() => createSampleTasks(frags, 1, { numPartitions: 2, pq: {}, sq: {} })).toThrow(/expected pq or sq, got both/);
     expect(() => createSampleTasks(frags, 1, { numPartitions: 2, metric: 'hamming' as never })).toThrow(/got "hamming"/);

@@ -249,7 +249,7 @@ describe('trainLocal', () => {
     await expect(trainLocal(source, { ...base, pq: { numSubVectors: 3, numBits: 4 } })).rejects.toThrow(/expected an even number, got 3/);
     await expect(trainLocal(source, { ...base, maxIters: 0 })).rejects.toThrow(/maxIters: expected an integer ≥ 1, got 0/);
     await expect(trainLocal(source, { ...base, dim: 8 })).rejects.toThrow(/dim: expected 8 \(params\), got 16 \(source\)/);
-    await expect(trainLocal(fromFloat32Array(new Float32Array(0), dim), base)).rejects.toThrow(/at least one fragment, got 0/);
+    await expect(trainLocal(fromFloat32Array(new Float32Array(0), dim), base)).rejects.toThrow(/at least one fragment with rows to sample, got none/);
     const nan = fromFloat32Array(new Float32Array(40 * dim).fill(NaN), dim);
     await expect(trainLocal(nan, { numPartitions: 2, kernels })).rejects.toThrow(/expected finite rows, got 0 \(40 rows dropped/);
     const tooFewPq = fromFloat32Array(data.slice(0, 100 * dim), dim);
