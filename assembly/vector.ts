@@ -1,25 +1,54 @@
 import { sqNormRow } from './common';
 
-/** out_i = x_i / ‖x_i‖ (a zero row gives 0/0 = NaN everywhere). out may equal x. */
+/** out_i = x_i / ‖x_i‖ (a zero row gives 0/0 = NaN everywhere). out may equal x. A row whose f32 ‖x‖² falls below
+ *  2^-100 or overflows (values under ~1e-15 or over ~1e19) is first scaled by a power of two (exact) so that its largest
+ *  |value| lies in [1, 2): the direction of a tiny or huge row survives. */
 export function normalize(x: usize, n: i32, d: i32, out: usize): void {
   const stride = <usize>d << 2;
   const d4 = d & ~3;
   for (let i = 0; i < n; i++) {
-    const norm = sqrt<f32>(sqNormRow(x, d));
+    let s = sqNormRow(x, d);
+    let src = x;
+    if ((s < NORM_TINY || s == Infinity) && rescaleRow(x, d, out)) {
+      src = out;
+      s = sqNormRow(out, d);
+    }
+    const norm = sqrt<f32>(s);
     let j = 0;
     if (ASC_FEATURE_SIMD) {
       const nv = f32x4.splat(norm);
       for (; j < d4; j += 4) {
         const o = <usize>j << 2;
-        v128.store(out + o, f32x4.div(v128.load(x + o), nv));
+        v128.store(out + o, f32x4.div(v128.load(src + o), nv));
       }
     }
     for (; j < d; j++) {
       const o = <usize>j << 2;
-      store<f32>(out + o, load<f32>(x + o) / norm);
+      store<f32>(out + o, load<f32>(src + o) / norm);
     }
     x += stride; out += stride;
   }
+}
+
+/** 2^-100: below it a row's f32 ‖x‖² has lost precision to underflow (normalize rescales such rows). */
+const NORM_TINY: f32 = reinterpret<f32>(<u32>(127 - 100) << 23);
+
+/** Writes x · 2^e to out, e making the largest |x_j| lie in [1, 2) (two exact power-of-two products); false (nothing
+ *  written) when that largest |value| is 0 or not finite. */
+function rescaleRow(x: usize, d: i32, out: usize): bool {
+  let m: f32 = 0;
+  for (let j = 0; j < d; j++) m = max<f32>(m, abs<f32>(load<f32>(x + (<usize>j << 2))));
+  if (!(m > 0) || m == Infinity) return false;
+  const bits = reinterpret<u32>(m);
+  const ex = <i32>(bits >> 23);
+  const e = ex != 0 ? 127 - ex : 149 - (31 - <i32>clz<u32>(bits));
+  const e1 = e >> 1, e2 = e - e1;
+  const p1 = reinterpret<f32>(<u32>(127 + e1) << 23), p2 = reinterpret<f32>(<u32>(127 + e2) << 23);
+  for (let j = 0; j < d; j++) {
+    const o = <usize>j << 2;
+    store<f32>(out + o, load<f32>(x + o) * p1 * p2);
+  }
+  return true;
 }
 
 /** mask[i] = 1 when every value of row i is finite, else 0. Returns the number of finite rows. */

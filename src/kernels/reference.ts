@@ -178,9 +178,28 @@ export function createReferenceKernels(): Kernels {
     normalize(data, dim, out) {
       const n = rowsOf(data, dim);
       const o = outF32(out, data.length, 'out');
+      const tiny = 2 ** -100;
       for (let i = 0; i < n; i++) {
-        const norm = f(Math.sqrt(sqNormF32(data, i * dim, dim)));
-        for (let j = i * dim; j < (i + 1) * dim; j++) o[j] = f(data[j]! / norm);
+        const off = i * dim;
+        let s = sqNormF32(data, off, dim);
+        let src: Float32Array = data;
+        if (s < tiny || s === Infinity) {
+          // Tiny or huge rows: scaled by 2^e (two exact products) so that the largest |value| lies in [1, 2).
+          let m = 0;
+          for (let j = off; j < off + dim; j++) m = Math.max(m, Math.abs(data[j]!));
+          if (m > 0 && m < Infinity) {
+            const e = -Math.floor(Math.log2(m));
+            const k = m * 2 ** e >= 2 ? e - 1 : m * 2 ** e < 1 ? e + 1 : e;   // log2 rounding near powers of two
+            const e1 = k >> 1, e2 = k - e1;
+            const row = new Float32Array(dim);
+            for (let j = 0; j < dim; j++) row[j] = f(f(data[off + j]! * 2 ** e1) * 2 ** e2);
+            for (let j = 0; j < dim; j++) o[off + j] = row[j]!;
+            src = o;
+            s = sqNormF32(o, off, dim);
+          }
+        }
+        const norm = f(Math.sqrt(s));
+        for (let j = off; j < off + dim; j++) o[j] = f(src[j]! / norm);
       }
       return o;
     },

@@ -113,6 +113,19 @@ describe.each(builds)('kernels %s build', (build) => {
       const nw = K.normalize(x, d), nr = ref.normalize(x, d);
       same(nw, nr, 'normalize');
       for (let j = 0; j < d; j++) expect(nw[10 * d + j]).toBeNaN();
+      // Tiny rows (‖x‖² under f32's range) and huge ones (‖x‖² past it) keep their direction: the bits of the row at scale 1;
+      // subnormal values, and a row whose largest value is subnormal, too.
+      const row = randn(d + 9, 8 * d).map((v, i) => (i % d === 0 ? 1.5 : v));     // largest |value| 1.5 in each row
+      const scales = [2 ** -80, 2 ** -120, 2 ** 70, 2 ** 126, 2 ** -60, 1];
+      const scaled = new Float32Array(scales.length * d);
+      scales.forEach((sc, r) => { for (let j = 0; j < d; j++) scaled[r * d + j] = row[j]! * sc; });
+      const ns = K.normalize(scaled, d);
+      same(ns, ref.normalize(scaled, d), 'normalize tiny / huge');
+      for (let r = 0; r < scales.length; r++) same(ns.subarray(r * d, r * d + d), ns.subarray((scales.length - 1) * d, scales.length * d), `scale ${scales[r]}`);
+      const sub = Float32Array.from({ length: d }, (_, j) => (j === 0 ? 2 ** -140 : 2 ** -146));
+      const nsub = K.normalize(sub, d);
+      same(nsub, ref.normalize(sub, d), 'normalize subnormal');
+      expect(nsub.every(Number.isFinite)).toBe(true);
       const fm = K.finiteMask(x, d), fr = ref.finiteMask(x, d);
       same(fm.mask, fr.mask, 'mask');
       expect(fm.count).toBe(fr.count);
