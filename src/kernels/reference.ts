@@ -191,9 +191,7 @@ export function createReferenceKernels(): Kernels {
             const e = -Math.floor(Math.log2(m));
             const k = m * 2 ** e >= 2 ? e - 1 : m * 2 ** e < 1 ? e + 1 : e;   // log2 rounding near powers of two
             const e1 = k >> 1, e2 = k - e1;
-            const row = new Float32Array(dim);
-            for (let j = 0; j < dim; j++) row[j] = f(f(data[off + j]! * 2 ** e1) * 2 ** e2);
-            for (let j = 0; j < dim; j++) o[off + j] = row[j]!;
+            for (let j = off; j < off + dim; j++) o[j] = f(f(data[j]! * 2 ** e1) * 2 ** e2);
             src = o;
             s = sqNormF32(o, off, dim);
           }

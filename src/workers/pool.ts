@@ -51,8 +51,9 @@ export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Prom
 /** A worker URL as given: a URL, or a string resolved against the page (browsers) or the working directory (Node). */
 function workerUrlOf(u: URL | string): URL {
   if (u instanceof URL) return u;
-  const cwd = (g.process as { cwd?: () => string } | undefined)?.cwd?.();
-  const base = g.location?.href ?? (IS_NODE && cwd ? `file://${cwd.endsWith('/') ? cwd : `${cwd}/`}` : import.meta.url);
+  const cwd = IS_NODE ? (g.process as { cwd?: () => string }).cwd?.() : undefined;
+  const toFile = (g.process?.getBuiltinModule?.('node:url') as { pathToFileURL?: (p: string) => URL } | undefined)?.pathToFileURL;
+  const base = g.location?.href ?? (cwd && toFile ? toFile(cwd.endsWith('/') ? cwd : `${cwd}/`).href : import.meta.url);
   try {
     if (typeof u !== 'string') throw new TypeError('not a string');
     return new URL(u, base);

@@ -304,4 +304,17 @@ describe('trainLocal threads above the core count', () => {
     expect(Array.from(many.ivf.centroids)).toEqual(Array.from(one.ivf.centroids));
     expect(warnings).toEqual([expect.stringMatching(new RegExp(`^ivfkit: threads ${threads} on ${cores} logical cores: the workers share the cores`))]);
   });
+
+  it('workerUrl: a path relative to the working directory, or a URL; a worker file that is not there fails naming it', async () => {
+    const rng = createRng(13);
+    const x = Float32Array.from({ length: 2000 * 8 }, () => rng.next());
+    const params = { numPartitions: 8, maxIters: 4, seed: 5 };
+    const one = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 1 });
+    const rel = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 2, workerUrl: 'dist/workers/worker.js' });
+    expect(Array.from(rel.ivf.centroids)).toEqual(Array.from(one.ivf.centroids));
+    const url = new URL('../../dist/workers/worker.js', import.meta.url);
+    const abs = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 2, workerUrl: url });
+    expect(Array.from(abs.ivf.centroids)).toEqual(Array.from(one.ivf.centroids));
+    await expect(trainLocal(fromFloat32Array(x, 8), { ...params, threads: 2, workerUrl: 'no/such/worker.js' })).rejects.toThrow(/no\/such\/worker\.js/);
+  });
 });
