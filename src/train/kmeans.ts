@@ -1,7 +1,7 @@
 import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import type { Progress } from '../types.js';
-import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
+import { expect, IvfkitError, rowsOf, throwIfAborted, yieldToEventLoop } from '../util/errors.js';
 import { expectF32Range, expectF32Resolution, fromFixed, lossShift as lossShiftOf, maxAbs as maxAbsOf, sumShift } from '../util/fixed.js';
 import { createRng, DEFAULT_SEED, sampleDistinct, STREAM } from '../util/rng.js';
 import { gatherRows, localExecutor, type KmeansExecutor } from './executor.js';
@@ -390,7 +390,3 @@ export function finiteRows(data: Float32Array, dim: number, kernels: Kernels): {
   return { data: out, rows: count, dropped: n - count };
 }
 
-/** Lets timers and signal handlers run, so an AbortSignal can reach a single-thread run. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}

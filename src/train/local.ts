@@ -43,6 +43,11 @@ export interface TrainParams {
   dim?: number;
   /** Progress: stage 'sample', then the engine's 'ivf' / 'pq' stages. */
   onProgress?: (p: Progress) => void;
+  /**
+   * Stops the run with an `IvfkitError` 'aborted' (name AbortError). On a pool at once (the workers are terminated); in the
+   * calling thread between fragments while sampling and between k-means iterations, so after the running step (on large
+   * samples a step takes seconds: train in a worker, or with threads, for a prompt stop).
+   */
   signal?: AbortSignal;
   /** Kernels to use (default: `loadKernels()`: the dot8 build where the engine has relaxed SIMD, else simd, else scalar). */
   kernels?: Kernels;

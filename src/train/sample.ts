@@ -2,7 +2,7 @@ import type { FragmentInfo, FragmentRows, Metric, Progress, VectorSource } from 
 import type { Kernels } from '../kernels/types.js';
 import type { TrainParams } from './local.js';
 import { loadKernels } from '../kernels/index.js';
-import { IvfkitError, shown, throwIfAborted } from '../util/errors.js';
+import { IvfkitError, shown, throwIfAborted, yieldToEventLoop } from '../util/errors.js';
 import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
 
 /** A fragment with the number of rows a sample takes from it. */
@@ -439,6 +439,7 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
   const total = task.fragments.length;
   let done = 0;
   for (const f of task.fragments) {
+    if (opts.signal) await yieldToEventLoop();
     throwIfAborted(opts.signal, 'sampling');
     const ivfOffsets = fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota);
     const quantOffsets = fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota);

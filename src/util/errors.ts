@@ -56,3 +56,8 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
   (err as { cause?: unknown }).cause = signal.reason;
   throw err;
 }
+
+/** Lets timers and signal handlers run, so an AbortSignal can reach a run in this thread (a macrotask, not a microtask). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

@@ -181,6 +181,16 @@ describe('executeSampleTask', () => {
     ac.abort(new Error('stop now'));
     await expect(executeSampleTask(task!, src, { kernels, signal: ac.signal })).rejects.toThrow(/stop now/);
   });
+  it('lets a timer abort it between fragments (sources that answer without waiting never give the event loop a turn otherwise)', async () => {
+    const src = taggedSource(Array.from({ length: 40 }, () => 50));
+    let read = 0;
+    const counting: VectorSource = { ...src, readRows: (id, offsets) => { read++; const t = Date.now(); while (Date.now() - t < 2); return src.readRows(id, offsets); } };
+    const [task] = createSampleTasks(await counting.fragments(), 1, { numPartitions: 1 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('timer')), 10);
+    await expect(executeSampleTask(task!, counting, { kernels, signal: ac.signal })).rejects.toThrow(/timer/);
+    expect(read).toBeLessThan(40);
+  });
 });
 
 describe('executeSampleTask reads', () => {
