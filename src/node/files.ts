@@ -241,6 +241,9 @@ export interface WriteModelOptions {
 
 /** Writes the model file and/or the `.npy` folder (folders created, each file written atomically). Returns the paths written. */
 export async function writeModelFiles(models: TrainedModels, opts: WriteModelOptions): Promise<string[]> {
+  if (!opts || (typeof opts.out !== 'string' || opts.out === '') && (typeof opts.npyDir !== 'string' || opts.npyDir === '')) {
+    throw new IvfkitError('invalid-argument', `writeModelFiles options: expected out (a model file path) and/or npyDir (a folder), got ${opts ? `{ ${Object.keys(opts).join(', ')} }` : String(opts)}`);
+  }
   const written: string[] = [];
   const arrow = opts.out ? modelToArrowIPC(models) : undefined;
   const npy = opts.npyDir ? modelToNpyFiles(models, opts.dtype ? { dtype: opts.dtype } : {}) : undefined;

@@ -115,3 +115,13 @@ print(json.dumps({"cs": list(c.shape), "ct": str(c.dtype), "bs": list(b.shape), 
     }
   });
 });
+
+describe('writeModelFiles', () => {
+  it('refuses options that would write nothing', async () => {
+    const { writeModelFiles } = await import('../../src/node/files.js');
+    const models = { metric: 'l2', dim: 2, ivf: { centroids: new Float32Array(4), numPartitions: 2 }, sample: { rows: 2, dropped: 0 } } as never;
+    for (const opts of [{}, { out: '' }, { dtype: 'float16' }] as never[]) {
+      await expect(writeModelFiles(models, opts)).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^writeModelFiles options: expected out .* and\/or npyDir/) });
+    }
+  });
+});
