@@ -307,3 +307,13 @@ export interface Kernels {
   /** Lance: trunc((v − lo)·255/(hi − lo)) clamped to 0..255, NaN → 0, lo == hi → 0. */
   sqEncode(data: Float32Array, lower: number, upper: number, out?: Uint8Array): Uint8Array;
 }
+
+declare global {
+  /** The WebAssembly types ivfkit's signatures name, for TypeScript projects without the DOM lib (Node-only ones,
+   *  whose @types/node does not declare them); with the DOM lib these merge into its declarations. */
+  namespace WebAssembly {
+    interface Module {}
+    interface Instance {}
+    interface Memory {}
+  }
+}

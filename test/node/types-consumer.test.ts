@@ -18,11 +18,11 @@ symlinkSync(root, join(dir, 'node_modules', 'ivfkit'), 'dir');
 symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
 writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
 
-function compile(name: string, source: string, resolution: 'nodenext' | 'node10' = 'nodenext'): { status: number | null; out: string } {
+function compile(name: string, source: string, resolution: 'nodenext' | 'node10' = 'nodenext', extra: string[] = ['--skipLibCheck']): { status: number | null; out: string } {
   writeFileSync(join(dir, name), source);
   const mod = resolution === 'nodenext' ? ['--module', 'nodenext', '--moduleResolution', 'nodenext'] : ['--module', 'es2022', '--moduleResolution', 'node10'];
   const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess',
-    ...mod, '--target', 'es2022', '--skipLibCheck', '--types', 'node', name],
+    ...mod, '--target', 'es2022', ...extra, '--types', 'node', name],
   { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
@@ -83,6 +83,17 @@ import { handleRequest } from 'ivfkit/worker';
 const f: typeof openVectorFile = openVectorFile;
 console.log(typeof trainLocal, f, typeof createBullmqCoordinator, typeof handleRequest);
 `, 'node10');
+    expect(r.out).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it("a Node-only project (no DOM lib) that checks library types too: ivfkit's .d.ts files compile (WebAssembly types declared)", () => {
+    const r = compile('nodeonly.ts', `import { trainLocal, getWasmModule } from 'ivfkit';
+import { openVectorFile } from 'ivfkit/node';
+import { handleRequest } from 'ivfkit/worker';
+const m = await getWasmModule('simd');
+console.log(typeof trainLocal, typeof openVectorFile, typeof handleRequest, m);
+`, 'nodenext', ['--lib', 'es2022']);
     expect(r.out).toBe('');
     expect(r.status).toBe(0);
   });
