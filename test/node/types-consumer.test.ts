@@ -108,3 +108,30 @@ SQ_DEFAULTS.metric = 'dot';
     expect(r.out).toMatch(/misuse\.ts\(3,13\): error TS2540: Cannot assign to 'metric' because it is a read-only property/);
   });
 });
+
+describe('the published package', () => {
+  it('its exports map serves every entry at run time (a consumer project importing ivfkit by name, training on two threads)', () => {
+    writeFileSync(join(dir, 'run.mjs'), `import { trainLocal, fromFloat32Array } from 'ivfkit';
+import { openVectorFile } from 'ivfkit/node';
+import { handleRequest } from 'ivfkit/worker';
+import * as bq from 'ivfkit/bullmq';
+const x = Float32Array.from({ length: 3000 * 8 }, (_, i) => Math.sin(i * 0.37));
+const a = await trainLocal(fromFloat32Array(x, 8), { numPartitions: 8, maxIters: 4, seed: 1, threads: 1 });
+const b = await trainLocal(fromFloat32Array(x, 8), { numPartitions: 8, maxIters: 4, seed: 1, threads: 2 });
+console.log('OK', a.ivf.centroids.every((v, i) => Object.is(v, b.ivf.centroids[i])), typeof openVectorFile, typeof handleRequest, typeof bq.createBullmqCoordinator);
+`);
+    const r = spawnSync(process.execPath, ['run.mjs'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    expect(`${r.stdout}${r.stderr}`.trim()).toBe('OK true function function function');
+  });
+
+  it('npm pack ships the built entries, the worker, the embedded wasm, types, sources for the source maps and the licence, and no tests', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const files = new Set((JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/node/index.js', 'dist/workers/worker.js', 'dist/adapters/bullmq.js', 'dist/cli/main.js',
+      'dist/kernels/generated/simd.js', 'dist/kernels/generated/dot8.js', 'src/index.ts', 'LICENSE', 'README.md', 'package.json']) {
+      expect(files.has(f), f).toBe(true);
+    }
+    expect([...files].filter((f) => /^(test|bench|scripts|examples|assembly)\/|^src\/kernels\/generated\//.test(f))).toEqual([]);
+  });
+});
