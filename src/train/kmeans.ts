@@ -314,7 +314,10 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
       const sub = (data: Float32Array, subK: number, seed: number): Promise<Float32Array> => {
         const ex = localExecutor(data, dim, kernels);
         const init = o.init === 'kmeans++' ? kmeansPlusPlus(data, dim, subK, seed, 0, kernels) : randomInitLocal(data, dim, subK, seed);
-        return lloyd({ ...spec, executor: ex, k: subK, seed, redo: 0, stage: 'kmeans-hierarchical-run', onProgress: undefined }, init)
+        // Lance scales the balance factor by the whole sample's size once, and every sub-run keeps that scale: a sub-run of
+        // n_sub rows caps its term at balanceFactor / N, not / n_sub.
+        const balanceFactor = spec.balanceFactor * (data.length / dim) / executor.n;
+        return lloyd({ ...spec, balanceFactor, executor: ex, k: subK, seed, redo: 0, stage: 'kmeans-hierarchical-run', onProgress: undefined }, init)
           .then((r) => r.centroids);
       };
       const hc = await hierarchicalCentroids(local, dim, k, {
