@@ -24,6 +24,7 @@ import { trainIvf } from '../train/ivf.js';
 import { TRAIN_DEFAULTS, checkPlanParams, validateTrainParams, type TrainParams } from '../train/local.js';
 import { mergePartialStats, statsFingerprint, type PartialStats, type StatsContext } from '../train/partial.js';
 import { trainPq } from '../train/pq.js';
+import { expectF32Range, maxAbs as maxAbsOf } from '../util/fixed.js';
 import type { FragmentInfo, PqModel, Progress, SqModel, TrainedModels } from '../types.js';
 import { expect, IvfkitError, throwIfAborted } from '../util/errors.js';
 import { bytesToF32, decodeStats, parseConnection, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
@@ -324,6 +325,8 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
     async residualExecutor(metas, ivfCentroids) {
       const ordered = checkCoverage(metas as unknown as SampleResult[]) as unknown as SampleMeta[];
       const dim = ordered[0]!.dim;
+      // The workers assign whole rows to the IVF centroids: the rows' range, as trainFromSamples checks it.
+      expectF32Range(Math.max(0, ...ordered.map((m) => m.quantMaxAbs), maxAbsOf(ivfCentroids)), dim, 'quantizer sample rows and IVF centroids');
       const { segs, rows, n } = layout(ordered, 'quant');
       const tag = statsFingerprint(ivfCentroids, { iteration: 0, shift: 0, lossShift: 0, metric: 'l2' });
       const ck = key('ivfc', tag);

@@ -44,12 +44,19 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
     throw new IvfkitError('invalid-argument', `${name}: expected column ${opts.column ?? '(vector)'} to be readable` +
       `${all === undefined ? '' : ` (columns: [${all}])`}, got ${String((e as Error)?.message ?? e)}`);
   });
-  let probe;
-  try { probe = fromArrowTable(first, opts.column === undefined ? {} : { column: opts.column }); } catch (e) {
-    if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
-    throw e;
+  const named = (e: unknown): unknown => (e instanceof IvfkitError ? new IvfkitError(e.code, `${name}: ${e.message}`) : e);
+  let column: string, dim: number | undefined;
+  try { ({ column, dim } = vectorColumn(first.schema.fields, opts.column)); } catch (e) { throw named(e); }
+  // A variable-list column: the first non-null row, row group by row group (the probe's one row may be null).
+  for (let id = 0; dim === undefined && id < groups.length; id++) {
+    const t = id === 0 && first.numRows > 0 && first.getChild(column)?.nullCount === 0 ? first : decode(await file.read({ rowGroups: [id], columns: [column] }));
+    try { dim = fromArrowTable(t, { column }).dim; } catch (e) {
+      if (e instanceof IvfkitError && e.code === 'empty-source') continue;
+      throw named(e);
+    }
   }
-  const { column } = vectorColumn(first.schema.fields, opts.column);
+  if (dim === undefined) throw new IvfkitError('empty-source', `${name}: expected a non-null row to learn the length of column "${column}"'s lists from, got none`);
+  const probe = { dim };
   let cached: { id: number; source: ReturnType<typeof fromArrowTable> } | undefined;
   return {
     dim: probe.dim,
@@ -60,7 +67,7 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
       if (offsets.length === 0) return { data: new Float32Array(0), nulls: 0 };
       if (cached?.id !== fragmentId) {
         const t = decode(await file.read({ rowGroups: [fragmentId], columns: [column] }));
-        cached = { id: fragmentId, source: fromArrowTable(t, { column }) };
+        cached = { id: fragmentId, source: fromArrowTable(t, { column, dim: probe.dim }) };
       }
       // a row group may decode into several batches: map offsets through them
       const src = cached.source;

@@ -6,8 +6,12 @@ import { checkOffsets } from './memory.js';
 
 /** Options of {@link fromArrowTable}. */
 export interface ArrowSourceOptions {
-  /** Vector column: a `FixedSizeList`, `List` or `LargeList` of Float16 | Float32 | Float64. Default: the only such column. */
+  /** Vector column: a `FixedSizeList`, `List` or `LargeList` of Float16 | Float32 | Float64. Default: the only
+   *  `FixedSizeList` of floats, else the only list of floats. */
   column?: string;
+  /** The row length to expect: for a `List` column, instead of the first non-null row's (a table of one batch of a
+   *  larger file, which may hold no non-null row); checked against a `FixedSizeList` column's size. */
+  dim?: number;
 }
 
 /** A vector column's type: a fixed-size list of floats (its size is the dim), or a variable list of floats (pandas, PyArrow's
@@ -22,7 +26,9 @@ export function vectorColumn(fields: readonly { name: string; type: DataType }[]
   const listed = (): string => `[${fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ')}]`;
   let name = column;
   if (name === undefined) {
-    const candidates = fields.filter((f) => kindOf(f.type) !== undefined).map((f) => f.name);
+    // A fixed-size list of floats is a vector column by its type; plain lists (scores, tags) only when no such column is there.
+    const fixed = fields.filter((f) => kindOf(f.type) === 'fixed').map((f) => f.name);
+    const candidates = fixed.length ? fixed : fields.filter((f) => kindOf(f.type) !== undefined).map((f) => f.name);
     if (candidates.length !== 1) {
       throw new IvfkitError('invalid-argument',
         `column: expected exactly one list-of-floats column (FixedSizeList, List or LargeList of Float16/32/64) or an explicit column option, got ${candidates.length} (${candidates.join(', ') || 'none'}) among ${listed()}`);
@@ -58,7 +64,13 @@ export function fromArrowTable(table: Table, opts: ArrowSourceOptions = {}): Vec
   }
   const { column, kind, dim: fixedDim } = vectorColumn(table.schema.fields, opts.column);
   const chunks = table.getChild(column)!.data as Data<FixedSizeList<Float>>[];
-  const dim = fixedDim ?? firstListLength(chunks as unknown as ListData[], column);
+  if (opts.dim !== undefined && !(Number.isSafeInteger(opts.dim) && opts.dim > 0)) {
+    throw new IvfkitError('invalid-argument', `dim: expected a positive integer, got ${String(opts.dim)}`);
+  }
+  if (fixedDim !== undefined && opts.dim !== undefined && opts.dim !== fixedDim) {
+    throw new IvfkitError('dimension-mismatch', `column "${column}": expected lists of ${opts.dim} values, got FixedSizeList[${fixedDim}]`);
+  }
+  const dim = fixedDim ?? opts.dim ?? firstListLength(chunks as unknown as ListData[], column);
   const fragments: FragmentInfo[] = chunks.map((d, id) => ({ id, numRows: d.length }));
   return {
     dim,

@@ -48,7 +48,7 @@ export async function urlAccess(url: string | URL, init: RequestInit = {}): Prom
       return await fetch(href, { ...init, ...req });
     } catch (e) {
       const msg = (e as Error)?.message ?? String(e);
-      const nodePath = !URL.canParse?.(href) && typeof (globalThis as { document?: unknown }).document === 'undefined';
+      const nodePath = !URL.canParse?.(href) && typeof (globalThis as { location?: unknown }).location === 'undefined';
       throw new IvfkitError(nodePath ? 'invalid-argument' : 'io-error', `${what} ${href}: expected a response, got ${msg}` +
         (nodePath ? ' (not an absolute URL; for a file path use openVectorFile from \'ivfkit/node\')' : ''));
     }
@@ -66,9 +66,10 @@ export async function urlAccess(url: string | URL, init: RequestInit = {}): Prom
       const m = /\/\s*(\d+)\s*$/.exec(probe.headers.get('content-range') ?? '');
       if (m) size = Number(m[1]);
     }
-  } else if (probe.status === 416 && size === 0) {
-    await probe.arrayBuffer();
-    whole = new Uint8Array(0);
+  } else if (probe.status === 416) {
+    await probe.arrayBuffer().catch(() => undefined);
+    if (size === 0) whole = new Uint8Array(0);
+    else size = undefined;                                   // a server that refuses the probe's range: one plain GET below
   } else if (probe.ok) {
     whole = new Uint8Array(await probe.arrayBuffer());   // Range ignored: this is the whole body
   } else {
@@ -348,13 +349,18 @@ export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | Ran
     };
     const { column, dim: fixedDim } = named(() => vectorColumn(schemaTable.schema.fields, opts.column));
     let dim = fixedDim;
-    if (dim === undefined) {
-      const first = layout.batches.findIndex((b) => b.rows > 0);
-      if (first < 0) throw new IvfkitError('empty-source', `${name}: expected a row in a batch to learn the length of column "${column}"'s lists from, got none`);
-      const b = layout.batches[first]!;
-      const bytes = await readExact(access, b.offset, b.length, `${name} batch ${first}`);
-      dim = named(() => fromArrowTable(decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${first}`), { column }).dim);
+    // A variable-list column: the first non-null row of the batches, in order (a batch of null rows has none).
+    for (let id = 0; dim === undefined && id < layout.batches.length; id++) {
+      const b = layout.batches[id]!;
+      if (b.rows === 0) continue;
+      const bytes = await readExact(access, b.offset, b.length, `${name} batch ${id}`);
+      const t = decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${id}`);
+      try { dim = fromArrowTable(t, { column }).dim; } catch (e) {
+        if (e instanceof IvfkitError && e.code === 'empty-source') continue;   // only null rows in this batch
+        throw e instanceof IvfkitError ? new IvfkitError(e.code, `${name}: ${e.message}`) : e;
+      }
     }
+    if (dim === undefined) throw new IvfkitError('empty-source', `${name}: expected a non-null row to learn the length of column "${column}"'s lists from, got none`);
     const fragments: FragmentInfo[] = layout.batches.map((b, id) => ({ id, numRows: b.rows }));
     let cached: { id: number; source: VectorSource } | undefined;
     const batchSource = async (id: number): Promise<VectorSource> => {
@@ -362,7 +368,7 @@ export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | Ran
       const b = layout.batches[id]!;
       const bytes = await readExact(access, b.offset, b.length, `${name} batch ${id}`);
       const table = decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${id}`);
-      const source = fromArrowTable(table, { column });
+      const source = fromArrowTable(table, { column, dim: dim! });
       cached = { id, source };
       return source;
     };

@@ -137,7 +137,6 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
   const n = executor.n;
   const bound = Math.max(executor.maxAbs, maxAbsOf(init));
   expectF32Range(bound, cdim, pq ? 'sub-vectors and centroids' : 'rows and centroids');
-  if (!pq) expectF32Resolution(executor.maxAbs, 'rows');
   const shift = sumShift(bound, n);
   // A loss is a sum of distances between vectors of cdim values (PQ: sub-vectors, not whole rows).
   const lShift = lossShiftOf(metric, cdim, bound, n);
@@ -196,7 +195,7 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
       total += reported;
       // A loss of 0 stops only when it is one: rows on their centroids leave those centroids where they were. (A loss that
       // rounds to 0 at the run's fixed-point step — small distances beside one huge value — moves them, and goes on.)
-      if (Math.abs(prev[g]! - l) < tolerance * Math.abs(l) || (l === 0 && meansKept(centroids, fin.centroids, stats.counts, g, pq ? pq.ksub : k, cdim))) frozen[g] = 1;
+      if (Math.abs(prev[g]! - l) < tolerance * Math.abs(l) || (l === 0 && fin.groupKept[g])) frozen[g] = 1;
       prev[g] = l;
     }
     centroids = fin.centroids;
@@ -225,16 +224,6 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
  * turns them on from the start.
  */
 export const boundsPolicy = { startGain: 0.01, earlyDim: 256, always: false };
-
-/** Whether every cluster of group g (gk clusters of cdim values) that rows chose kept its centroid (−0 = 0); refilled
- *  empty clusters do not count. */
-function meansKept(a: Float32Array, b: Float32Array, counts: Float64Array, g: number, gk: number, cdim: number): boolean {
-  for (let c = g * gk; c < (g + 1) * gk; c++) {
-    if (counts[c] === 0) continue;
-    for (let i = c * cdim, e = i + cdim; i < e; i++) if (a[i] !== b[i]) return false;
-  }
-  return true;
-}
 
 function checkReturned(stats: PartialStats, fingerprint: string, k: number, cdim: number): void {
   if (!stats || stats.fingerprint !== fingerprint) {
@@ -290,6 +279,8 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
   expect(Number.isSafeInteger(k) && k > 0, 'invalid-argument', 'k', 'a positive integer', k);
   const { n, dim } = executor;
   if (n < k) throw new IvfkitError('too-few-rows', `k-means rows: expected at least k = ${k} rows, got ${n}`);
+  // l2 distances of rows this small underflow f32 (dot's 1 − x·c does not); checked once here, not in hierarchical sub-runs.
+  if (o.metric === 'l2') expectF32Resolution(executor.maxAbs, 'rows');
   if (opts.initialCentroids !== undefined) {
     expect(opts.initialCentroids instanceof Float32Array, 'invalid-argument', 'initialCentroids', `a Float32Array of k·dim = ${k * dim} values`,
       opts.initialCentroids);

@@ -114,7 +114,8 @@ const NESTED_KEYS: Record<'pq' | 'sq', Set<string>> = { pq: new Set(['numSubVect
 /** Option names that are not {@link TrainParams}' (a typo trains without what it meant: say so), with a hint for nested ones. */
 function checkKeys(params: TrainParams): void {
   for (const key of Object.keys(params)) {
-    if (TRAIN_KEYS.has(key) || (params as unknown as Record<string, unknown>)[key] === undefined) continue;
+    // TRAIN_DEFAULTS' own names too ({ ...TRAIN_DEFAULTS, numPartitions } carries sqBits and pqBits, which say the defaults).
+    if (TRAIN_KEYS.has(key) || key in TRAIN_DEFAULTS || (params as unknown as Record<string, unknown>)[key] === undefined) continue;
     const owner = (['pq', 'sq'] as const).find((q) => NESTED_KEYS[q].has(key));
     throw new IvfkitError('invalid-argument', `params.${key}: expected one of ${[...TRAIN_KEYS].join(', ')}, got an unknown option` +
       (owner ? ` (${owner}.${key} goes inside ${owner}: { ${key}: … })` : ''));

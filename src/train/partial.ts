@@ -74,6 +74,9 @@ export interface FinalizeResult {
   groupLoss: number[];
   /** Per group number of empty clusters. */
   groupEmpty: number[];
+  /** Per group: every cluster that rows chose has its previous centroid as its mean (−0 = 0), before any empty-cluster
+   *  split moved a donor — true when the rows sit on their centroids. */
+  groupKept: boolean[];
   /**
    * Cluster sizes after the split: the counts, with each split donor's size halved and the other half given to the
    * cluster it refilled (Lance's `split_clusters` updates the sizes its next balance term reads the same way).
@@ -493,7 +496,7 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
   const lo32 = new Uint32Array(stats.sums.buffer, stats.sums.byteOffset, stats.sums.length * 2);
   const hi32 = new Int32Array(stats.sums.buffer, stats.sums.byteOffset, stats.sums.length * 2);
   const scale = 2 ** -stats.shift;
-  const groupLoss: number[] = [], groupEmpty: number[] = [];
+  const groupLoss: number[] = [], groupEmpty: number[] = [], groupKept: boolean[] = [];
   let empty = 0, loss = 0;
   for (let g = 0; g < groups; g++) {
     const c0 = g * gk;
@@ -503,7 +506,7 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
     const ge = countEmpty(stats.counts, c0, c0 + gk);
     groupLoss.push(gl); groupEmpty.push(ge);
     loss += gl; empty += ge;
-    if (opts.frozen?.[g]) continue;
+    if (opts.frozen?.[g]) { groupKept.push(true); continue; }
     for (let c = c0; c < c0 + gk; c++) {
       const cnt = stats.counts[c]!;
       if (cnt === 0) continue;
@@ -511,12 +514,18 @@ export function finalizeCentroids(stats: PartialStats, prev: Float32Array, opts:
       if (sums) for (let j = c * dim, e = j + dim; j < e; j++) centroids[j] = sums[j]! * f;
       else for (let j = c * dim, e = j + dim; j < e; j++) centroids[j] = (hi32[2 * j + 1]! * 4294967296 + lo32[2 * j]!) * f;
     }
+    let kept = true;
+    for (let c = c0; c < c0 + gk && kept; c++) {
+      if (stats.counts[c] === 0) continue;
+      for (let j = c * dim, e = j + dim; j < e; j++) if (centroids[j] !== prev[j]) { kept = false; break; }
+    }
+    groupKept.push(kept);
     if (split && ge > 0) {
       const rng = createRng(opts.pq ? pqSubspaceSeed(seed, g) : seed, STREAM.SPLIT, redo, stats.iteration);
       splitEmpty(centroids, sizes.subarray(c0, c0 + gk), c0, gk, dim, rng);
     }
   }
-  return { centroids, loss, empty, groupLoss, groupEmpty, sizes };
+  return { centroids, loss, empty, groupLoss, groupEmpty, groupKept, sizes };
 }
 
 /** Clusters from..to−1 that no row chose. */

@@ -51,9 +51,11 @@ export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Prom
 /** A worker URL as given: a URL, or a string resolved against the page (browsers) or the working directory (Node). */
 function workerUrlOf(u: URL | string): URL {
   if (u instanceof URL) return u;
-  const cwd = IS_NODE ? (g.process as { cwd?: () => string }).cwd?.() : undefined;
-  const toFile = (g.process?.getBuiltinModule?.('node:url') as { pathToFileURL?: (p: string) => URL } | undefined)?.pathToFileURL;
-  const base = g.location?.href ?? (cwd && toFile ? toFile(cwd.endsWith('/') ? cwd : `${cwd}/`).href : import.meta.url);
+  // Node, Deno and Bun (no page): the working directory.
+  const cwd = g.location ? undefined : (g.process as { cwd?: () => string } | undefined)?.cwd?.();
+  const toFile = (g.process?.getBuiltinModule?.('node:url') as { pathToFileURL?: (p: string) => URL } | undefined)?.pathToFileURL
+    ?? ((p: string) => new URL(`file://${p.split('/').map(encodeURIComponent).join('/')}`));
+  const base = g.location?.href ?? (cwd ? toFile(cwd.endsWith('/') ? cwd : `${cwd}/`).href : import.meta.url);
   try {
     if (typeof u !== 'string') throw new TypeError('not a string');
     return new URL(u, base);
@@ -125,6 +127,7 @@ function webWorker(url?: URL): PinnedWorker {
     }
   });
   w.addEventListener('error', (e: Event) => {
+    e.preventDefault?.();                                   // handled here (Deno would otherwise end the process)
     const where = url ? url.href : `${new URL(WORKER_FILE, import.meta.url).href} (or the chunk a bundler emitted for it)`;
     const what = (e as ErrorEvent).message;
     failAll(new IvfkitError('worker-error', `worker ${where}: expected to run, got ${what ? `an error: ${what}` : 'an error event (no script at that URL, or one that failed to load)'}` +

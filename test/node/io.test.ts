@@ -296,6 +296,33 @@ describe('List<Float32> vector columns in files', () => {
       expect(Array.from(got.ivf.centroids), f).toEqual(Array.from(ref.ivf.centroids));
       await src.close?.();
     }
+    // Batches (row groups) of null rows, first and later, and a first row that is null: nulls, as in a FixedSizeList column.
+    const nullBatch = (n: number) => { const t = listTable([new Float32Array(n * d)], d); return t.batches[0]!; };
+    const withNulls = (n: number): RecordBatch => {
+      const b = nullBatch(n);
+      const emb = b.data.children[0]!;
+      const nulled = makeData({ type: emb.type, length: n, nullCount: n, nullBitmap: new Uint8Array(Math.ceil(n / 8)), child: emb.children[0]!, valueOffsets: new Int32Array(n + 1) } as never);
+      return new RecordBatch(b.schema, makeData({ type: b.data.type, length: n, nullCount: 0, children: [nulled] }));
+    };
+    const mixed = new Table([withNulls(5), ...listTable(batches.slice(1, 3), d).batches, withNulls(7)]);
+    writeFileSync(join(dir, 'nulls.arrow'), tableToIPC(mixed, 'file'));
+    writeFileSync(join(dir, 'nulls.parquet'), pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table([withNulls(5), ...listTable(batches.slice(1, 2), d).batches]), 'stream')),
+      new pw.WriterPropertiesBuilder().setMaxRowGroupSize(5).build()));
+    for (const f of ['nulls.arrow', 'nulls.parquet']) {
+      const src = await openVectorFile(join(dir, f));
+      expect(src.dim, f).toBe(d);
+      expect(await src.readRows(0, Uint32Array.of(0, 4)), f).toEqual({ data: new Float32Array(0), nulls: 2 });
+      const frags = await src.fragments();
+      const last = frags.at(-1)!;
+      const r = await src.readRows(last.id, Uint32Array.of(0));
+      expect(r.data.length + (r.nulls ?? 0) * d, f).toBe(d);
+      await src.close?.();
+    }
+    // A later batch whose rows hold another number of values: refused when read, not passed on.
+    writeFileSync(join(dir, 'ragged.arrow'), tableToIPC(new Table([...listTable([batches[1]!], d).batches, ...listTable([data(10, d + 2, 9)], d + 2).batches]), 'file'));
+    const ragged = await openVectorFile(join(dir, 'ragged.arrow'));
+    await expect(ragged.readRows(1, Uint32Array.of(0))).rejects.toMatchObject({ code: 'dimension-mismatch' });
+    await ragged.close?.();
     // A column the file does not have: the Parquet error lists the columns there are.
     await expect(openVectorFile(join(dir, 'list.parquet'), { column: 'nope' })).rejects.toThrow(/\(columns: \[emb: List<Float32>\]\)/);
   });
@@ -321,7 +348,7 @@ describe('Arrow IPC over HTTP (fetch with Range)', () => {
     const log: string[] = [];
     // ranges: the server honours Range; advertise: HEAD says Accept-Ranges (a cross-origin page cannot read it);
     // head: HEAD's status; headLength: HEAD gives Content-Length; contentRange: 206 replies give the total.
-    let mode = { ranges: true, advertise: true, head: 200, headLength: true, contentRange: true, missing: false };
+    let mode = { ranges: true, advertise: true, head: 200, headLength: true, contentRange: true, missing: false, refuse: false };
     const server = createServer((req, res) => {
       const range = req.headers.range;
       log.push(`${req.method} ${range ?? ''}`);
@@ -331,6 +358,10 @@ describe('Arrow IPC over HTTP (fetch with Range)', () => {
       }
       if (req.method === 'HEAD') {
         res.writeHead(mode.head, { ...(mode.headLength ? { 'content-length': bytes.length } : {}), ...(mode.advertise ? { 'accept-ranges': 'bytes' } : {}) });
+        return res.end();
+      }
+      if (mode.refuse && range) {
+        res.writeHead(416);
         return res.end();
       }
       const m = mode.ranges && range ? /bytes=(\d+)-(\d+)/.exec(range) : null;
@@ -361,13 +392,14 @@ describe('Arrow IPC over HTTP (fetch with Range)', () => {
       }
     };
     try {
-      const base = { ranges: true, advertise: true, head: 200, headLength: true, contentRange: true, missing: false };
+      const base = { ranges: true, advertise: true, head: 200, headLength: true, contentRange: true, missing: false, refuse: false };
       await check(base, true);
       await check({ ...base, advertise: false }, true);                               // Accept-Ranges unreadable or absent
       await check({ ...base, headLength: false }, true);                              // no Content-Length: the size from Content-Range
       await check({ ...base, head: 403, headLength: false }, true);                   // HEAD refused (pre-signed GET URLs)
       await check({ ...base, head: 405, headLength: false, contentRange: false }, false); // no way to learn the size: one whole GET
       await check({ ...base, ranges: false }, false);                                 // Range ignored: the probe's body is the file
+      await check({ ...base, refuse: true }, false);                                  // every Range refused (416): one plain GET
       mode = { ...base, missing: true };
       await expect(fromArrowIPC(url)).rejects.toMatchObject({ code: 'io-error', message: expect.stringMatching(/got 404 \(HEAD: 404\)/) });
       await expect(fromArrowIPC('data/v.arrow')).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/openVectorFile/) });

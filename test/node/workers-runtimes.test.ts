@@ -31,6 +31,21 @@ const same = got.centroids.length === ref.centroids.length && got.centroids.ever
 console.log(JSON.stringify({ same, residuals, threads: ex.threads, iterations: got.iterations }));
 `);
 
+// workerUrl as a path relative to the working directory (the repository root here), and as a file that is not there:
+// the error is caught and the process goes on (Deno ended the process on a worker's unhandled error event).
+const urlScript = join(dir, 'worker-url.mjs');
+writeFileSync(urlScript, `
+import { trainLocal } from ${JSON.stringify(join(root, 'dist/train/local.js'))};
+import { fromFloat32Array } from ${JSON.stringify(join(root, 'dist/sources/memory.js'))};
+const x = new Float32Array(2000 * 8).map((_, i) => Math.sin(i * 0.29) * 2);
+const params = { numPartitions: 6, maxIters: 4, seed: 3 };
+const one = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 1 });
+const rel = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 2, workerUrl: 'dist/workers/worker.js' });
+const missing = await trainLocal(fromFloat32Array(x, 8), { ...params, threads: 2, workerUrl: 'no/such/worker.js' }).then(() => 'trained', (e) => e.code);
+await new Promise((r) => setTimeout(r, 300));
+console.log(JSON.stringify({ same: rel.ivf.centroids.every((v, i) => Object.is(v, one.ivf.centroids[i])), missing }));
+`);
+
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: 120_000, cwd: root }, (err, stdout, stderr) => {
@@ -48,6 +63,11 @@ describe('thread pool on Deno and Bun (module Web Workers)', () => {
     expect(existsSync(bin('deno'))).toBe(true);
     const out = JSON.parse(await run(bin('deno'), ['run', '-A', script])) as { same: boolean; residuals: boolean; threads: number };
     expect(out).toMatchObject({ same: true, residuals: true, threads: 3 });
+  });
+
+  it.each(['deno', 'bun'])('%s: workerUrl relative to the working directory; a missing worker file is a caught error, not the end of the process', async (rt) => {
+    const out = JSON.parse(await run(bin(rt), rt === 'deno' ? ['run', '-A', urlScript] : [urlScript])) as { same: boolean; missing: string };
+    expect(out).toEqual({ same: true, missing: 'worker-error' });
   });
 
   it('Bun: 3 Web Workers give the in-thread k-means and residuals bit for bit', async () => {

@@ -82,6 +82,25 @@ describe('kmeans: Lloyd loop properties', () => {
     expect(Array.from(r.centroids)).toEqual(Array.from(ref.centroids));
   });
 
+  it('fewer distinct rows than k: a loss of 0 stops the run although empty clusters were split (their donors move)', async () => {
+    const rows = Float32Array.from({ length: 90 * 4 }, (_, i) => [1, 5, 9][Math.floor(i / 4) % 3]! + (i % 4));
+    for (const balanceFactor of [0, 1]) {
+      const r = await kmeans(rows, 4, 8, { maxIters: 30, kernels, seed: 2, balanceFactor });
+      expect(r.loss).toBe(0);
+      expect(r.iterations).toBeLessThan(30);
+    }
+  });
+
+  it('k > 256 on data with a cluster of tiny rows (hierarchical sub-runs are not range-checked on their own), and dot on tiny data', async () => {
+    const rng = createRng(77);
+    const x = new Float32Array(3200 * 4);
+    for (let i = 0; i < 3200; i++) for (let j = 0; j < 4; j++) x[i * 4 + j] = i < 2800 ? 10 + 10 * rng.next() : 1e-20 * (1 + rng.next());
+    const r = await kmeans(x, 4, 300, { maxIters: 3, kernels, seed: 1 });
+    expect(r.centroids.every(Number.isFinite)).toBe(true);
+    const d = await kmeans(x.map((v) => v * 1e-25), 4, 8, { metric: 'dot', maxIters: 3, kernels, seed: 1 });
+    expect(d.centroids.every(Number.isFinite)).toBe(true);
+  });
+
   it('k = number of distinct rows → loss 0, and the loop stops at once (Lance would not)', async () => {
     const rng = createRng(5);
     const x = Float32Array.from({ length: 40 * 6 }, () => rng.int(50) - 25);

@@ -84,6 +84,9 @@ describe('fromArrowTable', () => {
       await expect(async () => ragged.readRows(0, Uint32Array.of(1, 2))).rejects.toMatchObject({
         code: 'dimension-mismatch', message: 'column "emb" fragment 0 row 2: expected 2 values (the first row\'s), got 3' });
       expect(() => fromArrowTable(tableOf([{ emb: listOf([null, null], Float32, large) }]))).toThrow(/expected a non-null row to learn the length of its lists from, got none/);
+      // With the dim known (a batch of a larger file): null rows only, and rows of another length refused.
+      expect(await fromArrowTable(tableOf([{ emb: listOf([null, null], Float32, large) }]), { dim: 3 }).readRows(0, Uint32Array.of(0, 1))).toEqual({ data: new Float32Array(0), nulls: 2 });
+      await expect(async () => fromArrowTable(tableOf([{ emb: listOf([[1, 2]], Float32, large) }]), { dim: 3 }).readRows(0, Uint32Array.of(0))).rejects.toMatchObject({ code: 'dimension-mismatch' });
     }
   });
 
@@ -117,6 +120,14 @@ describe('fromArrowTable', () => {
     const src = fromArrowTable(t);
     expect(await src.fragments()).toEqual([{ id: 0, numRows: 4 }]);
     expect(Array.from((await src.readRows(0, Uint32Array.of(0, 3))).data)).toEqual([6, 7, 12, 13]);
+  });
+  it('a FixedSizeList of floats is the vector column beside plain lists of floats (scores, tags)', async () => {
+    const fixed = fsl(seq(8), 2, Float32);
+    const fields = [new Field('scores', listOf([[1], [2, 3], [4], []]).type, true), new Field('vector', fixed.type, true)];
+    const t = new Table([new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: 4, nullCount: 0, children: [listOf([[1], [2, 3], [4], []]), fixed] }))]);
+    const src = fromArrowTable(t);
+    expect(src.dim).toBe(2);
+    expect(Array.from((await src.readRows(0, Uint32Array.of(1))).data)).toEqual([2, 3]);
   });
   it('rejects missing, ambiguous and non-float columns', () => {
     const t = tableOf([{ emb: fsl(seq(4), 2, Float32) }]);

@@ -266,6 +266,8 @@ describe('trainLocal', () => {
     await expect(trainLocal(source, { ...base, pq: undefined, numSubVectors: 4 } as TrainParams)).rejects.toThrow(/^params\.numSubVectors: expected one of .*, got an unknown option \(pq\.numSubVectors goes inside pq: \{ numSubVectors: … \}\)$/);
     await expect(trainLocal(source, { ...base, pq: { numSubVectors: 4, bits: 4 } } as unknown as TrainParams)).rejects.toThrow(/^params\.pq\.bits: expected one of numSubVectors, numBits, maxIters, got an unknown option$/);
     await expect(trainLocal(source, { ...base, maxIter: 3 } as TrainParams)).rejects.toMatchObject({ code: 'invalid-argument' });
+    // The exported defaults spread into params (they carry sqBits and pqBits) are taken.
+    expect((await trainLocal(source, { ...TRAIN_DEFAULTS, numPartitions: 4, maxIters: 2, kernels })).ivf.numPartitions).toBe(4);
     await expect(trainLocal(source, { ...base, logger: {} as { warn(m: string): void } })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^logger: expected an object with a warn\(message\) method/) });
   });
 
