@@ -42,7 +42,10 @@ const WORKER_FILE = './worker.js', DIST_WORKER_FILE = '../../dist/workers/worker
 /** Starts `count` pinned workers. */
 export async function spawnWorkers(count: number, opts: SpawnOptions = {}): Promise<PinnedWorker[]> {
   const url = opts.workerUrl === undefined ? undefined : workerUrlOf(opts.workerUrl);
-  if (IS_NODE) return spawnPiscina(count, url ?? (await nodeWorkerUrl()));
+  if (IS_NODE) {
+    if (url) await expectWorkerFile(url);
+    return spawnPiscina(count, url ?? (await nodeWorkerUrl()));
+  }
   const out: PinnedWorker[] = [];
   for (let i = 0; i < count; i++) out.push(webWorker(url));
   return out;
@@ -61,6 +64,14 @@ function workerUrlOf(u: URL | string): URL {
     return new URL(u, base);
   } catch {
     throw new IvfkitError('invalid-argument', `workerUrl: expected a URL or a URL string, got ${typeof u === 'string' ? JSON.stringify(u) : String(u)}`);
+  }
+}
+
+/** Node: a worker URL must name a file that exists (piscina's thread would die on it with an uncaught error instead). */
+async function expectWorkerFile(url: URL): Promise<void> {
+  const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
+  if (url.protocol !== 'file:' || !fs.existsSync(url)) {
+    throw new IvfkitError('worker-error', `worker ${url.href}: expected ivfkit's worker file (ivfkit/worker) there, got ${url.protocol !== 'file:' ? 'a URL Node cannot start a worker thread from' : 'no such file'}`);
   }
 }
 
