@@ -271,6 +271,17 @@ describe('trainLocal', () => {
     await expect(trainLocal(source, { ...base, logger: {} as { warn(m: string): void } })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/^logger: expected an object with a warn\(message\) method/) });
   });
 
+  it('warns when the rows share an offset far larger than their spread (f32 distances blur there), and not at offset 0', async () => {
+    const rng = createRng(43);
+    const noise = Float32Array.from({ length: 3000 * dim }, () => rng.next() * 2 - 1);
+    const { pq: _, ...noPq } = base;
+    for (const [offset, warned] of [[100, true], [0, false]] as const) {
+      const warnings: string[] = [];
+      await trainLocal(fromFloat32Array(noise.map((v) => v + offset), dim), { ...noPq, maxIters: 2, logger: { warn: (m) => warnings.push(m) } });
+      expect(warnings.filter((w) => /share an offset \d+ times their spread .* subtract the mean vector/.test(w)).length, `offset ${offset}`).toBe(warned ? 1 : 0);
+    }
+  });
+
   it("the empty-partition warning for metric 'dot' names dot k-means' pull towards long rows", async () => {
     const rng = createRng(41);
     // Non-negative rows (pixels, counts) of different norms: 1 − x·c sends most rows to the longest centroids.
