@@ -225,6 +225,9 @@ export async function lloyd(spec: LloydSpec, init: Float32Array): Promise<LloydR
  */
 export const boundsPolicy = { startGain: 0.01, earlyDim: 256, always: false };
 
+/** Test hook (never set in production): sees each hierarchical sub-run's rows, k and balance factor. */
+export const kmeansDebug: { onSubRun?: (run: { rows: number; k: number; balanceFactor: number }) => void } = {};
+
 function checkReturned(stats: PartialStats, fingerprint: string, k: number, cdim: number): void {
   if (!stats || stats.fingerprint !== fingerprint) {
     throw new IvfkitError('fingerprint-mismatch',
@@ -308,6 +311,7 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
         // Lance scales the balance factor by the whole sample's size once, and every sub-run keeps that scale: a sub-run of
         // n_sub rows caps its term at balanceFactor / N, not / n_sub.
         const balanceFactor = spec.balanceFactor * (data.length / dim) / executor.n;
+        kmeansDebug.onSubRun?.({ rows: data.length / dim, k: subK, balanceFactor });
         return lloyd({ ...spec, balanceFactor, executor: ex, k: subK, seed, redo: 0, stage: 'kmeans-hierarchical-run', onProgress: undefined }, init)
           .then((r) => r.centroids);
       };

@@ -262,6 +262,19 @@ describe('kmeans: empty clusters and hierarchical', () => {
     expect(Math.min(...fin.sizes)).toBeGreaterThan(0);
   });
 
+  it('hierarchical sub-runs cap the balance term at balanceFactor / N of the whole sample (Lance scales it once)', async () => {
+    const { kmeansDebug } = await import('../../src/train/kmeans.js');
+    const runs: { rows: number; k: number; balanceFactor: number }[] = [];
+    kmeansDebug.onSubRun = (r) => runs.push(r);
+    try {
+      await kmeans(blobs(9000, 8, 40, 32), 8, 300, { kernels, maxIters: 3, seed: 1, balanceFactor: 2 });
+    } finally {
+      kmeansDebug.onSubRun = undefined;
+    }
+    expect(runs.length).toBeGreaterThan(1);
+    for (const r of runs) expect(r.balanceFactor / r.rows).toBeCloseTo(2 / 9000, 12);
+  });
+
   it('k = 300 > 256 → hierarchical, exactly 300 finite centroids, and a refined loss', async () => {
     const x = blobs(9000, 8, 40, 31);
     const r = await kmeans(x, 8, 300, { kernels, maxIters: 10, seed: 1 });
