@@ -1,6 +1,6 @@
 import type { FragmentInfo, FragmentRows } from '../types.js';
-import { IvfkitError } from '../util/errors.js';
-import { fromArrowTable, vectorColumn } from '../sources/arrow.js';
+import { IvfkitError, withName } from '../util/errors.js';
+import { fromArrowTable, listColumnDim, vectorColumn } from '../sources/arrow.js';
 import { fragmentAt } from '../sources/memory.js';
 import { tableFromIPC } from 'apache-arrow';
 import type { ClosableSource } from './files.js';
@@ -44,22 +44,16 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
     throw new IvfkitError('invalid-argument', `${name}: expected column ${opts.column ?? '(vector)'} to be readable` +
       `${all === undefined ? '' : ` (columns: [${all}])`}, got ${String((e as Error)?.message ?? e)}`);
   });
-  const named = (e: unknown): unknown => (e instanceof IvfkitError ? new IvfkitError(e.code, `${name}: ${e.message}`) : e);
-  let column: string, dim: number | undefined;
-  try { ({ column, dim } = vectorColumn(first.schema.fields, opts.column)); } catch (e) { throw named(e); }
+  let vc;
+  try { vc = vectorColumn(first.schema.fields, opts.column); } catch (e) { throw withName(e, name); }
+  const { column } = vc;
   // A variable-list column: the first non-null row, row group by row group (the probe's one row may be null).
-  for (let id = 0; dim === undefined && id < groups.length; id++) {
-    const t = id === 0 && first.numRows > 0 && first.getChild(column)?.nullCount === 0 ? first : decode(await file.read({ rowGroups: [id], columns: [column] }));
-    try { dim = fromArrowTable(t, { column }).dim; } catch (e) {
-      if (e instanceof IvfkitError && e.code === 'empty-source') continue;
-      throw named(e);
-    }
-  }
-  if (dim === undefined) throw new IvfkitError('empty-source', `${name}: expected a non-null row to learn the length of column "${column}"'s lists from, got none`);
-  const probe = { dim };
+  const dim = vc.dim ?? await listColumnDim(groups.length, async (id) =>
+    id === 0 && first.numRows > 0 && first.getChild(column)?.nullCount === 0 ? first : decode(await file.read({ rowGroups: [id], columns: [column] })),
+  column, name);
   let cached: { id: number; source: ReturnType<typeof fromArrowTable> } | undefined;
   return {
-    dim: probe.dim,
+    dim,
     numRows: fragments.reduce((a, f) => a + f.numRows, 0),
     fragments: () => fragments.map((f) => ({ ...f })),
     async readRows(fragmentId: number, offsets: Uint32Array): Promise<FragmentRows> {
@@ -67,7 +61,7 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
       if (offsets.length === 0) return { data: new Float32Array(0), nulls: 0 };
       if (cached?.id !== fragmentId) {
         const t = decode(await file.read({ rowGroups: [fragmentId], columns: [column] }));
-        cached = { id: fragmentId, source: fromArrowTable(t, { column, dim: probe.dim }) };
+        cached = { id: fragmentId, source: fromArrowTable(t, { column, dim }) };
       }
       // a row group may decode into several batches: map offsets through them
       const src = cached.source;

@@ -1,7 +1,7 @@
 import { halfToFloat } from '../util/half.js';
 import { DataType, Precision, Type, type Data, type FixedSizeList, type Float, type Table } from 'apache-arrow';
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
-import { IvfkitError } from '../util/errors.js';
+import { IvfkitError, withName } from '../util/errors.js';
 import { checkOffsets } from './memory.js';
 
 /** Options of {@link fromArrowTable}. */
@@ -84,6 +84,22 @@ export function fromArrowTable(table: Table, opts: ArrowSourceOptions = {}): Vec
       return gatherRows(data, dim, offsets, kind === 'list' ? listStarts(data as unknown as ListData, dim, offsets, column, fragmentId) : undefined);
     },
   };
+}
+
+/**
+ * The row length of a variable-list column in a file read part by part (`part(i)` for i < parts: a record batch or row
+ * group as a table, undefined to skip it): its first non-null row's. `name` prefixes errors.
+ */
+export async function listColumnDim(parts: number, part: (i: number) => Promise<Table | undefined>, column: string, name: string): Promise<number> {
+  for (let i = 0; i < parts; i++) {
+    const t = await part(i);
+    if (!t) continue;
+    try { return fromArrowTable(t, { column }).dim; } catch (e) {
+      if (e instanceof IvfkitError && e.code === 'empty-source') continue;      // only null rows in this part
+      throw withName(e, name);
+    }
+  }
+  throw new IvfkitError('empty-source', `${name}: expected a non-null row to learn the length of column "${column}"'s lists from, got none`);
 }
 
 function kindOf(type: DataType): VectorColumnKind | undefined {

@@ -1,7 +1,7 @@
 import { tableFromIPC, type Table } from 'apache-arrow';
 import type { FragmentInfo, FragmentRows, VectorSource } from '../types.js';
-import { IvfkitError } from '../util/errors.js';
-import { fromArrowTable, vectorColumn } from './arrow.js';
+import { IvfkitError, withName } from '../util/errors.js';
+import { fromArrowTable, listColumnDim, vectorColumn } from './arrow.js';
 import { fragmentAt } from './memory.js';
 
 /**
@@ -340,27 +340,16 @@ export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | Ran
     const layout = await layoutOf(access, name);
     const dicts = await Promise.all(layout.dictionaries.map((d) => readExact(access, d.offset, d.length, name)));
     const schemaTable = decodeStream(concat([layout.schema, EOS]), name);
-    // The column from the schema; dim from its list size, or for a variable list from the first batch that has rows.
-    const named = <T>(f: () => T): T => {
-      try { return f(); } catch (e) {
-        if (e instanceof IvfkitError) throw new IvfkitError(e.code, `${name}: ${e.message}`);
-        throw e;
-      }
-    };
-    const { column, dim: fixedDim } = named(() => vectorColumn(schemaTable.schema.fields, opts.column));
-    let dim = fixedDim;
-    // A variable-list column: the first non-null row of the batches, in order (a batch of null rows has none).
-    for (let id = 0; dim === undefined && id < layout.batches.length; id++) {
+    // The column from the schema; dim from its list size, or for a variable list from the first non-null row of the batches.
+    let vc;
+    try { vc = vectorColumn(schemaTable.schema.fields, opts.column); } catch (e) { throw withName(e, name); }
+    const { column } = vc;
+    const dim = vc.dim ?? await listColumnDim(layout.batches.length, async (id) => {
       const b = layout.batches[id]!;
-      if (b.rows === 0) continue;
+      if (b.rows === 0) return undefined;
       const bytes = await readExact(access, b.offset, b.length, `${name} batch ${id}`);
-      const t = decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${id}`);
-      try { dim = fromArrowTable(t, { column }).dim; } catch (e) {
-        if (e instanceof IvfkitError && e.code === 'empty-source') continue;   // only null rows in this batch
-        throw e instanceof IvfkitError ? new IvfkitError(e.code, `${name}: ${e.message}`) : e;
-      }
-    }
-    if (dim === undefined) throw new IvfkitError('empty-source', `${name}: expected a non-null row to learn the length of column "${column}"'s lists from, got none`);
+      return decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${id}`);
+    }, column, name);
     const fragments: FragmentInfo[] = layout.batches.map((b, id) => ({ id, numRows: b.rows }));
     let cached: { id: number; source: VectorSource } | undefined;
     const batchSource = async (id: number): Promise<VectorSource> => {
@@ -368,7 +357,7 @@ export async function fromArrowIPC(input: Uint8Array | Blob | string | URL | Ran
       const b = layout.batches[id]!;
       const bytes = await readExact(access, b.offset, b.length, `${name} batch ${id}`);
       const table = decodeStream(concat([layout.schema, ...dicts, bytes, EOS]), `${name} batch ${id}`);
-      const source = fromArrowTable(table, { column, dim: dim! });
+      const source = fromArrowTable(table, { column, dim });
       cached = { id, source };
       return source;
     };

@@ -130,9 +130,8 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
     const a = await readFragmentSample(source, id, ivf, dim, metric, kernels);
     return { a, b: a };
   }
-  if (ivf.length === 0 || quant.length === 0) {
-    return { a: await readFragmentSample(source, id, ivf, dim, metric, kernels), b: await readFragmentSample(source, id, quant, dim, metric, kernels) };
-  }
+  const apart = async () => ({ a: await readFragmentSample(source, id, ivf, dim, metric, kernels), b: await readFragmentSample(source, id, quant, dim, metric, kernels) });
+  if (ivf.length === 0 || quant.length === 0) return apart();
   const union = new Uint32Array(ivf.length + quant.length);
   const fromIvf = new Int32Array(ivf.length), fromQuant = new Int32Array(quant.length);
   let i = 0, j = 0, u = 0;
@@ -146,8 +145,7 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
   const all = union.subarray(0, u);
   const res = await source.readRows(id, all);
   if (!(res?.data instanceof Float32Array) || (res.nulls ?? 0) !== 0 || res.data.length !== u * dim) {
-    // Nulls (or a reply the checks below will name): one read per sample, as the contract allows.
-    return { a: await readFragmentSample(source, id, ivf, dim, metric, kernels), b: await readFragmentSample(source, id, quant, dim, metric, kernels) };
+    return apart();                          // nulls (which offsets?), or a reply readFragmentSample's checks will name
   }
   const pick = (at: Int32Array): Float32Array => {
     const out = new Float32Array(at.length * dim);

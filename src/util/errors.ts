@@ -61,3 +61,8 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+/** `e` said again with `name` in front when it is an IvfkitError (a file's or URL's name); other errors as they are. */
+export function withName(e: unknown, name: string): unknown {
+  return e instanceof IvfkitError ? new IvfkitError(e.code, `${name}: ${e.message}`) : e;
+}

@@ -28,11 +28,15 @@ export const IS_NODE = typeof g.process !== 'undefined' && !!g.process.versions?
 /** Logical cores: `os.availableParallelism()` in Node, `navigator.hardwareConcurrency` elsewhere (1 if unknown). */
 export async function defaultThreads(): Promise<number> {
   if (IS_NODE) {
-    const os = (g.process!.getBuiltinModule?.('node:os') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'os'].join(':')))) as
-      { availableParallelism?: () => number; cpus(): unknown[] };
+    const os = (await nodeBuiltin('os')) as { availableParallelism?: () => number; cpus(): unknown[] };
     return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   }
   return Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
+}
+
+/** A Node built-in module (`getBuiltinModule` where Node has it, else a dynamic import bundlers leave alone). */
+async function nodeBuiltin(name: 'fs' | 'os'): Promise<unknown> {
+  return g.process!.getBuiltinModule?.(`node:${name}`) ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', name].join(':')));
 }
 
 const PISCINA = 'piscina';
@@ -69,7 +73,7 @@ function workerUrlOf(u: URL | string): URL {
 
 /** Node: a worker URL must name a file that exists (piscina's thread would die on it with an uncaught error instead). */
 async function expectWorkerFile(url: URL): Promise<void> {
-  const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
+  const fs = (await nodeBuiltin('fs')) as { existsSync(p: URL): boolean };
   if (url.protocol !== 'file:' || !fs.existsSync(url)) {
     throw new IvfkitError('worker-error', `worker ${url.href}: expected ivfkit's worker file (ivfkit/worker) there, got ${url.protocol !== 'file:' ? 'a URL Node cannot start a worker thread from' : 'no such file'}`);
   }
@@ -82,7 +86,7 @@ async function expectWorkerFile(url: URL): Promise<void> {
 async function nodeWorkerUrl(): Promise<URL> {
   const here = new URL(WORKER_FILE, import.meta.url);
   if (!import.meta.url.endsWith('.ts')) return here;
-  const fs = (g.process!.getBuiltinModule?.('node:fs') ?? (await import(/* @vite-ignore */ /* webpackIgnore: true */ ['node', 'fs'].join(':')))) as { existsSync(p: URL): boolean };
+  const fs = (await nodeBuiltin('fs')) as { existsSync(p: URL): boolean };
   if (fs.existsSync(here)) return here;
   const dist = new URL(DIST_WORKER_FILE, import.meta.url);
   if (fs.existsSync(dist)) return dist;
