@@ -2,7 +2,7 @@ import { getWasmModule, resolveBuild } from '../kernels/index.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
 import { mergeInto, releasedSums, subtractRows, type PartialStats, type StatsContext } from '../train/partial.js';
-import { expect, IvfkitError, rowsOf } from '../util/errors.js';
+import { expect, IvfkitError, rowsOf, yieldToEventLoop } from '../util/errors.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
 import type { ResidualsReply, StatsReply } from './worker.js';
 
@@ -94,15 +94,25 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   const spare: (ArrayBuffer | undefined)[] = [];
   const centroidBuffers: (ArrayBuffer | undefined)[] = [];
   try {
-    await guard(Promise.all(workers.map(async (w, i) => {
-      const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
-      const shard = data.slice(lo * dim, hi * dim);
-      await withTimeout(w.call({ op: 'init', build, ...(module ? { module } : {}) }), POOL_INIT_TIMEOUT_MS, () => new IvfkitError('worker-error',
+    // Every worker starts its init (kernels, warm-up) before the shards are cut: copying them here (fresh pages, ~3.5 ms
+    // per MB on the hosts measured) then overlaps the workers' init instead of preceding it.
+    const inits = workers.map((w, i) => withTimeout(w.call({ op: 'init', build, ...(module ? { module } : {}) }), POOL_INIT_TIMEOUT_MS,
+      () => new IvfkitError('worker-error',
         `worker ${i}: expected a reply to init within ${POOL_INIT_TIMEOUT_MS / 1000} s, got none (a script that loaded but does not answer: ` +
-        'not ivfkit\'s worker, or one that took the page for another environment)'));
-      const loaded = await w.call<{ rows: number; maxAbs: number }>({ op: 'load', data: shard, dim }, [shard.buffer]);
-      maxAbs = Math.max(maxAbs, loaded.maxAbs);
-    })));
+        'not ivfkit\'s worker, or one that took the page for another environment)')));
+    inits.forEach((p) => p.catch(() => undefined));        // awaited below; a rejection is not unhandled meanwhile
+    const loads: Promise<void>[] = [];
+    for (let i = 0; i < threads; i++) {
+      if (i > 0) await yieldToEventLoop();                // lets a worker that finished init take its shard meanwhile
+      const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
+      const shard = data.slice(lo * dim, hi * dim), w = workers[i]!;
+      loads.push(inits[i]!.then(async () => {
+        const loaded = await w.call<{ rows: number; maxAbs: number }>({ op: 'load', data: shard, dim }, [shard.buffer]);
+        maxAbs = Math.max(maxAbs, loaded.maxAbs);
+      }));
+      loads[i]!.catch(() => undefined);
+    }
+    await guard(Promise.all(loads));
   } catch (e) {
     await close();
     throw e;
