@@ -130,6 +130,10 @@ export interface BoundedSession {
   /** A pairs session's state, copied out (for checks; bounds decoded from their u16 units): for every row i with assign[i] ≥ 0 and centroid c ≠ assign[i],
    *  lower[i·k + c] − dcum[c] ≤ the true distance from row i to c as of the last step. */
   readPairs(): { assign: Int32Array; lower: Float32Array; dcum: Float64Array };
+  /** Ends the session: its wasm memory goes to the next session opened (whose rows then land in pages already
+   *  mapped), and every later call on this one throws (`invalid-state`). Idempotent; a session never closed is
+   *  left to the garbage collector. */
+  close(): void;
 }
 
 /** What {@link Kernels.assignAccumulateBounded} skipped and computed. */
@@ -178,6 +182,8 @@ export interface PqGroupSession {
   step(codebook: Float32Array, acc: Accumulators, drift: Float64Array, opts?: PqAssignOptions & { margin?: 0 | 1 }): number;
   /** Copies of the state, for tests: the codes (n × m, −1 = none) and the group bounds (n × m × 16, bfloat16 bits). */
   state(): { assign: Int32Array; lower: Uint16Array };
+  /** Ends the session as {@link BoundedSession.close} does. */
+  close(): void;
 }
 
 /** Codes per group in {@link PqGroupBounds}; 256 codes make {@link PQ_GROUPS} groups. */

@@ -58,4 +58,6 @@ function exercise(instance: WebAssembly.Instance, mod: WebAssembly.Module, build
     if (session) session.step(c, acc(k, d), bounds); else K.assignAccumulateBounded(x, d, c, acc(k, d), bounds);
     pairs?.step(c, acc(k, d), bounds);
   }
+  session?.close();
+  pairs?.close();
 }

@@ -78,6 +78,35 @@ export const SQ_BOUNDS_BLOCK_BYTES = 64 * 1024;
 const PAGE = 65536;
 
 /**
+ * Per module, the instance of the last closed session ({@link BoundedSession.close}, {@link PqGroupSession.close}): the
+ * next session takes it, and with it memory whose pages are mapped already (a new instance's pages fault on first touch,
+ * ~3.5 ms per MB on the 2-core hosts measured: a session over 32 MB of rows paid ~0.2 s; a training with hierarchical
+ * sub-runs, IVF and PQ opens dozens). Held weakly: an idle spare does not keep its memory alive. A session reads
+ * no byte it has not written (tests: a session on a reused instance gives the bits of one on a new instance), so the
+ * old bytes are left as they are.
+ */
+const spareInstances = new WeakMap<WebAssembly.Module, WeakRef<WebAssembly.Instance>>();
+
+/** Sessions' instances: new or taken from {@link spareInstances} (tests read it). */
+export const sessionInstances = { created: 0, reused: 0 };
+
+function sessionInstance(module: WebAssembly.Module): WebAssembly.Instance | undefined {
+  const spare = spareInstances.get(module)?.deref();
+  spareInstances.delete(module);
+  if (spare) {
+    sessionInstances.reused++;
+    return spare;
+  }
+  try {
+    const own = new WebAssembly.Instance(module, {});
+    sessionInstances.created++;
+    return own;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Per-call bump arena over one instance's memory: `reset()` at the start of a call, `alloc()` every
  * region the call needs (memory grows as needed, never shrinks), then take views (views taken before
  * an `alloc` may be detached by growth).
@@ -409,9 +438,18 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         expect(start.xnorm instanceof Float64Array && start.xnorm.length === n, 'dimension-mismatch', 'start.xnorm length', n, start.xnorm?.length);
       }
       if (!module || n === 0) return undefined;
-      let own: WebAssembly.Instance;
-      try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
+      const own = sessionInstance(module);
+      if (!own) return undefined;
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
+      let closed = false;
+      const open = (): void => {
+        if (closed) throw new IvfkitError('invalid-state', `bounded session: expected an open session, got a closed one (close() was called)`);
+      };
+      const close = (): void => {
+        if (closed) return;
+        closed = true;
+        spareInstances.set(module, new WeakRef(own));
+      };
       // A pairs step sorts its rows by the blocks they need: all of them in one call (its scratch is small per row).
       const R = pairs ? n : Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
       // Per row: group bounds and epochs, or (pairs) one u16 bound per centroid; with the 16-bit filter also the row
@@ -468,6 +506,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
         n,
         pairs,
         step(centroids, acc, b, opts = {}) {
+          open();
           checkAssign(data.subarray(0, dim), dim, centroids, opts.bias ? { bias: opts.bias } : {});
           expect(centroids.length === k * dim, 'dimension-mismatch', 'centroids length', `k·dim = ${k * dim}`, centroids.length);
           checkAccumulators(acc, k, dim);
@@ -536,15 +575,21 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           return { skipped, blocks: computed };
         },
         read(b) {
+          open();
           same(b);
           b.assign.set(a.i32(asp, n)); b.lower.set(a.f32(lop, n * G)); b.epoch.set(a.u8(epp, n * G));
         },
-        write,
+        write(b) {
+          open();
+          write(b);
+        },
         readPairs() {
+          open();
           expect(pairs, 'invalid-argument', 'pair bounds of the session', 'a pairs session', 'a session with group bounds');
           const q = new Uint16Array(a.u8(lop, n * k * 2).slice().buffer);
           return { assign: a.i32(asp, n).slice(), lower: Float32Array.from(q, (v) => v * unit), dcum: a.f64(dcp, k).slice() };
         },
+        close,
       };
     },
 
@@ -648,9 +693,18 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const n = data.length / dim, ds = dim / m, G = PQ_GROUPS;
       checkGroupPerm(perm, m, ksub);
       if (!module) return undefined;
-      let own: WebAssembly.Instance;
-      try { own = new WebAssembly.Instance(module, {}); } catch { return undefined; }
+      const own = sessionInstance(module);
+      if (!own) return undefined;
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
+      let closed = false;
+      const open = (): void => {
+        if (closed) throw new IvfkitError('invalid-state', `PQ group session: expected an open session, got a closed one (close() was called)`);
+      };
+      const close = (): void => {
+        if (closed) return;
+        closed = true;
+        spareInstances.set(module, new WeakRef(own));
+      };
       const R = Math.min(n, SESSION_ROWS);
       let xp = 0, sap = 0, glp = 0, ip = 0, dp = 0, lp = 0, cntp = 0, pp = 0, pip = 0, pdp = 0, plp = 0, pgp = 0, prevp = 0, ksp = 0;
       try {
@@ -674,6 +728,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       return {
         n,
         step(codebook, acc, drift, opts = {}) {
+          open();
           checkPq(data.subarray(0, dim), dim, codebook, m, ksub);
           checkAccumulators(acc, m * ksub, ds);
           expect(drift instanceof Float64Array && drift.length === m * G, 'dimension-mismatch', 'drift length (Float64Array)', `m·16 = ${m * G}`, drift?.length);
@@ -708,8 +763,10 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
           return skipped;
         },
         state() {
+          open();
           return { assign: a.i32(sap, n * m).slice(), lower: a.u16(glp, n * m * G).slice() };
         },
+        close,
       };
     },
 

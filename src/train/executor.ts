@@ -2,7 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import { expect, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
-import { kmeansPartialStats, nearestCentroids, releasedSums, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
+import { kmeansPartialStats, nearestCentroids, releasedSums, releaseScratch, type PartialStats, type StatsContext, type StatsScratch } from './partial.js';
 
 /**
  * Where the rows of a k-means run live. The Lloyd loop talks to the data only through this, so the
@@ -44,6 +44,9 @@ export function gatherRows(data: Float32Array, dim: number, indices: ArrayLike<n
 export interface LocalExecutor extends KmeansExecutor {
   readonly local: Float32Array;
   nearest(centroids: Float32Array): Promise<Int32Array>;
+  /** Closes the kernels' sessions of its bounds (their wasm memory goes to the next session opened, e.g. the next
+   *  stage's). It stays usable: a later step opens a new session and starts its bounds afresh (same bits). */
+  close(): void;
 }
 
 /**
@@ -70,6 +73,9 @@ export function localExecutor(data: Float32Array, dim: number, kernels?: Kernels
     async nearest(centroids) {
       k ??= await loadKernels();
       return nearestCentroids(data, dim, centroids, k, scratch, ex.maxAbs);
+    },
+    close() {
+      releaseScratch(scratch);
     },
   };
   return ex;

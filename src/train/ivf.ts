@@ -2,7 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { loadKernels } from '../kernels/index.js';
 import type { IvfModel, Metric, Progress } from '../types.js';
 import { expect, IvfkitError, rowsOf } from '../util/errors.js';
-import { localExecutor, type KmeansExecutor } from './executor.js';
+import { localExecutor, type KmeansExecutor, type LocalExecutor } from './executor.js';
 import { finiteRows, KMEANS_DEFAULTS, kmeansWith } from './kmeans.js';
 
 /** Options of {@link trainIvf}. */
@@ -67,6 +67,7 @@ export async function trainIvf(data: Float32Array, dim: number, opts: TrainIvfOp
   checkMetric(metric);
   const kernels = opts.kernels ?? (await loadKernels());
   let executor = opts.executor;
+  let own: LocalExecutor | undefined;
   if (executor) {
     expect(executor.dim === dim, 'dimension-mismatch', 'executor dim', dim, executor.dim);
   } else {
@@ -77,10 +78,10 @@ export async function trainIvf(data: Float32Array, dim: number, opts: TrainIvfOp
     if (x.rows < k) {
       throw new IvfkitError('too-few-rows', `IVF training rows: expected at least numPartitions = ${k} rows, got ${x.rows} (${x.dropped} non-finite dropped)`);
     }
-    executor = localExecutor(x.data, dim, kernels);
+    executor = own = localExecutor(x.data, dim, kernels);
   }
   const onProgress = opts.onProgress;
-  const res = await kmeansWith(executor, k, {
+  const res = await kmeansWith(executor!, k, {
     metric: metric === 'dot' ? 'dot' : 'l2',
     maxIters: opts.maxIters ?? KMEANS_DEFAULTS.maxIters,
     balanceFactor: opts.balanceFactor ?? IVF_DEFAULTS.balanceFactor,
@@ -91,7 +92,7 @@ export async function trainIvf(data: Float32Array, dim: number, opts: TrainIvfOp
     ...(opts.refineIters !== undefined ? { refineIters: opts.refineIters } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(onProgress ? { onProgress: (p: Progress) => onProgress({ ...p, stage: p.stage === 'kmeans' ? 'ivf' : `ivf:${p.stage}` }) } : {}),
-  });
+  }).finally(() => own?.close());
   if (res.emptyClusters * 10 > k) {
     (opts.logger ?? console).warn(`ivfkit: IVF k-means: ${res.emptyClusters} of ${k} partitions had no rows in its last iteration ` +
       `(more than 10 %; each was then split from a large one; ${res.iterations} iterations): ` + (metric === 'dot'

@@ -313,7 +313,7 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
         const balanceFactor = spec.balanceFactor * (data.length / dim) / executor.n;
         kmeansDebug.onSubRun?.({ rows: data.length / dim, k: subK, balanceFactor });
         return lloyd({ ...spec, balanceFactor, executor: ex, k: subK, seed, redo: 0, stage: 'kmeans-hierarchical-run', onProgress: undefined }, init)
-          .then((r) => r.centroids);
+          .then((r) => r.centroids).finally(() => ex.close());
       };
       const hc = await hierarchicalCentroids(local, dim, k, {
         hierarchicalK: o.hierarchicalK, seed: o.seed, redo, metric: o.metric, kernels, flat: sub,
@@ -373,7 +373,12 @@ export async function kmeans(data: Float32Array, dim: number, k: number, opts: K
   if (x.rows < k) {
     throw new IvfkitError('too-few-rows', `k-means rows: expected at least k = ${k} finite rows, got ${x.rows} (${n - x.rows} rows with NaN or ±Inf dropped)`);
   }
-  return kmeansWith(localExecutor(x.data, dim, kernels), k, { ...opts, kernels });
+  const ex = localExecutor(x.data, dim, kernels);
+  try {
+    return await kmeansWith(ex, k, { ...opts, kernels });
+  } finally {
+    ex.close();
+  }
 }
 
 /** The rows whose values are all finite (the input itself when every row is). */

@@ -260,6 +260,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
         if (pool) quant = await pool.residuals(ivf.centroids);
         else data = residualRows(merged.quant, dim, ivf.centroids, kernels, local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined);
       }
+      local?.close();                                       // PQ's session takes the IVF session's memory
       const r = await trainPq(data, dim, {
         numSubVectors: params.pq.numSubVectors, numBits, metric: 'l2',
         maxIters: pqIters, ...common, ...(quant ? { executor: quant } : {}),
@@ -277,6 +278,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       sample: { rows: merged.ivfRows, dropped: merged.ivfDropped, ...(pq || sq ? { quant: { rows: merged.quantRows, dropped: merged.quantDropped } } : {}) },
     };
   } finally {
+    local?.close();
     await pool?.close();
   }
 }

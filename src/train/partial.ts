@@ -183,7 +183,7 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
       pqBoundedStep(shard, dim, n, m, ksub, centroids, kernels, stats, scratch);
       return stats;
     }
-    if (scratch) { pqBoundsOf.delete(scratch); scratch.skipped = 0; scratch.rows = n * m; }
+    if (scratch) { dropPqBounds(scratch); scratch.skipped = 0; scratch.rows = n * m; }
     kernels.pqAssignAccumulate(shard, dim, centroids, m, ksub, stats);
     return stats;
   }
@@ -194,7 +194,7 @@ export function kmeansPartialStats(shard: Float32Array, dim: number, centroids: 
   if (scratch && boundsFit && (ctx.bounds === true || (ctx.boundsSoon === true && kernels.boundedSession))) {
     if (boundedStep(shard, dim, n, k, centroids, kernels, stats, scratch, ctx.bias, undefined, ctx.bounds !== true, ctx.balanced !== true)) return stats;
   }
-  if (scratch) { scratch.bounds = undefined; scratch.skipped = 0; scratch.blocks = n * Math.ceil(k / 8); scratch.rows = n; }
+  if (scratch) { dropBounds(scratch); scratch.skipped = 0; scratch.blocks = n * Math.ceil(k / 8); scratch.rows = n; }
   kernels.assignAccumulate(shard, dim, centroids, stats, { metric: ctx.metric, ...(ctx.bias ? { bias: ctx.bias } : {}) });
   return stats;
 }
@@ -278,7 +278,10 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
   cmax = Math.sqrt(cmax) * normUp(dim);
   let st = scratch.bounds;
   scratch.bounds = undefined;
-  if (st?.session?.pairs && bias) st = undefined;           // a pairs session takes no bias: group bounds from here
+  if (st?.session?.pairs && bias) {                         // a pairs session takes no bias: group bounds from here
+    st.session.close();
+    st = undefined;
+  }
   // A pairs session measures its own movement: no epochs to run out of.
   if (finite && st && st.shard === shard && st.dim === dim && st.k === k && (st.session?.pairs || st.kernel.now + 1 < MAX_EPOCHS)) {
     if (!st.session?.pairs) {
@@ -286,6 +289,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
       st.kernel.now++;
     }
   } else {
+    st?.session?.close();                                   // before the new session opens: it takes the memory
     const kb = Math.ceil(k / 8);
     const gs = 8 * Math.max(1, Math.ceil((kb * n) / boundsDebug.maxEntries));
     const G = Math.ceil(k / gs);
@@ -317,6 +321,7 @@ function boundedStep(shard: Float32Array, dim: number, n: number, k: number, cen
     st.kept.push({ epoch: st.kernel.now, centroids: copy });
   }
   if (finite) scratch.bounds = st;
+  else st.session?.close();
   scratch.skipped = info.skipped;
   scratch.blocks = info.blocks;
   scratch.rows = n;
@@ -584,6 +589,28 @@ interface PqShardBounds {
 /** PQ bound state per scratch object (a shard's scratch lives where the shard lives: this thread or a worker). */
 const pqBoundsOf = new WeakMap<StatsScratch, PqShardBounds>();
 
+/** Drops `scratch`'s k-means bounds and closes their session (its wasm memory goes to the next session opened). */
+function dropBounds(scratch: StatsScratch): void {
+  const st = scratch.bounds;
+  scratch.bounds = undefined;
+  st?.session?.close();
+}
+
+function dropPqBounds(scratch: StatsScratch): void {
+  const st = pqBoundsOf.get(scratch);
+  pqBoundsOf.delete(scratch);
+  st?.session?.run.close();
+}
+
+/**
+ * Closes and drops every session `scratch` holds (k-means and PQ bounds), for a caller done with its shard: the next
+ * session opened, by any scratch of the same kernels' module, then reuses their memory instead of mapping new pages.
+ */
+export function releaseScratch(scratch: StatsScratch): void {
+  dropBounds(scratch);
+  dropPqBounds(scratch);
+}
+
 /** Test hook (never change in production): `zeroMargin` drops the PQ kernels' rounding margins, a mutation
  *  check that some test must catch. */
 export const pqBoundsDebug = { zeroMargin: false };
@@ -598,7 +625,9 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
   kernels: Kernels, stats: PartialStats, scratch: StatsScratch): void {
   const ds = dim / m;
   let st = pqBoundsOf.get(scratch);
+  dropBounds(scratch);
   if (!st || st.shard !== shard || st.dim !== dim || st.m !== m || st.ksub !== ksub || (st.session ? st.session.run.n !== n : st.bounds.assign.length !== n * m)) {
+    st?.session?.run.close();
     const perm = pqGroupsFit(n, m, ksub) ? pqGroupPerm(codebook, m, ksub, ds) : undefined;
     const run = perm && n * (dim + 20 * m) * 4 <= pqGroupPolicy.sessionBytes ? kernels.pqGroupSession?.(shard, dim, m, perm) : undefined;
     const per = run ? 0 : n * m;
@@ -623,7 +652,6 @@ function pqBoundedStep(shard: Float32Array, dim: number, n: number, m: number, k
   const skipped = st.session ? st.session.run.step(codebook, stats, st.session.drift, opts)
     : kernels.pqAssignAccumulateBounded(shard, dim, codebook, m, ksub, stats, st.bounds, opts);
   st.codebook = codebook.slice();
-  scratch.bounds = undefined;
   scratch.skipped = skipped;
   scratch.rows = n * m;
 }

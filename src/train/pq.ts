@@ -3,7 +3,7 @@ import { loadKernels } from '../kernels/index.js';
 import type { Metric, PqModel, Progress } from '../types.js';
 import { expect, IvfkitError, rowsOf, throwIfAborted } from '../util/errors.js';
 import { createRng, sampleDistinct, STREAM } from '../util/rng.js';
-import { localExecutor, type KmeansExecutor } from './executor.js';
+import { localExecutor, type KmeansExecutor, type LocalExecutor } from './executor.js';
 import { checkMetric, prepareRows } from './ivf.js';
 import { KMEANS_DEFAULTS, lloyd } from './kmeans.js';
 import { pqSubspaceSeed, residualRows } from './partial.js';
@@ -83,6 +83,7 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
   const kernels = opts.kernels ?? (await loadKernels());
 
   let executor = opts.executor;
+  let own: LocalExecutor | undefined;
   if (executor) {
     expect(executor.dim === dim, 'dimension-mismatch', 'executor dim', dim, executor.dim);
   } else {
@@ -97,7 +98,7 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
       expectF32Range(Math.max(kernels.maxAbs(x), kernels.maxAbs(c)), dim, 'rows and IVF centroids');
       x = prepareRows(residualRows(x, dim, c, kernels), dim, 'l2', kernels).data;
     }
-    executor = localExecutor(x, dim, kernels);
+    executor = own = localExecutor(x, dim, kernels);
   }
   const n = executor.n;
   if (n < ksub) {
@@ -120,6 +121,6 @@ export async function trainPq(data: Float32Array, dim: number, opts: TrainPqOpti
     executor, k: m * ksub, cdim: ds, pq: { m, ksub }, metric: 'l2', maxIters, tolerance, balanceFactor: 0,
     splitEmpty: true, seed, redo: 0, stage: 'pq', bounds,
     ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}),
-  }, codebook);
+  }, codebook).finally(() => own?.close());
   return { numSubVectors: m, numBits, codebook: res.centroids, iterations: res.groupIterations, subspaceLoss: res.groupLoss };
 }

@@ -12,7 +12,7 @@ import { syntheticRows } from '../kernels/warmup.js';
 import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
-import { kmeansPartialStats, nearestCentroids, subtractRows, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
+import { kmeansPartialStats, nearestCentroids, releaseScratch, subtractRows, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
 
 /** Requests understood by the worker. */
 export type WorkerRequest =
@@ -70,6 +70,7 @@ export function warmStats(kernels: Kernels): boolean {
         c = c.map((v, i) => v + (((i * 7 + it) % 5) - 2) * 0.01);
       }
       kmeansPartialStats(x, dim, c, { iteration: 5, shift: 16, lossShift: 8, metric: 'l2' }, kernels);
+      releaseScratch(scratch);
     }
     return true;
   } catch {
@@ -89,6 +90,7 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       const rows = rowsOf(msg.data, msg.dim, 'shard');
       state.data = msg.data;
       state.dim = msg.dim;
+      releaseScratch(state.scratch);
       state.scratch = {};
       // The shard's max |x| (finite values) while the worker has it at hand: the coordinator needs it for the scale.
       state.maxAbs = state.kernels ? state.kernels.maxAbs(msg.data) : maxAbsOf(msg.data);
@@ -100,6 +102,7 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
       // place, and every session of the raw rows is dropped.
       const index = nearestCentroids(data, dim, msg.centroids, kernels, state.scratch, state.maxAbs);
       subtractRows(data, dim, msg.centroids, index, data);
+      releaseScratch(state.scratch);                        // the PQ session that follows takes its memory
       state.scratch = {};
       state.maxAbs = kernels.maxAbs(data);
       const reply: ResidualsReply = { index, maxAbs: state.maxAbs };

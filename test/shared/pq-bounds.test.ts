@@ -394,7 +394,9 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
     expect(() => session.step(cb, acc(512, 4), new Float64Array(31))).toThrow(/drift length.*expected m·16 = 32, got 31/);
     expect(() => session.step(cb.subarray(4), acc(512, 4), new Float64Array(32))).toThrow(/codebook/);
     expect(session.step(cb, acc(512, 4), new Float64Array(32))).toBe(0);
-    // A runtime that refuses the session's memory: no session (the caller then copies per step).
+    // A runtime that refuses the session's memory: no session (the caller then copies per step). The session opened
+    // here stays open, so that no closed session's instance, whose memory may be large enough, serves the next one.
+    const held = K.pqGroupSession!(x, 8, 2, perm)!;
     const grow = WebAssembly.Memory.prototype.grow;
     WebAssembly.Memory.prototype.grow = function refuse(): number { throw new RangeError('WebAssembly.Memory.grow(): refused'); };
     try {
@@ -403,6 +405,7 @@ describe('pqAssignAccumulateBounded with group bounds (256 codes)', () => {
       WebAssembly.Memory.prototype.grow = grow;
     }
     expect(K.pqGroupSession!(x, 8, 2, perm)).toBeDefined();
+    held.close();
   });
 
   it('rejects group bounds of the wrong shape, a bad permutation or 16 codes, stating expected and actual', () => {
