@@ -14,6 +14,10 @@ export interface FragmentRows {
   data: Float32Array;
   /** Rows that were null in the source (skipped, not returned). */
   nulls?: number;
+  /** Optional, one entry per offset asked: 1 where that row is in `data` (in order), 0 where it was null. A source with
+   *  null rows that gives it has a fragment read once for both of a task's samples (IVF and quantizer) instead of once
+   *  for their union and again for each. */
+  valid?: Uint8Array;
 }
 
 /**

@@ -4,6 +4,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import type { FragmentInfo, FragmentRows, TrainedModels, VectorSource } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 import { fromArrowTable } from '../sources/arrow.js';
+import { joinParts } from '../sources/memory.js';
 import { fromArrowIPC, type RandomAccess } from '../sources/ipc.js';
 import { fromVecs, FILE_SOURCE_DEFAULTS, type FileVectorSource, type VecsFormat } from '../sources/fvecs.js';
 import { fromNpyData } from '../sources/npy.js';
@@ -164,8 +165,7 @@ export async function concatSources(sources: readonly ClosableSource[], opts: { 
         throw new IvfkitError('unknown-fragment', `fragment id: expected an integer in [0, ${fragments.length}), got ${fragmentId}`);
       }
       const src = sources[m.source]!;
-      const parts: Float32Array[] = [];
-      let nulls = 0;
+      const parts: { at: number; len: number; rows: FragmentRows }[] = [];
       let i = 0;
       let base = 0;
       for (const f of m.fragments) {
@@ -174,9 +174,7 @@ export async function concatSources(sources: readonly ClosableSource[], opts: { 
         if (j > i) {
           const local = new Uint32Array(j - i);
           for (let t = i; t < j; t++) local[t - i] = offsets[t]! - base;
-          const r = await src.readRows(f.id, local);
-          parts.push(r.data);
-          nulls += r.nulls ?? 0;
+          parts.push({ at: i, len: j - i, rows: await src.readRows(f.id, local) });
         }
         i = j;
         base += f.numRows;
@@ -184,8 +182,7 @@ export async function concatSources(sources: readonly ClosableSource[], opts: { 
       if (i < offsets.length) {
         throw new IvfkitError('invalid-argument', `row offset of fragment ${fragmentId}: expected < ${base}, got ${offsets[i]}`);
       }
-      const data = parts.length === 1 ? parts[0]! : concatFloats(parts);
-      return { data, nulls };
+      return parts.length === 0 ? { data: new Float32Array(0), nulls: 0 } : joinParts(offsets.length, parts);
     },
     close: async () => { await Promise.all(sources.map((s) => s.close())); },
   };

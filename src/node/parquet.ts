@@ -1,7 +1,7 @@
 import type { FragmentInfo, FragmentRows } from '../types.js';
 import { IvfkitError, withName } from '../util/errors.js';
 import { fromArrowTable, listColumnDim, vectorColumn } from '../sources/arrow.js';
-import { fragmentAt } from '../sources/memory.js';
+import { fragmentAt, joinParts } from '../sources/memory.js';
 import { tableFromIPC } from 'apache-arrow';
 import type { ClosableSource } from './files.js';
 import { fileBlob } from './files.js';
@@ -67,21 +67,15 @@ export async function openParquet(path: string | Blob, opts: { column?: string }
       const src = cached.source;
       const frags = src.fragments() as FragmentInfo[];
       if (frags.length === 1) return src.readRows(0, offsets);
-      const parts: Float32Array[] = [];
-      let nulls = 0, i = 0, base = 0;
+      const parts: { at: number; len: number; rows: FragmentRows }[] = [];
+      let i = 0, base = 0;
       for (const f of frags) {
         let j = i;
         while (j < offsets.length && offsets[j]! < base + f.numRows) j++;
-        if (j > i) {
-          const r = src.readRows(f.id, offsets.slice(i, j).map((o) => o - base)) as FragmentRows;
-          parts.push(r.data); nulls += r.nulls ?? 0;
-        }
+        if (j > i) parts.push({ at: i, len: j - i, rows: src.readRows(f.id, offsets.slice(i, j).map((o) => o - base)) as FragmentRows });
         i = j; base += f.numRows;
       }
-      const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-      let o = 0;
-      for (const p of parts) { out.set(p, o); o += p.length; }
-      return { data: out, nulls };
+      return joinParts(offsets.length, parts);
     },
     close: async () => { cached = undefined; file.free(); },
   };

@@ -147,14 +147,18 @@ function gatherRows(data: Data<FixedSizeList<Float>>, dim: number, offsets: Uint
   const values = child.values as Float32Array | Float64Array | Uint16Array;
   const rowNulls = data.nullCount > 0;
   const elemNulls = child.nullCount > 0;
-  let kept = 0;
-  for (let i = 0; i < offsets.length; i++) if (!rowNulls || data.getValid(offsets[i]!)) kept++;
+  let kept = offsets.length;
+  const valid = rowNulls ? new Uint8Array(offsets.length) : undefined;
+  if (valid) {
+    kept = 0;
+    for (let i = 0; i < offsets.length; i++) if (data.getValid(offsets[i]!)) { valid[i] = 1; kept++; }
+  }
   const out = new Float32Array(kept * dim);
   const half = precision === Precision.HALF ? halfTable() : undefined;
   let w = 0;
   for (let i = 0; i < offsets.length; i++) {
     const r = offsets[i]!;
-    if (rowNulls && !data.getValid(r)) continue;
+    if (valid && !valid[i]) continue;
     const src = starts ? starts[i]! : r * dim;
     if (half) {
       for (let j = 0; j < dim; j++) out[w + j] = half[values[src + j]!]!;
@@ -166,7 +170,7 @@ function gatherRows(data: Data<FixedSizeList<Float>>, dim: number, offsets: Uint
     if (elemNulls) for (let j = 0; j < dim; j++) if (!child.getValid(src + j)) out[w + j] = NaN;
     w += dim;
   }
-  return { data: out, nulls: offsets.length - kept };
+  return { data: out, nulls: offsets.length - kept, ...(valid && kept < offsets.length ? { valid } : {}) };
 }
 
 let HALF: Float32Array | undefined;

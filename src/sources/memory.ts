@@ -75,3 +75,29 @@ export function checkOffsets(offsets: Uint32Array, numRows: number, fragmentId: 
     }
   }
 }
+
+/**
+ * For a fragment read in parts: joins the parts' rows, nulls and `valid` flags (part p answered offsets [at_p, at_p + len_p)
+ * of n). `valid` is given when some part had nulls and every such part said where they were.
+ */
+export function joinParts(n: number, parts: readonly { at: number; len: number; rows: FragmentRows }[]): FragmentRows {
+  let nulls = 0, size = 0, known = true;
+  for (const { len, rows } of parts) {
+    const k = rows.nulls ?? 0;
+    nulls += k;
+    size += rows.data.length;
+    if (k > 0 && !(rows.valid instanceof Uint8Array && rows.valid.length === len)) known = false;
+  }
+  const data = parts.length === 1 ? parts[0]!.rows.data : new Float32Array(size);
+  if (parts.length !== 1) {
+    let o = 0;
+    for (const { rows } of parts) { data.set(rows.data, o); o += rows.data.length; }
+  }
+  if (nulls === 0 || !known) return { data, nulls };
+  const valid = new Uint8Array(n);
+  for (const { at, len, rows } of parts) {
+    if ((rows.nulls ?? 0) > 0) valid.set(rows.valid!, at);
+    else valid.fill(1, at, at + len);
+  }
+  return { data, nulls, valid };
+}

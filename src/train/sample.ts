@@ -122,7 +122,8 @@ function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, d
 /**
  * The IVF and quantizer samples of one fragment in one `readRows` call over the union of their offsets (both ascending),
  * split afterwards — the same rows as two calls. Both samples take every row of a small fragment: one read, one sample.
- * A source that reports null rows is read once per sample instead (its rows do not say which offsets were null).
+ * A source that reports null rows without saying which offsets they were (`FragmentRows.valid`) is read once per sample
+ * instead.
  */
 async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Array, quant: Uint32Array, dim: number, metric: Metric,
   kernels: Kernels): Promise<{ a: FragmentSample; b: FragmentSample }> {
@@ -144,18 +145,43 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
   }
   const all = union.subarray(0, u);
   const res = await source.readRows(id, all);
-  if (!(res?.data instanceof Float32Array) || (res.nulls ?? 0) !== 0 || res.data.length !== u * dim) {
-    return apart();                          // nulls (which offsets?), or a reply readFragmentSample's checks will name
+  const nulls = res?.nulls ?? 0;
+  // Where each offset's row lies in the reply (−1: null): given by `valid` when the source reports nulls.
+  const at = nulls === 0 ? undefined : rowsOfValid(res?.valid, u, nulls);
+  if (!(res?.data instanceof Float32Array) || (nulls !== 0 && !at) || res.data.length !== (u - nulls) * dim) {
+    return apart();                          // nulls without `valid` (which offsets?), or a reply readFragmentSample's checks will name
   }
-  const pick = (at: Int32Array): Float32Array => {
-    const out = new Float32Array(at.length * dim);
-    for (let r = 0; r < at.length; r++) out.set(res.data.subarray(at[r]! * dim, at[r]! * dim + dim), r * dim);
-    return out;
+  const pick = (from: Int32Array): FragmentRows => {
+    let kept = 0;
+    for (let r = 0; r < from.length; r++) if (!at || at[from[r]!]! >= 0) kept++;
+    const out = new Float32Array(kept * dim);
+    let w = 0;
+    for (let r = 0; r < from.length; r++) {
+      const p = at ? at[from[r]!]! : from[r]!;
+      if (p < 0) continue;
+      out.set(res.data.subarray(p * dim, p * dim + dim), w);
+      w += dim;
+    }
+    return { data: out, nulls: from.length - kept };
   };
   return {
-    a: fragmentSampleOf(id, ivf, { data: pick(fromIvf), nulls: 0 }, dim, metric, kernels),
-    b: fragmentSampleOf(id, quant, { data: pick(fromQuant), nulls: 0 }, dim, metric, kernels),
+    a: fragmentSampleOf(id, ivf, pick(fromIvf), dim, metric, kernels),
+    b: fragmentSampleOf(id, quant, pick(fromQuant), dim, metric, kernels),
   };
+}
+
+/** Row of the reply for each of n offsets (−1 for a null) from a source's `valid`, or undefined when it is missing or
+ *  does not hold exactly n entries of 0 / 1 with `nulls` zeros. */
+function rowsOfValid(valid: Uint8Array | undefined, n: number, nulls: number): Int32Array | undefined {
+  if (!(valid instanceof Uint8Array) || valid.length !== n) return undefined;
+  const at = new Int32Array(n);
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const v = valid[i]!;
+    if (v > 1) return undefined;
+    at[i] = v ? p++ : -1;
+  }
+  return n - p === nulls ? at : undefined;
 }
 
 function compact(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {

@@ -150,6 +150,7 @@ describe('Arrow IPC', () => {
       const r1 = await s.readRows(1, Uint32Array.of(0, 1, 2, 29));
       expect(r1.nulls).toBe(2);
       expect(Array.from(r1.data)).toEqual(rowsOf(b1, d, [1, 2]));
+      expect(r1.valid).toEqual(Uint8Array.of(0, 1, 1, 0));
       const r2 = await s.readRows(2, Uint32Array.of(2, 3, 4));
       expect(r2.nulls).toBe(1);
       expect(Array.from(r2.data)).toEqual(rowsOf(b2, d, [2, 4]));
@@ -237,6 +238,7 @@ describe('Parquet (parquet-wasm, row groups as fragments)', () => {
     const r = await s.readRows(1, Uint32Array.of(29, 30, 31, 99));
     expect(r.nulls).toBe(1);
     expect(Array.from(r.data)).toEqual(rowsOf(x, d, [129, 131, 199]));
+    expect(r.valid).toEqual(Uint8Array.of(1, 0, 1, 1));
     const all = await readAllRows(s);
     expect(all.nulls).toBe(2);
     expect(all.rows).toBe(248);
@@ -311,7 +313,7 @@ describe('List<Float32> vector columns in files', () => {
     for (const f of ['nulls.arrow', 'nulls.parquet']) {
       const src = await openVectorFile(join(dir, f));
       expect(src.dim, f).toBe(d);
-      expect(await src.readRows(0, Uint32Array.of(0, 4)), f).toEqual({ data: new Float32Array(0), nulls: 2 });
+      expect(await src.readRows(0, Uint32Array.of(0, 4)), f).toEqual({ data: new Float32Array(0), nulls: 2, valid: Uint8Array.of(0, 0) });
       const frags = await src.fragments();
       const last = frags.at(-1)!;
       const r = await src.readRows(last.id, Uint32Array.of(0));

@@ -211,4 +211,44 @@ describe('executeSampleTask reads', () => {
     }
     expect([ia, qa]).toEqual([res.ivf.length, res.quant.length]);
   });
+
+  it('null rows: a source that says which offsets were null (valid) is read once per fragment, with the samples of separate reads', async () => {
+    const base = taggedSource([5000, 3000, 40]);
+    const isNull = (id: number, o: number): boolean => (o * 7 + id) % 5 === 0;
+    const calls: number[] = [];
+    const withNulls = (tellWhere: boolean): VectorSource => ({
+      ...base,
+      readRows: async (id, offsets) => {
+        calls.push(id);
+        const keep = offsets.filter((o) => !isNull(id, o));
+        const valid = Uint8Array.from(offsets, (o) => (isNull(id, o) ? 0 : 1));
+        return { data: (await base.readRows(id, keep)).data, nulls: offsets.length - keep.length, ...(tellWhere ? { valid } : {}) };
+      },
+    });
+    const params = { numPartitions: 4, sampleRate: 64, seed: 21, pq: { numSubVectors: 1, numBits: 8 as const } };
+    const [task] = createSampleTasks(await base.fragments(), 1, params);
+    const told = await executeSampleTask(task!, withNulls(true), { kernels });
+    expect(calls).toEqual([7, 17, 27]);
+    calls.length = 0;
+    const apart = await executeSampleTask(task!, withNulls(false), { kernels });
+    expect(calls, 'the union, then each sample again').toEqual([7, 7, 7, 17, 17, 17, 27, 27, 27]);
+    expect(told.ivf).toEqual(apart.ivf);
+    expect(told.quant).toEqual(apart.quant);
+    expect(told.fragments).toEqual(apart.fragments);
+    const dropped = (key: 'ivfDropped' | 'quantDropped'): number => told.fragments.reduce((a, f) => a + f[key], 0);
+    expect(dropped('ivfDropped'), 'null IVF rows dropped').toBeGreaterThan(10);
+    expect(dropped('quantDropped'), 'null quantizer rows dropped').toBeGreaterThan(1000);
+    for (let r = 0; r < told.ivf.length; r += 3) expect(isNull(told.ivf[r]!, told.ivf[r + 1]!), `row ${r / 3}`).toBe(false);
+    // A `valid` that contradicts nulls (or holds other values) is not trusted: the fragment is read apart.
+    for (const bad of [(v: Uint8Array) => v.fill(1), (v: Uint8Array) => { v[v.indexOf(1)] = 2; return v; }]) {
+      calls.length = 0;
+      const lying: VectorSource = { ...base, readRows: async (id, offsets) => {
+        const r = await withNulls(true).readRows(id, offsets);
+        return { ...r, valid: bad(r.valid!.slice()) };
+      } };
+      const res = await executeSampleTask(task!, lying, { kernels });
+      expect(res.ivf).toEqual(apart.ivf);
+      expect(res.quant).toEqual(apart.quant);
+    }
+  });
 });

@@ -73,8 +73,8 @@ describe('fromArrowTable', () => {
       const src = fromArrowTable(t);
       expect(src.dim).toBe(3);
       expect(await src.fragments()).toEqual([{ id: 0, numRows: 3 }, { id: 1, numRows: 3 }]);
-      expect(await src.readRows(0, Uint32Array.of(0, 1, 2))).toEqual({ data: Float32Array.of(1, 2, 3, 4, 5, 6), nulls: 1 });
-      expect(await src.readRows(1, Uint32Array.of(0, 1, 2))).toEqual({ data: Float32Array.of(7, 8, 9, 10, 11, 12.5), nulls: 1 });
+      expect(await src.readRows(0, Uint32Array.of(0, 1, 2))).toEqual({ data: Float32Array.of(1, 2, 3, 4, 5, 6), nulls: 1, valid: Uint8Array.of(0, 1, 1) });
+      expect(await src.readRows(1, Uint32Array.of(0, 1, 2))).toEqual({ data: Float32Array.of(7, 8, 9, 10, 11, 12.5), nulls: 1, valid: Uint8Array.of(1, 0, 1) });
       const f64 = fromArrowTable(tableOf([{ emb: listOf([[0.1, 2], [3, 4]], Float64, large) }]));
       expect(Array.from((await f64.readRows(0, Uint32Array.of(0))).data)).toEqual([Math.fround(0.1), 2]);
       const sliced = fromArrowTable(tableOf([{ emb: listOf([[0, 1], [2, 3], [4, 5], [6, 7]], Float32, large) }]).slice(1, 3));
@@ -85,7 +85,7 @@ describe('fromArrowTable', () => {
         code: 'dimension-mismatch', message: 'column "emb" fragment 0 row 2: expected 2 values (the first row\'s), got 3' });
       expect(() => fromArrowTable(tableOf([{ emb: listOf([null, null], Float32, large) }]))).toThrow(/expected a non-null row to learn the length of its lists from, got none/);
       // With the dim known (a batch of a larger file): null rows only, and rows of another length refused.
-      expect(await fromArrowTable(tableOf([{ emb: listOf([null, null], Float32, large) }]), { dim: 3 }).readRows(0, Uint32Array.of(0, 1))).toEqual({ data: new Float32Array(0), nulls: 2 });
+      expect(await fromArrowTable(tableOf([{ emb: listOf([null, null], Float32, large) }]), { dim: 3 }).readRows(0, Uint32Array.of(0, 1))).toEqual({ data: new Float32Array(0), nulls: 2, valid: Uint8Array.of(0, 0) });
       await expect(async () => fromArrowTable(tableOf([{ emb: listOf([[1, 2]], Float32, large) }]), { dim: 3 }).readRows(0, Uint32Array.of(0))).rejects.toMatchObject({ code: 'dimension-mismatch' });
     }
   });
@@ -114,6 +114,8 @@ describe('fromArrowTable', () => {
     const r = await src.readRows(0, Uint32Array.of(0, 1, 2, 3, 4));
     expect(r.nulls).toBe(2);
     expect(Array.from(r.data)).toEqual([0, 1, 4, 5, 8, 9]);
+    expect(r.valid, 'which offsets were null').toEqual(Uint8Array.of(1, 0, 1, 0, 1));
+    expect((await src.readRows(0, Uint32Array.of(0, 2))).valid, 'no nulls among them: no flags').toBeUndefined();
   });
   it('reads slices of tables without re-applying offsets', async () => {
     const t = tableOf([{ emb: fsl(seq(20), 2, Float32) }]).slice(3, 7);
