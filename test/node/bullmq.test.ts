@@ -2,7 +2,8 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Built files: the workers load dist/, and so does the coordinator here (one copy of the classes).
 import { checkRedisConnection, createBullmqCoordinator, startBullmqWorker, trainWithBullmq } from '../../dist/adapters/bullmq.js';
-import { createSampleTasks } from '../../dist/train/sample.js';
+import { createSampleTasks, fragmentOffsets } from '../../dist/train/sample.js';
+import { STREAM } from '../../dist/util/rng.js';
 import { Queue } from 'bullmq';
 import { trainLocal } from '../../dist/train/local.js';
 import type { Progress } from '../../dist/types.js';
@@ -121,6 +122,30 @@ describe('ivfkit/bullmq: training across worker processes through Redis', () => 
       .then(() => undefined, (e: unknown) => e as { code?: string; message: string });
     expect(err?.code).toBe('job-failed');
     expect(err?.message).toMatch(/job failing_sample_\w+_0 \(sample\): expected to complete, got: .*ivfkit-source\.mjs/);
+  });
+
+  it('a quantizer row beyond f32 range, outside the IVF sample: both modes fail as trainLocal does, before any residual is computed', async () => {
+    const queue = 'range-test';
+    const params = { numPartitions: 8, sampleRate: 16, maxIters: 4, seed: 2, dim: 16, pq: { numSubVectors: 4 } };
+    // A row of fragment 0 that the quantizer sample takes and the IVF sample does not.
+    const plain = createSource();
+    const [task] = createSampleTasks(await plain.fragments(), 1, params);
+    const f0 = task!.fragments.find((f: { id: number }) => f.id === 0)!;
+    const ivfRows = new Set(fragmentOffsets(task!.seed, STREAM.IVF_SAMPLE, f0, f0.ivfQuota));
+    const hugeRow = [...fragmentOffsets(task!.seed, STREAM.QUANT_SAMPLE, f0, f0.quantQuota)].find((r) => !ivfRows.has(r))!;
+    expect(hugeRow).toBeGreaterThanOrEqual(0);
+    await startWorkers(2, queue, { hugeRow });
+    const source = createSource({ hugeRow });
+    const local = await trainLocal(source, params).then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+    expect(local?.code).toBe('out-of-range');
+    expect(local?.message).toMatch(/^largest \|value\| of the 16-value quantizer sample rows and IVF centroids: expected at most 3\.26e\+18 .*got 1\.00e\+19$/);
+    for (const mode of ['partial-stats', 'samples'] as const) {
+      const err = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, mode, numTasks: 2 })
+        .then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+      expect(err?.code, mode).toBe('out-of-range');
+      expect(err?.message, mode).toBe(local?.message);
+    }
+    expect(messages.filter((m) => m.event === 'failed' && m.error?.includes('out-of-range')), 'no worker job failed on the range').toEqual([]);
   });
 
   // Found by a first-user audit (2026-12-02).
