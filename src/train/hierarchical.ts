@@ -66,6 +66,19 @@ export async function hierarchicalCentroids(data: Float32Array, dim: number, k: 
     return out;
   };
 
+  // A split's rows are copied into one buffer that every split reuses (each is used only by its split; the largest
+  // cluster is split first, so the first copy is the largest): fresh pages for every split cost more than the copies.
+  let scratch = new Float32Array(0);
+  const gather = (members: Uint32Array): Float32Array => {
+    if (scratch.length < members.length * dim) scratch = new Float32Array(members.length * dim);
+    const out = scratch.subarray(0, members.length * dim);
+    for (let i = 0; i < members.length; i++) {
+      const r = members[i]! * dim;
+      out.set(data.subarray(r, r + dim), i * dim);
+    }
+    return out;
+  };
+
   const k0 = Math.min(hk, k, n);
   for (const c of await splitInto(null, data, k0)) clusters.push({ ...c, id: nextId++ });
   opts.onProgress?.({ stage: 'kmeans-hierarchical', fraction: clusters.length / k });
@@ -83,7 +96,7 @@ export async function hierarchicalCentroids(data: Float32Array, dim: number, k: 
     clusters.splice(bi, 1);
     const remaining = k - clusters.length;
     const kSub = size <= hk ? Math.min(2, remaining, size) : Math.max(2, Math.min(Math.floor(size / hk), remaining, hk));
-    const parts = await splitInto(best.members, gatherRows(data, dim, best.members), kSub);
+    const parts = await splitInto(best.members, gather(best.members), kSub);
     if (parts.length <= 1) {
       best.finalized = true;
       clusters.push(best);

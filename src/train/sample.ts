@@ -152,6 +152,7 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
     return apart();                          // nulls without `valid` (which offsets?), or a reply readFragmentSample's checks will name
   }
   const pick = (from: Int32Array): FragmentRows => {
+    if (!at && from.length === u) return { data: res.data, nulls: 0 };      // this sample is the union: its rows as read
     let kept = 0;
     for (let r = 0; r < from.length; r++) if (!at || at[from[r]!]! >= 0) kept++;
     const out = new Float32Array(kept * dim);
