@@ -1,4 +1,3 @@
-import type { Kernels } from '../kernels/types.js';
 import type { Progress } from '../types.js';
 import { throwIfAborted } from '../util/errors.js';
 import { createRng, mix32, sampleDistinct, STREAM } from '../util/rng.js';
@@ -7,6 +6,14 @@ import { gatherRows } from './executor.js';
 /** Rows per centroid a hierarchical sub-run trains on at most (Lance caps each run at k·512 rows). */
 export const HIERARCHICAL_ROWS_PER_CENTROID = 512;
 
+/** What one split returns: the sub-run's centroids and every row's nearest of them (−1: none). */
+export interface SplitResult {
+  centroids: Float32Array;
+  index: Int32Array;
+  /** The rows passed in, when the split moved them elsewhere and back (a worker's transfer): kept for the next split. */
+  rows?: Float32Array;
+}
+
 /** Options of {@link hierarchicalCentroids}. */
 export interface HierarchicalOptions {
   /** Ways per split (Lance: 16). */
@@ -14,9 +21,13 @@ export interface HierarchicalOptions {
   seed: number;
   redo: number;
   metric: 'l2' | 'dot';
-  kernels: Kernels;
-  /** Flat k-means of `k` centroids on `data` with `seed` (the caller's Lloyd loop). */
-  flat(data: Float32Array, k: number, seed: number): Promise<Float32Array>;
+  /** One split: flat k-means of `k` centroids on the first `train` rows of `rows` with `seed` (the caller's Lloyd loop),
+   *  then the nearest of them for every row of `rows`. It may take `rows` (transfer them) and give them back in its result. */
+  split(rows: Float32Array, train: number, k: number, seed: number): Promise<SplitResult>;
+  /** Splits that may run at once (a pool's workers; default 1). The next ones are started on the prediction that the
+   *  splits in flight leave only smaller clusters, and kept only where the sequential order then picks the same cluster
+   *  with the same k: the result is the sequential one. */
+  parallel?: number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
 }
@@ -28,6 +39,14 @@ interface Cluster {
   finalized: boolean;
 }
 
+interface Job {
+  cluster: Cluster;
+  kSub: number;
+  run: number;
+  rows: Float32Array;
+  result: Promise<SplitResult>;
+}
+
 /**
  * Lance's hierarchical k-means (§2.4): a flat run with min(hk, k, n) centroids, then repeatedly the
  * largest not-finalized cluster is split by a flat sub-run (k_sub = min(2, remaining, size) for
@@ -35,22 +54,22 @@ interface Cluster {
  * members, then every member is assigned). Unlike Lance, when no cluster can be split any more
  * (all finalized or singletons) the missing centroids are distinct random rows, so exactly k
  * centroids come back (ordered by creation, as Lance). Sub-run seeds derive from
- * `(seed, HIERARCHICAL, redo, run)`.
+ * `(seed, HIERARCHICAL, redo, run)`. With `parallel` > 1, splits run concurrently, same result.
  */
 export async function hierarchicalCentroids(data: Float32Array, dim: number, k: number, opts: HierarchicalOptions): Promise<Float32Array> {
   const n = data.length / dim;
   const hk = opts.hierarchicalK;
   const cap = HIERARCHICAL_ROWS_PER_CENTROID;
-  let run = 0;
-  const seedOf = (): number => mix32(opts.seed, STREAM.HIERARCHICAL, opts.redo, run++);
+  const slots = Math.max(1, Math.floor(opts.parallel ?? 1));
+  const seedOf = (run: number): number => mix32(opts.seed, STREAM.HIERARCHICAL, opts.redo, run);
+  const kSubOf = (size: number, remaining: number): number =>
+    size <= hk ? Math.min(2, remaining, size) : Math.max(2, Math.min(Math.floor(size / hk), remaining, hk));
   const clusters: Cluster[] = [];
   let nextId = 0;
+  let run = 0;
 
-  const splitInto = async (rows: Uint32Array | null, sub: Float32Array, kSub: number): Promise<Cluster[]> => {
-    const size = sub.length / dim;
-    const trainRows = Math.min(size, kSub * cap);
-    const c = await opts.flat(sub.subarray(0, trainRows * dim), kSub, seedOf());
-    const { index } = opts.kernels.assign(sub, dim, c, { metric: opts.metric });
+  const partsOf = (rows: Uint32Array | null, size: number, res: SplitResult, kSub: number): Cluster[] => {
+    const { centroids: c, index } = res;
     const counts = new Uint32Array(kSub);
     for (let i = 0; i < size; i++) if (index[i]! >= 0) counts[index[i]!]!++;
     const members = Array.from(counts, (cnt) => new Uint32Array(cnt));
@@ -66,45 +85,92 @@ export async function hierarchicalCentroids(data: Float32Array, dim: number, k: 
     return out;
   };
 
-  // A split's rows are copied into one buffer that every split reuses (each is used only by its split; the largest
-  // cluster is split first, so the first copy is the largest): fresh pages for every split cost more than the copies.
-  let scratch = new Float32Array(0);
+  const k0 = Math.min(hk, k, n);
+  const first = await opts.split(data, Math.min(n, k0 * cap), k0, seedOf(run++));
+  for (const c of partsOf(null, n, first, k0)) clusters.push({ ...c, id: nextId++ });
+  opts.onProgress?.({ stage: 'kmeans-hierarchical', fraction: clusters.length / k });
+
+  // A split's rows are copied into a buffer that later splits reuse (the largest clusters are split first, so the first
+  // buffers are the largest): fresh pages for every split cost more than the copies.
+  const free: Float32Array[] = [];
   const gather = (members: Uint32Array): Float32Array => {
-    if (scratch.length < members.length * dim) scratch = new Float32Array(members.length * dim);
-    const out = scratch.subarray(0, members.length * dim);
+    const need = members.length * dim;
+    const at = free.findIndex((b) => b.length >= need);
+    const buf = at >= 0 ? free.splice(at, 1)[0]! : new Float32Array(need);
+    const out = buf.subarray(0, need);
     for (let i = 0; i < members.length; i++) {
       const r = members[i]! * dim;
       out.set(data.subarray(r, r + dim), i * dim);
     }
     return out;
   };
+  const recycle = (rows: Float32Array | undefined): void => {
+    if (rows && rows.buffer.byteLength > 0) free.push(new Float32Array(rows.buffer));
+  };
 
-  const k0 = Math.min(hk, k, n);
-  for (const c of await splitInto(null, data, k0)) clusters.push({ ...c, id: nextId++ });
-  opts.onProgress?.({ stage: 'kmeans-hierarchical', fraction: clusters.length / k });
-
-  while (clusters.length < k) {
-    throwIfAborted(opts.signal, 'hierarchical k-means');
-    let bi = 0;
-    for (let i = 1; i < clusters.length; i++) {
-      const a = clusters[i]!, b = clusters[bi]!;
-      if (a.finalized !== b.finalized ? !a.finalized : a.members.length > b.members.length) bi = i;
+  // The sequential order: the largest not-finalized cluster (the first of equals), none when it is finalized or a singleton.
+  const choose = (skip: ReadonlySet<Cluster>): Cluster | undefined => {
+    let best: Cluster | undefined;
+    for (const c of clusters) {
+      if (skip.has(c)) continue;
+      if (!best || (c.finalized !== best.finalized ? !c.finalized : c.members.length > best.members.length)) best = c;
     }
-    const best = clusters[bi]!;
-    const size = best.members.length;
-    if (best.finalized || size <= 1) break;
-    clusters.splice(bi, 1);
-    const remaining = k - clusters.length;
-    const kSub = size <= hk ? Math.min(2, remaining, size) : Math.max(2, Math.min(Math.floor(size / hk), remaining, hk));
-    const parts = await splitInto(best.members, gather(best.members), kSub);
+    return best && !best.finalized && best.members.length > 1 ? best : undefined;
+  };
+  const jobs: Job[] = [];
+  const inFlight = new Set<Cluster>();
+  // Starts splits while slots are free: the clusters the sequential loop would split next if every split in flight gave
+  // k_sub parts, all smaller.
+  const plan = (): void => {
+    while (jobs.length < slots) {
+      let count = clusters.length - inFlight.size;
+      for (const j of jobs) count += j.kSub;
+      if (count >= k) return;
+      const best = choose(inFlight);
+      if (!best) return;
+      const size = best.members.length;
+      const kSub = kSubOf(size, k - (count - 1));
+      const rows = gather(best.members);
+      const r = run++;
+      const result = opts.split(rows, Math.min(size, kSub * cap), kSub, seedOf(r));
+      result.catch(() => undefined);                      // awaited below, or dropped with a wrong prediction
+      jobs.push({ cluster: best, kSub, run: r, rows, result });
+      inFlight.add(best);
+    }
+  };
+  const drop = (): void => {
+    jobs.length = 0;
+    inFlight.clear();
+  };
+
+  plan();
+  while (jobs.length > 0) {
+    throwIfAborted(opts.signal, 'hierarchical k-means');
+    const job = jobs.shift()!;
+    inFlight.delete(job.cluster);
+    const res = await job.result;
+    recycle(res.rows ?? job.rows);
+    // Every earlier split is in: is this the sequential loop's next split?
+    const truth = clusters.length < k ? choose(new Set()) : undefined;
+    if (!truth) break;
+    if (truth !== job.cluster || kSubOf(truth.members.length, k - (clusters.length - 1)) !== job.kSub) {
+      drop();
+      run = job.run;
+      plan();
+      continue;
+    }
+    clusters.splice(clusters.indexOf(job.cluster), 1);
+    const parts = partsOf(job.cluster.members, job.cluster.members.length, res, job.kSub);
     if (parts.length <= 1) {
-      best.finalized = true;
-      clusters.push(best);
+      job.cluster.finalized = true;
+      clusters.push(job.cluster);
     } else {
       for (const c of parts) clusters.push({ ...c, id: nextId++ });
     }
     opts.onProgress?.({ stage: 'kmeans-hierarchical', fraction: clusters.length / k });
+    plan();
   }
+  drop();
 
   clusters.sort((a, b) => a.id - b.id);
   const out = new Float32Array(k * dim);

@@ -1,7 +1,7 @@
 import type { Kernels } from '../kernels/types.js';
 import { createRng, sampleDistinct, STREAM, type Rng } from '../util/rng.js';
 import type { KmeansExecutor } from './executor.js';
-import { gatherRows } from './executor.js';
+import { gatherRows } from './shard.js';
 
 /** Lance's random init: k distinct rows, uniform, drawn from `(seed, INIT, redo)`, in ascending row order. */
 export async function randomInit(executor: KmeansExecutor, k: number, seed: number, redo: number): Promise<Float32Array> {

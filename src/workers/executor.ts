@@ -1,6 +1,8 @@
 import { getWasmModule, resolveBuild } from '../kernels/index.js';
 import type { KernelBuildRequest } from '../kernels/types.js';
 import { gatherRows, type KmeansExecutor } from '../train/executor.js';
+import type { SplitResult } from '../train/hierarchical.js';
+import type { SubRunSpec } from '../train/lloyd.js';
 import { mergeInto, releasedSums, subtractRows, type PartialStats, type StatsContext } from '../train/partial.js';
 import { expect, IvfkitError, rowsOf, yieldToEventLoop } from '../util/errors.js';
 import { defaultThreads, spawnWorkers, type PinnedWorker } from './pool.js';
@@ -153,8 +155,25 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   const unspent = (): void => {
     if (spent) throw new IvfkitError('invalid-state', 'pool executor: expected its raw rows, got shards turned into residuals (use the executor residuals() returned)');
   };
+  // Hierarchical sub-runs: one per worker at a time, the others wait for a free one.
+  const idle = workers.map((_, i) => i);
+  const waiting: ((i: number) => void)[] = [];
+  const subRuns = {
+    slots: threads,
+    async run(rows: Float32Array, train: number, spec: SubRunSpec): Promise<SplitResult> {
+      open();
+      const i = idle.pop() ?? await new Promise<number>((res) => waiting.push(res));
+      try {
+        const r = await guard(workers[i]!.call<SplitResult>({ op: 'subRun', rows, train, dim, spec }, [rows.buffer as ArrayBuffer]));
+        return r;
+      } finally {
+        const next = waiting.shift();
+        if (next) next(i); else idle.push(i);
+      }
+    },
+  };
   return {
-    n, dim, threads, local: data,
+    n, dim, threads, local: data, subRuns,
     get maxAbs(): number { return maxAbs; },
     rows: async (indices) => {
       unspent();

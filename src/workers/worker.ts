@@ -13,6 +13,7 @@ import type { KernelBuildRequest, Kernels } from '../kernels/types.js';
 import { IvfkitError, rowsOf } from '../util/errors.js';
 import { maxAbs as maxAbsOf } from '../util/fixed.js';
 import { kmeansPartialStats, nearestCentroids, releaseScratch, subtractRows, type PartialStats, type StatsContext, type StatsScratch } from '../train/partial.js';
+import { subRunSplit, type SubRunSpec } from '../train/lloyd.js';
 
 /** Requests understood by the worker. */
 export type WorkerRequest =
@@ -20,6 +21,7 @@ export type WorkerRequest =
   | { op: 'load'; data: Float32Array; dim: number }
   | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
   | { op: 'residuals'; centroids: Float32Array }
+  | { op: 'subRun'; rows: Float32Array; train: number; dim: number; spec: SubRunSpec }
   | { op: 'noop' }
   | { op: 'echo'; buffer: ArrayBuffer };
 
@@ -79,8 +81,15 @@ export function warmStats(kernels: Kernels): boolean {
 }
 
 /** Runs one request against this worker's state (platform-neutral; used by both entry styles). */
-export function handleRequest(msg: WorkerRequest): WorkerReply {
+export function handleRequest(msg: WorkerRequest): WorkerReply | Promise<WorkerReply> {
   switch (msg?.op) {
+    case 'subRun': {
+      if (!state.kernels) throw new IvfkitError('invalid-state', 'worker: expected init before subRun, got kernels unset');
+      return subRunSplit(msg.rows, msg.train, msg.dim, msg.spec, state.kernels).then((r) => ({
+        value: { ...r, rows: msg.rows },
+        transfer: [r.centroids.buffer as ArrayBuffer, r.index.buffer as ArrayBuffer, msg.rows.buffer as ArrayBuffer],
+      }));
+    }
     case 'init': {
       state.kernels = kernelsFromModule(msg.build, msg.module);
       warmStats(state.kernels);
@@ -122,7 +131,7 @@ export function handleRequest(msg: WorkerRequest): WorkerReply {
     case 'echo':
       return { value: msg.buffer, transfer: [msg.buffer] };
     default:
-      throw new IvfkitError('invalid-argument', `worker request op: expected init, load, stats, residuals, noop or echo, got ${String((msg as { op?: unknown } | null)?.op)}`);
+      throw new IvfkitError('invalid-argument', `worker request op: expected init, load, stats, residuals, subRun, noop or echo, got ${String((msg as { op?: unknown } | null)?.op)}`);
   }
 }
 
@@ -151,7 +160,7 @@ export default async function piscinaTask(msg: WorkerRequest): Promise<unknown> 
   const loadMove = async (): Promise<PiscinaMove> => ((await import(/* @vite-ignore */ /* webpackIgnore: true */ PISCINA)) as { move: PiscinaMove }).move;
   // Loaded with the kernels: a cold import costs tens of ms, which the first stats reply should not pay.
   if (msg?.op === 'init') piscinaMove ??= await loadMove();
-  const { value, transfer } = handleRequest(msg);
+  const { value, transfer } = await handleRequest(msg);
   if (transfer.length === 0) return value;
   piscinaMove ??= await loadMove();
   return piscinaMove({ [Symbol.for('Piscina.transferable')]: transfer, [Symbol.for('Piscina.valueOf')]: value });
@@ -171,10 +180,10 @@ const isWebWorker = typeof g.document === 'undefined' && typeof g.self?.postMess
 
 if (isWebWorker) {
   const scope = g.self!;
-  scope.addEventListener('message', (e) => {
+  scope.addEventListener('message', async (e) => {
     const { id, msg } = e.data ?? {};
     try {
-      const { value, transfer } = handleRequest(msg);
+      const { value, transfer } = await handleRequest(msg);
       scope.postMessage({ id, ok: true, value }, transfer);
     } catch (err) {
       const x = err as { name?: string; message?: string; code?: string };
