@@ -90,13 +90,21 @@ export interface FragmentSample {
  * (a zero row turns NaN) and drops rows with a non-finite value. Null rows count as dropped.
  */
 export async function readFragmentSample(source: VectorSource, id: number, offsets: Uint32Array, dim: number,
-  metric: Metric, kernels: Kernels): Promise<FragmentSample> {
+  metric: Metric, kernels: Kernels, sink?: Sink): Promise<FragmentSample> {
   if (offsets.length === 0) return { id, data: new Float32Array(0), rows: 0, dropped: 0 };
-  return fragmentSampleOf(id, offsets, await source.readRows(id, offsets), dim, metric, kernels);
+  return fragmentSampleOf(id, offsets, await source.readRows(id, offsets), dim, metric, kernels, sink);
 }
 
-/** {@link readFragmentSample} on rows already read (`res`: what `readRows(id, offsets)` returned). */
-function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, dim: number, metric: Metric, kernels: Kernels): FragmentSample {
+/** Where a task's sample is assembled: its rows are written at `at` (values) as each fragment is read. */
+interface Sink {
+  out: Float32Array;
+  at: number;
+}
+
+/** {@link readFragmentSample} on rows already read (`res`: what `readRows(id, offsets)` returned). With `sink`, the
+ *  kept rows are written there (normalized there for cosine: no copy of their own) and the sample is a view of it. */
+function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, dim: number, metric: Metric, kernels: Kernels,
+  sink?: Sink): FragmentSample {
   const data = res?.data;
   const nulls = res?.nulls ?? 0;
   if (!(data instanceof Float32Array)) {
@@ -112,10 +120,14 @@ function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, d
       `rows of fragment ${id}: expected ${offsets.length - nulls} rows × dim ${dim} = ${expected} values (${offsets.length} offsets, ${nulls} nulls), got ${data.length} values (${got})`);
   }
   let rows = data;
-  if (metric === 'cosine') rows = kernels.normalize(data, dim);
+  const n = data.length / dim;
+  if (sink) {
+    rows = sink.out.subarray(sink.at, sink.at + data.length);
+    if (metric === 'cosine') kernels.normalize(data, dim, rows); else rows.set(data);
+  } else if (metric === 'cosine') rows = kernels.normalize(data, dim);
   const { mask, count } = kernels.finiteMask(rows, dim);
-  const n = rows.length / dim;
-  if (count !== n) rows = compact(rows, dim, mask, count);
+  if (count !== n) rows = sink ? compactInPlace(rows, dim, mask, count) : compact(rows, dim, mask, count);
+  if (sink) sink.at += count * dim;
   return { id, data: rows, rows: count, dropped: nulls + (n - count) };
 }
 
@@ -126,12 +138,19 @@ function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, d
  * instead.
  */
 async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Array, quant: Uint32Array, dim: number, metric: Metric,
-  kernels: Kernels): Promise<{ a: FragmentSample; b: FragmentSample }> {
+  kernels: Kernels, sinkA?: Sink, sinkB?: Sink): Promise<{ a: FragmentSample; b: FragmentSample }> {
   if (sameOffsets(ivf, quant)) {
-    const a = await readFragmentSample(source, id, ivf, dim, metric, kernels);
+    const a = await readFragmentSample(source, id, ivf, dim, metric, kernels, sinkA);
+    if (sinkB && sinkB !== sinkA) {
+      sinkB.out.set(a.data, sinkB.at);
+      sinkB.at += a.data.length;
+    }
     return { a, b: a };
   }
-  const apart = async () => ({ a: await readFragmentSample(source, id, ivf, dim, metric, kernels), b: await readFragmentSample(source, id, quant, dim, metric, kernels) });
+  const apart = async () => ({
+    a: await readFragmentSample(source, id, ivf, dim, metric, kernels, sinkA),
+    b: await readFragmentSample(source, id, quant, dim, metric, kernels, sinkB),
+  });
   if (ivf.length === 0 || quant.length === 0) return apart();
   const union = new Uint32Array(ivf.length + quant.length);
   const fromIvf = new Int32Array(ivf.length), fromQuant = new Int32Array(quant.length);
@@ -166,8 +185,8 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
     return { data: out, nulls: from.length - kept };
   };
   return {
-    a: fragmentSampleOf(id, ivf, pick(fromIvf), dim, metric, kernels),
-    b: fragmentSampleOf(id, quant, pick(fromQuant), dim, metric, kernels),
+    a: fragmentSampleOf(id, ivf, pick(fromIvf), dim, metric, kernels, sinkA),
+    b: fragmentSampleOf(id, quant, pick(fromQuant), dim, metric, kernels, sinkB),
   };
 }
 
@@ -183,6 +202,17 @@ function rowsOfValid(valid: Uint8Array | undefined, n: number, nulls: number): I
     at[i] = v ? p++ : -1;
   }
   return n - p === nulls ? at : undefined;
+}
+
+/** The rows of `data` that `mask` keeps, moved to its front (a view of them). */
+function compactInPlace(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {
+  let w = 0;
+  for (let i = 0; i < mask.length && w < count * dim; i++) {
+    if (!mask[i]) continue;
+    if (w !== i * dim) data.copyWithin(w, i * dim, i * dim + dim);
+    w += dim;
+  }
+  return data.subarray(0, count * dim);
 }
 
 function compact(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {
@@ -459,25 +489,27 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
   }
   const kernels = opts.kernels ?? (await loadKernels());
   const fragments: ResultFragment[] = [];
-  const ivfBlocks: Float32Array[] = [];
-  const quantBlocks: Float32Array[] = [];
   const total = task.fragments.length;
   let done = 0;
-  for (const f of task.fragments) {
+  const offsets = task.fragments.map((f) => ({
+    ivf: fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota), quant: fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota),
+  }));
+  // Both samples are assembled in place as the fragments are read (one copy of each row, normalized there for cosine);
+  // one array when they take the same rows. Null and non-finite rows leave room at the end, cut off.
+  const same = offsets.every((o) => sameOffsets(o.ivf, o.quant));
+  const sinkA: Sink = { out: new Float32Array(offsets.reduce((a, o) => a + o.ivf.length, 0) * dim), at: 0 };
+  const sinkB: Sink = same ? sinkA : { out: new Float32Array(offsets.reduce((a, o) => a + o.quant.length, 0) * dim), at: 0 };
+  for (const [i, f] of task.fragments.entries()) {
     if (opts.signal) await yieldToEventLoop();
     throwIfAborted(opts.signal, 'sampling');
-    const ivfOffsets = fragmentOffsets(task.seed, STREAM.IVF_SAMPLE, f, f.ivfQuota);
-    const quantOffsets = fragmentOffsets(task.seed, STREAM.QUANT_SAMPLE, f, f.quantQuota);
-    const { a, b } = await readBothSamples(source, f.id, ivfOffsets, quantOffsets, dim, task.metric, kernels);
-    ivfBlocks.push(a.data);
-    quantBlocks.push(b.data);
+    const { a, b } = await readBothSamples(source, f.id, offsets[i]!.ivf, offsets[i]!.quant, dim, task.metric, kernels, sinkA, sinkB);
     throwIfAborted(opts.signal, 'sampling');
     fragments.push({ id: f.id, numRows: f.numRows, ivfRows: a.rows, ivfDropped: a.dropped, quantRows: b.rows, quantDropped: b.dropped });
     done++;
     opts.onProgress?.({ stage: 'sample', fraction: done / total });
   }
-  const ivf = concatRows(ivfBlocks);
-  const quant = ivfBlocks.every((blk, i) => blk === quantBlocks[i]) ? ivf : concatRows(quantBlocks);
+  const ivf = sinkA.out.subarray(0, sinkA.at);
+  const quant = same ? ivf : sinkB.out.subarray(0, sinkB.at);
   let sqBounds: SampleResult['sqBounds'] = null;
   if (quant.length > 0) {
     const b = kernels.sqBounds(quant, dim);
