@@ -99,8 +99,9 @@ export async function trainLocal(source: VectorSource, params: TrainParams): Pro
   const fragments = await source.fragments();
   const [task] = createSampleTasks(fragments, 1, { ...params, dim: source.dim });
   const kernels = params.kernels ?? (await loadKernels());
+  // Shared memory where a pool may take the sample: its workers then read the rows instead of copies of them.
   const result = await executeSampleTask(task!, source, {
-    kernels,
+    kernels, sharedMemory: params.threads === undefined || params.threads > 1,
     ...(params.signal ? { signal: params.signal } : {}),
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   });

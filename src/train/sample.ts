@@ -459,6 +459,10 @@ export interface ExecuteSampleOptions {
   kernels?: Kernels;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Assemble the samples in a SharedArrayBuffer where the runtime has one (Node, Deno, Bun; browsers only when
+   *  cross-origin isolated), so that a thread pool over them shares the rows instead of copying them to its workers.
+   *  Their arrays are then shared with any thread they are posted to. Default false. */
+  sharedMemory?: boolean;
 }
 
 /**
@@ -497,8 +501,10 @@ export async function executeSampleTask(task: SampleTask, source: VectorSource, 
   // Both samples are assembled in place as the fragments are read (one copy of each row, normalized there for cosine);
   // one array when they take the same rows. Null and non-finite rows leave room at the end, cut off.
   const same = offsets.every((o) => sameOffsets(o.ivf, o.quant));
-  const sinkA: Sink = { out: new Float32Array(offsets.reduce((a, o) => a + o.ivf.length, 0) * dim), at: 0 };
-  const sinkB: Sink = same ? sinkA : { out: new Float32Array(offsets.reduce((a, o) => a + o.quant.length, 0) * dim), at: 0 };
+  const shared = opts.sharedMemory === true && typeof SharedArrayBuffer === 'function';
+  const floats = (rows: number): Float32Array => (shared ? new Float32Array(new SharedArrayBuffer(rows * dim * 4)) : new Float32Array(rows * dim));
+  const sinkA: Sink = { out: floats(offsets.reduce((a, o) => a + o.ivf.length, 0)), at: 0 };
+  const sinkB: Sink = same ? sinkA : { out: floats(offsets.reduce((a, o) => a + o.quant.length, 0)), at: 0 };
   for (const [i, f] of task.fragments.entries()) {
     if (opts.signal) await yieldToEventLoop();
     throwIfAborted(opts.signal, 'sampling');

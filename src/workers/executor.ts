@@ -104,12 +104,14 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
         'not ivfkit\'s worker, or one that took the page for another environment)')));
     inits.forEach((p) => p.catch(() => undefined));        // awaited below; a rejection is not unhandled meanwhile
     const loads: Promise<void>[] = [];
+    const shared = typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer;
     for (let i = 0; i < threads; i++) {
       if (i > 0) await yieldToEventLoop();                // lets a worker that finished init take its shard meanwhile
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
-      const shard = data.slice(lo * dim, hi * dim), w = workers[i]!;
+      // Rows in shared memory are shared with the workers (nothing copied; a worker copies its shard before changing it).
+      const shard = shared ? data.subarray(lo * dim, hi * dim) : data.slice(lo * dim, hi * dim), w = workers[i]!;
       loads.push(inits[i]!.then(async () => {
-        const loaded = await w.call<{ rows: number; maxAbs: number }>({ op: 'load', data: shard, dim }, [shard.buffer]);
+        const loaded = await w.call<{ rows: number; maxAbs: number }>({ op: 'load', data: shard, dim }, shared ? [] : [shard.buffer as ArrayBuffer]);
         maxAbs = Math.max(maxAbs, loaded.maxAbs);
       }));
       loads[i]!.catch(() => undefined);

@@ -107,13 +107,16 @@ export function handleRequest(msg: WorkerRequest): WorkerReply | Promise<WorkerR
     }
     case 'residuals': {
       const { kernels, data, dim } = loaded('residuals');
-      // The last map steps' bounds (if any) find the nearest centroids; then the shard becomes its residuals, in
-      // place, and every session of the raw rows is dropped.
+      // The last map steps' bounds (if any) find the nearest centroids; then the shard becomes its residuals (in place
+      // unless shared), and every session of the raw rows is dropped.
       const index = nearestCentroids(data, dim, msg.centroids, kernels, state.scratch, state.maxAbs);
-      subtractRows(data, dim, msg.centroids, index, data);
+      // A shard in shared memory is the caller's rows: the residuals go to a copy of the worker's own.
+      if (typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer) state.data = data.slice();
+      const residuals = state.data!;
+      subtractRows(data, dim, msg.centroids, index, residuals);
       releaseScratch(state.scratch);                        // the PQ session that follows takes its memory
       state.scratch = {};
-      state.maxAbs = kernels.maxAbs(data);
+      state.maxAbs = kernels.maxAbs(residuals);
       const reply: ResidualsReply = { index, maxAbs: state.maxAbs };
       return { value: reply, transfer: [index.buffer as ArrayBuffer] };
     }

@@ -135,15 +135,18 @@ describe('thread pool executor', () => {
     }
   });
 
-  it('residuals(): the workers turn their shards into x − c_nearest in place; rows, nearest, maxAbs and PQ stats equal a local residual copy', async () => {
+  it('residuals(): the workers turn their shards into x − c_nearest (in place; a copy of a shared shard); rows, nearest, maxAbs and PQ stats equal a local residual copy', async () => {
     const kernels = await loadKernels();
     const x = blobs(2500, dim, 12, 3);
     x[7 * dim + 2] = NaN;                                    // a row with no nearest centroid: a NaN residual row
     const c = blobs(20, dim, 12, 4);
     const ref = residualRows(x, dim, c, kernels);
     const nearest = kernels.assign(x, dim, c, { metric: 'l2' }).index.slice(0, 2500);
-    for (const [threads, warm] of [[2, false], [3, true]] as const) {
-      const pool = await createPoolExecutor(x, dim, { threads, build: kernels.build });
+    // Rows in a SharedArrayBuffer are shared with the workers, not copied to them: their residuals must not reach the caller.
+    const xs = new Float32Array(new SharedArrayBuffer(x.byteLength));
+    xs.set(x);
+    for (const [threads, warm, shared] of [[2, false, false], [3, true, false], [2, true, true], [3, false, true]] as const) {
+      const pool = await createPoolExecutor(shared ? xs : x, dim, { threads, build: kernels.build });
       try {
         // With warm = true the workers hold bounds from k-means steps first: the nearest centroids come from them.
         if (warm) await kmeansWith(pool, 20, { seed: 3, maxIters: 4, kernels });
@@ -156,6 +159,7 @@ describe('thread pool executor', () => {
         }
         expect(res.maxAbs).toBe(kernels.maxAbs(ref));
         expect(bits(x.subarray(0, dim))).not.toEqual(bits(ref.subarray(0, dim)));   // the caller's rows are untouched
+        expect(bits(xs), 'the shared rows are untouched').toEqual(bits(x));
         const opts = { numSubVectors: 4, numBits: 4 as const, maxIters: 6, seed: 2, kernels };
         const want = await trainPq(new Float32Array(0), dim, { ...opts, executor: localExecutor(ref, dim, kernels) });
         const pq = await trainPq(new Float32Array(0), dim, { ...opts, executor: res });
