@@ -20,7 +20,6 @@ export interface HierarchicalOptions {
   hierarchicalK: number;
   seed: number;
   redo: number;
-  metric: 'l2' | 'dot';
   /** One split: flat k-means of `k` centroids on the first `train` rows of `rows` with `seed` (the caller's Lloyd loop),
    *  then the nearest of them for every row of `rows`. It may take `rows` (transfer them) and give them back in its result. */
   split(rows: Float32Array, train: number, k: number, seed: number): Promise<SplitResult>;

@@ -180,7 +180,7 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
         return pool && rows !== local ? pool.run(rows, train, s) : subRunSplit(rows, train, dim, s, kernels, opts.signal);
       };
       const hc = await hierarchicalCentroids(local, dim, k, {
-        hierarchicalK: o.hierarchicalK, seed: o.seed, redo, metric: o.metric, split, ...(pool ? { parallel: pool.slots } : {}),
+        hierarchicalK: o.hierarchicalK, seed: o.seed, redo, split, ...(pool ? { parallel: pool.slots } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });
       res = o.refineIters > 0

@@ -48,7 +48,7 @@ describe('hierarchical k-means with splits in flight', () => {
     for (const k of [40, 700]) {
       const run = async (parallel: number) => {
         const calls = { seeds: [] as number[] };
-        const c = await hierarchicalCentroids(x, dim, k, { hierarchicalK: 16, seed: 5, redo: 0, metric: 'l2', split: fakeSplit(dim, calls), parallel });
+        const c = await hierarchicalCentroids(x, dim, k, { hierarchicalK: 16, seed: 5, redo: 0, split: fakeSplit(dim, calls), parallel });
         return { c, calls: calls.seeds.length };
       };
       const seq = await run(1);
