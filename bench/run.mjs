@@ -150,8 +150,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * which would make FAISS and scikit-learn look 3–5× slower than they are. `OPENBLAS_CORETYPE` in the caller's
  * environment wins.
  */
-export function blasCoretype(flags = cpuFlags()) {
-  if (process.env.OPENBLAS_CORETYPE) return process.env.OPENBLAS_CORETYPE;
+export function blasCoretype(flags = cpuFlags(), env = process.env) {
+  if (env.OPENBLAS_CORETYPE) return env.OPENBLAS_CORETYPE;
   if (flags.has('avx512f') && flags.has('avx512bw') && flags.has('avx512vl') && flags.has('avx512dq')) return 'SkylakeX';
   if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
   return undefined;
@@ -167,6 +167,7 @@ function cpuFlags() {
 }
 
 const CORETYPE = blasCoretype();
+const WIDEST = blasCoretype(cpuFlags(), {});
 const threadEnv = (omp, blas) => ({ OMP_NUM_THREADS: String(omp), OPENBLAS_NUM_THREADS: String(blas), MKL_NUM_THREADS: String(blas), ...(CORETYPE ? { OPENBLAS_CORETYPE: CORETYPE } : {}) });
 
 /** The implementations that take part in a workload kind, per thread count. */
@@ -324,7 +325,8 @@ async function main() {
   const report = { date: started.toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(), loadavgStart: loadavg(), peers: {}, workloads: {} };
   report.peers = {
     python: python.py ?? 'none', faiss: python.faiss ?? 'not installed',
-    openblas: `${CORETYPE ?? 'its own choice'} (its own detection: ${python.openblas ?? 'unknown'})`, sklearn: python.sklearn ?? 'not installed', numpy: python.numpy ?? 'not installed',
+    openblas: `${CORETYPE ?? 'its own choice'}${CORETYPE !== WIDEST && process.env.OPENBLAS_CORETYPE
+      ? ` (OPENBLAS_CORETYPE from the environment; this CPU's widest is ${WIDEST ?? 'unknown'}: native peers may run below their best)` : ''} (its own detection: ${python.openblas ?? 'unknown'})`, sklearn: python.sklearn ?? 'not installed', numpy: python.numpy ?? 'not installed',
     'ml-kmeans': peerVersion('ml-kmeans') ?? 'not installed', skmeans: peerVersion('skmeans') ?? 'not installed',
   };
   const jsonPath = opts.json ?? join(WORK, `results-${opts.quick ? 'quick-' : ''}${started.toISOString().replace(/[:.]/g, '-')}.json`);
