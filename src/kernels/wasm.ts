@@ -106,6 +106,21 @@ function sessionInstance(module: WebAssembly.Module): WebAssembly.Instance | und
   }
 }
 
+/** A session's check that it is still open, and its close: the instance goes to the next session opened. */
+function sessionLife(module: WebAssembly.Module, own: WebAssembly.Instance, name: string): { open(): void; close(): void } {
+  let closed = false;
+  return {
+    open() {
+      if (closed) throw new IvfkitError('invalid-state', `${name}: expected an open session, got a closed one (close() was called)`);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      spareInstances.set(module, new WeakRef(own));
+    },
+  };
+}
+
 /**
  * Per-call bump arena over one instance's memory: `reset()` at the start of a call, `alloc()` every
  * region the call needs (memory grows as needed, never shrinks), then take views (views taken before
@@ -441,15 +456,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const own = sessionInstance(module);
       if (!own) return undefined;
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
-      let closed = false;
-      const open = (): void => {
-        if (closed) throw new IvfkitError('invalid-state', `bounded session: expected an open session, got a closed one (close() was called)`);
-      };
-      const close = (): void => {
-        if (closed) return;
-        closed = true;
-        spareInstances.set(module, new WeakRef(own));
-      };
+      const { open, close } = sessionLife(module, own, 'bounded session');
       // A pairs step sorts its rows by the blocks they need: all of them in one call (its scratch is small per row).
       const R = pairs ? n : Math.min(n, boundedRows(dim, G)), kb = Math.ceil(k / 8), kPad = kb * 8;
       // Per row: group bounds and epochs, or (pairs) one u16 bound per centroid; with the 16-bit filter also the row
@@ -696,15 +703,7 @@ export function createWasmKernels(instance: WebAssembly.Instance, build: 'simd' 
       const own = sessionInstance(module);
       if (!own) return undefined;
       const e = own.exports as unknown as KernelExports, a = new Arena(e);
-      let closed = false;
-      const open = (): void => {
-        if (closed) throw new IvfkitError('invalid-state', `PQ group session: expected an open session, got a closed one (close() was called)`);
-      };
-      const close = (): void => {
-        if (closed) return;
-        closed = true;
-        spareInstances.set(module, new WeakRef(own));
-      };
+      const { open, close } = sessionLife(module, own, 'PQ group session');
       const R = Math.min(n, SESSION_ROWS);
       let xp = 0, sap = 0, glp = 0, ip = 0, dp = 0, lp = 0, cntp = 0, pp = 0, pip = 0, pdp = 0, plp = 0, pgp = 0, prevp = 0, ksp = 0;
       try {
