@@ -28,6 +28,7 @@ async function startWorkers(count: number, queue: string, sourceOptions: object,
   const started: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
     const child = fork(workerScript, [sourcePath, JSON.stringify(sourceOptions)], {
+      execArgv: [],                                         // not the test runner's V8 flags (worker threads refuse them)
       env: { ...process.env, IVFKIT_REDIS_URL: redis!.url, IVFKIT_QUEUE: queue, IVFKIT_LOCK_MS: '1500', IVFKIT_STALLED_MS: '1000' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
