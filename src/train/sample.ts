@@ -126,7 +126,7 @@ function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, d
     if (metric === 'cosine') kernels.normalize(data, dim, rows); else rows.set(data);
   } else if (metric === 'cosine') rows = kernels.normalize(data, dim);
   const { mask, count } = kernels.finiteMask(rows, dim);
-  if (count !== n) rows = sink ? compactInPlace(rows, dim, mask, count) : compact(rows, dim, mask, count);
+  if (count !== n) rows = compact(rows, dim, mask, count, sink ? rows : undefined);
   if (sink) sink.at += count * dim;
   return { id, data: rows, rows: count, dropped: nulls + (n - count) };
 }
@@ -204,27 +204,15 @@ function rowsOfValid(valid: Uint8Array | undefined, n: number, nulls: number): I
   return n - p === nulls ? at : undefined;
 }
 
-/** The rows of `data` that `mask` keeps, moved to its front (a view of them). */
-function compactInPlace(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {
+/** The `count` rows of `data` that `mask` keeps, written in order to the front of `out` (which may be `data`). */
+function compact(data: Float32Array, dim: number, mask: Uint8Array, count: number, out: Float32Array = new Float32Array(count * dim)): Float32Array {
   let w = 0;
   for (let i = 0; i < mask.length && w < count * dim; i++) {
     if (!mask[i]) continue;
-    if (w !== i * dim) data.copyWithin(w, i * dim, i * dim + dim);
+    if (out !== data || w !== i * dim) out.set(data.subarray(i * dim, i * dim + dim), w);
     w += dim;
   }
-  return data.subarray(0, count * dim);
-}
-
-function compact(data: Float32Array, dim: number, mask: Uint8Array, count: number): Float32Array {
-  const out = new Float32Array(count * dim);
-  let w = 0;
-  for (let i = 0; i < mask.length && w < out.length; i++) {
-    if (mask[i]) {
-      out.set(data.subarray(i * dim, i * dim + dim), w);
-      w += dim;
-    }
-  }
-  return out;
+  return out.subarray(0, count * dim);
 }
 
 function sameView(a: Float32Array, b: Float32Array): boolean {

@@ -166,8 +166,7 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
       open();
       const i = idle.pop() ?? await new Promise<number>((res) => waiting.push(res));
       try {
-        const r = await guard(workers[i]!.call<SplitResult>({ op: 'subRun', rows, train, dim, spec }, [rows.buffer as ArrayBuffer]));
-        return r;
+        return await guard(workers[i]!.call<SplitResult>({ op: 'subRun', rows, train, dim, spec }, [rows.buffer as ArrayBuffer]));
       } finally {
         const next = waiting.shift();
         if (next) next(i); else idle.push(i);
