@@ -46,6 +46,13 @@ export function bytesToF32(b: Uint8Array): Float32Array {
   return new Float32Array(copyBytes(b).buffer);
 }
 
+/** A view of bytes as an Int32Array or Uint32Array (a copy when they are not 4-byte aligned). */
+export function bytesToI32<T extends Int32ArrayConstructor | Uint32ArrayConstructor>(b: Uint8Array, type: T): InstanceType<T> {
+  if (b.byteLength % 4 !== 0) throw new IvfkitError('invalid-result', `32-bit blob length: expected a multiple of 4, got ${b.byteLength}`);
+  const src = b.byteOffset % 4 === 0 ? b : copyBytes(b);
+  return new type(src.buffer as ArrayBuffer, src.byteOffset, src.byteLength / 4) as InstanceType<T>;
+}
+
 /** A fresh copy with its own ArrayBuffer (Node's `Buffer#slice` is a view, so it is not used). */
 export function copyBytes(b: Uint8Array): Uint8Array {
   const out = new Uint8Array(b.byteLength);

@@ -15,7 +15,7 @@ import { executeSampleTask, type SampleTask } from '../train/sample.js';
 import type { VectorSource } from '../types.js';
 import { IvfkitError } from '../util/errors.js';
 import { maxAbs } from '../util/fixed.js';
-import { bytesToF32, encodeStats, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
+import { bytesToF32, bytesToI32, encodeStats, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
 
 /** Settings given to the processor threads. */
 export interface ProcessorConfig {
@@ -34,7 +34,8 @@ export interface ProcessorConfig {
 export type JobData =
   | { prefix: string; run: string; task: SampleTask }
   | { prefix: string; run: string; dataKey: string; dim: number; centroidsKey: string; outKey: string }
-  | { dataKey: string; dim: number; centroidsKey: string; biasKey?: string; ctx: Omit<StatsContext, 'bias'>; outKey: string };
+  | { dataKey: string; dim: number; centroidsKey: string; biasKey?: string; ctx: Omit<StatsContext, 'bias'>; outKey: string }
+  | { dataKey: string; dim: number; centroidsKey: string; rowsKey: string; metric: 'l2' | 'dot'; outKey: string };
 
 interface JobLike { name: string; data: JobData }
 
@@ -90,7 +91,7 @@ async function put(key: string, bytes: Uint8Array): Promise<void> {
   await client().set(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'EX', cfg().ttl);
 }
 
-/** The processor: 'sample', 'residual' and 'stats' jobs. */
+/** The processor: 'sample', 'residual', 'stats' and 'assign' (hierarchical splits) jobs. */
 export default async function processor(job: JobLike): Promise<unknown> {
   const d = job.data;
   switch (job.name) {
@@ -126,7 +127,24 @@ export default async function processor(job: JobLike): Promise<unknown> {
       await put(outKey, encodeStats(s));
       return { outKey };
     }
+    case 'assign': {
+      const { dataKey, dim, centroidsKey, rowsKey, metric, outKey } = d as { dataKey: string; dim: number; centroidsKey: string; rowsKey: string;
+        metric: 'l2' | 'dot'; outKey: string };
+      const x = await getF32(dataKey, true);
+      const c = await getF32(centroidsKey, false);
+      const b = await client().getBuffer(rowsKey);
+      if (!b) throw new IvfkitError('missing-blob', `redis key ${rowsKey}: expected a blob, got none (expired or never written)`);
+      const at = bytesToI32(b, Uint32Array);
+      const rows = new Float32Array(at.length * dim);
+      for (let i = 0; i < at.length; i++) {
+        const r = at[i]!;
+        if (r >= x.length / dim) throw new IvfkitError('invalid-argument', `assign row ${r} of ${dataKey}: expected one of its ${x.length / dim} rows`);
+        rows.set(x.subarray(r * dim, (r + 1) * dim), i * dim);
+      }
+      await put(outKey, viewBytes(k().assign(rows, dim, c, { metric }).index));
+      return { rows: at.length };
+    }
     default:
-      throw new IvfkitError('invalid-argument', `job name: expected sample, residual or stats, got ${job.name}`);
+      throw new IvfkitError('invalid-argument', `job name: expected sample, residual, stats or assign, got ${job.name}`);
   }
 }

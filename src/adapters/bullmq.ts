@@ -27,7 +27,7 @@ import { trainPq } from '../train/pq.js';
 import { expectF32Range, maxAbs as maxAbsOf } from '../util/fixed.js';
 import type { FragmentInfo, PqModel, Progress, SqModel, TrainedModels } from '../types.js';
 import { expect, IvfkitError, throwIfAborted } from '../util/errors.js';
-import { bytesToF32, decodeStats, parseConnection, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
+import { bytesToF32, bytesToI32, decodeStats, parseConnection, runKey, viewBytes, type RedisConnection } from './bullmq-codec.js';
 import type { JobData, ProcessorConfig } from './bullmq-processor.js';
 
 export { decodeStats, encodeStats, parseConnection, type RedisConnection } from './bullmq-codec.js';
@@ -250,18 +250,24 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
   };
 
   const remote = (metas: readonly SampleMeta[], view: string, dataKeys: string[], rowsPer: number[], n: number, dim: number, maxAbs: number,
-    segs: ReturnType<typeof layout>['segs']): KmeansExecutor => ({
+    segs: ReturnType<typeof layout>['segs']): KmeansExecutor => {
+    /** Global row index → its shard and row there. */
+    const locate = (g: number): { shard: number; row: number } => {
+      expect(Number.isInteger(g) && g >= 0 && g < n, 'invalid-argument', 'row index', `an integer in [0, ${n})`, g);
+      let lo = 0, hi = segs.length - 1;
+      while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (segs[mid]!.start <= g) lo = mid; else hi = mid - 1; }
+      const sg = segs[lo]!;
+      return { shard: sg.shard, row: sg.local + (g - sg.start) };
+    };
+    let assignRound = 0;
+    return {
     n, dim, maxAbs,
     async rows(indices: Uint32Array): Promise<Float32Array> {
       const out = new Float32Array(indices.length * dim);
       const pipe = redis.pipeline();
       for (const g of indices) {
-        expect(Number.isInteger(g) && g >= 0 && g < n, 'invalid-argument', 'row index', `an integer in [0, ${n})`, g);
-        let lo = 0, hi = segs.length - 1;
-        while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (segs[mid]!.start <= g) lo = mid; else hi = mid - 1; }
-        const sg = segs[lo]!;
-        const r = sg.local + (g - sg.start);
-        pipe.getrangeBuffer(dataKeys[sg.shard]!, r * dim * 4, (r + 1) * dim * 4 - 1);
+        const { shard, row: r } = locate(g);
+        pipe.getrangeBuffer(dataKeys[shard]!, r * dim * 4, (r + 1) * dim * 4 - 1);
       }
       const res = (await pipe.exec()) ?? [];
       res.forEach(([err, b], i) => {
@@ -288,7 +294,45 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
       await redis.del(ck, bk, ...outs.map((o) => o.outKey));
       return stats.length === 1 ? stats[0]! : mergePartialStats(...stats);
     },
-  });
+    async assign(indices: Uint32Array, centroids: Float32Array, metric: 'l2' | 'dot'): Promise<Int32Array> {
+      const round = assignRound++;
+      const perShard = dataKeys.map(() => [] as number[]);
+      const shardOf = new Uint32Array(indices.length);
+      for (let i = 0; i < indices.length; i++) {
+        const { shard, row } = locate(indices[i]!);
+        shardOf[i] = shard;
+        perShard[shard]!.push(row);
+      }
+      const ck = key('ac', view, round);
+      await put(ck, viewBytes(centroids));
+      const shards = perShard.map((_, s) => s).filter((s) => perShard[s]!.length > 0);
+      await Promise.all(shards.map((s) => put(key('ai', view, round, s), viewBytes(Uint32Array.from(perShard[s]!)))));
+      const outKeys = shards.map((s) => key('ao', view, round, s));
+      try {
+        const done = await runJobs<{ rows: number }>(shards.map((s, j) => ({
+          name: 'assign', id: `${run}_as_${view}_${round}_${s}`,
+          data: { dataKey: dataKeys[s]!, dim, centroidsKey: ck, rowsKey: key('ai', view, round, s), metric, outKey: outKeys[j]! },
+        })));
+        const parts = await Promise.all(outKeys.map(async (k, j) => {
+          const a = bytesToI32(await getBytes(k), Int32Array);
+          const want = perShard[shards[j]!]!.length;
+          if (a.length !== want || done[j]!.rows !== want) {
+            throw new IvfkitError('invalid-result', `nearest centroids of shard ${shards[j]} (${view}): expected ${want}, got ${a.length}`);
+          }
+          return a;
+        }));
+        const byShard: (Int32Array | undefined)[] = [];
+        shards.forEach((s, j) => { byShard[s] = parts[j]; });
+        const fill = new Uint32Array(dataKeys.length);
+        const out = new Int32Array(indices.length);
+        for (let i = 0; i < indices.length; i++) out[i] = byShard[shardOf[i]!]![fill[shardOf[i]!]!++]!;
+        return out;
+      } finally {
+        await redis.del(ck, ...shards.map((s) => key('ai', view, round, s)), ...outKeys);
+      }
+    },
+    };
+  };
 
   const coordinator: BullmqCoordinator = {
     run,
@@ -422,8 +466,8 @@ export interface TrainWithBullmqOptions extends BullmqCoordinatorOptions {
 /**
  * One call: plans sample tasks over `fragments`, runs them on the BullMQ workers, then trains
  * (partial-stats k-means rounds over the workers, or the simple path). Same models as
- * `trainLocal(source, params)` bit for bit (for numPartitions ≤ 256; larger k runs flat k-means
- * with random init in partial-stats mode, as the executor has no rows here for hierarchical k-means).
+ * `trainLocal(source, params)` bit for bit, in both modes (above 256 partitions, partial-stats mode trains
+ * each hierarchical split here on at most k_sub · 512 rows fetched from Redis, and the workers assign the rest).
  *
  * @example
  * const model = await trainWithBullmq(await source.fragments(), { numPartitions: 256, pq: { numSubVectors: 16 } },

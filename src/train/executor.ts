@@ -31,6 +31,10 @@ export interface KmeansExecutor {
     readonly slots: number;
     run(rows: Float32Array, train: number, spec: SubRunSpec): Promise<SplitResult>;
   };
+  /** Optional: the nearest of `centroids` (plain assignment: no balance term) for rows by global index, as the kernels' `assign`
+   *  gives it. With it, an executor whose rows are elsewhere (no `local`) runs hierarchical k-means: each split trains in this
+   *  process on at most k_sub · 512 of its rows (fetched with `rows`) and the executor assigns the rest where they are. */
+  assign?(indices: Uint32Array, centroids: Float32Array, metric: 'l2' | 'dot'): Promise<Int32Array>;
   /** Optional: the caller no longer reads `stats` (a result of partialStats), so its buffers may be reused by a
    *  later call (the Lloyd loop calls it after each update; fresh buffers cost page faults every step). */
   release?(stats: PartialStats): void;

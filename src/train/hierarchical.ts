@@ -21,14 +21,21 @@ export interface HierarchicalOptions {
   seed: number;
   redo: number;
   /** One split: flat k-means of `k` centroids on the first `train` rows of `rows` with `seed` (the caller's Lloyd loop),
-   *  then the nearest of them for every row of `rows`. It may take `rows` (transfer them) and give them back in its result. */
-  split(rows: Float32Array, train: number, k: number, seed: number): Promise<SplitResult>;
+   *  then the nearest of them for every row of `rows`. It may take `rows` (transfer them) and give them back in its result.
+   *  Over {@link RemoteRows}, `rows` is the ids of the split's rows instead (ascending; every id for the first split). */
+  split(rows: Float32Array | Uint32Array, train: number, k: number, seed: number): Promise<SplitResult>;
   /** Splits that may run at once (a pool's workers; default 1). The next ones are started on the prediction that the
    *  splits in flight leave only smaller clusters, and kept only where the sequential order then picks the same cluster
    *  with the same k: the result is the sequential one. */
   parallel?: number;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+}
+
+/** Rows that are not in this process: their count, and a way to fetch some by id (for the centroids of missing clusters). */
+export interface RemoteRows {
+  readonly n: number;
+  rows(ids: Uint32Array): Promise<Float32Array>;
 }
 
 interface Cluster {
@@ -42,7 +49,7 @@ interface Job {
   cluster: Cluster;
   kSub: number;
   run: number;
-  rows: Float32Array;
+  rows: Float32Array | Uint32Array;
   result: Promise<SplitResult>;
 }
 
@@ -53,10 +60,12 @@ interface Job {
  * members, then every member is assigned). Unlike Lance, when no cluster can be split any more
  * (all finalized or singletons) the missing centroids are distinct random rows, so exactly k
  * centroids come back (ordered by creation, as Lance). Sub-run seeds derive from
- * `(seed, HIERARCHICAL, redo, run)`. With `parallel` > 1, splits run concurrently, same result.
+ * `(seed, HIERARCHICAL, redo, run)`. With `parallel` > 1, splits run concurrently, same result. `data` is the rows, or
+ * {@link RemoteRows} when they are elsewhere (the splits then get row ids).
  */
-export async function hierarchicalCentroids(data: Float32Array, dim: number, k: number, opts: HierarchicalOptions): Promise<Float32Array> {
-  const n = data.length / dim;
+export async function hierarchicalCentroids(data: Float32Array | RemoteRows, dim: number, k: number, opts: HierarchicalOptions): Promise<Float32Array> {
+  const local = data instanceof Float32Array ? data : undefined;
+  const n = local ? local.length / dim : (data as RemoteRows).n;
   const hk = opts.hierarchicalK;
   const cap = HIERARCHICAL_ROWS_PER_CENTROID;
   const slots = Math.max(1, Math.floor(opts.parallel ?? 1));
@@ -85,26 +94,27 @@ export async function hierarchicalCentroids(data: Float32Array, dim: number, k: 
   };
 
   const k0 = Math.min(hk, k, n);
-  const first = await opts.split(data, Math.min(n, k0 * cap), k0, seedOf(run++));
+  const first = await opts.split(local ?? Uint32Array.from({ length: n }, (_, i) => i), Math.min(n, k0 * cap), k0, seedOf(run++));
   for (const c of partsOf(null, n, first, k0)) clusters.push({ ...c, id: nextId++ });
   opts.onProgress?.({ stage: 'kmeans-hierarchical', fraction: clusters.length / k });
 
   // A split's rows are copied into a buffer that later splits reuse (the largest clusters are split first, so the first
   // buffers are the largest): fresh pages for every split cost more than the copies.
   const free: Float32Array[] = [];
-  const gather = (members: Uint32Array): Float32Array => {
+  const gather = (members: Uint32Array): Float32Array | Uint32Array => {
+    if (!local) return members;
     const need = members.length * dim;
     const at = free.findIndex((b) => b.length >= need);
     const buf = at >= 0 ? free.splice(at, 1)[0]! : new Float32Array(need);
     const out = buf.subarray(0, need);
     for (let i = 0; i < members.length; i++) {
       const r = members[i]! * dim;
-      out.set(data.subarray(r, r + dim), i * dim);
+      out.set(local.subarray(r, r + dim), i * dim);
     }
     return out;
   };
-  const recycle = (rows: Float32Array | undefined): void => {
-    if (rows && rows.buffer.byteLength > 0) free.push(new Float32Array(rows.buffer));
+  const recycle = (rows: Float32Array | Uint32Array | undefined): void => {
+    if (local && rows instanceof Float32Array && rows.buffer.byteLength > 0) free.push(new Float32Array(rows.buffer));
   };
 
   // The sequential order: the largest not-finalized cluster (the first of equals), none when it is finalized or a singleton.
@@ -177,7 +187,7 @@ export async function hierarchicalCentroids(data: Float32Array, dim: number, k: 
   const missing = k - clusters.length;
   if (missing > 0) {
     const rows = sampleDistinct(createRng(opts.seed, STREAM.HIERARCHICAL, opts.redo, 0x66696c6c), n, missing);
-    out.set(gatherRows(data, dim, rows), clusters.length * dim);
+    out.set(local ? gatherRows(local, dim, rows) : await (data as RemoteRows).rows(rows), clusters.length * dim);
   }
   return out;
 }

@@ -104,6 +104,24 @@ interface Resolved {
   balanceFactor: number; hierarchicalK: number; refineIters: number; splitEmpty: boolean;
 }
 
+/** A hierarchical split over rows that are elsewhere: trains here on the first `train` of them (fetched), and the executor
+ *  assigns the others where they are; the same centroids and nearest ids as {@link subRunSplit} over all of them. */
+async function remoteSplit(executor: KmeansExecutor, ids: Uint32Array, train: number, s: SubRunSpec, kernels: Kernels,
+  signal?: AbortSignal): Promise<SplitResult> {
+  const head = await executor.rows(ids.subarray(0, train));
+  expect(head.length === train * executor.dim, 'invalid-result', 'split rows from the executor', `${train} rows of ${executor.dim}`,
+    `${head.length} values`);
+  const res = await subRunSplit(head, train, executor.dim, s, kernels, signal);
+  if (train === ids.length) return { centroids: res.centroids, index: res.index };
+  const rest = await executor.assign!(ids.subarray(train), res.centroids, s.metric);
+  expect(rest instanceof Int32Array && rest.length === ids.length - train, 'invalid-result', 'nearest centroids from the executor',
+    `an Int32Array of ${ids.length - train}`, rest);
+  const index = new Int32Array(ids.length);
+  index.set(res.index);
+  index.set(rest, train);
+  return { centroids: res.centroids, index };
+}
+
 /** Validates options and fills defaults. */
 export function resolveKmeansOptions(opts: KmeansOptions = {}): Resolved {
   expect(typeof opts === 'object' && opts !== null, 'invalid-argument', 'options', 'an object', opts);
@@ -133,10 +151,11 @@ export function resolveKmeansOptions(opts: KmeansOptions = {}): Resolved {
 
 /**
  * k-means over an executor: Lance's Lloyd loop (random init or kmeans++, balance term, empty-cluster
- * split, relative tolerance, redos keeping the lowest loss). For k > 256 with rows in this process
- * (`executor.local`), hierarchical k-means as Lance (16-way splits of the largest cluster) but always
- * returning exactly k centroids, followed by `refineIters` Lloyd iterations over all rows through the
- * executor. Without `executor.local`, flat k-means with random init.
+ * split, relative tolerance, redos keeping the lowest loss). For k > 256, hierarchical k-means as Lance
+ * (16-way splits of the largest cluster) but always returning exactly k centroids, followed by `refineIters`
+ * Lloyd iterations over all rows through the executor — with the rows in this process (`executor.local`), or
+ * elsewhere through an executor's `assign` (each split trains here on at most k_sub · 512 fetched rows); other
+ * executors run flat k-means with random init.
  */
 export async function kmeansWith(executor: KmeansExecutor, k: number, opts: KmeansOptions = {}): Promise<KmeansResult> {
   const o = resolveKmeansOptions(opts);
@@ -153,7 +172,9 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
     expect(opts.initialCentroids.length === k * dim, 'dimension-mismatch',
       'initialCentroids length', `k·dim = ${k}·${dim} = ${k * dim}`, opts.initialCentroids?.length);
   }
-  const needLocalKernels = executor.local !== undefined && (o.init === 'kmeans++' || (k > KMEANS_DEFAULTS.hierarchicalAbove && o.hierarchicalK > 1));
+  const hierarchical = !opts.initialCentroids && k > KMEANS_DEFAULTS.hierarchicalAbove && o.hierarchicalK > 1 &&
+    (executor.local !== undefined || typeof executor.assign === 'function');
+  const needLocalKernels = hierarchical || (executor.local !== undefined && o.init === 'kmeans++');
   const kernels = opts.kernels ?? (needLocalKernels ? await loadKernels() : undefined);
   const base = {
     executor, k, cdim: dim, metric: o.metric, maxIters: o.maxIters, tolerance: o.tolerance,
@@ -166,20 +187,21 @@ export async function kmeansWith(executor: KmeansExecutor, k: number, opts: Kmea
     throwIfAborted(opts.signal, 'k-means');
     let res: KmeansResult;
     const spec: LloydSpec = { ...base, redo };
-    if (!opts.initialCentroids && executor.local && kernels && k > KMEANS_DEFAULTS.hierarchicalAbove && o.hierarchicalK > 1) {
+    if (hierarchical && kernels) {
       const local = executor.local;
       const pool = executor.subRuns;
-      const split = (rows: Float32Array, train: number, subK: number, seed: number): Promise<SplitResult> => {
+      const split = (rows: Float32Array | Uint32Array, train: number, subK: number, seed: number): Promise<SplitResult> => {
         // Lance scales the balance factor by the whole sample's size once, and every sub-run keeps that scale: a sub-run of
         // n_sub rows caps its term at balanceFactor / N, not / n_sub.
         const balanceFactor = spec.balanceFactor * train / executor.n;
         kmeansDebug.onSubRun?.({ rows: train, k: subK, balanceFactor });
         const s: SubRunSpec = { k: subK, seed, metric: o.metric, maxIters: o.maxIters, tolerance: o.tolerance, balanceFactor, splitEmpty: o.splitEmpty,
           bounds: spec.bounds === true, init: o.init };
+        if (rows instanceof Uint32Array) return remoteSplit(executor, rows, train, s, kernels, opts.signal);
         // The first split (over every row) runs here: sending the whole sample to a worker costs more than it saves.
         return pool && rows !== local ? pool.run(rows, train, s) : subRunSplit(rows, train, dim, s, kernels, opts.signal);
       };
-      const hc = await hierarchicalCentroids(local, dim, k, {
+      const hc = await hierarchicalCentroids(local ?? { n, rows: (ids) => executor.rows(ids) }, dim, k, {
         hierarchicalK: o.hierarchicalK, seed: o.seed, redo, split, ...(pool ? { parallel: pool.slots } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });

@@ -114,6 +114,25 @@ describe('ivfkit/bullmq: training across worker processes through Redis', () => 
     }
   });
 
+  it('partial-stats with more than 256 partitions runs hierarchical k-means as trainLocal does (splits train here, the workers assign): same bits, l2 and dot', async () => {
+    const queue = 'hier-test';
+    await startWorkers(2, queue, {});
+    const source = createSource();
+    // 12,000 rows, all of them in the IVF sample: the first split trains on 16 · 512 = 8,192 and the workers assign the other 3,808
+    // (fragments 4 and 5, which two of the three tasks hold).
+    for (const metric of ['l2', 'dot'] as const) {
+      const params = { numPartitions: 300, sampleRate: 40, maxIters: 4, refineIters: 2, seed: 6, metric, dim: source.dim as number, sq: { numBits: 8 as const } };
+      const before = messages.filter((m) => m.event === 'completed' && m.name === 'assign').length;
+      const model = await trainWithBullmq(await source.fragments(), params, { connection: redis!.url, queueName: queue, numTasks: 3 });
+      const local = await trainLocal(source, { ...params, threads: 1 });
+      expect(model.sample, metric).toEqual(local.sample);
+      expect(bits(model.ivf.centroids).equals(bits(local.ivf.centroids)), metric).toBe(true);
+      expect(Object.is(model.ivf.loss, local.ivf.loss), metric).toBe(true);
+      expect(model.sq, metric).toEqual(local.sq);
+      expect(messages.filter((m) => m.event === 'completed' && m.name === 'assign').length - before, `${metric}: assign jobs`).toBeGreaterThanOrEqual(2);
+    }
+  });
+
   it('a job that keeps failing rejects the run with code job-failed, naming the job and the cause', async () => {
     const queue = 'fail-test';
     await startWorkers(1, queue, {}, '/nonexistent/ivfkit-source.mjs');

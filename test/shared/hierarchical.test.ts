@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadKernels } from '../../src/kernels/index.js';
 import { hierarchicalCentroids, type SplitResult } from '../../src/train/hierarchical.js';
-import { kmeans, kmeansWith } from '../../src/train/kmeans.js';
+import { gatherRows, kmeans, kmeansWith, localExecutor, type KmeansExecutor } from '../../src/train/kmeans.js';
 import { fromFloat32Array } from '../../src/sources/memory.js';
 import { trainLocal } from '../../src/train/local.js';
 import { createPoolExecutor } from '../../src/workers/executor.js';
@@ -59,6 +59,49 @@ describe('hierarchical k-means with splits in flight', () => {
       }
     }
     expect(dropped, 'splits started on a prediction that failed (their results dropped)').toBeGreaterThan(0);
+  });
+
+  it('an executor without the rows here (rows by id, assign where they are) gives the local result; its splits fetch only training rows', async () => {
+    const kernels = await loadKernels();
+    const dim = 8, x = blobs(9000, dim, 50, 73);
+    for (const metric of ['l2', 'dot'] as const) {
+      // hierarchicalK 4: splits train on at most 4 · 512 rows, so clusters of the first split (≈ 2,250 rows) are assigned remotely too.
+      const opts = { seed: 3, maxIters: 5, refineIters: 1, hierarchicalK: 4, metric, kernels };
+      const one = await kmeans(x, dim, 300, opts);
+      const inner = localExecutor(x, dim, kernels);
+      let fetched = 0, largestFetch = 0, assigned = 0, assignCalls = 0;
+      const remote: KmeansExecutor = {
+        n: inner.n, dim, maxAbs: inner.maxAbs,
+        rows: async (ids) => { fetched += ids.length; largestFetch = Math.max(largestFetch, ids.length); return inner.rows(ids); },
+        partialStats: (c, ctx) => inner.partialStats(c, ctx),
+        assign: async (ids, c, m) => {
+          assignCalls++;
+          assigned += ids.length;
+          return kernels.assign(gatherRows(x, dim, ids), dim, c, { metric: m }).index;
+        },
+      };
+      try {
+        const got = await kmeansWith(remote, 300, opts);
+        expect(got.centroids, metric).toEqual(one.centroids);
+        expect(got.loss, metric).toBe(one.loss);
+      } finally {
+        inner.close();
+      }
+      expect(assignCalls, `${metric}: splits assigned by the executor`).toBeGreaterThan(1);
+      expect(assigned, metric).toBeGreaterThan(x.length / dim - 2048);
+      // Each split fetches at most its training rows (k_sub · 512 ≤ 2,048 here), never a larger cluster whole.
+      expect(fetched + assigned, metric).toBeGreaterThan(x.length / dim);
+      expect(largestFetch, metric).toBe(4 * 512);
+    }
+    // Without assign (and without rows here), k-means stays flat: a different result.
+    const inner = localExecutor(x, dim, kernels);
+    try {
+      const flat = await kmeansWith({ n: inner.n, dim, maxAbs: inner.maxAbs, rows: (ids) => inner.rows(ids), partialStats: (c, ctx) => inner.partialStats(c, ctx) },
+        300, { seed: 3, maxIters: 5, refineIters: 1, hierarchicalK: 4, kernels });
+      expect(flat.centroids).not.toEqual((await kmeans(x, dim, 300, { seed: 3, maxIters: 5, refineIters: 1, hierarchicalK: 4, kernels })).centroids);
+    } finally {
+      inner.close();
+    }
   });
 
   it('a pool runs the splits on its workers: the same centroids as one thread; trainLocal on two threads too', async () => {
