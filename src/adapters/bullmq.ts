@@ -264,17 +264,25 @@ export async function createBullmqCoordinator(opts: BullmqCoordinatorOptions = {
     n, dim, maxAbs,
     async rows(indices: Uint32Array): Promise<Float32Array> {
       const out = new Float32Array(indices.length * dim);
-      const pipe = redis.pipeline();
-      for (const g of indices) {
-        const { shard, row: r } = locate(g);
-        pipe.getrangeBuffer(dataKeys[shard]!, r * dim * 4, (r + 1) * dim * 4 - 1);
+      // One range read per run of ids that are consecutive rows of one shard (a split's first rows often are).
+      const runs: { at: number; count: number; shard: number; row: number }[] = [];
+      for (let i = 0; i < indices.length; i++) {
+        const here = locate(indices[i]!);
+        const last = runs[runs.length - 1];
+        if (last && here.shard === last.shard && here.row === last.row + last.count && indices[i] === indices[i - 1]! + 1) last.count++;
+        else runs.push({ at: i, count: 1, ...here });
       }
+      const pipe = redis.pipeline();
+      for (const r of runs) pipe.getrangeBuffer(dataKeys[r.shard]!, r.row * dim * 4, (r.row + r.count) * dim * 4 - 1);
       const res = (await pipe.exec()) ?? [];
-      res.forEach(([err, b], i) => {
+      res.forEach(([err, b], j) => {
         if (err) throw err;
         const f = bytesToF32(b as Buffer);
-        if (f.length !== dim) throw new IvfkitError('missing-blob', `row ${indices[i]} of ${view}: expected ${dim} values, got ${f.length}`);
-        out.set(f, i * dim);
+        const r = runs[j]!;
+        if (f.length !== r.count * dim) {
+          throw new IvfkitError('missing-blob', `rows ${indices[r.at]}…${indices[r.at + r.count - 1]} of ${view}: expected ${r.count * dim} values, got ${f.length}`);
+        }
+        out.set(f, r.at * dim);
       });
       return out;
     },

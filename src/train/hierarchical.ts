@@ -94,7 +94,9 @@ export async function hierarchicalCentroids(data: Float32Array | RemoteRows, dim
   };
 
   const k0 = Math.min(hk, k, n);
-  const first = await opts.split(local ?? Uint32Array.from({ length: n }, (_, i) => i), Math.min(n, k0 * cap), k0, seedOf(run++));
+  let every: Uint32Array | undefined;
+  if (!local) { every = new Uint32Array(n); for (let i = 0; i < n; i++) every[i] = i; }
+  const first = await opts.split(local ?? every!, Math.min(n, k0 * cap), k0, seedOf(run++));
   for (const c of partsOf(null, n, first, k0)) clusters.push({ ...c, id: nextId++ });
   opts.onProgress?.({ stage: 'kmeans-hierarchical', fraction: clusters.length / k });
 
