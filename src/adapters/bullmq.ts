@@ -6,7 +6,8 @@
  *   run every job in a sandboxed processor on worker threads, so WASM never blocks lock renewal.
  * - The coordinator (`createBullmqCoordinator`) enqueues the sample tasks of a plan keyed by task id;
  *   workers keep the sampled rows in Redis binary keys under the task id (claim-check: bytes never go
- *   through job JSON, and never to the coordinator in partial-stats mode).
+ *   through job JSON; in partial-stats mode the coordinator reads only the rows it needs: random init, and above
+ *   256 partitions each hierarchical split's training rows, at most k_sub · 512 at a time).
  * - k-means runs as rounds: the coordinator writes the centroids once under a key, adds one `stats`
  *   job per shard, merges the returned fixed-point PartialStats (order-free) and finalizes: a
  *   `KmeansExecutor` over BullMQ, so the models equal `trainLocal`'s bit for bit.
