@@ -11,6 +11,19 @@ export interface MemorySourceOptions {
 export const MEMORY_SOURCE_DEFAULTS = { fragmentRows: 65_536 } as const;
 
 /**
+ * @internal A source method under this key gives the rows of one run of consecutive offsets as a view of the source's
+ * own memory (undefined for other offsets), for readers that copy them at once: sampling, which writes every row into
+ * its sample, then reads a whole fragment without the copy `readRows` makes.
+ */
+export const ROW_VIEW: unique symbol = Symbol('ivfkit.rowView');
+
+/** {@link ROW_VIEW} of `source`, when it has one and `offsets` are consecutive. */
+export function rowView(source: object, fragmentId: number, offsets: Uint32Array): Float32Array | undefined {
+  const f = (source as { [ROW_VIEW]?: (id: number, offsets: Uint32Array) => Float32Array | undefined })[ROW_VIEW];
+  return typeof f === 'function' ? f(fragmentId, offsets) : undefined;
+}
+
+/**
  * A {@link VectorSource} over one row-major `Float32Array` (`n × dim`), cut into fragments of
  * `fragmentRows` rows. The array is not copied; `readRows` returns copies of the requested rows.
  * An empty array gives a source with no fragments.
@@ -45,7 +58,15 @@ export function fromFloat32Array(data: Float32Array, dim: number, opts: MemorySo
       }
       return { data: out, nulls: 0 };
     },
-  };
+    [ROW_VIEW](fragmentId: number, offsets: Uint32Array): Float32Array | undefined {
+      const frag = fragments[fragmentId];
+      const m = offsets.length;
+      if (frag === undefined || m === 0 || offsets[m - 1]! - offsets[0]! !== m - 1 || offsets[m - 1]! >= frag.numRows) return undefined;
+      for (let i = 1; i < m; i++) if (offsets[i] !== offsets[i - 1]! + 1) return undefined;
+      const r = fragmentId * fragmentRows + offsets[0]!;
+      return data.subarray(r * dim, (r + m) * dim);
+    },
+  } as VectorSource;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { TrainParams } from './local.js';
 import { loadKernels } from '../kernels/index.js';
 import { IvfkitError, shown, throwIfAborted, yieldToEventLoop } from '../util/errors.js';
 import { DEFAULT_SEED, STREAM, createRng, mix32, sampleDistinct } from '../util/rng.js';
+import { rowView } from '../sources/memory.js';
 
 /** A fragment with the number of rows a sample takes from it. */
 export interface FragmentQuota extends FragmentInfo {
@@ -92,7 +93,9 @@ export interface FragmentSample {
 export async function readFragmentSample(source: VectorSource, id: number, offsets: Uint32Array, dim: number,
   metric: Metric, kernels: Kernels, sink?: Sink): Promise<FragmentSample> {
   if (offsets.length === 0) return { id, data: new Float32Array(0), rows: 0, dropped: 0 };
-  return fragmentSampleOf(id, offsets, await source.readRows(id, offsets), dim, metric, kernels, sink);
+  // A sink copies the rows at once: a view of an in-memory source spares readRows' copy.
+  const view = sink ? rowView(source, id, offsets) : undefined;
+  return fragmentSampleOf(id, offsets, view ? { data: view, nulls: 0 } : await source.readRows(id, offsets), dim, metric, kernels, sink);
 }
 
 /** Where a task's sample is assembled: its rows are written at `at` (values) as each fragment is read. */
@@ -163,7 +166,8 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
     union[u++] = v;
   }
   const all = union.subarray(0, u);
-  const res = await source.readRows(id, all);
+  const view = sinkA && sinkB ? rowView(source, id, all) : undefined;
+  const res = view ? { data: view, nulls: 0 } as FragmentRows : await source.readRows(id, all);
   const nulls = res?.nulls ?? 0;
   // Where each offset's row lies in the reply (−1: null): given by `valid` when the source reports nulls.
   const at = nulls === 0 ? undefined : rowsOfValid(res?.valid, u, nulls);

@@ -194,6 +194,38 @@ describe('executeSampleTask', () => {
 });
 
 describe('executeSampleTask reads', () => {
+  it('an in-memory source read whole: the rows come from a view of the caller\'s array (no readRows copy), the same sample bits, the array untouched', async () => {
+    const dim = 6;
+    const data = randomData(900, dim);
+    data.fill(0, 3 * dim, 4 * dim);                                                  // zero row: NaN under cosine, dropped
+    data[10 * dim + 1] = NaN;
+    const before = data.slice();
+    const mem = fromFloat32Array(data, dim, { fragmentRows: 300 });
+    let reads = 0;
+    const counted = { ...mem, readRows: (id: number, offsets: Uint32Array) => { reads++; return mem.readRows(id, offsets); } } as VectorSource;
+    const plain: VectorSource = { dim, fragments: () => mem.fragments(), readRows: (id, offsets) => mem.readRows(id, offsets) };
+    for (const metric of ['l2', 'cosine'] as const) {
+      // Every row of every fragment in both samples (targets above 900 rows): one view per fragment.
+      const [task] = createSampleTasks(await mem.fragments(), 1, { numPartitions: 4, metric, seed: 3, pq: { numSubVectors: 2, numBits: 8 } });
+      reads = 0;
+      const viaView = await executeSampleTask(task!, counted, { kernels });
+      expect(reads, metric).toBe(0);
+      const viaCopy = await executeSampleTask(task!, plain, { kernels });
+      expect(viaView.ivf, metric).toEqual(viaCopy.ivf);
+      expect(viaView.quant, metric).toEqual(viaCopy.quant);
+      expect(viaView.fragments, metric).toEqual(viaCopy.fragments);
+      expect(viaView.ivf.buffer === data.buffer, metric).toBe(false);
+      expect(Object.is(viaView.ivf[0], data[0]) || metric === 'cosine', metric).toBe(true);
+      expect(data, metric).toEqual(before);
+    }
+    // Offsets that are not one run (a sample of part of a fragment) go through readRows.
+    const [part] = createSampleTasks(await mem.fragments(), 1, { numPartitions: 1, sampleRate: 100, seed: 3 });
+    reads = 0;
+    const sampled = await executeSampleTask(part!, counted, { kernels });
+    expect(reads).toBe(3);
+    expect(sampled.ivf).toEqual((await executeSampleTask(part!, plain, { kernels })).ivf);
+  });
+
   it('both samples of a fragment in one readRows call (the union of their offsets), each the rows of its own offsets', async () => {
     const base = taggedSource([5000, 3000, 40]);
     const calls: number[] = [];
