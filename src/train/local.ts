@@ -8,8 +8,9 @@ import { localExecutor, type KmeansExecutor, type LocalExecutor } from './execut
 import type { PoolExecutor } from '../workers/executor.js';
 import { trainIvf } from './ivf.js';
 import { KMEANS_DEFAULTS } from './kmeans.js';
+import { subtractRows } from './partial.js';
 import { residualRows, trainPq } from './pq.js';
-import { createSampleTasks, executeSampleTask, mergeSampleResults, sampleTargets, type SampleResult } from './sample.js';
+import { createSampleTasks, executeSampleTask, mergeSampleResults, ownResults, sampleTargets, type SampleResult } from './sample.js';
 
 /** Parameters of {@link trainLocal} and of the distributed protocol. */
 export interface TrainParams {
@@ -105,6 +106,7 @@ export async function trainLocal(source: VectorSource, params: TrainParams): Pro
     ...(params.signal ? { signal: params.signal } : {}),
     ...(params.onProgress ? { onProgress: params.onProgress } : {}),
   });
+  ownResults.add(result);
   return trainFromSamples([result], { ...params, kernels });
 }
 
@@ -189,6 +191,8 @@ export function checkPlanParams(params: TrainParams, plan: Pick<SampleResult, 'm
 export async function trainFromSamples(results: readonly SampleResult[], params: TrainParams): Promise<TrainedModels> {
   validateTrainParams(params);
   const merged = mergeSampleResults(results);
+  // trainLocal's own sample: the quantizer rows may turn into their residuals in place (no second sample-sized array).
+  const owned = results.length === 1 && ownResults.has(results[0]!);
   const { dim, metric } = merged;
   validateTrainParams(params, dim, 'sample results');
   checkPlanParams(params, results[0]!);
@@ -259,7 +263,10 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
         // The quantizer sample is not the IVF sample: its rows meet the IVF centroids at full dim, so their range is checked here.
         if (merged.quant !== merged.ivf) expectF32Range(Math.max(kernels.maxAbs(merged.quant), kernels.maxAbs(ivf.centroids)), dim, 'quantizer sample rows and IVF centroids');
         if (pool) quant = await pool.residuals(ivf.centroids);
-        else data = residualRows(merged.quant, dim, ivf.centroids, kernels, local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined);
+        else {
+          const nearest = local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : kernels.assign(merged.quant, dim, ivf.centroids, { metric: 'l2' }).index;
+          data = subtractRows(merged.quant, dim, ivf.centroids, nearest, owned ? merged.quant : new Float32Array(merged.quant.length));
+        }
       }
       local?.close();                                       // PQ's session takes the IVF session's memory
       const r = await trainPq(data, dim, {

@@ -674,6 +674,10 @@ export function checkResultFragments(r: Pick<SampleResult, 'taskId' | 'fragments
 }
 
 /** Checks coverage and the plan, and concatenates the results' rows in canonical fragment order; merges SQ bounds. */
+/** @internal Results `trainLocal` made and handed straight to training: nobody else holds them, so their rows are not
+ *  checked against their own bounds again (a check against results edited in transit) and training may overwrite them. */
+export const ownResults = new WeakSet<SampleResult>();
+
 export function mergeSampleResults(results: readonly SampleResult[]): MergedSample {
   const ordered = checkCoverage(results);
   const first = ordered[0]!;
@@ -699,6 +703,7 @@ export function mergeSampleResults(results: readonly SampleResult[]): MergedSamp
       throw new IvfkitError('invalid-result', `sqBounds of task ${r.taskId}: expected null or finite { lower ≤ upper }, got ${JSON.stringify(b)}`);
     }
     if (typeof r.maxAbs !== 'number' || !(r.maxAbs >= 0)) throw new IvfkitError('invalid-result', `maxAbs of task ${r.taskId}: expected a number ≥ 0, got ${shown(r.maxAbs)}`);
+    if (ownResults.has(r)) continue;
     // The bounds are the min and max of the quantizer rows the result holds (one pass; the merge takes min of mins, max of maxes).
     let lo = Infinity, hi = -Infinity;
     const q = r.quant;

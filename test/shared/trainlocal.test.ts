@@ -102,6 +102,28 @@ describe('trainLocal', () => {
     expect(all.sample).toEqual({ rows: 2992, dropped: 8 });
   });
 
+  it('leaves the caller\'s rows and sample results as they were (trainLocal turns only its own sample into residuals), with the same bits either way', async () => {
+    const dim = 8;
+    const data = mixture(3000, dim, 12, 5);
+    data[17 * dim + 3] = NaN;
+    const before = data.slice();
+    for (const metric of ['l2', 'cosine'] as const) {
+      // Every row sampled, both samples the same rows: the in-memory source's view is read, PQ residuals are made in place.
+      const params: TrainParams = { numPartitions: 8, sampleRate: 512, maxIters: 4, seed: 4, metric, threads: 1, pq: { numSubVectors: 4, numBits: 8 } };
+      const source = fromFloat32Array(data, dim, { fragmentRows: 1000 });
+      const local = await trainLocal(source, { ...params, kernels });
+      expect(data, metric).toEqual(before);
+      const [task] = createSampleTasks(await source.fragments(), 1, params);
+      const result = await executeSampleTask(task!, source, { kernels });
+      const rows = { ivf: result.ivf.slice(), quant: result.quant.slice() };
+      const viaResults = await trainFromSamples([result], { ...params, kernels });
+      expect(result.ivf, metric).toEqual(rows.ivf);
+      expect(result.quant, metric).toEqual(rows.quant);
+      expect(viaResults.ivf.centroids, metric).toEqual(local.ivf.centroids);
+      expect(viaResults.pq!.codebook, metric).toEqual(local.pq!.codebook);
+    }
+  });
+
   it('trains PQ on residuals for l2 and cosine, on raw vectors for dot; SQ bounds are the quantizer sample min/max', async () => {
     const shifted = fromFloat32Array(mixture(2000, dim, 6, 2, 100), dim);
     const l2 = await trainLocal(shifted, base);
