@@ -295,11 +295,13 @@ describe('trainLocal', () => {
 
   it('warns when the rows share an offset far larger than their spread (f32 distances blur there), and not at offset 0', async () => {
     const rng = createRng(43);
-    const noise = Float32Array.from({ length: 3000 * dim }, () => rng.next() * 2 - 1);
+    const noise = Float32Array.from({ length: 20_000 * dim }, () => rng.next() * 2 - 1);
     const { pq: _, ...noPq } = base;
-    for (const [offset, warned] of [[100, true], [0, false]] as const) {
+    // 3,000 rows: every row checked; 20,000 rows: every second one (the check looks at 8,192 rows at most).
+    for (const [offset, warned, rows] of [[100, true, 3000], [0, false, 3000], [100, true, 20_000], [0, false, 20_000]] as const) {
       const warnings: string[] = [];
-      await trainLocal(fromFloat32Array(noise.map((v) => v + offset), dim), { ...noPq, maxIters: 2, logger: { warn: (m) => warnings.push(m) } });
+      await trainLocal(fromFloat32Array(noise.subarray(0, rows * dim).map((v) => v + offset), dim),
+        { ...noPq, sampleRate: 4096, maxIters: 2, threads: 1, logger: { warn: (m) => warnings.push(m) } });
       expect(warnings.filter((w) => /share an offset \d+ times their spread .* subtract the mean vector/.test(w)).length, `offset ${offset}`).toBe(warned ? 1 : 0);
     }
   });
