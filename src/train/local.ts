@@ -262,7 +262,7 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
       if (metric !== 'dot') {
         // The quantizer sample is not the IVF sample: its rows meet the IVF centroids at full dim, so their range is checked here.
         if (merged.quant !== merged.ivf) expectF32Range(Math.max(kernels.maxAbs(merged.quant), kernels.maxAbs(ivf.centroids)), dim, 'quantizer sample rows and IVF centroids');
-        if (pool) quant = await pool.residuals(ivf.centroids);
+        if (pool) quant = await pool.residuals(ivf.centroids, { inPlace: owned });
         else {
           const nearest = local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : kernels.assign(merged.quant, dim, ivf.centroids, { metric: 'l2' }).index;
           data = subtractRows(merged.quant, dim, ivf.centroids, nearest, owned ? merged.quant : new Float32Array(merged.quant.length));

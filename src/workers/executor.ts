@@ -34,8 +34,10 @@ export type PoolExecutor = KmeansExecutor & {
    * of the last map steps when the workers have them. Returns an executor over the residuals on the same
    * workers; its `rows()` subtracts here from the rows of this executor, so no residual copy is made in this
    * thread. From then on this executor is spent (its calls reject); closing either one closes the workers.
+   * Rows in a SharedArrayBuffer are the caller's, shared with the workers: they stay as they were (each worker copies
+   * its shard first) unless `inPlace` says the caller no longer needs them — then the residuals overwrite them.
    */
-  residuals(centroids: Float32Array): Promise<ResidualPoolExecutor>;
+  residuals(centroids: Float32Array, opts?: { inPlace?: boolean }): Promise<ResidualPoolExecutor>;
   close(): Promise<void>;
 };
 
@@ -185,7 +187,7 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
       return partialStats(centroids, ctx);
     },
     release,
-    async residuals(centroids: Float32Array): Promise<ResidualPoolExecutor> {
+    async residuals(centroids: Float32Array, ropts: { inPlace?: boolean } = {}): Promise<ResidualPoolExecutor> {
       unspent();
       open();
       const k = rowsOf(centroids, dim, 'centroids');
@@ -193,7 +195,9 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
       const c = centroids.slice();
       spent = true;
       spare.fill(undefined);
-      const replies = await guard(Promise.all(workers.map((w) => w.call<ResidualsReply>({ op: 'residuals', centroids: c }))));
+      const shared = typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer;
+      const inPlace = shared && ropts.inPlace === true;        // the workers then write the residuals into `data` itself
+      const replies = await guard(Promise.all(workers.map((w) => w.call<ResidualsReply>({ op: 'residuals', centroids: c, inPlace }))));
       const nearest = new Int32Array(n);
       let residualMaxAbs = 0;
       replies.forEach((r, i) => {
@@ -204,6 +208,7 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
         n, dim, threads, nearest, maxAbs: residualMaxAbs,
         rows: async (indices) => {
           const x = gatherRows(data, dim, indices);
+          if (inPlace) return x;
           const index = new Int32Array(indices.length);
           for (let i = 0; i < index.length; i++) index[i] = nearest[indices[i]!]!;
           return subtractRows(x, dim, c, index, x);

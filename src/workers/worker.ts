@@ -20,7 +20,7 @@ export type WorkerRequest =
   | { op: 'init'; build: KernelBuildRequest; module?: WebAssembly.Module }   // module: the compiled build (any build but 'reference')
   | { op: 'load'; data: Float32Array; dim: number }
   | { op: 'stats'; centroids: Float32Array; ctx: StatsContext; spare?: ArrayBuffer }
-  | { op: 'residuals'; centroids: Float32Array }
+  | { op: 'residuals'; centroids: Float32Array; inPlace?: boolean }   // inPlace: a shared shard may be overwritten
   | { op: 'subRun'; rows: Float32Array; train: number; dim: number; spec: SubRunSpec }
   | { op: 'noop' }
   | { op: 'echo'; buffer: ArrayBuffer };
@@ -110,8 +110,9 @@ export function handleRequest(msg: WorkerRequest): WorkerReply | Promise<WorkerR
       // The last map steps' bounds (if any) find the nearest centroids; then the shard becomes its residuals (in place
       // unless shared), and every session of the raw rows is dropped.
       const index = nearestCentroids(data, dim, msg.centroids, kernels, state.scratch, state.maxAbs);
-      // A shard in shared memory is the caller's rows: the residuals go to a copy of the worker's own.
-      if (typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer) state.data = data.slice();
+      // A shard in shared memory is the caller's rows: the residuals go to a copy of the worker's own, unless the caller
+      // gave the rows up (inPlace).
+      if (typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer && msg.inPlace !== true) state.data = data.slice();
       const residuals = state.data!;
       subtractRows(data, dim, msg.centroids, index, residuals);
       releaseScratch(state.scratch);                        // the PQ session that follows takes its memory

@@ -145,12 +145,18 @@ describe('thread pool executor', () => {
     // Rows in a SharedArrayBuffer are shared with the workers, not copied to them: their residuals must not reach the caller.
     const xs = new Float32Array(new SharedArrayBuffer(x.byteLength));
     xs.set(x);
-    for (const [threads, warm, shared] of [[2, false, false], [3, true, false], [2, true, true], [3, false, true]] as const) {
-      const pool = await createPoolExecutor(shared ? xs : x, dim, { threads, build: kernels.build });
+    for (const [threads, warm, shared, inPlace] of [[2, false, false, false], [3, true, false, true], [2, true, true, false], [3, false, true, false],
+      [2, true, true, true]] as const) {
+      // inPlace: shared rows the caller gives up become the residuals (rows not shared: the workers' copies do anyway).
+      const given = inPlace && shared ? Float32Array.from(x) : undefined;
+      const rowsIn = given ? new Float32Array(new SharedArrayBuffer(x.byteLength)) : shared ? xs : x;
+      if (given) rowsIn.set(given);
+      const pool = await createPoolExecutor(rowsIn, dim, { threads, build: kernels.build });
       try {
         // With warm = true the workers hold bounds from k-means steps first: the nearest centroids come from them.
         if (warm) await kmeansWith(pool, 20, { seed: 3, maxIters: 4, kernels });
-        const res = await pool.residuals(c);
+        const res = await pool.residuals(c, { inPlace });
+        if (given) expect(bits(rowsIn), 'shared rows given up hold the residuals').toEqual(bits(ref));
         expect(res.nearest).toEqual(nearest);
         const picks = Uint32Array.from([0, 7, 1249, 1250, 2499]);
         const got = await res.rows(picks);
