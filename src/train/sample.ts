@@ -673,11 +673,11 @@ export function checkResultFragments(r: Pick<SampleResult, 'taskId' | 'fragments
   });
 }
 
-/** Checks coverage and the plan, and concatenates the results' rows in canonical fragment order; merges SQ bounds. */
 /** @internal Results `trainLocal` made and handed straight to training: nobody else holds them, so their rows are not
  *  checked against their own bounds again (a check against results edited in transit) and training may overwrite them. */
 export const ownResults = new WeakSet<SampleResult>();
 
+/** Checks coverage and the plan, and concatenates the results' rows in canonical fragment order; merges SQ bounds. */
 export function mergeSampleResults(results: readonly SampleResult[]): MergedSample {
   const ordered = checkCoverage(results);
   const first = ordered[0]!;
