@@ -8,7 +8,6 @@ import { localExecutor, type KmeansExecutor, type LocalExecutor } from './execut
 import type { PoolExecutor } from '../workers/executor.js';
 import { trainIvf } from './ivf.js';
 import { KMEANS_DEFAULTS } from './kmeans.js';
-import { subtractRows } from './partial.js';
 import { residualRows, trainPq } from './pq.js';
 import { createSampleTasks, executeSampleTask, mergeSampleResults, ownResults, sampleTargets, type SampleResult } from './sample.js';
 
@@ -264,8 +263,8 @@ export async function trainFromSamples(results: readonly SampleResult[], params:
         if (merged.quant !== merged.ivf) expectF32Range(Math.max(kernels.maxAbs(merged.quant), kernels.maxAbs(ivf.centroids)), dim, 'quantizer sample rows and IVF centroids');
         if (pool) quant = await pool.residuals(ivf.centroids, { inPlace: owned });
         else {
-          const nearest = local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : kernels.assign(merged.quant, dim, ivf.centroids, { metric: 'l2' }).index;
-          data = subtractRows(merged.quant, dim, ivf.centroids, nearest, owned ? merged.quant : new Float32Array(merged.quant.length));
+          data = residualRows(merged.quant, dim, ivf.centroids, kernels, local && merged.quant === merged.ivf ? await local.nearest(ivf.centroids) : undefined,
+            owned ? merged.quant : undefined);
         }
       }
       local?.close();                                       // PQ's session takes the IVF session's memory

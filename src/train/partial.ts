@@ -222,10 +222,10 @@ export function nearestCentroids(shard: Float32Array, dim: number, centroids: Fl
 }
 
 /** x − c_nearest (squared L2) for every row; rows with no nearest centroid become NaN. `index`: the rows'
- *  nearest centroids when known (as `kernels.assign` finds them). */
+ *  nearest centroids when known (as `kernels.assign` finds them); `out`: where the residuals go (may be `data`). */
 export function residualRows(data: Float32Array, dim: number, centroids: Float32Array, kernels: Kernels,
-  index = kernels.assign(data, dim, centroids, { metric: 'l2' }).index): Float32Array {
-  return subtractRows(data, dim, centroids, index, new Float32Array(data.length));
+  index = kernels.assign(data, dim, centroids, { metric: 'l2' }).index, out: Float32Array = new Float32Array(data.length)): Float32Array {
+  return subtractRows(data, dim, centroids, index, out);
 }
 
 /** `out[i] = data[i] − centroids[index[i]]` row by row (a NaN row where `index[i]` < 0); `out` may be `data`. */

@@ -141,10 +141,10 @@ function fragmentSampleOf(id: number, offsets: Uint32Array, res: FragmentRows, d
  * instead.
  */
 async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Array, quant: Uint32Array, dim: number, metric: Metric,
-  kernels: Kernels, sinkA?: Sink, sinkB?: Sink): Promise<{ a: FragmentSample; b: FragmentSample }> {
+  kernels: Kernels, sinkA: Sink, sinkB: Sink): Promise<{ a: FragmentSample; b: FragmentSample }> {
   if (sameOffsets(ivf, quant)) {
     const a = await readFragmentSample(source, id, ivf, dim, metric, kernels, sinkA);
-    if (sinkB && sinkB !== sinkA) {
+    if (sinkB !== sinkA) {
       sinkB.out.set(a.data, sinkB.at);
       sinkB.at += a.data.length;
     }
@@ -166,7 +166,8 @@ async function readBothSamples(source: VectorSource, id: number, ivf: Uint32Arra
     union[u++] = v;
   }
   const all = union.subarray(0, u);
-  const view = sinkA && sinkB ? rowView(source, id, all) : undefined;
+  // Both samples are copied into their sinks: a view of an in-memory source spares readRows' copy.
+  const view = rowView(source, id, all);
   const res = view ? { data: view, nulls: 0 } as FragmentRows : await source.readRows(id, all);
   const nulls = res?.nulls ?? 0;
   // Where each offset's row lies in the reply (−1: null): given by `valid` when the source reports nulls.

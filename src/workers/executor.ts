@@ -72,6 +72,8 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
   const build = resolveBuild(opts.build ?? 'auto');
   const module = build === 'reference' ? undefined : await getWasmModule(build);
   const workers: PinnedWorker[] = await spawnWorkers(threads, opts.workerUrl ? { workerUrl: opts.workerUrl } : {});
+  // Rows in shared memory are shared with the workers, not copied to them.
+  const shared = typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer;
   let closed = false;
   let aborted = false;
   const close = async (): Promise<void> => {
@@ -106,7 +108,6 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
         'not ivfkit\'s worker, or one that took the page for another environment)')));
     inits.forEach((p) => p.catch(() => undefined));        // awaited below; a rejection is not unhandled meanwhile
     const loads: Promise<void>[] = [];
-    const shared = typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer;
     for (let i = 0; i < threads; i++) {
       if (i > 0) await yieldToEventLoop();                // lets a worker that finished init take its shard meanwhile
       const lo = Math.floor((n * i) / threads), hi = Math.floor((n * (i + 1)) / threads);
@@ -195,7 +196,6 @@ export async function createPoolExecutor(data: Float32Array, dim: number, opts: 
       const c = centroids.slice();
       spent = true;
       spare.fill(undefined);
-      const shared = typeof SharedArrayBuffer === 'function' && data.buffer instanceof SharedArrayBuffer;
       const inPlace = shared && ropts.inPlace === true;        // the workers then write the residuals into `data` itself
       const replies = await guard(Promise.all(workers.map((w) => w.call<ResidualsReply>({ op: 'residuals', centroids: c, inPlace }))));
       const nearest = new Int32Array(n);
